@@ -47,6 +47,7 @@ class Section(BaseModel):
 SECTIONS: dict[str, str] = {
     "engagement": "winback.settings:EngagementParams",
     "run": "winback.settings:RunParams",
+    "demo": "winback.settings:DemoParams",
     "sources": "winback.sources:SourcesParams",
     "validation": "winback.contract:ValidationParams",
 }
@@ -148,9 +149,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 
 def _dig(data: Any, loc: tuple[Any, ...]) -> Any:
     for key in loc:
-        if isinstance(data, dict) and key in data:
-            data = data[key]
-        elif isinstance(data, list) and isinstance(key, int) and key < len(data):
+        if isinstance(data, dict) and key in data or isinstance(data, list) and isinstance(key, int) and key < len(data):
             data = data[key]
         else:
             return None

@@ -10,7 +10,7 @@ from pydantic import Field, field_validator
 
 from winback.config import Section
 
-__all__ = ["EngagementParams", "RunParams", "derive_seed", "month_end", "month_range"]
+__all__ = ["DemoParams", "EngagementParams", "RunParams", "derive_seed", "month_end", "month_range"]
 
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
@@ -37,6 +37,18 @@ class RunParams(Section):
         if not _MONTH.match(value):
             raise ValueError(f"a month is written YYYY-MM (e.g. 2024-06), got {value!r}")
         return value
+
+
+class DemoParams(Section):
+    """Size of the simulated client of the demo engagement (read only by ``winback demo``)."""
+
+    n_customers: int = Field(ge=100, le=5_000_000)
+    history_start: str
+
+    @field_validator("history_start")
+    @classmethod
+    def _is_month(cls, value: str) -> str:
+        return RunParams._is_month(value)
 
 
 def derive_seed(seed: int, *parts: object) -> int:

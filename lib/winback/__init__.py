@@ -1,0 +1,34 @@
+"""winback: a notebook methodology kit for customer churn win-back engagements (客户流失挽回).
+
+Notebooks import the package as ``import winback as wb`` and call the public names below.
+"""
+
+from winback.config import ParamsError, load_params
+from winback.runner import RunFailed, backfill, read_manifest, run_month, stages
+from winback.settings import derive_seed, month_end, month_range
+from winback.store import connect, opened, read_month, read_table, replace_month, replace_table
+from winback.workspace import RunOutputs, Workspace, workspace
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ParamsError",
+    "RunFailed",
+    "RunOutputs",
+    "Workspace",
+    "backfill",
+    "connect",
+    "derive_seed",
+    "load_params",
+    "month_end",
+    "month_range",
+    "opened",
+    "read_manifest",
+    "read_month",
+    "read_table",
+    "replace_month",
+    "replace_table",
+    "run_month",
+    "stages",
+    "workspace",
+]

@@ -1,0 +1,149 @@
+"""The engagement's embedded DuckDB store: loaded sources and state that lives across months.
+
+One file per engagement (``<store_dir>/<engagement>/store.duckdb``). Source tables
+(``customers``, ``transactions``, ...) hold the clean rows of the latest load;
+month-keyed tables (``snapshots``, ``churn_status``, ``campaign_log``, ...) hold one
+slice per month, and writing a month replaces exactly that month's rows in one
+transaction.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+__all__ = [
+    "StoreBusyError",
+    "connect",
+    "has_table",
+    "opened",
+    "read_month",
+    "read_table",
+    "replace_month",
+    "replace_table",
+    "table_months",
+]
+
+
+class StoreBusyError(RuntimeError):
+    """Another process holds the engagement's store open for writing."""
+
+
+def connect(path: str | Path, *, read_only: bool = False, wait_seconds: float = 0.0):
+    """Open the store at ``path`` (created when missing, unless read-only).
+
+    DuckDB allows one writing process per file; when another process holds it, wait up to
+    ``wait_seconds`` and then raise :class:`StoreBusyError` naming the file.
+    """
+    path = Path(path)
+    if read_only and not path.exists():
+        raise FileNotFoundError(
+            f"The engagement store {path} does not exist yet: run stage 1 for a month first."
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise
+            if time.monotonic() >= deadline:
+                raise StoreBusyError(
+                    f"The store {path} is in use by another process (another run of this "
+                    "engagement, or a notebook kernel holding it open). Wait for it to finish "
+                    "or restart that kernel, then run again."
+                ) from None
+            time.sleep(0.5)
+
+
+@contextlib.contextmanager
+def opened(path: str | Path, *, read_only: bool = False, wait_seconds: float = 0.0) -> Iterator:
+    """``with opened(path) as con:`` — a store connection closed on exit."""
+    con = connect(path, read_only=read_only, wait_seconds=wait_seconds)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def has_table(con, name: str) -> bool:
+    """Whether the store has a table called ``name``."""
+    row = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def replace_table(con, name: str, frame: pd.DataFrame) -> None:
+    """Replace table ``name`` with ``frame`` in one transaction."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.register("_incoming", frame)
+        con.execute(f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM _incoming')
+        con.unregister("_incoming")
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+
+
+def replace_month(con, name: str, month: str, frame: pd.DataFrame) -> None:
+    """Replace exactly ``month``'s rows of table ``name`` with ``frame`` (one transaction).
+
+    ``frame`` must carry a ``month`` column equal to ``month`` on every row. The table is
+    created from the frame's schema when missing; columns are matched by name.
+    """
+    if "month" not in frame.columns:
+        raise ValueError(f"replace_month({name!r}): the frame has no 'month' column.")
+    wrong = frame["month"].astype(str) != month
+    if wrong.any():
+        raise ValueError(
+            f"replace_month({name!r}, {month!r}): {int(wrong.sum())} rows carry another month "
+            f"(e.g. {frame.loc[wrong, 'month'].iloc[0]!r})."
+        )
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.register("_incoming", frame)
+        if has_table(con, name):
+            con.execute(f'DELETE FROM "{name}" WHERE month = ?', [month])
+            con.execute(f'INSERT INTO "{name}" BY NAME SELECT * FROM _incoming')
+        else:
+            con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM _incoming')
+        con.unregister("_incoming")
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+
+
+def read_table(con, name: str) -> pd.DataFrame:
+    """The whole table ``name`` as a DataFrame (an error names the missing table)."""
+    if not has_table(con, name):
+        raise KeyError(f"The store has no table {name!r}: run the stage that writes it first.")
+    return con.execute(f'SELECT * FROM "{name}"').df()
+
+
+def read_month(con, name: str, month: str) -> pd.DataFrame:
+    """Rows of month-keyed table ``name`` for ``month`` (an error when there are none)."""
+    if not has_table(con, name):
+        raise KeyError(f"The store has no table {name!r}: run the stage that writes it first.")
+    frame = con.execute(f'SELECT * FROM "{name}" WHERE month = ?', [month]).df()
+    if frame.empty:
+        raise KeyError(
+            f"The store's table {name!r} has no rows for {month}: run that month's earlier "
+            "stages first."
+        )
+    return frame
+
+
+def table_months(con, name: str) -> list[str]:
+    """Months present in month-keyed table ``name``, sorted (empty when the table is missing)."""
+    if not has_table(con, name):
+        return []
+    return [r[0] for r in con.execute(f'SELECT DISTINCT month FROM "{name}" ORDER BY 1').fetchall()]

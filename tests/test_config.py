@@ -1,0 +1,113 @@
+"""Params: merge order, validation messages, overrides, column mappings."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+from winback.config import ParamsError, load_params, merge, parse_override
+from winback.settings import derive_seed, month_end, month_range
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_merge_is_deep_and_leaves_inputs_untouched():
+    base = {"a": {"x": 1, "y": 2}, "b": [1, 2]}
+    overlay = {"a": {"y": 3}, "b": [9]}
+    out = merge(base, overlay)
+    assert out == {"a": {"x": 1, "y": 3}, "b": [9]}
+    assert base == {"a": {"x": 1, "y": 2}, "b": [1, 2]}
+
+
+def test_parse_override_reads_yaml_values():
+    assert parse_override("run.month=2024-05") == {"run": {"month": "2024-05"}}
+    assert parse_override("demo.n_customers=500") == {"demo": {"n_customers": 500}}
+    assert parse_override("run.keep_failed=false") == {"run": {"keep_failed": False}}
+    with pytest.raises(ParamsError, match="section.key=value"):
+        parse_override("run.month")
+
+
+def test_order_default_then_engagement_then_overrides():
+    default = load_params(root=ROOT)
+    demo = load_params("demo", root=ROOT)
+    over = load_params("demo", ["engagement.language=en"], root=ROOT)
+    assert default.engagement.name == "client"
+    assert demo.engagement.name == "demo"
+    assert demo.engagement.language == "zh"
+    assert over.engagement.language == "en"
+    assert over.sources == ["params/default.yaml", "params/demo.yaml", "overrides"]
+
+
+def test_unknown_key_names_the_closest_valid_key():
+    with pytest.raises(ParamsError) as exc:
+        load_params("demo", ["run.mnth=2024-01"], root=ROOT)
+    msg = str(exc.value)
+    assert "unknown key 'run.mnth'" in msg
+    assert "Did you mean 'run.month'?" in msg
+
+
+def test_unknown_section_names_the_closest_section():
+    with pytest.raises(ParamsError, match="Did you mean 'engagement'"):
+        load_params("demo", {"engagment": {"name": "x"}}, root=ROOT)
+
+
+def test_wrong_type_names_key_value_and_what_is_allowed():
+    with pytest.raises(ParamsError) as exc:
+        load_params("demo", ["demo.n_customers=many"], root=ROOT)
+    msg = str(exc.value)
+    assert "demo.n_customers = 'many'" in msg and "integer" in msg
+
+
+def test_out_of_range_names_key_value_and_bound():
+    with pytest.raises(ParamsError) as exc:
+        load_params("demo", ["demo.n_customers=5"], root=ROOT)
+    msg = str(exc.value)
+    assert "demo.n_customers = 5" in msg and "greater than or equal to 100" in msg
+
+
+def test_bad_month_and_bad_choice():
+    with pytest.raises(ParamsError, match=r"run.month = '2024-13'.*YYYY-MM"):
+        load_params("demo", ["run.month=2024-13"], root=ROOT)
+    with pytest.raises(ParamsError, match=r"engagement.language = 'fr'.*'zh' or 'en'"):
+        load_params("demo", ["engagement.language=fr"], root=ROOT)
+
+
+def test_missing_engagement_overlay_lists_known_ones():
+    with pytest.raises(ParamsError, match="Known engagements: .*demo"):
+        load_params("nosuch", root=ROOT)
+
+
+def test_every_default_key_is_commented():
+    """Each leaf key of default.yaml carries a comment saying what it does."""
+    lines = (ROOT / "params" / "default.yaml").read_text(encoding="utf-8").splitlines()
+    data = yaml.safe_load("\n".join(lines))
+    assert data, "default.yaml is empty"
+    bare = []
+    for i, line in enumerate(lines):
+        text = line.split("#", 1)[0].rstrip()
+        if not text.strip() or text.strip().startswith("- "):
+            continue
+        is_leaf = ":" in text and text.split(":", 1)[1].strip() not in ("", "|", ">")
+        if is_leaf and "#" not in line:
+            bare.append(f"line {i + 1}: {line.strip()}")
+    assert not bare, "uncommented knobs in default.yaml:\n" + "\n".join(bare)
+
+
+def test_yaml_error_names_the_file(tmp_path):
+    (tmp_path / "params").mkdir()
+    (tmp_path / "params" / "default.yaml").write_text("run: [unclosed\n")
+    with pytest.raises(ParamsError, match="default.yaml: not valid YAML"):
+        load_params(root=tmp_path)
+
+
+def test_seed_derivation_is_stable_and_distinct():
+    assert derive_seed(7, "2024-06", "holdout") == derive_seed(7, "2024-06", "holdout")
+    assert derive_seed(7, "2024-06", "holdout") != derive_seed(7, "2024-07", "holdout")
+    assert derive_seed(7, "2024-06", "holdout") != derive_seed(8, "2024-06", "holdout")
+    assert 0 <= derive_seed(1) < 2**32
+
+
+def test_month_helpers():
+    assert str(month_end("2024-02").date()) == "2024-02-29"
+    assert month_range("2023-11", "2024-02") == ["2023-11", "2023-12", "2024-01", "2024-02"]
+    with pytest.raises(ValueError, match="backwards"):
+        month_range("2024-02", "2024-01")

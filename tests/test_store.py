@@ -1,0 +1,96 @@
+"""The engagement store: month slices replaced exactly, whole tables replaced atomically."""
+
+import pandas as pd
+import pytest
+from winback.store import (
+    StoreBusyError,
+    connect,
+    has_table,
+    opened,
+    read_month,
+    read_table,
+    replace_month,
+    replace_table,
+    table_months,
+)
+
+
+def _frame(month, ids, value):
+    return pd.DataFrame({"month": month, "customer_id": ids, "value": value})
+
+
+def test_replace_month_replaces_exactly_that_month(tmp_path):
+    path = tmp_path / "s.duckdb"
+    with opened(path) as con:
+        replace_month(con, "snapshots", "2024-01", _frame("2024-01", ["a", "b"], 1.0))
+        replace_month(con, "snapshots", "2024-02", _frame("2024-02", ["a", "b", "c"], 2.0))
+        replace_month(con, "snapshots", "2024-01", _frame("2024-01", ["a"], 9.0))
+        assert table_months(con, "snapshots") == ["2024-01", "2024-02"]
+        jan = read_month(con, "snapshots", "2024-01")
+        assert jan["customer_id"].tolist() == ["a"] and jan["value"].tolist() == [9.0]
+        assert len(read_month(con, "snapshots", "2024-02")) == 3
+
+
+def test_replace_month_refuses_rows_of_another_month(tmp_path):
+    with opened(tmp_path / "s.duckdb") as con:
+        with pytest.raises(ValueError, match="carry another month"):
+            replace_month(con, "t", "2024-01", _frame("2024-02", ["a"], 1.0))
+        assert not has_table(con, "t")
+
+
+def test_failed_replace_rolls_back(tmp_path):
+    with opened(tmp_path / "s.duckdb") as con:
+        replace_month(con, "t", "2024-01", _frame("2024-01", ["a"], 1.0))
+        bad = pd.DataFrame({"month": ["2024-01"], "customer_id": ["b"], "other": [object()]})
+        with pytest.raises(Exception):  # noqa: B017 - any engine error
+            replace_month(con, "t", "2024-01", bad)
+        assert read_month(con, "t", "2024-01")["customer_id"].tolist() == ["a"]
+
+
+def test_replace_table_and_missing_table_messages(tmp_path):
+    with opened(tmp_path / "s.duckdb") as con:
+        replace_table(con, "customers", pd.DataFrame({"customer_id": ["a", "b"]}))
+        replace_table(con, "customers", pd.DataFrame({"customer_id": ["c"]}))
+        assert read_table(con, "customers")["customer_id"].tolist() == ["c"]
+        with pytest.raises(KeyError, match="no table 'nope'"):
+            read_table(con, "nope")
+        with pytest.raises(KeyError, match="no rows for 2024-05"):
+            replace_month(con, "m", "2024-01", _frame("2024-01", ["a"], 1.0))
+            read_month(con, "m", "2024-05")
+
+
+def test_persisted_across_connections(tmp_path):
+    path = tmp_path / "s.duckdb"
+    with opened(path) as con:
+        replace_month(con, "t", "2024-01", _frame("2024-01", ["a"], 1.0))
+    with opened(path, read_only=True) as con:
+        assert len(read_table(con, "t")) == 1
+
+
+def test_read_only_store_must_exist(tmp_path):
+    with pytest.raises(FileNotFoundError, match="run stage 1"):
+        connect(tmp_path / "missing.duckdb", read_only=True)
+
+
+def test_busy_store_is_reported_by_name(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    path = tmp_path / "s.duckdb"
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         f"import duckdb, time; c = duckdb.connect({str(path)!r}); print('ready', flush=True); "
+         "time.sleep(30)"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        with pytest.raises(StoreBusyError, match="in use by another process"):
+            connect(path, wait_seconds=0.0)
+    finally:
+        holder.kill()
+        holder.wait()
+    time.sleep(0.1)
+    with opened(path) as con:
+        assert not has_table(con, "t")
