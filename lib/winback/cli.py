@@ -64,7 +64,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _cmd_params(args: argparse.Namespace) -> int:
     params = load_params(args.engagement, args.set)
-    print(f"# merged from {', '.join(params.sources)}")
+    print(f"# merged from {', '.join(params.files)}")
     print(yaml.safe_dump(params.raw, allow_unicode=True, sort_keys=False), end="")
     return 0
 

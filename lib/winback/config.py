@@ -68,13 +68,14 @@ def _root_model() -> type[BaseModel]:
 class Params:
     """The validated, merged params of one run. Attribute access by section (``params.churn.weights``).
 
-    ``raw`` keeps the merged mapping as plain YAML data (for the manifest and papermill).
+    ``raw`` keeps the merged mapping as plain YAML data (for the manifest); ``files`` lists
+    what was merged, in order.
     """
 
-    def __init__(self, model: BaseModel, raw: dict[str, Any], sources: list[str]):
+    def __init__(self, model: BaseModel, raw: dict[str, Any], files: list[str]):
         self._model = model
         self.raw = raw
-        self.sources = sources
+        self.files = files
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
@@ -83,7 +84,7 @@ class Params:
 
     def __repr__(self) -> str:
         eng = self.raw.get("engagement", {}).get("name", "?")
-        return f"Params(engagement={eng!r}, from={self.sources})"
+        return f"Params(engagement={eng!r}, from={self.files})"
 
 
 def find_root(start: Path | None = None) -> Path:
@@ -194,14 +195,14 @@ def _explain(exc: ValidationError, raw: dict[str, Any], root: type[BaseModel]) -
     return "Invalid params:\n" + "\n".join(lines)
 
 
-def validate_params(raw: dict[str, Any], sources: list[str] | None = None) -> Params:
+def validate_params(raw: dict[str, Any], files: list[str] | None = None) -> Params:
     """Validate a merged params mapping; raise :class:`ParamsError` listing every problem."""
     root = _root_model()
     try:
         model = root.model_validate(raw)
     except ValidationError as exc:
         raise ParamsError(_explain(exc, raw, root)) from None
-    return Params(model, raw, sources or [])
+    return Params(model, raw, files or [])
 
 
 def load_params(

@@ -200,7 +200,7 @@ def run_month(
             "status": "running",
             "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "overrides": overrides,
-            "params_files": params.sources,
+            "params_files": params.files,
             "params": params.raw,
             "inputs": input_hashes(params, ws),
             "versions": _versions(),

@@ -1,0 +1,132 @@
+"""The month runner on a throwaway kit: atomic month folders, manifests, failures, the run lock."""
+
+import json
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+from winback.runner import (
+    EngagementBusyError,
+    RunFailed,
+    engagement_lock,
+    read_manifest,
+    run_month,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+PARAMS_CELL = 'engagement = "demo"\nmonth = "2024-01"\nrun_dir = ""\noverrides = []'
+
+
+def _notebook(path: Path, body: str) -> None:
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell(PARAMS_CELL)
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell(body)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+@pytest.fixture()
+def kit(tmp_path, monkeypatch):
+    """A kit root with the real params and two tiny stages; the second fails on demand."""
+    root = tmp_path / "kit"
+    (root / "notebooks").mkdir(parents=True)
+    (root / "playbook").mkdir()
+    shutil.copytree(ROOT / "params", root / "params")
+    _notebook(
+        root / "notebooks" / "01_a.ipynb",
+        "from pathlib import Path\n"
+        "Path(run_dir, 'tables', 'a.txt').parent.mkdir(parents=True, exist_ok=True)\n"
+        "Path(run_dir, 'tables', 'a.txt').write_text(month + ' ' + ','.join(overrides))",
+    )
+    _notebook(
+        root / "notebooks" / "02_b.ipynb",
+        "import os\n"
+        "if os.environ.get('FAIL_STAGE_B'):\n"
+        "    raise RuntimeError('stage b broke on purpose')\n",
+    )
+    (root / "playbook" / "stages.yaml").write_text(
+        yaml.safe_dump({"stages": [
+            {"id": "a", "notebook": "notebooks/01_a.ipynb", "title": "A"},
+            {"id": "b", "notebook": "notebooks/02_b.ipynb", "title": "B"},
+        ]})
+    )
+    monkeypatch.setenv("WINBACK_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("FAIL_STAGE_B", raising=False)
+    return root
+
+
+def test_complete_month_has_outputs_and_manifest(kit, tmp_path):
+    manifest = run_month("demo", "2024-02", ["engagement.language=en"], root=kit, progress=False)
+    month_dir = tmp_path / "home" / "runs" / "demo" / "2024-02"
+    assert manifest["status"] == "complete"
+    assert (month_dir / "tables" / "a.txt").read_text() == "2024-02 engagement.language=en"
+    assert sorted(p.name for p in (month_dir / "notebooks").iterdir()) == ["01_a.ipynb", "02_b.ipynb"]
+    saved = read_manifest(month_dir)
+    assert [s["status"] for s in saved["stages"]] == ["ok", "ok"]
+    assert all(s["seconds"] >= 0 for s in saved["stages"])
+    assert saved["params"]["run"]["month"] == "2024-02"
+    assert saved["params"]["engagement"]["language"] == "en"
+    assert "pandas" in saved["versions"] and "inputs" in saved
+    assert not list((tmp_path / "home" / "runs" / "demo").glob(".2024-02*"))
+
+
+def test_failed_stage_keeps_previous_output_and_names_the_stage(kit, tmp_path, monkeypatch):
+    run_month("demo", "2024-02", root=kit, progress=False)
+    month_dir = tmp_path / "home" / "runs" / "demo" / "2024-02"
+    before = (month_dir / "manifest.json").read_text()
+
+    monkeypatch.setenv("FAIL_STAGE_B", "1")
+    with pytest.raises(RunFailed) as exc:
+        run_month("demo", "2024-02", ["engagement.language=en"], root=kit, progress=False)
+    assert "stage b" in str(exc.value) and "stage b broke on purpose" in str(exc.value)
+    assert "previous complete output of this month is untouched" in str(exc.value)
+
+    assert (month_dir / "manifest.json").read_text() == before
+    failed = read_manifest(month_dir.with_name("2024-02.failed"))
+    assert failed["status"] == "failed" and failed["failed_stage"] == "b"
+    assert [s["status"] for s in failed["stages"]] == ["ok", "failed"]
+    assert "RuntimeError" in failed["stages"][1]["error"]
+
+
+def test_rerun_replaces_the_month_whole(kit, tmp_path):
+    run_month("demo", "2024-02", root=kit, progress=False)
+    month_dir = tmp_path / "home" / "runs" / "demo" / "2024-02"
+    (month_dir / "tables" / "stale.txt").write_text("left over")
+    run_month("demo", "2024-02", root=kit, progress=False)
+    assert not (month_dir / "tables" / "stale.txt").exists()
+
+
+def test_bad_params_fail_before_any_stage(kit, tmp_path):
+    from winback.config import ParamsError
+
+    with pytest.raises(ParamsError, match="Did you mean 'run.month'"):
+        run_month("demo", "2024-02", ["run.mnth=1"], root=kit, progress=False)
+    assert not (tmp_path / "home" / "runs" / "demo" / "2024-02").exists()
+
+
+def test_second_run_of_an_engagement_is_refused_while_one_holds_the_lock(kit):
+    from winback.config import load_params
+    from winback.workspace import workspace
+
+    ws = workspace(load_params("demo", root=kit), kit)
+    with engagement_lock(ws), pytest.raises(EngagementBusyError, match="already being run"):
+        run_month("demo", "2024-02", root=kit, progress=False)
+    run_month("demo", "2024-02", root=kit, progress=False)
+
+
+def test_stage_list_must_name_existing_notebooks(kit):
+    from winback.runner import stages
+
+    (kit / "notebooks" / "02_b.ipynb").unlink()
+    with pytest.raises(FileNotFoundError, match="02_b.ipynb"):
+        stages(kit)
+
+
+def test_manifest_is_valid_json_while_running(kit, tmp_path):
+    run_month("demo", "2024-03", root=kit, progress=False)
+    text = (tmp_path / "home" / "runs" / "demo" / "2024-03" / "manifest.json").read_text()
+    assert json.loads(text)["month"] == "2024-03"
