@@ -285,6 +285,16 @@ def test_customer_lifetime_value(known):
     nearly_plain = spend.customer_lifetime_value(*args, horizon=52.0, discount_rate=1e-12,
                                                  period=52.0 / 12)
     np.testing.assert_allclose(nearly_plain, plain, rtol=1e-9)
+    # a horizon that is not a whole number of periods ends with a shorter period
+    partial = spend.customer_lifetime_value(*args, horizon=10.0, discount_rate=0.5, period=4.0)
+    cumulative = [known.conditional_expected_transactions(end, customers["frequency"],
+                                                          customers["recency"], customers["T"])
+                  for end in (4.0, 8.0, 10.0)]
+    by_hand = (cumulative[0] / 1.5 + (cumulative[1] - cumulative[0]) / 1.5**2
+               + (cumulative[2] - cumulative[1]) / 1.5**3)
+    np.testing.assert_allclose(
+        partial, by_hand * spend.conditional_expected_average_profit(
+            customers["frequency"], customers["monetary_value"]), rtol=1e-12)
     with pytest.raises(ValueError, match="period"):
         spend.customer_lifetime_value(*args, horizon=52.0, discount_rate=0.01)
 
@@ -346,6 +356,15 @@ def test_other_bad_input():
     with pytest.raises(ValueError, match="t: 1 of 2 rows are negative"):
         BGNBD.from_params(1.0, 1.0, 1.0, 1.0).conditional_expected_transactions(
             [-1.0, 1.0], 1, 1.0, 2.0)
+
+
+def test_fit_warns_when_the_data_do_not_identify_the_model():
+    with pytest.warns(RuntimeWarning, match="did not converge"):
+        model = BGNBD().fit([0, 0, 0], [0.0, 0.0, 0.0], [5.0, 6.0, 7.0])
+    assert not model.converged_
+    assert "NOT converged" in repr(model)
+    with pytest.raises(ValueError, match="no customers to fit"):
+        BGNBD().fit([], [], [])
 
 
 def test_gamma_gamma_bad_input_is_named():

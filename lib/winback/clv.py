@@ -15,7 +15,7 @@ Both fitters maximise the log-likelihood with its analytic gradient (L-BFGS-B
 over log-parameters, then a few Newton steps), on the data compressed to its
 distinct rows with counts as weights, so a million customers fit in about a
 second. Standard errors come from the Hessian of the negative log-likelihood
-at the optimum (central differences of the analytic gradient).
+at the optimum (finite differences of the analytic gradient).
 
 References
 ----------
@@ -35,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -128,12 +129,12 @@ def _to_float(name: str, values: Any) -> np.ndarray:
             raise TypeError(f"{name}: expected numbers, got a column of dtype {values.dtype}")
         return values.to_numpy(dtype="float64", na_value=np.nan)
     arr = np.asarray(values)
-    if arr.dtype == object:
-        try:
-            arr = pd.to_numeric(pd.Series(arr.ravel()), errors="raise").to_numpy(
-                dtype="float64", na_value=np.nan)
-        except (TypeError, ValueError):
-            raise TypeError(f"{name}: expected numbers, got non-numeric values") from None
+    if arr.dtype == object:  # numbers mixed with None / pandas.NA
+        kind = pd.api.types.infer_dtype(arr.ravel(), skipna=True)
+        if kind not in ("integer", "floating", "mixed-integer-float", "decimal", "empty"):
+            raise TypeError(f"{name}: expected numbers, got {kind} values")
+        flat = pd.Series(arr.ravel(), dtype="object").astype("Float64")
+        arr = flat.to_numpy(dtype="float64", na_value=np.nan).reshape(arr.shape)
     elif not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
         raise TypeError(f"{name}: expected numbers, got values of dtype {arr.dtype}")
     if arr.ndim > 1:
@@ -159,6 +160,10 @@ def _check_rfm(frequency, recency, T, **extra: Any) -> _Inputs:
 
 def _check_weights(data: _Inputs, weights: Any) -> np.ndarray:
     """Per-row weights (all 1 when None), checked against the rows of ``data``."""
+    if data.scalar:
+        raise ValueError("fit takes columns (one row per customer), got single numbers")
+    if data.n == 0:
+        raise ValueError("no customers to fit: the inputs have no rows")
     if weights is None:
         return np.ones(data.n)
     if isinstance(weights, pd.Series) and data.index is not None \
@@ -337,6 +342,13 @@ class _FittedModel:
         return float(pen)
 
     def _store(self, result: _MLResult, n_customers: float) -> None:
+        if not result.converged:
+            warnings.warn(
+                f"{type(self).__name__} fit did not converge (max |gradient| "
+                f"{result.grad_norm:.1e}, estimates {np.round(result.theta, 6).tolist()}); "
+                "the data may not identify the model (e.g. too few repeat customers): "
+                "check the inputs or set a small penalizer (0.001-0.1)",
+                RuntimeWarning, stacklevel=3)
         self.params_ = pd.Series(result.theta, index=list(self._names), name="estimate")
         se = np.sqrt(np.diag(result.cov))
         self.standard_errors_ = pd.Series(se, index=list(self._names), name="std_error")
@@ -560,7 +572,8 @@ class BGNBD(_FittedModel):
     params_ : pandas.Series
         Estimates of ``r``, ``alpha`` (time unit of the data), ``a``, ``b``.
     standard_errors_ : pandas.Series
-        Standard errors from the inverse Hessian of the negative log-likelihood.
+        Standard errors from the inverse Hessian of the negative log-likelihood
+        (with the penalty when ``penalizer > 0``).
     covariance_ : pandas.DataFrame
         The inverse Hessian itself.
     log_likelihood_ : float
@@ -793,7 +806,10 @@ def simulate_bgnbd(n: int, T, r: float, alpha: float, a: float, b: float, random
     rng = _seeded(random_state)
     lam = rng.gamma(r, 1.0 / alpha, size=n)
     p = np.clip(rng.beta(a, b, size=n), np.finfo(float).tiny, 1.0)
-    dropout_after = rng.geometric(p)
+    # J ~ Geometric(p) on 1, 2, ... by inversion, in floats (p can be tiny), capped for int64
+    dropout_after = np.floor(np.log(rng.random(n)) / np.log1p(-p)) + 1.0
+    dropout_after = np.minimum(np.nan_to_num(dropout_after, nan=1.0, posinf=2.0**62), 2.0**62)
+    dropout_after = dropout_after.astype("int64")
     purchases = rng.poisson(lam * age)
     x = np.minimum(purchases, dropout_after)
     pos = x > 0
@@ -1023,8 +1039,10 @@ class GammaGamma(_FittedModel):
             if period is None or not (np.isfinite(period) and period > 0):
                 raise ValueError("period: give the length of one discounting period in the "
                                  "model's time unit when discount_rate > 0")
-            ends = np.append(np.arange(period, horizon, period), horizon)
-            ends = ends[ends > 0]
+            n_full = int(math.floor(horizon / period + 1e-9))
+            ends = period * np.arange(1, n_full + 1, dtype="float64")
+            if horizon - period * n_full > 1e-9 * period:
+                ends = np.append(ends, horizon)  # a last, shorter period
             count = np.zeros(data.n)
             previous = np.zeros(data.n)
             for k, end in enumerate(ends, start=1):
