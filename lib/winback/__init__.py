@@ -4,6 +4,8 @@ Notebooks import the package as ``import winback as wb`` and call the public nam
 """
 
 from winback.config import ParamsError, load_params
+from winback.contract import ContractError, orphans, quality_summary
+from winback.ingest import load_sources, quarantine_counts, source_overview, store_sources
 from winback.runner import RunFailed, backfill, read_manifest, run_month, stages
 from winback.settings import derive_seed, month_end, month_range
 from winback.store import connect, opened, read_month, read_table, replace_month, replace_table
@@ -12,6 +14,7 @@ from winback.workspace import RunOutputs, Workspace, workspace
 __version__ = "0.1.0"
 
 __all__ = [
+    "ContractError",
     "ParamsError",
     "RunFailed",
     "RunOutputs",
@@ -20,15 +23,21 @@ __all__ = [
     "connect",
     "derive_seed",
     "load_params",
+    "load_sources",
     "month_end",
     "month_range",
     "opened",
+    "orphans",
+    "quality_summary",
+    "quarantine_counts",
     "read_manifest",
     "read_month",
     "read_table",
     "replace_month",
     "replace_table",
     "run_month",
+    "source_overview",
     "stages",
+    "store_sources",
     "workspace",
 ]

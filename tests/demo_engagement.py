@@ -1,0 +1,47 @@
+"""The demo engagement the end-to-end tests and the notebook run share, built once per session.
+
+A small simulated client (``TEST_CUSTOMERS``) is generated and the monthly batch runs
+``FIRST``..``LAST`` exactly as ``winback demo`` does, under the session's scratch
+``WINBACK_HOME``.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from winback.config import load_params
+from winback.runner import backfill
+from winback.workspace import Workspace, workspace
+
+TEST_CUSTOMERS = 1500
+OVERRIDES = [f"demo.n_customers={TEST_CUSTOMERS}"]
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    ws: Workspace
+    months: list[str]
+    manifests: list[dict]
+
+    @property
+    def truth_dir(self) -> Path:
+        return self.ws.resolve("data/{engagement}/truth")
+
+    def month_dir(self, month: str) -> Path:
+        return self.ws.month_dir(month)
+
+
+@functools.cache
+def ensure_demo_run() -> DemoRun:
+    from winback.demo_loop import DemoLoop
+
+    assert os.environ.get("WINBACK_HOME"), "conftest sets a scratch WINBACK_HOME"
+    params = load_params("demo", OVERRIDES)
+    first, last = params.run.first_month, params.run.month
+    loop = DemoLoop(params, fresh=True)
+    manifests = backfill("demo", first, last, OVERRIDES, progress=False,
+                         before_month=loop.deliver)
+    return DemoRun(workspace(params), [m["month"] for m in manifests], manifests)
