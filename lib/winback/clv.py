@@ -197,17 +197,23 @@ def _compress(columns: list[np.ndarray], weights: np.ndarray):
     """Distinct rows of ``columns`` (in order of first appearance) with summed weights.
 
     Each column is factorized by hashing and the codes are combined column by
-    column, so the cost is linear in the number of rows.
+    column, so the cost is linear in the number of rows. Put the column with
+    the most distinct values first: when nearly all its values differ (as with
+    continuous times or amounts), compressing cannot pay and the rows are
+    returned as they are.
     """
-    if weights.size == 0:
+    n = weights.size
+    if n == 0:
         return [c[:0] for c in columns], weights[:0]
-    group = np.zeros(weights.size, dtype="int64")
-    for col in columns:
+    group = np.zeros(n, dtype="int64")
+    for i, col in enumerate(columns):
         codes, uniques = pd.factorize(col)
+        if i == 0 and uniques.size > 0.9 * n:
+            return list(columns), weights
         group, _ = pd.factorize(group * np.int64(uniques.size) + codes)
     # ids are numbered in order of first appearance: a row is a group's first
     # exactly where its id exceeds every id before it
-    new = np.ones(group.size, dtype=bool)
+    new = np.ones(n, dtype=bool)
     new[1:] = group[1:] > np.maximum.accumulate(group)[:-1]
     first = np.flatnonzero(new)
     summed = np.bincount(group, weights=weights, minlength=first.size)
@@ -624,7 +630,14 @@ class BGNBD(_FittedModel):
         tx = np.array(data["recency"])
         age = np.array(data["T"])
         if compress:
-            (x, tx, age), w = _compress([x, tx, age], w)
+            # no repeat purchase: only T matters; otherwise recency first (most distinct)
+            zero = x == 0
+            (age0,), w0 = _compress([age[zero]], w[zero])
+            (tx, x, age), w = _compress([tx[~zero], x[~zero], age[~zero]], w[~zero])
+            x = np.concatenate([np.zeros(age0.size), x])
+            tx = np.concatenate([np.zeros(age0.size), tx])
+            age = np.concatenate([age0, age])
+            w = np.concatenate([w0, w])
         keep = w > 0
         with _thread_pool(int(np.count_nonzero(x[keep] > 0))) as pool:
             d = _BGNBDData(x[keep], tx[keep], age[keep], w[keep], pool)
@@ -943,7 +956,7 @@ class GammaGamma(_FittedModel):
         x = np.array(data["frequency"])
         m = np.array(data["monetary_value"])
         if compress:
-            (x, m), w = _compress([x, m], w)
+            (m, x), w = _compress([m, x], w)
         keep = w > 0
         d = _GGData(x[keep], m[keep], w[keep])
         mean_m = _dot(d.w, d.mx / x[keep])
