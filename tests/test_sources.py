@@ -342,7 +342,7 @@ def test_default_params_file_validates(tmp_path):
     from winback.config import load_params
 
     p = load_params()
-    srcs = p._model.sources
+    srcs = p.sources
     assert isinstance(srcs, SourcesParams)
     assert resolve_dir(srcs, "acme", tmp_path) == tmp_path / "data" / "acme" / "client"
 

@@ -699,7 +699,7 @@ class _Checker:
 
     # -- recording ------------------------------------------------------------------
     def fire(self, rule: str, column: str | None, mask: np.ndarray, *, values: pd.Series | None,
-             details: pd.Series | str | None = None, action: str | None = None,
+             details: Any = None, action: str | None = None,
              what: str | None = None, hint: str | None = None) -> tuple[str, np.ndarray]:
         """Record rule ``rule`` for the rows in ``mask``; return (action, positions)."""
         pos = np.flatnonzero(mask)
@@ -730,7 +730,9 @@ class _Checker:
             file=_files_text(self.files[pos]),
         ))
         if action in ("quarantine", "error"):
-            if isinstance(details, pd.Series):
+            if callable(details):
+                det = np.asarray(details(pos), dtype=object)
+            elif isinstance(details, pd.Series):
                 det = details.iloc[pos].astype(str).to_numpy()
             else:
                 det = np.full(len(pos), details or what, dtype=object)
@@ -859,7 +861,7 @@ def validate(raw: RawSource, *, as_of: pd.Timestamp | str, rules: ValidationPara
     min_date = pd.Timestamp(rules.min_date)
 
     def act_on_value(rule: str, col: Column, mask: np.ndarray, values: pd.Series,
-                     details: pd.Series | str | None = None, what: str | None = None) -> None:
+                     details: Any = None, what: str | None = None) -> None:
         action = rules.action(rule)
         if action == "blank" and col.required:
             action = "quarantine"
@@ -879,7 +881,7 @@ def validate(raw: RawSource, *, as_of: pd.Timestamp | str, rules: ValidationPara
             p = _parse_datetime(src, missing_tokens, rules.date_formats)
             typed[name] = p.values
             act_on_value("unparseable_date", col, p.bad, src,
-                         _details(src, np.where(p.bad, "not a date", "")))
+                         _details(src, np.full(len(src), "not a date", dtype=object)))
             if p.converted:
                 chk.note("parsed_date", name, p.converted,
                          f"{p.converted} dates in other formats were parsed "
@@ -1014,9 +1016,10 @@ def validate(raw: RawSource, *, as_of: pd.Timestamp | str, rules: ValidationPara
         alive = ~(chk.quarantined | chk.held_out)
 
     if known_customers is not None and contract.name != "customers" and "customer_id" in typed:
-        known = pd.Index(pd.Series(known_customers).dropna().astype(str).unique())
+        known = pd.Index(pd.Series(known_customers).dropna().astype(str).unique(), dtype=object)
         ids = typed["customer_id"]
-        unknown = alive & ~ids.isin(known).to_numpy() & ids.notna().to_numpy()
+        found = known.get_indexer(ids.astype(object)) >= 0
+        unknown = alive & ~found & ids.notna().to_numpy()
         chk.fire("unknown_customer", "customer_id", unknown, values=ids)
         alive = ~(chk.quarantined | chk.held_out)
 
@@ -1060,11 +1063,16 @@ def _to_int(v: pd.Series) -> pd.Series:
     return pd.Series(out, index=v.index)
 
 
-def _details(src: pd.Series, reason: np.ndarray | None) -> pd.Series:
-    """Quarantine detail per row: the value and why it was rejected."""
-    text = src.map(lambda v: _clip(_to_text(v)), na_action="ignore").astype(object)
-    why = pd.Series(reason if reason is not None else "", index=src.index, dtype=object)
-    return text.map(repr).str.cat(why, sep=" is ") if len(src) else why
+def _details(src: pd.Series, reason: np.ndarray):
+    """Quarantine detail of the rows at given positions: the value and why it was rejected
+    (computed only for the rows that fired)."""
+
+    def detail(pos: np.ndarray) -> list[str]:
+        values = src.iloc[pos].tolist()
+        return [f"{_clip(_to_text(v))!r} is {r}" for v, r in zip(values, reason[pos],
+                                                                   strict=True)]
+
+    return detail
 
 
 def _check_category(chk: _Checker, col: Column, typed: dict[str, pd.Series], act, src) -> None:
