@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 
 __all__ = ["PG_DATABASE", "PG_PASSWORD", "PG_USER", "find_pg_bin", "postgres_server",
-           "postgres_url"]
+           "postgres_url", "require_pg_bin"]
 
 PG_USER = "winback"
 PG_PASSWORD = "s3cret-pw"
@@ -125,14 +125,19 @@ def postgres_server(bin_dir: Path) -> Iterator[str]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """SQLAlchemy URL of a fresh database on a test-owned PostgreSQL server."""
+def require_pg_bin() -> Path:
+    """The binaries' folder; skip the test when absent, or fail it when ``CI`` is ``true``."""
     bin_dir = find_pg_bin()
     if bin_dir is None:
         msg = "PostgreSQL server binaries not found (apt-get install postgresql)"
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(msg + "; CI must install them", pytrace=False)
         pytest.skip(msg)
-    with postgres_server(bin_dir) as url:
+    return bin_dir
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """SQLAlchemy URL of a fresh database on a test-owned PostgreSQL server."""
+    with postgres_server(require_pg_bin()) as url:
         yield url

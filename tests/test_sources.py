@@ -21,6 +21,7 @@ from winback.sources import (
     resolve_dir,
 )
 
+from tests import pg
 from tests.pg import PG_PASSWORD, postgres_url  # noqa: F401  (fixture)
 
 ZH_COLUMNS = {"客户编号": "customer_id", "注册日期": "signup_date", "城市": "city",
@@ -142,6 +143,16 @@ def test_line_numbers_count_blank_lines_and_multiline_values(tmp_path):
     assert raw.row_numbers.tolist() == [2, 4, 6]
     assert raw.blank_rows == 1
     assert raw.frame["text"].iloc[1] == "line one\nline two"
+
+
+def test_crlf_bom_export_with_quoted_delimiters(tmp_path):
+    text = ('\ufeff"客户编号","注册日期","城市"\r\n"C1","2024-01-01","上海, 浦东"\r\n'
+            '"C2","2024-01-02","北京"\r\n')
+    (tmp_path / "c.csv").write_bytes(text.encode("utf-8"))
+    raw = read_source("customers", spec(), base_dir=tmp_path)
+    assert raw.encoding == "utf-8-sig" and raw.delimiter == ","
+    assert raw.frame["city"].tolist() == ["上海, 浦东", "北京"]
+    assert raw.row_numbers.tolist() == [2, 3]
 
 
 def test_values_stay_strings_and_empty_cells_are_missing(tmp_path):
@@ -435,3 +446,13 @@ def test_sql_unset_env_var_and_bad_url(monkeypatch):
     monkeypatch.setenv("WINBACK_TEST_DB", "not a url")
     with pytest.raises(SourceError, match="not hold a valid SQLAlchemy URL"):
         read_source("customers", spec_, base_dir=".")
+
+
+def test_missing_postgres_binaries_skip_locally_and_fail_on_ci(monkeypatch):
+    monkeypatch.setattr(pg, "find_pg_bin", lambda: None)
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="apt-get install postgresql"):
+        pg.require_pg_bin()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI must install them"):
+        pg.require_pg_bin()

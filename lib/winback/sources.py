@@ -357,7 +357,8 @@ def read_source(name: str, spec: SourceSpec, *, base_dir: Path | str,
     for path in files:
         part = _read_file(name, spec, path)
         if part is None:  # empty file, allowed because the source is not required
-            notes.append(f"{path} is empty; it adds no rows (sources.{name}.required is false).")
+            notes.append(f"{path} has no data rows; it adds none (sources.{name}.required is "
+                         "false).")
             continue
         parts.append(part)
     if not parts:
