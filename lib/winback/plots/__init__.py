@@ -1,0 +1,24 @@
+"""The kit's charts: one theme, axes-level ``plot_*(data, *, ax=None, **kw) -> Axes`` functions.
+
+Each stage's charts live in a submodule named for the stage's subject
+(``winback.plots.reasons``, ``winback.plots.tiers``, ...). Every chart has a title,
+labelled axes with units, and a one-line takeaway written from the data
+(:func:`takeaway`). :func:`use_theme` is called on import so notebooks and the batch
+draw alike; Chinese labels use the first CJK font found (:func:`cjk_font`).
+"""
+
+from __future__ import annotations
+
+from winback.plots.theme import (
+    PALETTE,
+    cjk_font,
+    format_money,
+    format_pct,
+    new_axes,
+    takeaway,
+    use_theme,
+)
+
+__all__ = ["PALETTE", "cjk_font", "format_money", "format_pct", "new_axes", "takeaway", "use_theme"]
+
+use_theme()

@@ -1,0 +1,80 @@
+"""One chart style for the kit: seaborn theme, palette, number formats, CJK font."""
+
+from __future__ import annotations
+
+import functools
+
+import matplotlib.pyplot as plt
+import seaborn as sns
+from matplotlib import font_manager
+from matplotlib.ticker import FuncFormatter
+
+__all__ = ["PALETTE", "cjk_font", "format_money", "format_pct", "new_axes", "takeaway", "use_theme"]
+
+# Qualitative palette (colour-blind safe, seaborn "colorblind"), first colour = the kit's accent.
+PALETTE = sns.color_palette("colorblind", 10).as_hex()
+
+# Fonts with Simplified Chinese glyphs, in order of preference.
+CJK_FONTS = (
+    "Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "Source Han Sans CN",
+    "WenQuanYi Micro Hei", "WenQuanYi Zen Hei", "Microsoft YaHei", "SimHei", "PingFang SC",
+    "Heiti SC", "Sarasa Gothic SC", "Droid Sans Fallback", "AR PL UMing CN",
+)
+
+
+@functools.cache
+def cjk_font() -> str | None:
+    """Name of an installed font that has Simplified Chinese glyphs, or ``None``."""
+    installed = {f.name for f in font_manager.fontManager.ttflist}
+    return next((name for name in CJK_FONTS if name in installed), None)
+
+
+def use_theme() -> None:
+    """Apply the kit's chart theme (idempotent)."""
+    sns.set_theme(context="notebook", style="whitegrid", palette=PALETTE)
+    family = [f for f in (cjk_font(),) if f] + ["DejaVu Sans"]
+    plt.rcParams.update({
+        "font.family": "sans-serif",
+        "font.sans-serif": family + list(plt.rcParams["font.sans-serif"]),
+        "axes.unicode_minus": False,
+        "axes.titleweight": "bold",
+        "axes.titlesize": 12,
+        "axes.labelsize": 10,
+        "figure.figsize": (8, 4.2),
+        "figure.dpi": 100,
+        "savefig.dpi": 110,
+    })
+
+
+def new_axes(ax=None, figsize=None):
+    """``ax`` itself, or a fresh Axes on a new figure."""
+    if ax is not None:
+        return ax
+    _, ax = plt.subplots(figsize=figsize)
+    return ax
+
+
+def format_pct(ax, axis: str = "y", decimals: int = 0) -> None:
+    """Show an axis holding shares (0-1) as percentages."""
+    fmt = FuncFormatter(lambda v, _: f"{v * 100:.{decimals}f}%")
+    (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(fmt)
+
+
+def format_money(ax, axis: str = "y", currency: str = "CNY") -> None:
+    """Show an axis holding amounts with thousands separators (and k/M for large values)."""
+
+    def _fmt(v, _):
+        if abs(v) >= 1e6:
+            return f"{v / 1e6:,.1f}M"
+        if abs(v) >= 1e4:
+            return f"{v / 1e3:,.0f}k"
+        return f"{v:,.0f}"
+
+    (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(FuncFormatter(_fmt))
+
+
+def takeaway(ax, text: str) -> None:
+    """Write a chart's one-line takeaway under its title (computed from the data by the caller)."""
+    ax.annotate(text, xy=(0, 1), xycoords="axes fraction", xytext=(0, 6),
+                textcoords="offset points", fontsize=9, color="#444444", ha="left", va="bottom")
+    ax.set_title(ax.get_title(), pad=22)
