@@ -123,12 +123,20 @@ def test_delimiter_is_detected_from_the_header(tmp_path, delimiter):
     assert raw.delimiter == delimiter
 
 
-def test_explicit_delimiter_and_ambiguous_header(tmp_path):
+@pytest.mark.parametrize("delimiter", ["auto", ";"])
+def test_ambiguous_header_and_explicit_delimiter(tmp_path, delimiter):
     path = tmp_path / "c.csv"
-    path.write_text("customer_id;signup_date;note, with comma\nC1;2024-01-01;x\n")
-    raw = read_source("customers", SourceSpec(path="c.csv", delimiter=";"), base_dir=tmp_path)
+    path.write_text('customer_id;signup_date;note, with comma;"a,b"\nC1;2024-01-01;x;y\n')
+    raw = read_source("customers", SourceSpec(path="c.csv", delimiter=delimiter),
+                      base_dir=tmp_path)
     assert raw.frame["customer_id"].tolist() == ["C1"]
-    assert raw.unmapped_columns == ("note, with comma",)
+    assert raw.unmapped_columns == ("note, with comma", "a,b")
+
+
+def test_wrong_explicit_delimiter_names_the_right_one(tmp_path):
+    (tmp_path / "c.csv").write_text("customer_id,signup_date\nC1,2024-01-01\n")
+    with pytest.raises(SourceError, match="looks comma-separated.*delimiter to ','"):
+        read_source("customers", SourceSpec(path="c.csv", delimiter=";"), base_dir=tmp_path)
 
 
 def test_line_numbers_count_blank_lines_and_multiline_values(tmp_path):

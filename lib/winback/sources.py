@@ -548,18 +548,23 @@ def _bad_bytes(path: Path, data: bytes, exc: UnicodeDecodeError, what: str,
 
 
 def _sniff(header: str, delimiter: str) -> str:
+    """The header line's delimiter among , ; tab |: the most frequent outside quoted names;
+    a tie goes to csv.Sniffer restricted to the tied candidates, then to that order."""
     if delimiter != "auto":
         return delimiter
-    counts = {d: header.count(d) for d in DELIMITERS}
-    present = [d for d in DELIMITERS if counts[d]]
-    if not present:
+    bare = re.sub(r'"[^"]*"', '""', header)
+    counts = {d: bare.count(d) for d in DELIMITERS}
+    top = max(counts.values())
+    if top == 0:
         return ","
-    if len(present) == 1:
-        return present[0]
+    tied = [d for d in DELIMITERS if counts[d] == top]
+    if len(tied) == 1:
+        return tied[0]
     try:
-        return csv.Sniffer().sniff(header, delimiters="".join(DELIMITERS)).delimiter
+        found = csv.Sniffer().sniff(header, delimiters="".join(tied)).delimiter
     except csv.Error:
-        return max(present, key=lambda d: counts[d])
+        found = tied[0]
+    return found if found in tied else tied[0]
 
 
 def _read_csv(name: str, spec: SourceSpec, path: Path) -> _Part:
@@ -576,6 +581,13 @@ def _read_csv(name: str, spec: SourceSpec, path: Path) -> _Part:
                           "client to export it again with column names in the first line.")
     delim = _sniff(header_line, spec.delimiter)
     header = next(csv.reader([header_line], delimiter=delim))
+    if len(header) == 1 and spec.delimiter != "auto":
+        other = _sniff(header_line, "auto")
+        if other != delim and other in header_line:
+            raise SourceError(
+                f"{name}: {path} has no {_DELIM_NAMES[delim]} in its header line, which looks "
+                f"{_DELIM_NAMES[other]}-separated: set params sources.{name}.delimiter to "
+                f"{other!r} (or auto).")
     header = [h.strip().lstrip("\ufeff").strip() for h in header]
     try:
         frame = pd.read_csv(io.StringIO(text), sep=delim, dtype=str, keep_default_na=False,
