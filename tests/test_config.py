@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from winback.config import ParamsError, load_params, merge, parse_override
 from winback.settings import derive_seed, month_end, month_range
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import nbformat
 import pytest
 import yaml
+
 from winback.runner import (
     EngagementBusyError,
     RunFailed,

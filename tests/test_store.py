@@ -2,6 +2,7 @@
 
 import pandas as pd
 import pytest
+
 from winback.store import (
     StoreBusyError,
     connect,
