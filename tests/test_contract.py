@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from pydantic import ValidationError
+
 from winback.contract import (
     CONTRACT,
     QUARANTINE_COLUMNS,
@@ -365,6 +366,12 @@ def test_formula_injection_is_flagged_kept_and_neutralized_for_exports():
     assert neutralize_formula(pd.Series([1.5, -2.0])).tolist() == [1.5, -2.0]
     with pytest.raises(ContractError, match="spreadsheet formula"):
         validate(r, as_of=AS_OF, rules=rules(formula_injection="error"))
+
+
+def test_messages_show_no_pii_values():
+    v = validate(customers(phone=["=1+1", "13800000000", "+86 138"]), as_of=AS_OF)
+    i = issue(v, "formula_injection", "phone")
+    assert i.rows == (2,) and "=1+1" not in i.message
 
 
 def test_bad_category_in_required_and_optional_columns():

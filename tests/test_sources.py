@@ -9,6 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from pydantic import ValidationError
+
+from tests import pg
+from tests.pg import PG_PASSWORD, postgres_url  # noqa: F401  (fixture)
 from winback.contract import ContractError
 from winback.sources import (
     RawSource,
@@ -20,9 +23,6 @@ from winback.sources import (
     read_sources,
     resolve_dir,
 )
-
-from tests import pg
-from tests.pg import PG_PASSWORD, postgres_url  # noqa: F401  (fixture)
 
 ZH_COLUMNS = {"客户编号": "customer_id", "注册日期": "signup_date", "城市": "city",
               "免打扰": "do_not_contact"}

@@ -711,7 +711,8 @@ class _Checker:
         hint = (hint or info.hint).replace("<source>", self.contract.name).replace(
             "<column>", column or "")
         examples = ""
-        if values is not None:
+        pii = column in self.contract.names and self.contract.column(column).pii
+        if values is not None and not pii:  # messages reach notebooks: no PII examples
             ex = pd.unique(values.iloc[pos[: self.rules.sample_rows]].astype(str))[:3]
             examples = f"; e.g. {', '.join(repr(_clip(e)) for e in ex)}"
         done = {
