@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
 from winback.clv import BGNBD, GammaGamma, simulate_bgnbd, simulate_gamma_gamma
 
 DATA = Path(__file__).parent / "data"
