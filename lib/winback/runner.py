@@ -27,6 +27,7 @@ import yaml
 
 from winback.config import Params, find_root, load_params
 from winback.settings import month_range
+from winback.sources import file_sha256
 from winback.workspace import Workspace, workspace
 
 __all__ = [
@@ -75,14 +76,6 @@ def stages(root: Path | None = None) -> list[Stage]:
     return out
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def input_hashes(params: Params, ws: Workspace) -> dict[str, Any]:
     """SHA-256 of every input file (or of the SQL query text), per source."""
     src = params.sources
@@ -94,8 +87,8 @@ def input_hashes(params: Params, ws: Workspace) -> dict[str, Any]:
             out[name] = {"sql": hashlib.sha256((spec.query or "").encode()).hexdigest()}
             continue
         files = sorted(base.glob(spec.path)) if base.exists() else []
-        out[name] = {str(f.relative_to(ws.home) if f.is_relative_to(ws.home) else f): _sha256(f)
-                     for f in files}
+        out[name] = {str(f.relative_to(ws.home) if f.is_relative_to(ws.home) else f):
+                     file_sha256(f) for f in files}
     return out
 
 

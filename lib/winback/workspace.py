@@ -54,7 +54,7 @@ class Workspace:
 
     def resolve(self, path: str | Path) -> Path:
         """A params path made absolute: ``{engagement}`` filled in, relative to the home."""
-        p = Path(str(path).format(engagement=self.engagement))
+        p = Path(str(path).replace("{engagement}", self.engagement))
         return p if p.is_absolute() else self.home / p
 
 
