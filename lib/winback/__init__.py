@@ -3,6 +3,7 @@
 Notebooks import the package as ``import winback as wb`` and call the public names below.
 """
 
+from winback.clv import BGNBD, GammaGamma, simulate_bgnbd, simulate_gamma_gamma
 from winback.config import ParamsError, load_params
 from winback.contract import ContractError, orphans, quality_summary
 from winback.ingest import load_sources, quarantine_counts, source_overview, store_sources
@@ -14,6 +15,8 @@ from winback.workspace import RunOutputs, Workspace, workspace
 __version__ = "0.1.0"
 
 __all__ = [
+    "BGNBD",
+    "GammaGamma",
     "ContractError",
     "ParamsError",
     "RunFailed",
@@ -36,6 +39,8 @@ __all__ = [
     "replace_month",
     "replace_table",
     "run_month",
+    "simulate_bgnbd",
+    "simulate_gamma_gamma",
     "source_overview",
     "stages",
     "store_sources",
