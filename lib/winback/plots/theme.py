@@ -24,7 +24,17 @@ CJK_FONTS = (
 
 @functools.cache
 def cjk_font() -> str | None:
-    """Name of an installed font that has Simplified Chinese glyphs, or ``None``."""
+    """Name of a font with Simplified Chinese glyphs, or ``None`` when none is available.
+
+    The kit's set-up installs Noto Sans SC (OFL) as a Python package; it is registered with
+    matplotlib here, so charts do not depend on the machine's system fonts.
+    """
+    try:
+        import pylopdf_fonts_zh_cn
+
+        font_manager.fontManager.addfont(str(pylopdf_fonts_zh_cn.sans_path()))
+    except (ImportError, OSError, RuntimeError):
+        pass
     installed = {f.name for f in font_manager.fontManager.ttflist}
     return next((name for name in CJK_FONTS if name in installed), None)
 
