@@ -64,14 +64,12 @@ def _rows(mask: np.ndarray, frame: pd.DataFrame, limit: int = 10) -> str:
 
 
 def _codes(frame: pd.DataFrame, column: str, names: tuple[str, ...]) -> np.ndarray:
-    values = frame[column]
-    missing = values.isna().to_numpy()
-    text = values.astype(object).where(~missing, None).map(lambda v: None if v is None else str(v).strip())
+    text = [None if pd.isna(v) else str(v).strip() for v in frame[column].tolist()]
     lookup = {name: i for i, name in enumerate(names)}
-    codes = np.array([lookup.get(v, -2) if v not in (None, "") else -1 for v in text], dtype=np.int64)
+    codes = np.array([lookup.get(v, -2) if v else -1 for v in text], dtype=np.int64)
     bad = codes == -2
     if bad.any():
-        seen = sorted({str(v) for v in text[bad]})[:10]
+        seen = sorted({text[i] for i in np.flatnonzero(bad)})[:10]
         raise AssignmentError(
             f"assignment column {column!r}: unknown value(s) {seen} in rows for customers "
             f"{_rows(bad, frame)}; allowed: {list(names)} (or empty)"
@@ -121,15 +119,15 @@ def validate_assignment(assignment: pd.DataFrame, scripts: dict[str, str] | None
     if dup.any():
         raise AssignmentError(f"assignment for {campaign_month}: customers assigned more than once: "
                               f"{_rows(dup, frame)}; keep one row per customer")
-    months = frame["campaign_month"].astype(object).map(lambda v: None if pd.isna(v) else str(v)[:7])
-    wrong = (months != campaign_month).to_numpy()
+    months = np.array([None if pd.isna(v) else str(v)[:7] for v in frame["campaign_month"].tolist()], dtype=object)
+    wrong = months != campaign_month
     if wrong.any():
         raise AssignmentError(
             f"assignment: campaign_month must be {campaign_month} (the month before the month being "
             f"simulated); found {sorted({str(v) for v in months[wrong]})[:5]} for customers {_rows(wrong, frame)}"
         )
     pattern = re.compile(rf"^C\d{{{id_width}}}$")
-    ok = frame["customer_id"].map(lambda v: bool(pattern.match(v))).to_numpy()
+    ok = np.array([bool(pattern.match(v)) for v in frame["customer_id"]], dtype=bool)
     pos = np.full(len(frame), -1, np.int64)
     pos[ok] = frame.loc[ok, "customer_id"].str[1:].astype(np.int64).to_numpy() - 1
     known = ok & (pos >= 0) & (pos < signup_t.size)
@@ -139,12 +137,12 @@ def validate_assignment(assignment: pd.DataFrame, scripts: dict[str, str] | None
             f"assignment for {campaign_month}: unknown customer(s) (not in customers.csv by "
             f"{campaign_month}'s end): {_rows(~known, frame)}"
         )
-    group = frame["group"].astype(object).map(lambda v: None if pd.isna(v) else str(v).strip())
-    bad = ~group.isin(["treatment", "control"]).to_numpy()
+    group = np.array([None if pd.isna(v) else str(v).strip() for v in frame["group"].tolist()], dtype=object)
+    bad = ~np.isin(group, ["treatment", "control"])
     if bad.any():
         raise AssignmentError(f"assignment column 'group' must be 'treatment' or 'control'; found "
                               f"{sorted({str(v) for v in group[bad]})[:5]} for {_rows(bad, frame)}")
-    treat = (group == "treatment").to_numpy()
+    treat = group == "treatment"
     strategy = _codes(frame, "strategy", tx.STRATEGIES)
     channels = np.stack([_codes(frame, f"channel_{j}", tx.CHANNELS) for j in (1, 2, 3)], axis=1)
     offer_cat = _codes(frame, "offer_category", tx.CATEGORIES)

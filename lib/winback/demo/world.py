@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from winback.demo import callcentre as cc
 from winback.demo import engine as eng
@@ -118,6 +119,7 @@ class DemoWorld:
         self.engine = engine
         self.meta = meta
         self._ids = self._make_ids(0, engine.n)
+        self._ids_pa: pa.Array | None = None
 
     def __repr__(self) -> str:
         return (f"DemoWorld(root={str(self.root)!r}, customers={self.engine.n}, "
@@ -279,7 +281,7 @@ class DemoWorld:
                     log.abort()
             # the month did not happen: back to the saved state (files are cut back on the next advance)
             saved = DemoWorld.open(self.root)
-            self.engine, self.meta, self._ids = saved.engine, saved.meta, saved._ids
+            self.engine, self.meta, self._ids, self._ids_pa = saved.engine, saved.meta, saved._ids, None
             raise
 
     # --- ids and files ----------------------------------------------------------------
@@ -323,7 +325,9 @@ class DemoWorld:
             json.dumps(self.meta, ensure_ascii=False, indent=1), encoding="utf-8")
 
     def _arrow_ids(self, pos: np.ndarray) -> pa.Array:
-        return pa.array(self._ids[pos], pa.string())
+        if self._ids_pa is None or len(self._ids_pa) != self._ids.size:
+            self._ids_pa = pa.array(self._ids, pa.string())
+        return self._ids_pa.take(pa.array(np.asarray(pos, np.int64)))
 
     def _ts(self, t: np.ndarray) -> pa.Array:
         return pa.array(self.engine.timestamps(t).astype("datetime64[us]"), TS)
@@ -343,13 +347,14 @@ class DemoWorld:
             contacts = self._campaign(m, plan)
         res = e.simulate_month(m, np.random.default_rng(derive_seed(seed, label, "demo", "month")))
         o = res.orders
-        order_ids = np.strings.add("O", np.strings.zfill(o["order_no"].astype(str), 10))
-        order_ids = np.where(o["is_return"], np.strings.add(order_ids, "-R"), order_ids)
         sort = np.lexsort((o["is_return"], o["cust"], o["t"]))
+        digits = pc.utf8_lpad(pa.array(o["order_no"][sort]).cast(pa.string()), 10, "0")
+        suffix = pa.array(np.where(o["is_return"][sort], "-R", ""), pa.string())
+        order_ids = pc.binary_join_element_wise("O", digits, suffix, "")
         cats = pa.array(tx.CATEGORIES)
         lines = pa.array(tx.BUSINESS_LINES)
         logs["client/transactions.parquet"].append(pa.table({
-            "order_id": pa.array(order_ids[sort], pa.string()),
+            "order_id": order_ids,
             "customer_id": self._arrow_ids(o["cust"][sort]),
             "order_ts": self._ts(o["t"][sort]),
             "amount": o["amount"][sort],
@@ -528,10 +533,8 @@ class DemoWorld:
             "customer_id": self._ids[cust],
             "campaign_month": label_c,
             "group": np.where(plan.treat, "treatment", "control"),
-            "tier": fr["tier"].astype(object).where(fr["tier"].notna(), None).map(
-                lambda v: None if v is None else str(v)),
-            "assumed_reason": fr["reason_code"].astype(object).where(fr["reason_code"].notna(), None).map(
-                lambda v: None if v is None else str(v)),
+            "tier": [None if pd.isna(v) else str(v) for v in fr["tier"].tolist()],
+            "assumed_reason": [None if pd.isna(v) else str(v) for v in fr["reason_code"].tolist()],
             "strategy": np.where(plan.strategy >= 0, np.array(tx.STRATEGIES, dtype=object)[strat], None),
             "truly_churned": churned,
             "true_reason": np.where(churned, names[np.maximum(reason, 0)], None),
