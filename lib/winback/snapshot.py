@@ -1,0 +1,620 @@
+"""Month-end customer snapshot: one row per customer with the features every stage reads.
+
+The snapshot is aggregated in DuckDB, in one SQL statement over the store tables
+``customers``, ``transactions`` and ``interactions`` (canonical columns), using only
+rows dated on or before the month end (``ts < month_end + 1 day``). pandas receives
+the customer-level result only.
+
+Definitions (all durations in days, dates are calendar days of the timestamps)
+-----------------------------------------------------------------------------
+purchase / return
+    A transaction row is a *return* when ``is_return`` is true or ``amount < 0``; its
+    refund is ``abs(amount)``. A row with ``amount > 0`` that is not a return is a
+    *purchase*. Rows with ``amount == 0`` that are not returns count as neither.
+    Net spend = purchases - refunds. A return is never a purchase occasion.
+purchase day
+    A calendar day with at least one purchase. Same-day orders form one purchase
+    occasion, as in the BG/NBD literature (Fader, Hardie & Lee 2005).
+BG/NBD inputs
+    ``frequency`` = purchase days - 1 (repeat purchase days); ``recency`` = last
+    purchase day - first purchase day; ``T`` = month end - first purchase day.
+    Customers without any purchase have ``purchase_days == 0``, ``frequency == 0`` and
+    NaN ``recency`` / ``T``: they are not BG/NBD inputs.
+monetary_value (Gamma-Gamma input)
+    Average net spend per *repeat* purchase day: gross purchases on purchase days
+    after the first, divided by ``frequency``, times the customer's lifetime net
+    ratio ``clip(net_spend / gross_spend, 0, 1)`` (refunds are spread pro rata over
+    all purchases, since a refund rarely falls on the day of the purchase it
+    reverses). NaN when ``frequency == 0``, as the Gamma-Gamma model uses repeat
+    transactions only. ``avg_day_spend`` = net spend / purchase days over all days.
+windows
+    ``*_365`` covers the 365 calendar days ending on the month end (inclusive),
+    ``*_90`` the last 90 days, ``*_prev_90`` the 90 days before those (days 91-180
+    before the month end, counting the month end as day 1).
+necessary / discretionary spend
+    Net spend by category class: a category listed in
+    ``SnapshotParams.necessary_categories`` (compared trimmed, case-insensitive) is
+    necessary, any other category discretionary, a NULL/blank category unknown.
+    ``necessary_share`` = necessary / (necessary + discretionary), NaN when both are 0.
+gaps
+    Gaps are the day differences between consecutive purchase days (``frequency``
+    gaps per customer). ``gap_mean`` (= recency / frequency), ``gap_median``,
+    ``gap_std`` (sample standard deviation, needs 2 gaps). ``typical_gap`` is the
+    customer's own ``gap_median`` when they have at least ``min_gaps`` gaps, else the
+    population value: the median of ``gap_median`` over customers with at least
+    ``min_gaps`` gaps (``default_gap_days`` when there are none); ``gap_source`` says
+    which (``own`` / ``population``). ``recency_ratio`` = recency_days / typical_gap.
+engagement
+    Interaction counts per kind over the last 90 and 365 days (``eng_<kind>_90``,
+    ``eng_<kind>_365``, zero-filled, for every kind of :data:`INTERACTION_KINDS`).
+    ``engagement_90`` / ``engagement_prev_90`` / ``engagement_365`` count the kinds in
+    ``SnapshotParams.engagement_kinds``; ``engagement_trend`` =
+    (recent - previous) / (recent + previous + 1), in (-1, 1): negative = decline.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from datetime import timedelta
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import Field, field_validator
+
+from winback.config import Section
+from winback.settings import month_end
+from winback.store import read_month, replace_month, table_months
+
+__all__ = [
+    "INTERACTION_KINDS",
+    "SnapshotError",
+    "SnapshotParams",
+    "month_end_snapshot",
+    "read_snapshot",
+    "snapshot_months",
+    "store_frame",
+    "write_snapshot",
+]
+
+# Interaction kinds of the data contract (one engagement column per kind and window).
+INTERACTION_KINDS: tuple[str, ...] = (
+    "service_ticket",
+    "complaint",
+    "review",
+    "referral",
+    "community_post",
+    "community_answer",
+    "campaign_participation",
+    "survey_response",
+    "suggestion",
+)
+
+_REQUIRED = {
+    "customers": ("customer_id", "signup_date"),
+    "transactions": ("order_id", "customer_id", "order_ts", "amount"),
+    "interactions": ("customer_id", "ts", "kind"),
+}
+_CUSTOMER_TEXT = ("region", "business_line", "member_level", "preferred_channel", "gender")
+_MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
+
+class SnapshotError(ValueError):
+    """The store cannot give a consistent snapshot; the message says which table, rows and fix."""
+
+
+class SnapshotParams(Section):
+    """Params section ``snapshot``: how the month-end customer snapshot is built."""
+
+    necessary_categories: list[str] = Field(
+        default_factory=lambda: ["grocery", "fresh_food", "household", "personal_care", "baby"]
+    )
+    engagement_kinds: list[str] = Field(
+        default_factory=lambda: [
+            "review",
+            "referral",
+            "community_post",
+            "community_answer",
+            "campaign_participation",
+            "survey_response",
+            "suggestion",
+        ]
+    )
+    min_gaps: int = Field(default=2, ge=1)
+    default_gap_days: float = Field(default=30.0, gt=0)
+
+    @field_validator("necessary_categories")
+    @classmethod
+    def _normalize(cls, value: list[str]) -> list[str]:
+        return sorted({str(v).strip().lower() for v in value if str(v).strip()})
+
+    @field_validator("engagement_kinds")
+    @classmethod
+    def _known_kinds(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - set(INTERACTION_KINDS))
+        if unknown:
+            raise ValueError(
+                f"unknown interaction kind(s) {unknown}; allowed: {', '.join(INTERACTION_KINDS)}"
+            )
+        if not value:
+            raise ValueError("list at least one interaction kind")
+        return list(dict.fromkeys(value))
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _check_month(month: str) -> str:
+    month = str(month)
+    if not _MONTH.match(month):
+        raise ValueError(f"month must be written YYYY-MM (e.g. 2024-06), got {month!r}")
+    return month
+
+
+def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str] | None:
+    rows = con.execute(
+        "SELECT column_name FROM information_schema.columns "
+        "WHERE table_name = ? AND table_schema = current_schema() ORDER BY ordinal_position",
+        [table],
+    ).fetchall()
+    return [r[0] for r in rows] or None
+
+
+def _require(con: duckdb.DuckDBPyConnection, table: str, *, optional: bool = False):
+    cols = _columns(con, table)
+    if cols is None:
+        if optional:
+            return None
+        raise SnapshotError(
+            f"The store has no table {table!r}: load the month's sources (stage 1) first."
+        )
+    missing = [c for c in _REQUIRED[table] if c not in cols]
+    if missing:
+        raise SnapshotError(
+            f"Store table {table!r} lacks required column(s) {missing}; it has {cols}. "
+            "Map the client's columns onto the canonical names in params.sources and reload."
+        )
+    return cols
+
+
+def _q(text: str) -> str:
+    """A SQL string literal."""
+    return "'" + str(text).replace("'", "''") + "'"
+
+
+def _orphans_error(con, as_of_end, has_interactions: bool) -> SnapshotError:
+    """Explain activity dated by the month end whose customer is not signed up by then."""
+    parts = []
+    checks = [("transactions", "order_ts")] + ([("interactions", "ts")] if has_interactions else [])
+    for table, ts in checks:
+        rows = con.execute(
+            f"""
+            SELECT a.customer_id, count(*) AS n_rows, any_value(c.customer_id IS NULL) AS unknown
+            FROM {table} a
+            LEFT JOIN customers c USING (customer_id)
+            WHERE a.{ts} < $end
+              AND (c.customer_id IS NULL OR CAST(c.signup_date AS DATE) >= CAST($end AS DATE))
+            GROUP BY a.customer_id ORDER BY a.customer_id
+            """,
+            {"end": as_of_end},
+        ).fetchall()
+        if rows:
+            unknown = sum(1 for r in rows if r[2])
+            parts.append(
+                f"table {table!r}: {sum(r[1] for r in rows)} row(s) of {len(rows)} customer(s) "
+                f"({unknown} unknown in 'customers', {len(rows) - unknown} with a later "
+                f"signup_date), e.g. {', '.join(r[0] for r in rows[:5])}"
+            )
+    return SnapshotError(
+        "Activity dated by the month end belongs to no customer signed up by then: "
+        + "; ".join(parts)
+        + ". Fix signup_date in the customers source, or let validation quarantine these "
+        "rows, then reload the month."
+    )
+
+
+def _category_lists(con, tx_cols: list[str], end, params: SnapshotParams) -> tuple[str, str]:
+    """SQL IN-lists of the raw category values that are necessary / discretionary."""
+    if "category" not in tx_cols:
+        return "NULL", "NULL"
+    values = [
+        r[0]
+        for r in con.execute(
+            "SELECT DISTINCT CAST(category AS VARCHAR) FROM transactions "
+            "WHERE order_ts < $end AND category IS NOT NULL",
+            {"end": end},
+        ).fetchall()
+    ]
+    necessary = set(params.necessary_categories)
+    nec = sorted(v for v in values if v.strip() and v.strip().lower() in necessary)
+    disc = sorted(v for v in values if v.strip() and v.strip().lower() not in necessary)
+    return (", ".join(map(_q, nec)) or "NULL"), (", ".join(map(_q, disc)) or "NULL")
+
+
+def _snapshot_sql(
+    tx_cols: list[str],
+    cust_cols: list[str],
+    has_interactions: bool,
+    params: SnapshotParams,
+    categories: tuple[str, str],
+) -> str:
+    is_ret = "(amount < 0" + (" OR coalesce(is_return, false))" if "is_return" in tx_cols else ")")
+    nec, disc = categories
+    cat_class = (
+        f"CASE WHEN CAST(category AS VARCHAR) IN ({nec}) THEN 0 "
+        f"WHEN CAST(category AS VARCHAR) IN ({disc}) THEN 1 ELSE 2 END"
+        if "category" in tx_cols
+        else "2"
+    )
+
+    def cust(col: str, sql_type: str = "VARCHAR") -> str:
+        return f"CAST(c.{col} AS {sql_type})" if col in cust_cols else f"CAST(NULL AS {sql_type})"
+
+    if "age" in cust_cols and "birth_year" in cust_cols:
+        age = "CAST(coalesce(c.age, year($as_of) - c.birth_year) AS FLOAT)"
+    elif "age" in cust_cols:
+        age = "CAST(c.age AS FLOAT)"
+    elif "birth_year" in cust_cols:
+        age = "CAST(year($as_of) - c.birth_year AS FLOAT)"
+    else:
+        age = "CAST(NULL AS FLOAT)"
+    dnc = (
+        "coalesce(CAST(c.do_not_contact AS BOOLEAN), false)"
+        if "do_not_contact" in cust_cols
+        else "false"
+    )
+
+    kinds = list(INTERACTION_KINDS)
+    eng_kinds = ", ".join(_q(k) for k in params.engagement_kinds)
+    if has_interactions:
+        kind_aggs = ",\n".join(
+            f"count(*) FILTER (WHERE kind_ = {_q(k)} AND ts >= $s90) AS eng_{k}_90,\n"
+            f"count(*) FILTER (WHERE kind_ = {_q(k)}) AS eng_{k}_365"
+            for k in kinds
+        )
+        eng_cte = f"""
+        eng AS (
+            SELECT customer_id,
+                {kind_aggs},
+                count(*) FILTER (WHERE kind_ IN ({eng_kinds}) AND ts >= $s90) AS engagement_90,
+                count(*) FILTER (WHERE kind_ IN ({eng_kinds}) AND ts >= $s180 AND ts < $s90)
+                    AS engagement_prev_90,
+                count(*) FILTER (WHERE kind_ IN ({eng_kinds})) AS engagement_365
+            FROM (SELECT customer_id, ts, CAST(kind AS VARCHAR) AS kind_ FROM interactions
+                  WHERE ts < $end AND ts >= $s365)
+            GROUP BY customer_id
+        ),"""
+    else:
+        cols = ", ".join(
+            [f"0 AS eng_{k}_90, 0 AS eng_{k}_365" for k in kinds]
+            + ["0 AS engagement_90", "0 AS engagement_prev_90", "0 AS engagement_365"]
+        )
+        eng_cte = f"eng AS (SELECT CAST(NULL AS VARCHAR) AS customer_id, {cols} WHERE false),"
+    eng_select = ",\n".join(
+        f"CAST(coalesce(e.eng_{k}_90, 0) AS INTEGER) AS eng_{k}_90,\n"
+        f"CAST(coalesce(e.eng_{k}_365, 0) AS INTEGER) AS eng_{k}_365"
+        for k in kinds
+    )
+    purchase = f"(NOT {is_ret} AND amount > 0)"
+    own = "d.purchase_days - 1 >= $min_gaps"
+
+    # rows_agg: one hash aggregation over the transaction rows (spend, returns, windows,
+    # categories). days_agg: one window pass over purchase rows sorted by time, where a
+    # positive step to the previous purchase's date starts a new purchase day and is the
+    # gap between consecutive purchase days.
+    return f"""
+    WITH tx AS NOT MATERIALIZED (
+        SELECT customer_id, order_ts, amount,
+               {is_ret} AS is_ret,
+               CASE WHEN {is_ret} THEN -abs(amount) ELSE amount END AS signed,
+               {cat_class} AS cat
+        FROM transactions
+        WHERE order_ts < $end
+    ),
+    rows_agg AS (
+        SELECT customer_id,
+            count(*) FILTER (WHERE NOT is_ret AND amount > 0) AS orders,
+            sum(amount) FILTER (WHERE NOT is_ret AND amount > 0) AS gross_spend,
+            count(*) FILTER (WHERE is_ret) AS returns,
+            sum(-signed) FILTER (WHERE is_ret) AS return_amount,
+            sum(signed) AS net_spend,
+            count(*) FILTER (WHERE NOT is_ret AND amount > 0 AND order_ts >= $s365) AS orders_365,
+            sum(signed) FILTER (WHERE order_ts >= $s365) AS spend_365,
+            count(*) FILTER (WHERE is_ret AND order_ts >= $s365) AS returns_365,
+            sum(-signed) FILTER (WHERE is_ret AND order_ts >= $s365) AS return_amount_365,
+            count(*) FILTER (WHERE NOT is_ret AND amount > 0 AND order_ts >= $s90) AS orders_90,
+            sum(signed) FILTER (WHERE order_ts >= $s90) AS spend_90,
+            count(*) FILTER (
+                WHERE NOT is_ret AND amount > 0 AND order_ts >= $s180 AND order_ts < $s90)
+                AS orders_prev_90,
+            sum(signed) FILTER (WHERE order_ts >= $s180 AND order_ts < $s90) AS spend_prev_90,
+            sum(signed) FILTER (WHERE cat = 0) AS necessary_spend,
+            sum(signed) FILTER (WHERE cat = 1) AS discretionary_spend,
+            sum(signed) FILTER (WHERE cat = 2) AS unknown_category_spend,
+            sum(signed) FILTER (WHERE cat = 0 AND order_ts >= $s365) AS necessary_spend_365,
+            sum(signed) FILTER (WHERE cat = 1 AND order_ts >= $s365) AS discretionary_spend_365,
+            sum(signed) FILTER (WHERE cat = 2 AND order_ts >= $s365) AS unknown_category_spend_365
+        FROM tx
+        GROUP BY customer_id
+    ),
+    steps AS (
+        SELECT customer_id, d, amount,
+               d - lag(d) OVER w AS step,
+               first_value(d) OVER w AS first_d
+        FROM (SELECT customer_id, order_ts, CAST(order_ts AS DATE) AS d, amount
+              FROM transactions WHERE order_ts < $end AND {purchase})
+        WINDOW w AS (PARTITION BY customer_id ORDER BY order_ts)
+    ),
+    days_agg AS (
+        SELECT customer_id,
+            count(*) FILTER (WHERE step IS NULL OR step > 0) AS purchase_days,
+            count(*) FILTER (WHERE (step IS NULL OR step > 0) AND d >= $d365)
+                AS purchase_days_365,
+            min(d) AS first_day,
+            max(d) AS last_day,
+            sum(amount) FILTER (WHERE d > first_d) AS repeat_gross,
+            list(step) FILTER (WHERE step > 0) AS gaps,
+            stddev_samp(step) FILTER (WHERE step > 0) AS gap_std
+        FROM steps
+        GROUP BY customer_id
+    ),
+    days AS (
+        SELECT * EXCLUDE (gaps), list_median(gaps) AS gap_median FROM days_agg
+    ),
+    pop AS (
+        SELECT coalesce(median(gap_median) FILTER (WHERE purchase_days - 1 >= $min_gaps),
+                        $default_gap) AS pop_gap
+        FROM days
+    ),
+    {eng_cte}
+    base AS (
+        SELECT c.customer_id, CAST(c.signup_date AS DATE) AS signup_date,
+               {dnc} AS do_not_contact,
+               {cust("region")} AS region,
+               {cust("business_line")} AS business_line,
+               {cust("member_level")} AS member_level,
+               {cust("preferred_channel")} AS preferred_channel,
+               {cust("gender")} AS gender,
+               {age} AS age
+        FROM customers c
+        WHERE CAST(c.signup_date AS DATE) <= $as_of
+    )
+    SELECT
+        $month AS month,
+        customer_id,
+        CAST(b.signup_date AS TIMESTAMP) AS signup_date,
+        CAST($as_of - b.signup_date AS INTEGER) AS tenure_days,
+        CAST(d.first_day AS TIMESTAMP) AS first_purchase_date,
+        CAST(d.last_day AS TIMESTAMP) AS last_purchase_date,
+        CAST(coalesce(d.purchase_days, 0) AS INTEGER) AS purchase_days,
+        CAST(greatest(coalesce(d.purchase_days, 0) - 1, 0) AS INTEGER) AS frequency,
+        CAST(d.last_day - d.first_day AS FLOAT) AS recency,
+        CAST($as_of - d.first_day AS FLOAT) AS T,
+        CAST($as_of - d.last_day AS FLOAT) AS recency_days,
+        CAST(coalesce(r.orders, 0) AS INTEGER) AS orders,
+        CAST(coalesce(r.gross_spend, 0) AS DOUBLE) AS gross_spend,
+        CAST(coalesce(r.returns, 0) AS INTEGER) AS returns,
+        CAST(coalesce(r.return_amount, 0) AS DOUBLE) AS return_amount,
+        CAST(coalesce(r.net_spend, 0) AS DOUBLE) AS net_spend,
+        CAST(CASE WHEN d.purchase_days > 1 THEN
+            d.repeat_gross / (d.purchase_days - 1)
+            * least(greatest(r.net_spend / r.gross_spend, 0), 1) END AS DOUBLE) AS monetary_value,
+        CAST(CASE WHEN d.purchase_days > 0 THEN r.net_spend / d.purchase_days END AS DOUBLE)
+            AS avg_day_spend,
+        CAST(coalesce(r.orders_365, 0) AS INTEGER) AS orders_365,
+        CAST(coalesce(d.purchase_days_365, 0) AS INTEGER) AS purchase_days_365,
+        CAST(coalesce(r.spend_365, 0) AS DOUBLE) AS spend_365,
+        CAST(coalesce(r.returns_365, 0) AS INTEGER) AS returns_365,
+        CAST(coalesce(r.return_amount_365, 0) AS DOUBLE) AS return_amount_365,
+        CAST(coalesce(r.orders_90, 0) AS INTEGER) AS orders_90,
+        CAST(coalesce(r.spend_90, 0) AS DOUBLE) AS spend_90,
+        CAST(coalesce(r.orders_prev_90, 0) AS INTEGER) AS orders_prev_90,
+        CAST(coalesce(r.spend_prev_90, 0) AS DOUBLE) AS spend_prev_90,
+        CAST(coalesce(r.necessary_spend_365, 0) AS DOUBLE) AS necessary_spend_365,
+        CAST(coalesce(r.discretionary_spend_365, 0) AS DOUBLE) AS discretionary_spend_365,
+        CAST(coalesce(r.unknown_category_spend_365, 0) AS DOUBLE) AS unknown_category_spend_365,
+        CAST(coalesce(r.necessary_spend_365, 0) / nullif(coalesce(r.necessary_spend_365, 0)
+            + coalesce(r.discretionary_spend_365, 0), 0) AS FLOAT) AS necessary_share_365,
+        CAST(coalesce(r.necessary_spend, 0) AS DOUBLE) AS necessary_spend,
+        CAST(coalesce(r.discretionary_spend, 0) AS DOUBLE) AS discretionary_spend,
+        CAST(coalesce(r.unknown_category_spend, 0) AS DOUBLE) AS unknown_category_spend,
+        CAST(coalesce(r.necessary_spend, 0) / nullif(coalesce(r.necessary_spend, 0)
+            + coalesce(r.discretionary_spend, 0), 0) AS FLOAT) AS necessary_share,
+        CAST((d.last_day - d.first_day) / nullif(d.purchase_days - 1, 0) AS FLOAT) AS gap_mean,
+        CAST(d.gap_median AS FLOAT) AS gap_median,
+        CAST(d.gap_std AS FLOAT) AS gap_std,
+        CAST(CASE WHEN d.purchase_days > 0 THEN
+            CASE WHEN {own} THEN d.gap_median ELSE p.pop_gap END END AS FLOAT) AS typical_gap,
+        CASE WHEN d.purchase_days > 0 THEN
+            CASE WHEN {own} THEN 'own' ELSE 'population' END END AS gap_source,
+        CAST(($as_of - d.last_day) / CASE WHEN {own} THEN d.gap_median ELSE p.pop_gap END
+            AS FLOAT) AS recency_ratio,
+        {eng_select},
+        CAST(coalesce(e.engagement_90, 0) AS INTEGER) AS engagement_90,
+        CAST(coalesce(e.engagement_prev_90, 0) AS INTEGER) AS engagement_prev_90,
+        CAST(coalesce(e.engagement_365, 0) AS INTEGER) AS engagement_365,
+        CAST((coalesce(e.engagement_90, 0) - coalesce(e.engagement_prev_90, 0))
+            / (coalesce(e.engagement_90, 0) + coalesce(e.engagement_prev_90, 0) + 1.0)
+            AS FLOAT) AS engagement_trend,
+        b.do_not_contact, b.region, b.business_line, b.member_level, b.preferred_channel,
+        b.age, b.gender
+    FROM base b
+    FULL JOIN rows_agg r USING (customer_id)
+    FULL JOIN eng e USING (customer_id)
+    LEFT JOIN days d USING (customer_id)
+    CROSS JOIN pop p
+    ORDER BY customer_id
+    """
+
+
+_CATEGORY_COLUMNS = ("month", "gap_source", *_CUSTOMER_TEXT)
+
+
+def _compact(frame: pd.DataFrame) -> pd.DataFrame:
+    """Compact dtypes: category (sorted levels) for repeated text, ids as strings."""
+    out = frame.copy(deep=False)
+    for col in _CATEGORY_COLUMNS:
+        if col in out:
+            values = out[col]
+            if not isinstance(values.dtype, pd.CategoricalDtype):
+                values = values.astype("category")
+            levels = values.cat.categories
+            if not levels.is_monotonic_increasing:
+                values = values.cat.reorder_categories(sorted(levels))
+            out[col] = values
+    if "customer_id" in out and out["customer_id"].dtype != "str":
+        out["customer_id"] = out["customer_id"].astype("str")
+    for col in ("signup_date", "first_purchase_date", "last_purchase_date"):
+        if col in out and out[col].dtype != "datetime64[us]":
+            out[col] = out[col].astype("datetime64[us]")
+    if "do_not_contact" in out and out["do_not_contact"].dtype != bool:
+        out["do_not_contact"] = out["do_not_contact"].astype(bool)
+    return out
+
+
+def _to_pandas(table: pa.Table) -> pd.DataFrame:
+    """Arrow result -> pandas with repeated text dictionary-encoded (fast path to category)."""
+    columns = {
+        name: pc.dictionary_encode(table[name]) if name in _CATEGORY_COLUMNS else table[name]
+        for name in table.column_names
+    }
+    return _compact(pa.table(columns).to_pandas())
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def month_end_snapshot(
+    con: duckdb.DuckDBPyConnection, month: str, *, params: SnapshotParams
+) -> pd.DataFrame:
+    """Customer-level snapshot at the end of ``month``, aggregated in DuckDB.
+
+    Parameters
+    ----------
+    con
+        Connection to the engagement store holding ``customers``, ``transactions`` and
+        (optionally) ``interactions`` with canonical columns.
+    month
+        Run month ``YYYY-MM``; data dated up to its last day (23:59:59 inclusive) is used.
+    params
+        The ``snapshot`` params section.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per customer with ``signup_date <= month end``, sorted by
+        ``customer_id``. Columns and their definitions are in the module docstring;
+        durations in days, amounts in the sources' currency units.
+
+    Raises
+    ------
+    SnapshotError
+        A required table or column is missing, or transactions/interactions dated by
+        the month end belong to a customer unknown or not yet signed up then.
+    """
+    month = _check_month(month)
+    as_of = month_end(month).date()
+    end = pd.Timestamp(as_of + timedelta(days=1))
+    cust_cols = _require(con, "customers")
+    tx_cols = _require(con, "transactions")
+    it_cols = _require(con, "interactions", optional=True)
+    if it_cols is None:
+        warnings.warn(
+            "The store has no 'interactions' table: engagement counts are zero for everyone.",
+            stacklevel=2,
+        )
+    categories = _category_lists(con, tx_cols, end, params)
+    sql = _snapshot_sql(tx_cols, cust_cols, it_cols is not None, params, categories)
+    table = con.sql(
+        sql,
+        params={
+            "month": month,
+            "as_of": as_of,
+            "end": end,
+            "s365": end - pd.Timedelta(days=365),
+            "d365": (end - pd.Timedelta(days=365)).date(),
+            "s180": end - pd.Timedelta(days=180),
+            "s90": end - pd.Timedelta(days=90),
+            "min_gaps": params.min_gaps,
+            "default_gap": float(params.default_gap_days),
+        },
+    ).to_arrow_table()
+    if table["signup_date"].null_count:
+        raise _orphans_error(con, end, it_cols is not None)
+    return _to_pandas(table)
+
+
+def snapshot_months(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Months (``YYYY-MM``) held in the store table ``snapshots``, oldest first."""
+    return table_months(con, "snapshots")
+
+
+def store_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``frame`` with category columns as plain strings, ready for the store.
+
+    A pandas category would become a DuckDB ENUM fixed to its levels, refusing later
+    months' new values; the store keeps text as VARCHAR.
+    """
+    out = frame.copy()
+    for col in out.columns:
+        if isinstance(out[col].dtype, pd.CategoricalDtype):
+            out[col] = out[col].astype("str")
+    return out
+
+
+def write_snapshot(con: duckdb.DuckDBPyConnection, snapshot: pd.DataFrame) -> int:
+    """Store ``snapshot`` in the table ``snapshots``, replacing exactly its month's rows.
+
+    The delete and insert run in one transaction (:func:`winback.store.replace_month`):
+    on error the table is unchanged. Columns are matched by name; the table is created
+    on first use.
+
+    Parameters
+    ----------
+    con
+        Connection to the engagement store.
+    snapshot
+        A frame from :func:`month_end_snapshot` (a single month).
+
+    Returns
+    -------
+    int
+        Number of rows written.
+    """
+    if "month" not in snapshot or "customer_id" not in snapshot:
+        raise SnapshotError("The snapshot to write needs the columns 'month' and 'customer_id'.")
+    months = sorted(pd.unique(snapshot["month"].astype("str")))
+    if len(months) != 1:
+        raise SnapshotError(
+            f"write_snapshot stores one month at a time; the frame holds months {months}."
+        )
+    month = _check_month(months[0])
+    if snapshot["customer_id"].duplicated().any():
+        dup = snapshot.loc[snapshot["customer_id"].duplicated(), "customer_id"].head(5).tolist()
+        raise SnapshotError(f"The snapshot holds duplicate customer_id values, e.g. {dup}.")
+    existing = _columns(con, "snapshots")
+    if existing is not None:
+        extra = sorted(set(snapshot.columns) - set(existing))
+        if extra:
+            raise SnapshotError(
+                f"Store table 'snapshots' lacks column(s) {extra} of the new snapshot: the "
+                "snapshot definition changed. Rebuild the table (drop it and rerun the "
+                "months) or drop those columns."
+            )
+    replace_month(con, "snapshots", month, store_frame(snapshot))
+    return len(snapshot)
+
+
+def read_snapshot(con: duckdb.DuckDBPyConnection, month: str) -> pd.DataFrame:
+    """The stored snapshot of ``month`` (compact dtypes, sorted by ``customer_id``).
+
+    Raises
+    ------
+    KeyError
+        The store has no ``snapshots`` table or no rows for ``month``.
+    """
+    month = _check_month(month)
+    frame = read_month(con, "snapshots", month)
+    return _compact(frame.sort_values("customer_id", ignore_index=True))
