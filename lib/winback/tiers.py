@@ -1,0 +1,784 @@
+"""Stage 3, tiering: value tiers, the value x risk quadrant, RFM segments and tier stability.
+
+Every customer of the month's snapshot gets (see :mod:`winback.value` for the value
+measures):
+
+tier (1 = most valuable) and tier_label
+    Up to five tiers cut on ``value_score`` (``cut_rule: quantile``: the top ``shares[0]``
+    of customers form tier 1, the next ``shares[1]`` tier 2, ...) or on fixed thresholds
+    (``cut_rule: threshold``: tier 1 holds ``value >= thresholds[0]``, tier 2
+    ``thresholds[1] <= value < thresholds[0]``, ..., on ``value_score`` or on
+    ``future_value`` in currency units). Customers with equal values always share a tier:
+    with quantile cuts a block of ties that straddles a cut goes to the *lower* tier (a
+    tier may then hold fewer customers than its share; typically the many customers
+    with no predicted value and no engagement all fall in the last tier). Labels come
+    from params in the engagement's language; with fewer tiers than labels the first
+    ``n_tiers - 1`` labels and the last label are used (钻石/黄金/普通 for three tiers).
+quadrant
+    Value high when ``value_score >= value_threshold``; risk high when stage 1's
+    ``churn_score >= risk_threshold``. Four codes, :data:`QUADRANTS`.
+rfm_r, rfm_f, rfm_m and rfm_segment
+    Quintile scores 1-5 of recency (days since the last purchase, fewer is better;
+    customers who never bought score 1), frequency (purchase days in the last 365 days)
+    and monetary value (net spend in the last 365 days, a net refund counting as 0):
+    ``score = 1 + floor(5 * (customers strictly worse) / customers)``, so ties share a
+    score (a score can be empty when many customers tie, e.g. on zero purchases). The
+    segment reads R and ``FM = round_half_up((F + M) / 2)`` on the grid
+    :data:`RFM_GRID` (the common 5 x 5 RFM segment map, with R1 FM1 as ``lost``).
+
+Stability: the previous month's ``tiers`` rows in the store give the tier transition
+matrix and the share of customers present in both months whose tier changed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import Field, field_validator, model_validator
+
+from winback.clv import BGNBD
+from winback.config import Section
+from winback.store import has_table, read_month, replace_month, table_months
+from winback.value import NONMONETARY_KINDS, FutureValue, nonmonetary_index, value_score
+
+__all__ = [
+    "QUADRANTS",
+    "RFM_GRID",
+    "RFM_SEGMENTS",
+    "TIERS_COLUMNS",
+    "TierTransitions",
+    "TieringError",
+    "TieringParams",
+    "assign_tiers",
+    "build_tiers",
+    "describe_tiers",
+    "fit_value",
+    "lorenz_curve",
+    "previous_month",
+    "quadrant_summary",
+    "quintile_score",
+    "read_tiers",
+    "rfm_scores",
+    "rfm_segment",
+    "rfm_summary",
+    "tier_labels",
+    "tier_summary",
+    "tier_transitions",
+    "value_concentration",
+    "value_risk_quadrant",
+    "write_tiers",
+]
+
+# Columns of the store table ``tiers`` (one row per customer of the month's snapshot).
+TIERS_COLUMNS: tuple[str, ...] = (
+    "month",
+    "customer_id",
+    "expected_transactions",
+    "expected_spend",
+    "future_value",
+    "future_value_necessary",
+    "future_value_discretionary",
+    "nonmonetary_index",
+    "value_score",
+    "tier",
+    "tier_label",
+    "quadrant",
+    "rfm_r",
+    "rfm_f",
+    "rfm_m",
+    "rfm_segment",
+)
+
+# Value x risk quadrants: code -> (zh, en, what it suggests).
+QUADRANTS: dict[str, dict[str, str]] = {
+    "high_value_high_risk": {"zh": "高价值·高风险", "en": "High value, high risk",
+                             "action": "win back first: personal contact, tailored offer"},
+    "high_value_low_risk": {"zh": "高价值·低风险", "en": "High value, low risk",
+                            "action": "keep: care and recognition, no discount"},
+    "low_value_high_risk": {"zh": "低价值·高风险", "en": "Low value, high risk",
+                            "action": "low-cost win-back (messages) or let go"},
+    "low_value_low_risk": {"zh": "低价值·低风险", "en": "Low value, low risk",
+                           "action": "develop: cross-sell, engagement"},
+}
+
+# RFM segments: code -> zh / en labels.
+RFM_SEGMENTS: dict[str, dict[str, str]] = {
+    "champions": {"zh": "冠军客户", "en": "Champions"},
+    "loyal": {"zh": "忠诚客户", "en": "Loyal"},
+    "potential_loyalists": {"zh": "潜力客户", "en": "Potential loyalists"},
+    "new_customers": {"zh": "新客户", "en": "New customers"},
+    "promising": {"zh": "有望客户", "en": "Promising"},
+    "need_attention": {"zh": "需关注客户", "en": "Need attention"},
+    "about_to_sleep": {"zh": "将沉睡客户", "en": "About to sleep"},
+    "at_risk": {"zh": "风险客户", "en": "At risk"},
+    "cannot_lose": {"zh": "不可失去客户", "en": "Cannot lose"},
+    "hibernating": {"zh": "沉睡客户", "en": "Hibernating"},
+    "lost": {"zh": "已流失客户", "en": "Lost"},
+}
+
+# Segment of each (R, FM) cell: RFM_GRID[R][FM - 1], R and FM in 1..5.
+RFM_GRID: dict[int, tuple[str, str, str, str, str]] = {
+    5: ("new_customers", "potential_loyalists", "potential_loyalists", "champions", "champions"),
+    4: ("promising", "potential_loyalists", "potential_loyalists", "loyal", "loyal"),
+    3: ("about_to_sleep", "about_to_sleep", "need_attention", "loyal", "loyal"),
+    2: ("hibernating", "hibernating", "at_risk", "at_risk", "cannot_lose"),
+    1: ("lost", "hibernating", "at_risk", "at_risk", "cannot_lose"),
+}
+
+_DEFAULT_WEIGHTS = {
+    "referral": 5.0,
+    "community_answer": 3.0,
+    "review": 2.0,
+    "suggestion": 2.0,
+    "campaign_participation": 1.0,
+    "survey_response": 1.0,
+}
+
+
+class TieringError(ValueError):
+    """Tiering cannot run on the inputs as given; the message names the table, rows and fix."""
+
+
+class TieringParams(Section):
+    """Params section ``tiering``: future value, value score, tiers, quadrant and RFM."""
+
+    horizon_months: float = Field(default=12.0, gt=0, le=120)
+    discount_rate: float = Field(default=0.0, ge=0, lt=1)
+    bgnbd_penalizer: float = Field(default=0.0, ge=0)
+    gg_penalizer: float = Field(default=0.0, ge=0)
+    nonmonetary_weights: dict[str, float] = Field(default_factory=lambda: dict(_DEFAULT_WEIGHTS))
+    nonmonetary_cap: float | None = Field(default=12.0, gt=0)
+    nonmonetary_weight: float = Field(default=0.2, ge=0, le=1)
+    n_tiers: int = Field(default=5, ge=2, le=5)
+    cut_rule: Literal["quantile", "threshold"] = "quantile"
+    shares: list[float] | None = Field(default_factory=lambda: [0.05, 0.15, 0.30, 0.30, 0.20])
+    thresholds: list[float] | None = None
+    threshold_on: Literal["value_score", "future_value"] = "value_score"
+    labels_zh: list[str] = Field(default_factory=lambda: ["钻石", "黄金", "白银", "青铜", "普通"])
+    labels_en: list[str] = Field(
+        default_factory=lambda: ["Diamond", "Gold", "Silver", "Bronze", "Standard"]
+    )
+    value_threshold: float = Field(default=0.5, ge=0, le=1)
+    risk_threshold: float = Field(default=0.5, ge=0, le=1)
+    concentration_points: list[float] = Field(default_factory=lambda: [0.01, 0.05, 0.1, 0.2, 0.5])
+
+    @field_validator("nonmonetary_weights")
+    @classmethod
+    def _known_kinds(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(value) - set(NONMONETARY_KINDS))
+        if unknown:
+            raise ValueError(f"unknown kind(s) {unknown}; allowed: {', '.join(NONMONETARY_KINDS)}")
+        if not value:
+            raise ValueError("give at least one interaction kind a weight")
+        bad = {k: w for k, w in value.items() if not (math.isfinite(w) and w >= 0)}
+        if bad:
+            raise ValueError(f"weights must be finite and >= 0, got {bad}")
+        return value
+
+    @field_validator("concentration_points")
+    @classmethod
+    def _shares(cls, value: list[float]) -> list[float]:
+        if not value or not all(0 < v <= 1 for v in value):
+            raise ValueError("list shares of customers in (0, 1], e.g. [0.05, 0.2]")
+        return sorted(set(value))
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TieringParams:
+        n = self.n_tiers
+        if self.cut_rule == "quantile" and self.shares is not None:
+            if len(self.shares) != n:
+                raise ValueError(
+                    f"shares has {len(self.shares)} values for n_tiers = {n}: give {n} shares "
+                    "of customers (top tier first), or null for equal shares"
+                )
+            if any(not s > 0 for s in self.shares) or abs(sum(self.shares) - 1) > 1e-6:
+                raise ValueError(f"shares must be > 0 and sum to 1, got {self.shares}")
+        if self.cut_rule == "threshold":
+            t = self.thresholds
+            if t is None or len(t) != n - 1:
+                raise ValueError(
+                    f"cut_rule threshold needs n_tiers - 1 = {n - 1} thresholds (highest "
+                    f"first), got {t}"
+                )
+            if any(not a > b for a, b in zip(t, t[1:], strict=False)):
+                raise ValueError(f"thresholds must be strictly decreasing, got {t}")
+        for name in ("labels_zh", "labels_en"):
+            labels = getattr(self, name)
+            if len(labels) < n:
+                raise ValueError(f"{name} has {len(labels)} labels for n_tiers = {n}")
+        return self
+
+
+# --------------------------------------------------------------------------- value
+
+
+def fit_value(
+    snapshot: pd.DataFrame, *, params: TieringParams, bgnbd: BGNBD | None = None
+) -> FutureValue:
+    """The future-value model of the month, fitted on its snapshot.
+
+    Parameters
+    ----------
+    snapshot : pandas.DataFrame
+        The month's snapshot (:func:`winback.snapshot.read_snapshot`).
+    params : TieringParams
+        The ``tiering`` params section (horizon, discount rate, penalizers).
+    bgnbd : winback.clv.BGNBD, optional
+        Stage 1's BG/NBD model for the month (fitted on the same snapshot in days); the
+        model is fitted here when not given.
+
+    Returns
+    -------
+    winback.value.FutureValue
+        Fitted; ``.predict(snapshot)`` gives each customer's future value.
+    """
+    return FutureValue(
+        params.horizon_months,
+        discount_rate=params.discount_rate,
+        bgnbd_penalizer=params.bgnbd_penalizer,
+        gg_penalizer=params.gg_penalizer,
+    ).fit(snapshot, bgnbd=bgnbd)
+
+
+# --------------------------------------------------------------------------- tiers
+
+
+def tier_labels(params: TieringParams, language: str = "zh") -> list[str]:
+    """Labels of tiers 1..n_tiers in ``language`` (``zh`` or ``en``)."""
+    if language not in ("zh", "en"):
+        raise ValueError(f"language: zh or en, got {language!r}")
+    labels = list(params.labels_zh if language == "zh" else params.labels_en)
+    n = params.n_tiers
+    return labels if len(labels) == n else labels[: n - 1] + labels[-1:]
+
+
+def assign_tiers(
+    values,
+    *,
+    n_tiers: int,
+    cut_rule: str = "quantile",
+    shares: Sequence[float] | None = None,
+    thresholds: Sequence[float] | None = None,
+) -> np.ndarray:
+    """Tier 1..n_tiers of each value (1 = highest values); equal values share a tier.
+
+    Parameters
+    ----------
+    values : array-like of float
+        Value score (or future value) per customer; no NaN.
+    n_tiers : int
+        Number of tiers, 2..5.
+    cut_rule : {"quantile", "threshold"}
+        ``quantile``: the top ``shares[0]`` of customers form tier 1, and so on; a block of
+        equal values that straddles a cut goes to the lower tier. ``threshold``: tier
+        ``j`` holds ``thresholds[j-1] <= value < thresholds[j-2]``.
+    shares : sequence of float, optional
+        Share of customers per tier, top first, summing to 1 (``None``: equal shares).
+    thresholds : sequence of float, optional
+        ``n_tiers - 1`` strictly decreasing cut values (``threshold`` rule).
+
+    Returns
+    -------
+    numpy.ndarray of int64
+    """
+    v = np.asarray(values, dtype="float64")
+    if np.isnan(v).any():
+        raise ValueError(f"assign_tiers: {int(np.isnan(v).sum())} missing value(s)")
+    if not 2 <= n_tiers <= 5:
+        raise ValueError(f"n_tiers: 2..5, got {n_tiers}")
+    if cut_rule == "threshold":
+        if thresholds is None or len(thresholds) != n_tiers - 1:
+            raise ValueError(f"thresholds: give {n_tiers - 1} values, highest first")
+        cuts = np.asarray(thresholds, dtype="float64")
+        if np.any(np.diff(cuts) >= 0):
+            raise ValueError(f"thresholds must be strictly decreasing, got {list(thresholds)}")
+        return 1 + (v[:, None] < cuts[None, :]).sum(axis=1).astype("int64")
+    if cut_rule != "quantile":
+        raise ValueError(f"cut_rule: quantile or threshold, got {cut_rule!r}")
+    shares = np.full(n_tiers, 1.0 / n_tiers) if shares is None else np.asarray(shares, float)
+    if shares.size != n_tiers or np.any(shares <= 0) or abs(shares.sum() - 1) > 1e-6:
+        raise ValueError(f"shares: {n_tiers} values > 0 summing to 1, got {list(shares)}")
+    n = v.size
+    if n == 0:
+        return np.zeros(0, dtype="int64")
+    desc = np.sort(v)[::-1]
+    tiers = np.ones(n, dtype="int64")
+    # customers in tiers 1..j: the top round(c_j * n); tier <= j needs value > first excluded
+    for k in np.rint(np.cumsum(shares)[:-1] * n).astype("int64"):
+        if k < n:
+            tiers += v <= desc[k]
+    return tiers
+
+
+def value_risk_quadrant(
+    value_scores, churn_scores, *, value_threshold: float, risk_threshold: float
+) -> np.ndarray:
+    """Quadrant code of each customer (:data:`QUADRANTS`).
+
+    High value when ``value_score >= value_threshold``; high risk when
+    ``churn_score >= risk_threshold``.
+    """
+    v = np.asarray(value_scores, dtype="float64")
+    r = np.asarray(churn_scores, dtype="float64")
+    if v.shape != r.shape:
+        raise ValueError("value_scores and churn_scores: one value per customer each")
+    if np.isnan(v).any() or np.isnan(r).any():
+        raise ValueError("value_risk_quadrant: missing value or churn scores")
+    high_v = v >= value_threshold
+    high_r = r >= risk_threshold
+    return np.where(
+        high_v,
+        np.where(high_r, "high_value_high_risk", "high_value_low_risk"),
+        np.where(high_r, "low_value_high_risk", "low_value_low_risk"),
+    ).astype(object)
+
+
+# --------------------------------------------------------------------------- RFM
+
+
+def quintile_score(values, *, higher_is_better: bool = True) -> np.ndarray:
+    """Score 1..5: ``1 + floor(5 * (count strictly worse) / n)``; NaN is the worst value.
+
+    Ties share a score, so the result never depends on row order.
+    """
+    v = np.asarray(values, dtype="float64")
+    key = v if higher_is_better else -v
+    key = np.where(np.isnan(key), -np.inf, key)
+    n = key.size
+    if n == 0:
+        return np.zeros(0, dtype="int64")
+    worse = np.searchsorted(np.sort(key), key, side="left")
+    return (1 + (5 * worse) // n).astype("int64")
+
+
+def rfm_segment(r, f, m) -> np.ndarray:
+    """RFM segment code of each (R, F, M) score triple (see :data:`RFM_GRID`)."""
+    r, f, m = (np.asarray(a, dtype="int64") for a in (r, f, m))
+    for name, a in (("r", r), ("f", f), ("m", m)):
+        if a.size and (a.min() < 1 or a.max() > 5):
+            raise ValueError(f"{name}: RFM scores are 1..5")
+    fm = (f + m + 1) // 2  # mean of F and M rounded half up
+    grid = np.array([RFM_GRID[score] for score in (1, 2, 3, 4, 5)], dtype=object)
+    return grid[r - 1, fm - 1]
+
+
+def rfm_scores(snapshot: pd.DataFrame) -> pd.DataFrame:
+    """RFM quintile scores and segment of every customer of the snapshot.
+
+    Returns
+    -------
+    pandas.DataFrame
+        On the snapshot's index: ``customer_id``, ``rfm_r`` (from ``recency_days``, never
+        bought = worst), ``rfm_f`` (``purchase_days_365``), ``rfm_m`` (``spend_365``, negative as 0),
+        ``rfm_segment``.
+    """
+    _require(snapshot, ["customer_id", "recency_days", "purchase_days_365", "spend_365"],
+             "rfm_scores")
+    r = quintile_score(snapshot["recency_days"].to_numpy("float64", na_value=np.nan),
+                       higher_is_better=False)
+    f = quintile_score(snapshot["purchase_days_365"].to_numpy("float64", na_value=0.0))
+    m = quintile_score(np.maximum(snapshot["spend_365"].to_numpy("float64", na_value=0.0), 0.0))
+    return pd.DataFrame({
+        "customer_id": snapshot["customer_id"].to_numpy(),
+        "rfm_r": r, "rfm_f": f, "rfm_m": m,
+        "rfm_segment": rfm_segment(r, f, m),
+    }, index=snapshot.index)
+
+
+# --------------------------------------------------------------------------- the table
+
+
+def _require(frame: pd.DataFrame, columns, what: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise TieringError(f"{what}: the frame lacks column(s) {missing}; it has "
+                           f"{list(frame.columns)[:12]}{' ...' if frame.shape[1] > 12 else ''}.")
+
+
+def _churn_scores(snapshot: pd.DataFrame, churn_status: pd.DataFrame) -> pd.Series:
+    _require(churn_status, ["customer_id", "churn_score"], "churn_status")
+    status = churn_status.drop_duplicates("customer_id")
+    if len(status) != len(churn_status):
+        raise TieringError("churn_status holds duplicate customer_id values; pass one month.")
+    scores = pd.Series(status["churn_score"].to_numpy("float64", na_value=np.nan),
+                       index=status["customer_id"].astype("str").to_numpy())
+    ids = snapshot["customer_id"].astype("str")
+    missing = ~ids.isin(scores.index)
+    if missing.any():
+        raise TieringError(
+            f"churn_status has no row for {int(missing.sum())} customer(s) of the snapshot "
+            f"(e.g. {ids[missing].head(5).tolist()}): run stage 1 (churn status) for the "
+            "same month before tiering."
+        )
+    out = scores.reindex(ids.to_numpy())
+    if out.isna().any():
+        bad = ids[out.isna().to_numpy()].head(5).tolist()
+        raise TieringError(
+            f"churn_status.churn_score is missing for {int(out.isna().sum())} customer(s) "
+            f"(e.g. {bad}); every customer needs a churn score for the value x risk quadrant."
+        )
+    return pd.Series(out.to_numpy(), index=snapshot.index, name="churn_score")
+
+
+def build_tiers(
+    snapshot: pd.DataFrame,
+    churn_status: pd.DataFrame,
+    *,
+    model: FutureValue,
+    params: TieringParams,
+    language: str = "zh",
+) -> pd.DataFrame:
+    """Value, tier, quadrant and RFM of every customer of the month's snapshot.
+
+    Parameters
+    ----------
+    snapshot : pandas.DataFrame
+        The month's snapshot (one row per customer).
+    churn_status : pandas.DataFrame
+        Stage 1's ``churn_status`` rows of the month (``customer_id``, ``churn_score``).
+    model : winback.value.FutureValue
+        The fitted future-value model (:func:`fit_value`).
+    params : TieringParams
+        The ``tiering`` params section.
+    language : {"zh", "en"}
+        Language of ``tier_label``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per customer, sorted by ``customer_id``: the store columns
+        :data:`TIERS_COLUMNS` followed by ``churn_score``, ``p_alive``,
+        ``necessary_share`` and ``share_source`` (for the report).
+    """
+    _require(snapshot, ["month", "customer_id"], "snapshot")
+    months = pd.unique(snapshot["month"].astype("str"))
+    if len(months) != 1:
+        raise TieringError(f"the snapshot holds months {sorted(months)}; pass one month.")
+    snap = snapshot.sort_values("customer_id", kind="stable", ignore_index=True)
+    value = model.predict(snap)
+    nm = nonmonetary_index(snap, weights=params.nonmonetary_weights, cap=params.nonmonetary_cap)
+    score = value_score(value["future_value"], nm, nonmonetary_weight=params.nonmonetary_weight)
+    on = score if params.threshold_on == "value_score" else value["future_value"]
+    tier = assign_tiers(on.to_numpy(), n_tiers=params.n_tiers, cut_rule=params.cut_rule,
+                        shares=params.shares, thresholds=params.thresholds)
+    labels = np.array(tier_labels(params, language), dtype=object)
+    churn = _churn_scores(snap, churn_status)
+    rfm = rfm_scores(snap)
+    out = pd.DataFrame({
+        "month": str(months[0]),
+        "customer_id": snap["customer_id"].astype("str").to_numpy(),
+        "expected_transactions": value["expected_transactions"].to_numpy(),
+        "expected_spend": value["expected_spend"].to_numpy(),
+        "future_value": value["future_value"].to_numpy(),
+        "future_value_necessary": value["future_value_necessary"].to_numpy(),
+        "future_value_discretionary": value["future_value_discretionary"].to_numpy(),
+        "nonmonetary_index": nm.to_numpy(),
+        "value_score": score.to_numpy(),
+        "tier": tier,
+        "tier_label": labels[tier - 1],
+        "quadrant": value_risk_quadrant(score.to_numpy(), churn.to_numpy(),
+                                        value_threshold=params.value_threshold,
+                                        risk_threshold=params.risk_threshold),
+        "rfm_r": rfm["rfm_r"].to_numpy(),
+        "rfm_f": rfm["rfm_f"].to_numpy(),
+        "rfm_m": rfm["rfm_m"].to_numpy(),
+        "rfm_segment": rfm["rfm_segment"].to_numpy(),
+        "churn_score": churn.to_numpy(),
+        "p_alive": value["p_alive"].to_numpy(),
+        "necessary_share": value["necessary_share"].to_numpy(),
+        "share_source": value["share_source"].to_numpy(),
+    })
+    for col in ("tier_label", "quadrant", "rfm_segment", "share_source", "customer_id", "month"):
+        out[col] = out[col].astype("str")
+    return out
+
+
+# --------------------------------------------------------------------------- store
+
+
+def write_tiers(con, tiers: pd.DataFrame) -> int:
+    """Store the month's tiers in table ``tiers`` (:data:`TIERS_COLUMNS`), replacing that month.
+
+    Returns
+    -------
+    int
+        Rows written.
+    """
+    _require(tiers, TIERS_COLUMNS, "write_tiers")
+    months = sorted(pd.unique(tiers["month"].astype("str")))
+    if len(months) != 1:
+        raise TieringError(f"write_tiers stores one month at a time; got months {months}")
+    if tiers["customer_id"].duplicated().any():
+        raise TieringError("write_tiers: duplicate customer_id values")
+    replace_month(con, "tiers", months[0], tiers.loc[:, list(TIERS_COLUMNS)].copy())
+    return len(tiers)
+
+
+def read_tiers(con, month: str) -> pd.DataFrame:
+    """The stored tiers of ``month``, sorted by ``customer_id`` (KeyError when absent)."""
+    frame = read_month(con, "tiers", month)
+    return frame.sort_values("customer_id", ignore_index=True)
+
+
+def previous_month(month: str) -> str:
+    """The month before ``month`` (``YYYY-MM``)."""
+    return str(pd.Period(month, freq="M") - 1)
+
+
+def previous_tiers(con, month: str) -> pd.DataFrame | None:
+    """The stored tiers of the month before ``month``, or ``None`` when there are none."""
+    prev = previous_month(month)
+    if not has_table(con, "tiers") or prev not in table_months(con, "tiers"):
+        return None
+    return read_tiers(con, prev)
+
+
+# --------------------------------------------------------------------------- reports
+
+
+def tier_summary(tiers: pd.DataFrame) -> pd.DataFrame:
+    """Size and predicted value of each tier.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per tier (1 first): ``tier``, ``tier_label``, ``customers``,
+        ``customer_share``, ``future_value`` (sum), ``value_share``, ``mean_future_value``,
+        ``future_value_necessary``, ``future_value_discretionary`` (sums),
+        ``mean_nonmonetary_index``, ``min_value_score``, ``max_value_score``.
+    """
+    _require(tiers, TIERS_COLUMNS, "tier_summary")
+    g = tiers.groupby("tier", sort=True)
+    out = pd.DataFrame({
+        "tier_label": g["tier_label"].first(),
+        "customers": g.size(),
+        "future_value": g["future_value"].sum(),
+        "mean_future_value": g["future_value"].mean(),
+        "future_value_necessary": g["future_value_necessary"].sum(),
+        "future_value_discretionary": g["future_value_discretionary"].sum(),
+        "mean_nonmonetary_index": g["nonmonetary_index"].mean(),
+        "min_value_score": g["value_score"].min(),
+        "max_value_score": g["value_score"].max(),
+    })
+    total_value = tiers["future_value"].sum()
+    out.insert(2, "customer_share", out["customers"] / len(tiers))
+    out.insert(4, "value_share", out["future_value"] / total_value if total_value > 0 else np.nan)
+    return out.reset_index()
+
+
+def lorenz_curve(tiers: pd.DataFrame, *, n_points: int = 101) -> pd.DataFrame:
+    """Cumulative share of predicted value held by the top share of customers.
+
+    Customers sorted by ``future_value`` (highest first); the curve is read at
+    ``n_points`` evenly spaced customer shares from 0 to 1 (linear between customers).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``customer_share``, ``value_share`` (both 0..1).
+    """
+    fv = np.sort(tiers["future_value"].to_numpy("float64"))[::-1]
+    n = fv.size
+    total = fv.sum()
+    x = np.linspace(0.0, 1.0, n_points)
+    if n == 0 or total <= 0:
+        return pd.DataFrame({"customer_share": x, "value_share": np.full(n_points, np.nan)})
+    cum = np.r_[0.0, np.cumsum(fv)] / total
+    y = np.interp(x * n, np.arange(n + 1), cum)
+    return pd.DataFrame({"customer_share": x, "value_share": y})
+
+
+def value_concentration(tiers: pd.DataFrame, *, points: Sequence[float] = (0.01, 0.05, 0.1,
+                                                                          0.2, 0.5)) -> pd.DataFrame:
+    """Pareto view: share of predicted value held by the top ``x`` of customers.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``top_share`` (of customers), ``customers`` (``ceil(top_share * n)``),
+        ``value_share`` (their share of total future value) and ``gini`` (of future
+        value, the same on every row).
+    """
+    fv = np.sort(tiers["future_value"].to_numpy("float64"))[::-1]
+    n, total = fv.size, fv.sum()
+    cum = np.cumsum(fv)
+    rows = []
+    for x in points:
+        k = min(n, math.ceil(x * n - 1e-9))
+        share = cum[k - 1] / total if k > 0 and total > 0 else np.nan
+        rows.append((float(x), k, share))
+    out = pd.DataFrame(rows, columns=["top_share", "customers", "value_share"])
+    if n and total > 0:
+        asc = fv[::-1]
+        gini = float((2 * np.arange(1, n + 1) - n - 1) @ asc / (n * total))
+    else:
+        gini = np.nan
+    out["gini"] = gini
+    return out
+
+
+def quadrant_summary(tiers: pd.DataFrame, language: str = "zh") -> pd.DataFrame:
+    """Customers, predicted value and mean churn score per value x risk quadrant."""
+    _require(tiers, ["quadrant", "future_value"], "quadrant_summary")
+    g = tiers.groupby("quadrant")
+    out = pd.DataFrame({
+        "customers": g.size(),
+        "future_value": g["future_value"].sum(),
+    }).reindex(list(QUADRANTS), fill_value=0)
+    out["customer_share"] = out["customers"] / max(len(tiers), 1)
+    total = tiers["future_value"].sum()
+    out["value_share"] = out["future_value"] / total if total > 0 else np.nan
+    if "churn_score" in tiers:
+        out["mean_churn_score"] = g["churn_score"].mean().reindex(out.index)
+    out.insert(0, "label", [QUADRANTS[q][language] for q in out.index])
+    out["action"] = [QUADRANTS[q]["action"] for q in out.index]
+    return out.rename_axis("quadrant").reset_index()
+
+
+def rfm_summary(tiers: pd.DataFrame, language: str = "zh") -> pd.DataFrame:
+    """Customers and predicted value per RFM segment (segments in :data:`RFM_SEGMENTS` order)."""
+    _require(tiers, ["rfm_segment", "future_value"], "rfm_summary")
+    g = tiers.groupby("rfm_segment")
+    out = pd.DataFrame({
+        "customers": g.size(),
+        "future_value": g["future_value"].sum(),
+        "mean_future_value": g["future_value"].mean(),
+    }).reindex(list(RFM_SEGMENTS), fill_value=0)
+    out["customer_share"] = out["customers"] / max(len(tiers), 1)
+    total = tiers["future_value"].sum()
+    out["value_share"] = out["future_value"] / total if total > 0 else np.nan
+    out["mean_future_value"] = out["mean_future_value"].where(out["customers"] > 0)
+    out.insert(0, "label", [RFM_SEGMENTS[s][language] for s in out.index])
+    return out.rename_axis("rfm_segment").reset_index()
+
+
+@dataclass(frozen=True)
+class TierTransitions:
+    """How customers moved between tiers from one month to the next.
+
+    Attributes
+    ----------
+    month, previous : str
+        The month and the month before it.
+    available : bool
+        Whether the previous month's tiers exist.
+    matrix : pandas.DataFrame
+        Counts: rows previous tier, columns current tier (customers in both months), plus a
+        ``new`` row (customers not tiered last month) and a ``gone`` column (customers not
+        in this month's snapshot). Empty when not available.
+    shares : pandas.DataFrame
+        Row shares of ``matrix`` over the customers present in both months.
+    n_both, n_changed, n_up, n_down, n_new, n_gone : int
+        Customers in both months, whose tier changed, moved up (to a more valuable tier),
+        down, new this month, gone since last month.
+    """
+
+    month: str
+    previous: str
+    available: bool
+    matrix: pd.DataFrame
+    shares: pd.DataFrame
+    n_both: int = 0
+    n_changed: int = 0
+    n_up: int = 0
+    n_down: int = 0
+    n_new: int = 0
+    n_gone: int = 0
+
+    @property
+    def share_changed(self) -> float:
+        """Share of customers present in both months whose tier changed (NaN when none)."""
+        return self.n_changed / self.n_both if self.n_both else float("nan")
+
+    def table(self) -> pd.DataFrame:
+        """One-row summary for the report."""
+        return pd.DataFrame([{
+            "month": self.month, "previous": self.previous, "available": self.available,
+            "customers_both": self.n_both, "changed": self.n_changed,
+            "share_changed": self.share_changed, "moved_up": self.n_up,
+            "moved_down": self.n_down, "new": self.n_new, "gone": self.n_gone,
+        }])
+
+    def describe(self) -> str:
+        """One sentence on tier stability."""
+        if not self.available:
+            return (f"{self.month} is the first month with tiers (no tiers stored for "
+                    f"{self.previous}): tier stability is reported from next month on.")
+        return (f"Of {self.n_both:,} customers tiered in both {self.previous} and {self.month}, "
+                f"{self.n_changed:,} ({self.share_changed:.1%}) changed tier "
+                f"({self.n_up:,} up, {self.n_down:,} down); {self.n_new:,} are new this month "
+                f"and {self.n_gone:,} left the base.")
+
+
+def tier_transitions(previous: pd.DataFrame | None, current: pd.DataFrame) -> TierTransitions:
+    """Tier transition matrix between the previous month's and this month's tiers.
+
+    Parameters
+    ----------
+    previous : pandas.DataFrame or None
+        Last month's ``tiers`` rows (``customer_id``, ``tier``, ``tier_label``), or ``None``
+        in the first month.
+    current : pandas.DataFrame
+        This month's tiers.
+
+    Returns
+    -------
+    TierTransitions
+    """
+    _require(current, ["month", "customer_id", "tier"], "tier_transitions (current)")
+    month = str(current["month"].iloc[0]) if len(current) else ""
+    prev_month = previous_month(month) if month else ""
+    if previous is None or len(previous) == 0:
+        empty = pd.DataFrame()
+        return TierTransitions(month, prev_month, False, empty, empty)
+    _require(previous, ["customer_id", "tier"], "tier_transitions (previous)")
+    prev_month = str(previous["month"].iloc[0]) if "month" in previous else prev_month
+    p = previous.set_index(previous["customer_id"].astype("str"))["tier"].astype("int64")
+    c = current.set_index(current["customer_id"].astype("str"))["tier"].astype("int64")
+    both = p.index.intersection(c.index)
+    pb, cb = p.loc[both], c.loc[both]
+    tiers_all = sorted(set(p.unique()) | set(c.unique()))
+    matrix = pd.crosstab(pb, cb).reindex(index=tiers_all, columns=tiers_all, fill_value=0)
+    matrix.index.name, matrix.columns.name = "previous_tier", "tier"
+    shares = matrix.div(matrix.sum(axis=1).replace(0, np.nan), axis=0)
+    shares.index = [str(i) for i in shares.index]
+    shares.columns = [str(i) for i in shares.columns]
+    shares.index.name, shares.columns.name = "previous_tier", "tier"
+    new_ids = c.index.difference(p.index)
+    gone_ids = p.index.difference(c.index)
+    full = matrix.copy()
+    full.loc["new"] = c.loc[new_ids].value_counts().reindex(tiers_all, fill_value=0)
+    gone = p.loc[gone_ids].value_counts().reindex(tiers_all, fill_value=0)
+    full["gone"] = list(gone.to_numpy()) + [0]
+    full = full.astype("int64")
+    full.index = [str(i) for i in full.index]
+    full.columns = [str(i) for i in full.columns]
+    full.index.name, full.columns.name = "previous_tier", "tier"
+    diff = cb.to_numpy() - pb.to_numpy()
+    return TierTransitions(
+        month=month, previous=prev_month, available=True, matrix=full, shares=shares,
+        n_both=int(len(both)), n_changed=int((diff != 0).sum()), n_up=int((diff < 0).sum()),
+        n_down=int((diff > 0).sum()), n_new=int(len(new_ids)), n_gone=int(len(gone_ids)),
+    )
+
+
+def describe_tiers(summary: pd.DataFrame, concentration: pd.DataFrame) -> str:
+    """A short computed paragraph: tier sizes, value shares and concentration."""
+    parts = [
+        f"{row.tier_label} {row.customers:,} customers ({row.customer_share:.1%}) hold "
+        f"{row.value_share:.1%} of predicted value"
+        for row in summary.itertuples()
+    ]
+    text = "Tiers: " + "; ".join(parts) + "."
+    conc = concentration.dropna(subset=["value_share"])
+    if len(conc):
+        bits = [f"the top {r.top_share:.0%} of customers hold {r.value_share:.1%}"
+                for r in conc.itertuples()]
+        text += " Concentration: " + ", ".join(bits)
+        text += f" (Gini {conc['gini'].iloc[0]:.2f})."
+    return text

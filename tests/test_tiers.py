@@ -1,0 +1,361 @@
+"""Tests for winback.tiers: tier cuts, quadrant, RFM, transitions, the tiers table and store."""
+
+from __future__ import annotations
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+from pydantic import ValidationError
+
+from tests.test_value import make_snapshot
+from winback.tiers import (
+    RFM_GRID,
+    RFM_SEGMENTS,
+    TIERS_COLUMNS,
+    TieringError,
+    TieringParams,
+    assign_tiers,
+    build_tiers,
+    describe_tiers,
+    fit_value,
+    lorenz_curve,
+    previous_tiers,
+    quadrant_summary,
+    quintile_score,
+    read_tiers,
+    rfm_scores,
+    rfm_segment,
+    rfm_summary,
+    tier_labels,
+    tier_summary,
+    tier_transitions,
+    value_concentration,
+    value_risk_quadrant,
+    write_tiers,
+)
+
+# a parameter dict mirroring the YAML section
+PARAMS = {
+    "horizon_months": 12,
+    "nonmonetary_weights": {"referral": 5, "review": 2, "community_answer": 3,
+                            "campaign_participation": 1, "survey_response": 1, "suggestion": 2},
+    "nonmonetary_cap": 12,
+    "nonmonetary_weight": 0.2,
+    "n_tiers": 5,
+    "cut_rule": "quantile",
+    "shares": [0.05, 0.15, 0.3, 0.3, 0.2],
+    "labels_zh": ["钻石", "黄金", "白银", "青铜", "普通"],
+    "labels_en": ["Diamond", "Gold", "Silver", "Bronze", "Standard"],
+    "value_threshold": 0.5,
+    "risk_threshold": 0.5,
+}
+
+
+def rfm_snapshot(snap: pd.DataFrame, seed: int = 1) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    n = len(snap)
+    return snap.assign(
+        recency_days=np.where(snap["purchase_days"] > 0, rng.integers(0, 500, n), np.nan),
+        purchase_days_365=rng.poisson(2, n),
+        spend_365=rng.gamma(2, 100, n).round(2),
+    )
+
+
+@pytest.fixture(scope="module")
+def params() -> TieringParams:
+    return TieringParams(**PARAMS)
+
+
+@pytest.fixture(scope="module")
+def snapshot() -> pd.DataFrame:
+    return rfm_snapshot(make_snapshot(n=800, seed=11))
+
+
+@pytest.fixture(scope="module")
+def status(snapshot) -> pd.DataFrame:
+    rng = np.random.default_rng(5)
+    return pd.DataFrame({"month": "2024-06", "customer_id": snapshot["customer_id"],
+                         "status": "active", "churn_score": rng.uniform(0, 1, len(snapshot))})
+
+
+@pytest.fixture(scope="module")
+def tiers(snapshot, status, params) -> pd.DataFrame:
+    model = fit_value(snapshot, params=params)
+    return build_tiers(snapshot, status, model=model, params=params, language="zh")
+
+
+# --- tier cuts ----------------------------------------------------------------------------
+
+
+def test_quantile_cuts_give_the_shares_and_monotone_values():
+    values = np.arange(100, dtype=float)[::-1]  # 99 .. 0, no ties
+    tiers = assign_tiers(values, n_tiers=5, shares=[0.05, 0.15, 0.3, 0.3, 0.2])
+    assert np.bincount(tiers)[1:].tolist() == [5, 15, 30, 30, 20]
+    frame = pd.DataFrame({"v": values, "t": tiers})
+    assert frame.groupby("t")["v"].min().is_monotonic_decreasing
+    assert (frame.groupby("t")["v"].min().iloc[:-1].to_numpy()
+            > frame.groupby("t")["v"].max().iloc[1:].to_numpy()).all()
+    equal = assign_tiers(values, n_tiers=4)
+    assert np.bincount(equal)[1:].tolist() == [25, 25, 25, 25]
+
+
+def test_ties_share_a_tier_and_straddling_ties_go_to_the_lower_tier():
+    # 10 customers, top 20% / 30% / 50%: cut after 2 and after 5
+    values = np.array([9.0, 8.0, 8.0, 7.0, 5.0, 5.0, 5.0, 0.0, 0.0, 0.0])
+    tiers = assign_tiers(values, n_tiers=3, shares=[0.2, 0.3, 0.5])
+    # the 8.0 block straddles the first cut -> tier 2; the 5.0 block straddles the second
+    assert tiers.tolist() == [1, 2, 2, 2, 3, 3, 3, 3, 3, 3]
+    # row order never changes a customer's tier
+    perm = np.random.default_rng(0).permutation(10)
+    assert assign_tiers(values[perm], n_tiers=3, shares=[0.2, 0.3, 0.5]).tolist() == \
+        tiers[perm].tolist()
+    # all equal: everyone in the last tier
+    assert set(assign_tiers(np.ones(7), n_tiers=3)) == {3}
+
+
+def test_threshold_cuts():
+    values = np.array([0.99, 0.9, 0.8, 0.5, 0.2, 0.0])
+    tiers = assign_tiers(values, n_tiers=3, cut_rule="threshold", thresholds=[0.9, 0.5])
+    assert tiers.tolist() == [1, 1, 2, 2, 3, 3]
+    with pytest.raises(ValueError, match="strictly decreasing"):
+        assign_tiers(values, n_tiers=3, cut_rule="threshold", thresholds=[0.5, 0.9])
+    with pytest.raises(ValueError, match="give 2 values"):
+        assign_tiers(values, n_tiers=3, cut_rule="threshold", thresholds=[0.5])
+
+
+def test_tier_cut_errors():
+    with pytest.raises(ValueError, match="missing"):
+        assign_tiers([1.0, np.nan], n_tiers=2)
+    with pytest.raises(ValueError, match="n_tiers"):
+        assign_tiers([1.0], n_tiers=6)
+    with pytest.raises(ValueError, match="shares"):
+        assign_tiers([1.0, 2.0], n_tiers=2, shares=[0.5, 0.6])
+
+
+def test_labels_for_fewer_tiers_keep_the_base_label(params):
+    three = TieringParams(**{**PARAMS, "n_tiers": 3, "shares": None})
+    assert tier_labels(three, "zh") == ["钻石", "黄金", "普通"]
+    assert tier_labels(params, "en") == ["Diamond", "Gold", "Silver", "Bronze", "Standard"]
+
+
+# --- params ---------------------------------------------------------------------------------
+
+
+def test_params_validation_names_the_problem():
+    with pytest.raises(ValidationError, match="shares has 5 values for n_tiers = 3"):
+        TieringParams(**{**PARAMS, "n_tiers": 3})
+    with pytest.raises(ValidationError, match="sum to 1"):
+        TieringParams(**{**PARAMS, "shares": [0.1, 0.1, 0.1, 0.1, 0.1]})
+    with pytest.raises(ValidationError, match="needs n_tiers - 1 = 4 thresholds"):
+        TieringParams(**{**PARAMS, "cut_rule": "threshold"})
+    with pytest.raises(ValidationError, match="unknown kind"):
+        TieringParams(**{**PARAMS, "nonmonetary_weights": {"complaint": 1.0}})
+    with pytest.raises(ValidationError):
+        TieringParams(**{**PARAMS, "n_tiers": 6})
+    with pytest.raises(ValidationError, match="Extra inputs"):
+        TieringParams(**{**PARAMS, "n_tier": 5})
+    ok = TieringParams(**{**PARAMS, "cut_rule": "threshold", "thresholds": [0.9, 0.7, 0.5, 0.2]})
+    assert ok.thresholds == [0.9, 0.7, 0.5, 0.2]
+
+
+# --- quadrant -----------------------------------------------------------------------------
+
+
+def test_quadrant_rule_with_inclusive_thresholds():
+    value = [0.9, 0.9, 0.1, 0.1, 0.5]
+    risk = [0.8, 0.2, 0.8, 0.2, 0.5]
+    quad = value_risk_quadrant(value, risk, value_threshold=0.5, risk_threshold=0.5)
+    assert quad.tolist() == ["high_value_high_risk", "high_value_low_risk",
+                             "low_value_high_risk", "low_value_low_risk",
+                             "high_value_high_risk"]
+    with pytest.raises(ValueError, match="missing"):
+        value_risk_quadrant([0.1], [np.nan], value_threshold=0.5, risk_threshold=0.5)
+
+
+# --- RFM --------------------------------------------------------------------------------------
+
+
+def test_quintile_scores_on_hand_made_values():
+    assert quintile_score(np.arange(10.0)).tolist() == [1, 1, 2, 2, 3, 3, 4, 4, 5, 5]
+    # ties share the score of their first position; a block of zeros leaves 2 and 3 empty
+    values = np.array([0, 0, 0, 0, 0, 0, 3, 4, 5, 6], dtype=float)
+    assert quintile_score(values).tolist() == [1] * 6 + [4, 4, 5, 5]
+    # recency: fewer days is better, never bought (NaN) is worst
+    days = np.array([1.0, 10.0, np.nan, 100.0, 5.0])
+    assert quintile_score(days, higher_is_better=False).tolist() == [5, 3, 1, 2, 4]
+
+
+def test_rfm_segment_grid_covers_every_cell():
+    assert set(RFM_GRID) == {1, 2, 3, 4, 5}
+    for r in range(1, 6):
+        for fm in range(1, 6):
+            seg = rfm_segment([r], [fm], [fm])[0]
+            assert seg in RFM_SEGMENTS
+            assert seg == RFM_GRID[r][fm - 1]
+    named = {seg for row in RFM_GRID.values() for seg in row}
+    assert named == set(RFM_SEGMENTS)
+
+
+def test_rfm_segment_mapping_on_hand_made_customers():
+    r = [5, 5, 1, 1, 2, 3, 4, 1]
+    f = [5, 1, 5, 1, 3, 3, 5, 4]
+    m = [4, 1, 5, 1, 4, 3, 3, 5]   # FM = round half up of (F + M) / 2
+    assert rfm_segment(r, f, m).tolist() == [
+        "champions",        # R5 FM5 (4.5 -> 5)
+        "new_customers",    # R5 FM1
+        "cannot_lose",      # R1 FM5
+        "lost",             # R1 FM1
+        "at_risk",          # R2 FM4 (3.5 -> 4)
+        "need_attention",   # R3 FM3
+        "loyal",            # R4 FM4
+        "cannot_lose",      # R1 FM5 (4.5 -> 5)
+    ]
+    with pytest.raises(ValueError, match="1..5"):
+        rfm_segment([0], [1], [1])
+
+
+def test_rfm_scores_from_the_snapshot():
+    snap = pd.DataFrame({
+        "customer_id": ["a", "b", "c", "d", "e"],
+        "recency_days": [3.0, 40.0, np.nan, 400.0, 10.0],
+        "purchase_days_365": [12, 3, 0, 0, 6],
+        "spend_365": [900.0, 200.0, 0.0, -10.0, 500.0],
+    })
+    rfm = rfm_scores(snap)
+    assert rfm["rfm_r"].tolist() == [5, 3, 1, 2, 4]
+    assert rfm["rfm_f"].tolist() == [5, 3, 1, 1, 4]
+    assert rfm["rfm_m"].tolist() == [5, 3, 1, 1, 4]  # a net refund counts as no spend
+    assert rfm["rfm_segment"].tolist() == ["champions", "need_attention", "lost", "hibernating",
+                                           "loyal"]
+    with pytest.raises(TieringError, match="spend_365"):
+        rfm_scores(snap.drop(columns="spend_365"))
+
+
+# --- the tiers table ----------------------------------------------------------------------
+
+
+def test_tiers_table_has_every_customer_and_the_store_columns(tiers, snapshot):
+    assert list(tiers.columns[: len(TIERS_COLUMNS)]) == list(TIERS_COLUMNS)
+    assert len(tiers) == len(snapshot)
+    assert set(tiers["customer_id"]) == set(snapshot["customer_id"])
+    assert tiers["customer_id"].is_monotonic_increasing
+    assert tiers[list(TIERS_COLUMNS)].drop(columns="future_value_necessary").notna().all().all()
+    assert set(tiers["tier"]) == {1, 2, 3, 4, 5}
+    assert dict(zip(tiers["tier"], tiers["tier_label"], strict=False))[1] == "钻石"
+
+
+def test_value_is_monotone_by_tier(tiers):
+    summary = tier_summary(tiers)
+    assert summary["tier"].tolist() == [1, 2, 3, 4, 5]
+    assert (summary["min_value_score"].iloc[:-1].to_numpy()
+            > summary["max_value_score"].iloc[1:].to_numpy()).all()
+    assert summary["customers"].sum() == len(tiers)
+    assert summary["value_share"].sum() == pytest.approx(1.0)
+    assert summary["customer_share"].iloc[0] == pytest.approx(0.05, abs=0.01)
+    split = summary["future_value_necessary"] + summary["future_value_discretionary"]
+    assert np.allclose(split, summary["future_value"])
+
+
+def test_tiers_are_deterministic_and_independent_of_row_order(snapshot, status, params, tiers):
+    model = fit_value(snapshot, params=params)
+    shuffled = snapshot.sample(frac=1, random_state=2)
+    again = build_tiers(shuffled, status.iloc[::-1], model=model, params=params)
+    pd.testing.assert_frame_equal(again, tiers)
+
+
+def test_build_tiers_errors(snapshot, status, params):
+    model = fit_value(snapshot, params=params)
+    with pytest.raises(TieringError, match=r"no row for 3 customer\(s\).*stage 1"):
+        build_tiers(snapshot, status.iloc[3:], model=model, params=params)
+    bad = status.assign(churn_score=np.where(np.arange(len(status)) == 0, np.nan, 0.5))
+    with pytest.raises(TieringError, match="churn_score is missing for 1"):
+        build_tiers(snapshot, bad, model=model, params=params)
+    with pytest.raises(TieringError, match="churn_score"):
+        build_tiers(snapshot, status.drop(columns="churn_score"), model=model, params=params)
+
+
+def test_english_labels_and_threshold_rule_on_future_value(snapshot, status):
+    p = TieringParams(**{**PARAMS, "n_tiers": 3, "shares": None, "cut_rule": "threshold",
+                         "thresholds": [2000.0, 500.0], "threshold_on": "future_value"})
+    model = fit_value(snapshot, params=p)
+    table = build_tiers(snapshot, status, model=model, params=p, language="en")
+    expect = np.where(table["future_value"] >= 2000, 1,
+                      np.where(table["future_value"] >= 500, 2, 3))
+    assert table["tier"].tolist() == expect.tolist()
+    assert set(table["tier_label"]) <= {"Diamond", "Gold", "Standard"}
+
+
+def test_quadrant_and_rfm_summaries(tiers):
+    quad = quadrant_summary(tiers, "en")
+    assert quad["customers"].sum() == len(tiers)
+    assert quad["label"].iloc[0] == "High value, high risk"
+    rfm = rfm_summary(tiers)
+    assert rfm["customers"].sum() == len(tiers)
+    assert list(rfm["rfm_segment"]) == list(RFM_SEGMENTS)
+
+
+# --- concentration ----------------------------------------------------------------------------
+
+
+def test_value_concentration_and_lorenz_on_hand_made_values():
+    frame = pd.DataFrame({"future_value": [1.0, 4.0, 0.0, 3.0, 2.0]})  # total 10
+    conc = value_concentration(frame, points=(0.2, 0.4, 1.0))
+    assert conc["customers"].tolist() == [1, 2, 5]
+    assert conc["value_share"].tolist() == pytest.approx([0.4, 0.7, 1.0])
+    # Gini of (0, 1, 2, 3, 4): sum_i (2i - n - 1) x_(i) / (n * total) = 20 / 50
+    assert conc["gini"].iloc[0] == pytest.approx(0.4)
+    curve = lorenz_curve(frame, n_points=11)
+    assert curve["value_share"].iloc[0] == 0 and curve["value_share"].iloc[-1] == 1
+    assert curve.loc[curve["customer_share"].round(2) == 0.2, "value_share"].item() == \
+        pytest.approx(0.4)
+    assert curve.loc[curve["customer_share"].round(2) == 0.1, "value_share"].item() == \
+        pytest.approx(0.2)
+
+
+def test_describe_tiers_uses_the_numbers(tiers):
+    text = describe_tiers(tier_summary(tiers), value_concentration(tiers))
+    top = tier_summary(tiers).iloc[0]
+    assert f"{top.customers:,} customers" in text
+    assert "Gini" in text
+
+
+# --- transitions and the store ----------------------------------------------------------------
+
+
+def test_transition_shares_on_constructed_months():
+    prev = pd.DataFrame({"month": "2024-05", "customer_id": list("abcdef"),
+                         "tier": [1, 1, 2, 2, 3, 3]})
+    cur = pd.DataFrame({"month": "2024-06", "customer_id": list("abcdeg"),
+                        "tier": [1, 2, 2, 1, 3, 2]})
+    tr = tier_transitions(prev, cur)
+    assert tr.available and tr.previous == "2024-05"
+    assert (tr.n_both, tr.n_changed, tr.n_up, tr.n_down, tr.n_new, tr.n_gone) == (5, 2, 1, 1, 1, 1)
+    assert tr.share_changed == pytest.approx(0.4)
+    assert tr.matrix.loc["1", "2"] == 1 and tr.matrix.loc["2", "1"] == 1
+    assert tr.matrix.loc["new", "2"] == 1 and tr.matrix.loc["3", "gone"] == 1
+    assert tr.shares.loc["1"].tolist() == pytest.approx([0.5, 0.5, 0.0])
+    assert "2 (40.0%) changed tier" in tr.describe()
+    first = tier_transitions(None, cur)
+    assert not first.available and np.isnan(first.share_changed)
+    assert "first month" in first.describe() and "2024-05" in first.describe()
+    assert not bool(first.table()["available"].item())
+
+
+def test_store_round_trip_and_previous_month(tiers):
+    con = duckdb.connect()
+    assert previous_tiers(con, "2024-06") is None
+    may = tiers.assign(month="2024-05")
+    assert write_tiers(con, may) == len(tiers)
+    write_tiers(con, tiers)
+    write_tiers(con, tiers)  # a rerun replaces exactly that month
+    stored = read_tiers(con, "2024-06")
+    assert list(stored.columns) == list(TIERS_COLUMNS)
+    assert len(stored) == len(tiers)
+    assert np.allclose(stored["future_value"], tiers["future_value"])
+    prev = previous_tiers(con, "2024-06")
+    assert prev is not None and (prev["month"] == "2024-05").all()
+    assert tier_transitions(prev, stored).share_changed == 0.0
+    assert previous_tiers(con, "2024-08") is None
+    with pytest.raises(TieringError, match="one month"):
+        write_tiers(con, pd.concat([may, tiers]))
