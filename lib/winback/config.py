@@ -50,6 +50,7 @@ SECTIONS: dict[str, str] = {
     "demo": "winback.settings:DemoParams",
     "sources": "winback.sources:SourcesParams",
     "validation": "winback.contract:ValidationParams",
+    "tiering": "winback.tiers:TieringParams",
 }
 
 
