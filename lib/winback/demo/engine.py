@@ -1,10 +1,12 @@
 """The demo retailer's month-by-month dynamics: purchases, dropouts, reactivations, traces.
 
 Time runs in days (float) from the first day of the history (``epoch``). Each customer
-follows a BG/NBD-like process: while alive, purchases arrive at rate ``lam`` (Poisson);
-after each purchase the customer drops out with probability ``p`` plus whatever outside
-events add for the customer's segment at that time. A dropout carries a true reason:
-drawn from the segment's reason mix, or the event's reason when an event caused it.
+follows the BG/NBD process (Fader, Hardie & Lee 2005): while alive, purchases arrive at
+rate ``lam`` (Poisson); after each repeat purchase the customer drops out with
+probability ``p`` plus whatever outside events add for the customer's segment at that
+time (as in the BG/NBD likelihood, the first purchase of a spell never ends it). A
+dropout carries a true reason: drawn from the segment's reason mix, or the event's
+reason when an event caused it.
 
 The dropout decision for a purchase is taken one purchase ahead (when the gap to it is
 drawn), so the gap before a customer's last purchase can show what precedes churn:
@@ -330,21 +332,12 @@ class Engine:
         self._push("survey", cust=cust, t=t[k] + 0.1 + rng.random(k.size) * 2.9, sat=sat, nps=nps,
                    reason=reason, text=text, trace=-1)
 
-    def start_customers(self, rng: np.random.Generator, who: np.ndarray, first_t: np.ndarray) -> None:
+    def start_customers(self, who: np.ndarray, first_t: np.ndarray) -> None:
         """Customers whose first purchase happens at ``first_t`` (signup or history start)."""
         self.a["alive"][who] = True
         self.a["next_t"][who] = first_t
+        self.a["doomed"][who] = False
         self.a["episodes"][who] = 1
-        self._pending = {name: [] for name in QUEUES}
-        self.decide_doom(rng, who, first_t, first_t)
-        self._flush_pending()
-
-    def _flush_pending(self) -> None:
-        for name, chunks in self._pending.items():
-            if chunks:
-                allq = [self.q[name], *chunks]
-                self.q[name] = {k: np.concatenate([c[k] for c in allq]) for k in QUEUES[name]}
-        self._pending = {name: [] for name in QUEUES}
 
     def simulate_month(self, month: int, rng: np.random.Generator) -> MonthResult:
         """Advance the state through month ``month``; return what happened in it."""
@@ -376,7 +369,7 @@ class Engine:
         a["win_campaign"][back] = -1
         a["force_cat"][back[~by_campaign]] = -1
         a["h_nat"][back] = 0.0
-        self.decide_doom(rng, back, rt[back], rt[back])
+        a["doomed"][back] = False  # a new spell: its first purchase never ends it
         # purchases, round by round (each round: every customer's next purchase in the month)
         p_cust, p_t, p_force = [], [], []
         drops = {"cust": [], "t": [], "reason": [], "source": []}

@@ -35,9 +35,9 @@ CUSTOMER_VALUES: dict[str, dict[str, object]] = {
 
 # BG/NBD-like purchase process: lambda ~ Gamma(r, alpha) per day, p ~ Beta(a, b).
 LAMBDA_SHAPE = 1.3
-LAMBDA_MEAN = 1 / 17.0  # purchases per day
+LAMBDA_MEAN = 1 / 22.0  # purchases per day
 LAMBDA_RANGE = (1 / 500.0, 0.3)
-DROPOUT_A, DROPOUT_B = 1.1, 16.0
+DROPOUT_A, DROPOUT_B = 1.1, 24.0
 # Gamma-Gamma-like spend: an order's value ~ Gamma(SPEND_SHAPE, rate nu), nu ~ Gamma(q, gamma).
 SPEND_SHAPE = 4.0
 SPEND_Q = 3.5

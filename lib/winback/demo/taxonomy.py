@@ -38,21 +38,21 @@ CHURN_TYPE: dict[str, str] = {r: ("active" if r in ACTIVE_REASONS else "passive"
 
 # Reason mix of a dropout with no outside event behind it, before segment modifiers.
 BASE_REASON_WEIGHTS: dict[str, float] = {
-    "price": 0.31,
-    "quality": 0.09,
-    "service_attitude": 0.10,
+    "price": 0.33,
+    "quality": 0.08,
+    "service_attitude": 0.11,
     "speed": 0.05,
     "timeliness": 0.03,
     "info_clarity": 0.03,
     "reputation": 0.03,
     "values": 0.02,
-    "competitor_nearby": 0.04,
+    "competitor_nearby": 0.03,
     "cost_conscious": 0.06,
     "too_few_products": 0.04,
     "unattractive_products": 0.04,
     "only_contacted_when_selling": 0.04,
     "scripted_service": 0.03,
-    "no_need": 0.09,
+    "no_need": 0.08,
 }
 
 # Probability that a dropout leaves a complaint / service ticket naming its reason.
@@ -229,16 +229,16 @@ class Event:
 
 
 EVENTS: tuple[Event, ...] = (
-    Event("competitor_opens_south", "2023-06", 0.10, {"competitor_nearby": 1.0},
+    Event("competitor_opens_south", "2023-06", 0.06, {"competitor_nearby": 1.0},
           region="华南", decay_months=18.0,
           description="a competitor opens stores across 华南 (South China)"),
-    Event("fresh_service_incident", "2023-10", 0.15, {"service_attitude": 0.6, "speed": 0.4},
+    Event("fresh_service_incident", "2023-10", 0.10, {"service_attitude": 0.6, "speed": 0.4},
           end="2023-12", business_line="生鲜",
           description="outsourced delivery and service team change in the 生鲜 line"),
-    Event("competitor_opens_southwest", "2024-03", 0.07, {"competitor_nearby": 1.0},
+    Event("competitor_opens_southwest", "2024-03", 0.05, {"competitor_nearby": 1.0},
           region="西南", decay_months=18.0,
           description="a competitor opens stores in 西南 (South-West China)"),
-    Event("beauty_price_rise", "2024-05", 0.06, {"price": 1.0},
+    Event("beauty_price_rise", "2024-05", 0.04, {"price": 1.0},
           end="2024-10", business_line="美妆",
           description="list prices of the 美妆 line go up"),
 )

@@ -190,7 +190,7 @@ class DemoWorld:
         queues = {name: {k: np.zeros(0, eng.QUEUE_DTYPES[k]) for k in cols} for name, cols in eng.QUEUES.items()}
         engine = eng.Engine(history_start, arrays, queues)
         first_t = np.where(signup_t < 0, rng.exponential(1.0, n) / arrays["lam"], signup_t + 0.01)
-        engine.start_customers(rng, np.arange(n), first_t)
+        engine.start_customers(np.arange(n), first_t)
         meta = {
             "version": STATE_VERSION, "seed": int(seed), "n_customers": n,
             "history_start": history_start, "first_month": first_month, "data_through": None,
@@ -416,7 +416,7 @@ class DemoWorld:
             e.a[name] = np.concatenate([e.a[name], new[name]])
         new_ids = self._make_ids(start, start + k)
         self._ids = np.concatenate([self._ids, new_ids])
-        e.start_customers(rng, np.arange(start, start + k), t + 0.01)
+        e.start_customers(np.arange(start, start + k), t + 0.01)
         logs["client/customers.csv"].append(pop.customers_frame(rng, new_ids, new, e.epoch))
 
     def _write_interactions(self, res: eng.MonthResult, logs: dict) -> None:
