@@ -1,0 +1,1079 @@
+"""Early warning: which active customers are about to churn, backtested on time.
+
+Training table
+--------------
+One row per customer in the *warning population* of a past month-end snapshot ``t``:
+customers whose churn status at ``t`` (stage 1's :mod:`winback.churn` rules) is one of
+``WarningParams.population_statuses`` (``active`` by default: not yet new, at risk,
+churned or lost). This is the methodology's "looser criteria than the churn definition":
+the model looks at customers the churn definition still calls healthy.
+
+Label
+    1 when the customer's status, by the same churn rules applied to the snapshots of
+    months ``t+1 .. t+H`` (``H = horizon_months``), is one of ``churn_statuses`` in at
+    least one of those months; else 0. A month's label is known only when the statuses
+    of all ``H`` following months are.
+Features
+    Built from the snapshot (:data:`FEATURES`): recency against the customer's own
+    purchase gap, frequency, spend and order trends (last 90 days vs the 90 before),
+    engagement level and trend, gap statistics, necessary share, returns, complaints and
+    tenure. Counts and amounts enter as ``log(1 + x)`` (amounts signed), trends as
+    ``(recent - previous) / (|recent| + |previous| + 1)``; missing values (no repeat
+    purchase: no gap) are left NaN for the gradient-boosted model and replaced by the
+    training median for the logistic model.
+
+Snapshots of months the kit has run come from the store table ``snapshots``; earlier
+months are computed on demand from the store's transactions with
+:func:`winback.snapshot.month_end_snapshot` and cached in ``warning_snapshots``. Statuses
+likewise come from ``churn_status`` or are computed with :mod:`winback.churn` and cached in
+``warning_status``. Each cached row carries a hash of the params it was computed with; a
+params change recomputes.
+
+Models
+------
+``logistic``
+    Standardized features, L2 logistic regression: the transparent baseline; its
+    coefficients (log-odds per standard deviation) are the summary.
+``gbm``
+    scikit-learn's ``HistGradientBoostingClassifier`` (no early stopping, so the fit is
+    deterministic).
+
+Both are calibrated on a held-out month: the base model is fitted on every training
+month but the latest, and an isotonic (or sigmoid) map from its score to the observed
+churn rate is fitted on the latest training month (``CalibratedClassifierCV`` over the
+frozen base model). Ranking metrics use the base score (isotonic maps have ties);
+probabilities shown as *risk* are calibrated.
+
+Backtest
+--------
+For each evaluated month ``e`` (the latest ``backtest_months`` months whose labels are
+observed), models are trained only on months ``t`` with ``t + H <= e``
+(:func:`winback.backtest.training_months`, checked by
+:func:`winback.backtest.check_no_future`), at most ``max_train_months`` of them, with at
+most ``max_train_rows`` rows (a seeded uniform sample beyond that). They are compared
+with the **recency rule** (score = ``recency_ratio``, days since the last purchase over
+the customer's own typical gap) on ROC-AUC, PR-AUC and precision/recall/lift at the
+call-centre capacity, and the calibrated risk on the Brier score and a reliability curve.
+
+Factors
+-------
+Each watchlisted customer carries the three features that push their risk up most.
+Logistic: contribution ``coef_j * z_j`` (log-odds, ``z`` the standardized value).
+Gradient boosting: ``p(x) - p(x with feature j set to the training median)``, the drop in
+the base model's probability if that one feature were typical (one extra prediction per
+feature and customer: cheap, and it needs no SHAP).
+
+Threshold alerts
+----------------
+Rules on the customer's own previous window (days 91-180 before the month end vs the
+last 90): an alert fires when an indicator fell by at least the share in
+``WarningParams.alerts`` and the previous window had enough activity to compare.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import warnings
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import Field, model_validator
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.frozen import FrozenEstimator
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from winback.backtest import (
+    check_no_future,
+    classification_metrics,
+    rank_order,
+    reliability_table,
+    training_months,
+)
+from winback.config import Section
+from winback.settings import derive_seed
+
+__all__ = [
+    "FEATURES",
+    "FEATURE_LABELS",
+    "MODELS",
+    "AlertParams",
+    "Backtest",
+    "GBMParams",
+    "WarningError",
+    "WarningModel",
+    "WarningParams",
+    "alert_counts",
+    "choose_model",
+    "describe_backtest",
+    "feature_frame",
+    "fit_final",
+    "label_frame",
+    "performance_rows",
+    "realized_performance",
+    "recency_rule",
+    "run_backtest",
+    "threshold_alerts",
+    "watchlist",
+]
+
+MODELS = ("logistic", "gbm")
+RULE = "recency_rule"
+STATUSES = ("new", "active", "at_risk", "churned", "lost")
+
+
+class WarningError(ValueError):
+    """The early-warning stage cannot proceed; the message names the table, column or fix."""
+
+
+# --------------------------------------------------------------------------- params
+
+
+class GBMParams(Section):
+    """Hyper-parameters of the gradient-boosted model (``HistGradientBoostingClassifier``)."""
+
+    max_iter: int = Field(default=200, ge=10, le=5000)
+    learning_rate: float = Field(default=0.05, gt=0, le=1)
+    max_leaf_nodes: int = Field(default=15, ge=2, le=255)
+    min_samples_leaf: int = Field(default=40, ge=1)
+    l2_regularization: float = Field(default=1.0, ge=0)
+
+
+class AlertParams(Section):
+    """Threshold alerts: drop of an indicator vs the customer's own previous 90 days."""
+
+    frequency_drop: float = Field(default=0.5, gt=0, le=1)
+    spend_drop: float = Field(default=0.5, gt=0, le=1)
+    engagement_drop: float = Field(default=0.5, gt=0, le=1)
+    min_prev_orders: int = Field(default=2, ge=1)
+    min_prev_spend: float = Field(default=0.0, ge=0)
+    min_prev_engagement: int = Field(default=2, ge=1)
+
+
+class WarningParams(Section):
+    """Params section ``warning``: the early-warning model, its backtest and the watchlist."""
+
+    horizon_months: int = Field(default=3, ge=1, le=12)
+    population_statuses: list[str] = Field(default_factory=lambda: ["active"])
+    churn_statuses: list[str] = Field(default_factory=lambda: ["churned", "lost"])
+    features: list[str] = Field(default_factory=lambda: list(FEATURES))
+    max_train_months: int = Field(default=12, ge=1, le=120)
+    min_train_months: int = Field(default=3, ge=1)
+    backtest_months: int = Field(default=6, ge=1, le=60)
+    max_train_rows: int = Field(default=200_000, ge=1000)
+    capacity: int | None = Field(default=200, ge=1)
+    watchlist_rule: Literal["capacity", "probability"] = "capacity"
+    probability_threshold: float = Field(default=0.5, gt=0, lt=1)
+    watchlist_model: Literal["auto", "logistic", "gbm"] = "auto"
+    exclude_do_not_contact: bool = True
+    calibration: Literal["isotonic", "sigmoid", "none"] = "isotonic"
+    reliability_bins: int = Field(default=10, ge=2, le=50)
+    logistic_c: float = Field(default=1.0, gt=0)
+    gbm: GBMParams = Field(default_factory=GBMParams)
+    alerts: AlertParams = Field(default_factory=AlertParams)
+
+    @model_validator(mode="after")
+    def _check(self) -> WarningParams:
+        for key in ("population_statuses", "churn_statuses"):
+            values = getattr(self, key)
+            unknown = sorted(set(values) - set(STATUSES))
+            if unknown or not values:
+                raise ValueError(
+                    f"{key}: {unknown or 'empty'}; list one or more of {', '.join(STATUSES)}"
+                )
+        both = sorted(set(self.population_statuses) & set(self.churn_statuses))
+        if both:
+            raise ValueError(
+                f"status(es) {both} are both in population_statuses and churn_statuses: a "
+                "customer already churned cannot become churned"
+            )
+        unknown = sorted(set(self.features) - set(FEATURES))
+        if unknown or not self.features:
+            raise ValueError(
+                f"features: unknown {unknown or 'empty list'}; choose from {', '.join(FEATURES)}"
+            )
+        if self.min_train_months > self.max_train_months:
+            raise ValueError(
+                f"min_train_months ({self.min_train_months}) exceeds max_train_months "
+                f"({self.max_train_months})"
+            )
+        return self
+
+
+# --------------------------------------------------------------------------- features
+
+
+def _col(s: pd.DataFrame, name: str) -> pd.Series:
+    return pd.to_numeric(s[name], errors="coerce").astype(float)
+
+
+def _log1p(name: str):
+    return lambda s: np.log1p(_col(s, name).clip(lower=0))
+
+
+def _slog(x: pd.Series) -> pd.Series:
+    return np.sign(x) * np.log1p(x.abs())
+
+
+def _trend(recent: pd.Series, previous: pd.Series) -> pd.Series:
+    return (recent - previous) / (recent.abs() + previous.abs() + 1.0)
+
+
+# name -> (snapshot columns used, function of the snapshot)
+_FEATURE_DEFS = {
+    "recency_ratio": (("recency_ratio",), _log1p("recency_ratio")),
+    "recency_days": (("recency_days",), _log1p("recency_days")),
+    "frequency": (("frequency",), _log1p("frequency")),
+    "purchase_days_365": (("purchase_days_365",), _log1p("purchase_days_365")),
+    "orders_90": (("orders_90",), _log1p("orders_90")),
+    "order_trend": (("orders_90", "orders_prev_90"),
+                    lambda s: _trend(_col(s, "orders_90"), _col(s, "orders_prev_90"))),
+    "spend_365": (("spend_365",), lambda s: _slog(_col(s, "spend_365"))),
+    "spend_trend": (("spend_90", "spend_prev_90"),
+                    lambda s: _trend(_col(s, "spend_90"), _col(s, "spend_prev_90"))),
+    "monetary_value": (("monetary_value",), lambda s: _slog(_col(s, "monetary_value"))),
+    "engagement_90": (("engagement_90",), _log1p("engagement_90")),
+    "engagement_trend": (("engagement_trend",), lambda s: _col(s, "engagement_trend")),
+    "complaints_365": (("eng_complaint_365",), _log1p("eng_complaint_365")),
+    "service_tickets_365": (("eng_service_ticket_365",), _log1p("eng_service_ticket_365")),
+    "gap_median": (("gap_median",), _log1p("gap_median")),
+    "gap_cv": (("gap_std", "gap_mean"),
+               lambda s: _col(s, "gap_std") / _col(s, "gap_mean").where(_col(s, "gap_mean") > 0)),
+    "necessary_share_365": (("necessary_share_365",), lambda s: _col(s, "necessary_share_365")),
+    "return_share_365": (
+        ("return_amount_365", "spend_365"),
+        lambda s: (_col(s, "return_amount_365")
+                   / (_col(s, "spend_365") + _col(s, "return_amount_365")).where(
+                       lambda d: d > 0)).clip(0, 1),
+    ),
+    "tenure_days": (("tenure_days",), _log1p("tenure_days")),
+}
+
+FEATURES: tuple[str, ...] = tuple(_FEATURE_DEFS)
+
+# feature -> (English, Chinese) label, for factor tables and charts.
+FEATURE_LABELS: dict[str, tuple[str, str]] = {
+    "recency_ratio": ("recency vs own purchase gap", "距上次购买/自身购买间隔"),
+    "recency_days": ("days since last purchase", "距上次购买天数"),
+    "frequency": ("repeat purchase days", "重复购买天数"),
+    "purchase_days_365": ("purchase days, last 365 days", "近365天购买天数"),
+    "orders_90": ("orders, last 90 days", "近90天订单数"),
+    "order_trend": ("order trend (90 days vs previous 90)", "订单趋势(近90天对前90天)"),
+    "spend_365": ("net spend, last 365 days", "近365天净消费"),
+    "spend_trend": ("spend trend (90 days vs previous 90)", "消费趋势(近90天对前90天)"),
+    "monetary_value": ("spend per repeat purchase day", "每次复购消费"),
+    "engagement_90": ("engagement, last 90 days", "近90天互动次数"),
+    "engagement_trend": ("engagement trend", "互动趋势"),
+    "complaints_365": ("complaints, last 365 days", "近365天投诉"),
+    "service_tickets_365": ("service tickets, last 365 days", "近365天服务工单"),
+    "gap_median": ("median purchase gap", "购买间隔中位数"),
+    "gap_cv": ("purchase gap variability", "购买间隔波动"),
+    "necessary_share_365": ("necessary share of spend", "必需品消费占比"),
+    "return_share_365": ("returned share of spend", "退货金额占比"),
+    "tenure_days": ("tenure", "注册时长"),
+}
+
+
+def feature_frame(snapshot: pd.DataFrame, *, features=FEATURES) -> pd.DataFrame:
+    """Model features of a month-end snapshot, one row per customer (see module docstring).
+
+    Parameters
+    ----------
+    snapshot
+        A frame from :func:`winback.snapshot.month_end_snapshot` (or the store's
+        ``snapshots``), one row per customer.
+    features
+        Names from :data:`FEATURES`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``customer_id`` then one float column per feature, in the snapshot's row order.
+    """
+    unknown = [f for f in features if f not in _FEATURE_DEFS]
+    if unknown:
+        raise WarningError(f"Unknown feature(s) {unknown}; choose from {', '.join(FEATURES)}.")
+    needed = sorted({c for f in features for c in _FEATURE_DEFS[f][0]} | {"customer_id"})
+    missing = [c for c in needed if c not in snapshot.columns]
+    if missing:
+        raise WarningError(
+            f"The snapshot lacks column(s) {missing} the early-warning features need; "
+            "rebuild it with winback.snapshot.month_end_snapshot or drop those features "
+            "from params warning.features."
+        )
+    out = {"customer_id": snapshot["customer_id"].astype("str").to_numpy()}
+    for name in features:
+        values = _FEATURE_DEFS[name][1](snapshot)
+        out[name] = values.replace([np.inf, -np.inf], np.nan).to_numpy(dtype=float)
+    return pd.DataFrame(out)
+
+
+def recency_rule(snapshot: pd.DataFrame) -> pd.Series:
+    """The recency-only benchmark score: ``recency_ratio`` (higher = riskier).
+
+    Customers without a purchase (NaN ratio) rank above everyone else, as a rule reading
+    only recency would treat them.
+    """
+    if "recency_ratio" not in snapshot.columns:
+        raise WarningError("The snapshot lacks 'recency_ratio' needed by the recency rule.")
+    r = pd.to_numeric(snapshot["recency_ratio"], errors="coerce").astype(float)
+    top = float(np.nanmax(r.to_numpy())) + 1.0 if r.notna().any() else 1.0
+    return r.fillna(top).rename(RULE)
+
+
+# --------------------------------------------------------------------------- labels
+
+
+def _period(month: str) -> pd.Period:
+    return pd.Period(str(month), freq="M")
+
+
+def label_frame(
+    statuses: pd.DataFrame,
+    *,
+    horizon: int,
+    population_statuses=("active",),
+    churn_statuses=("churned", "lost"),
+) -> pd.DataFrame:
+    """Warning population and label of every snapshot month whose label is observed.
+
+    Parameters
+    ----------
+    statuses
+        Churn statuses, long: ``month`` (YYYY-MM), ``customer_id``, ``status``.
+    horizon
+        ``H``: the label looks at months ``t+1 .. t+H``.
+    population_statuses
+        Statuses at ``t`` that put a customer in the scored population.
+    churn_statuses
+        Statuses that count as churned.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``month``, ``customer_id``, ``label`` (0/1 int) for every customer of the
+        population at ``t``, for each month ``t`` with all of ``t+1 .. t+H`` present in
+        ``statuses``. A customer absent from a later month's statuses counts as not
+        churned in that month.
+    """
+    missing = [c for c in ("month", "customer_id", "status") if c not in statuses.columns]
+    if missing:
+        raise WarningError(f"The statuses frame lacks column(s) {missing}.")
+    if horizon < 1:
+        raise WarningError(f"horizon must be at least 1 month, got {horizon}")
+    st = pd.DataFrame({
+        "month": statuses["month"].astype("str").to_numpy(),
+        "customer_id": statuses["customer_id"].astype("str").to_numpy(),
+        "status": statuses["status"].astype("str").to_numpy(),
+    })
+    dup = st.duplicated(["month", "customer_id"])
+    if dup.any():
+        ex = st.loc[dup, ["month", "customer_id"]].head(3).to_dict("records")
+        raise WarningError(f"Statuses hold {int(dup.sum())} duplicate (month, customer_id), e.g. {ex}.")
+    months = sorted(set(st["month"]))
+    known = set(months)
+    observed = [m for m in months
+                if all(str(_period(m) + k) in known for k in range(1, horizon + 1))]
+    pop = st.loc[st["month"].isin(observed) & st["status"].isin(list(population_statuses)),
+                 ["month", "customer_id"]]
+    churned = st.loc[st["status"].isin(list(churn_statuses)), ["month", "customer_id"]]
+    periods = pd.PeriodIndex(churned["month"].to_numpy(), freq="M")
+    back = pd.concat(
+        [pd.DataFrame({"month": (periods - k).astype("str").to_numpy(dtype=object),
+                       "customer_id": churned["customer_id"].to_numpy()})
+         for k in range(1, horizon + 1)],
+        ignore_index=True,
+    ).drop_duplicates()
+    back["label"] = 1
+    out = pop.merge(back, on=["month", "customer_id"], how="left")
+    out["label"] = out["label"].fillna(0).astype(int)
+    return out.sort_values(["month", "customer_id"], ignore_index=True)
+
+
+# --------------------------------------------------------------------------- the model
+
+
+def _as_frame(X: pd.DataFrame, features: list[str]) -> pd.DataFrame:
+    missing = [f for f in features if f not in X.columns]
+    if missing:
+        raise WarningError(f"The frame to score lacks feature column(s) {missing}.")
+    return X[features].astype(float)
+
+
+class WarningModel:
+    """A churn-risk classifier calibrated on a held-out month (logistic or gradient-boosted).
+
+    Parameters
+    ----------
+    kind
+        ``"logistic"`` (standardized features, L2 logistic regression) or ``"gbm"``
+        (``HistGradientBoostingClassifier``).
+    calibration
+        ``"isotonic"``, ``"sigmoid"`` or ``"none"``.
+    C
+        Inverse L2 penalty of the logistic regression.
+    gbm
+        Gradient-boosting hyper-parameters (:class:`GBMParams`).
+    random_state
+        Seed of the gradient-boosted model.
+
+    Attributes
+    ----------
+    features_ : list of str
+    base_ : fitted scikit-learn estimator (the ranking score)
+    calibrator_ : CalibratedClassifierCV or None
+    calibration_month_ : str or None
+        Training month held out to fit the calibration.
+    train_months_ : list of str
+    n_train_, base_rate_ : int, float
+    reference_ : pandas.Series
+        Training medians (the "typical customer" of the gradient-boosting factors).
+    """
+
+    def __init__(
+        self,
+        kind: Literal["logistic", "gbm"] = "logistic",
+        *,
+        calibration: Literal["isotonic", "sigmoid", "none"] = "isotonic",
+        C: float = 1.0,
+        gbm: GBMParams | None = None,
+        random_state: int = 0,
+    ):
+        self.kind = kind
+        self.calibration = calibration
+        self.C = C
+        self.gbm = gbm
+        self.random_state = random_state
+
+    def _estimator(self):
+        if self.kind == "logistic":
+            return Pipeline([
+                ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
+                ("scale", StandardScaler()),
+                ("model", LogisticRegression(C=self.C, max_iter=1000)),
+            ])
+        if self.kind == "gbm":
+            g = self.gbm or GBMParams()
+            return HistGradientBoostingClassifier(
+                learning_rate=g.learning_rate, max_iter=g.max_iter,
+                max_leaf_nodes=g.max_leaf_nodes, min_samples_leaf=g.min_samples_leaf,
+                l2_regularization=g.l2_regularization, early_stopping=False,
+                random_state=self.random_state,
+            )
+        raise WarningError(f"Unknown model kind {self.kind!r}; use one of {MODELS}.")
+
+    def fit(self, X: pd.DataFrame, y, *, months=None) -> WarningModel:
+        """Fit on feature frame ``X`` (feature columns only are used) and labels ``y``.
+
+        Parameters
+        ----------
+        X
+            Features, one column per name of :data:`FEATURES` used (other columns such as
+            ``month`` or ``customer_id`` are ignored).
+        y
+            Labels 0/1.
+        months
+            Snapshot month of each row. With two or more months and a calibration, the
+            latest month is held out to fit it; otherwise the model is left uncalibrated.
+        """
+        features = [c for c in X.columns if c in _FEATURE_DEFS]
+        if not features:
+            raise WarningError(f"No feature column in X; expected names from {FEATURES}.")
+        y = np.asarray(y).astype(int)
+        if len(y) != len(X):
+            raise WarningError(f"X has {len(X)} rows but y has {len(y)}.")
+        if len(np.unique(y)) < 2:
+            raise WarningError(
+                f"The training labels are all {int(y[0]) if len(y) else 'missing'}: a model "
+                "needs churners and non-churners. Use more training months "
+                "(warning.max_train_months) or a longer horizon."
+            )
+        Xf = _as_frame(X, features)
+        self.features_ = features
+        months_arr = None if months is None else np.asarray(months).astype(str)
+        cal_mask = np.zeros(len(y), dtype=bool)
+        self.calibration_month_ = None
+        if months_arr is not None and self.calibration != "none":
+            distinct = sorted(set(months_arr))
+            if len(distinct) >= 2:
+                cand = months_arr == distinct[-1]
+                fit_y, cal_y = y[~cand], y[cand]
+                if len(np.unique(fit_y)) == 2 and len(np.unique(cal_y)) == 2:
+                    cal_mask = cand
+                    self.calibration_month_ = distinct[-1]
+        self.base_ = self._estimator().fit(Xf.loc[~cal_mask], y[~cal_mask])
+        self.calibrator_ = None
+        if cal_mask.any():
+            self.calibrator_ = CalibratedClassifierCV(
+                FrozenEstimator(self.base_), method=self.calibration
+            ).fit(Xf.loc[cal_mask], y[cal_mask])
+        self.train_months_ = sorted(set(months_arr)) if months_arr is not None else []
+        self.n_train_ = int(len(y))
+        self.base_rate_ = float(y.mean())
+        self.reference_ = Xf.loc[~cal_mask].median()
+        return self
+
+    def _require_fitted(self) -> None:
+        if not hasattr(self, "base_"):
+            raise WarningError("The model is not fitted yet: call fit(X, y, months=...) first.")
+
+    def score(self, X: pd.DataFrame) -> np.ndarray:
+        """Ranking score: the base model's churn probability (uncalibrated)."""
+        self._require_fitted()
+        return self.base_.predict_proba(_as_frame(X, self.features_))[:, 1]
+
+    def predict_risk(self, X: pd.DataFrame) -> np.ndarray:
+        """Calibrated probability of churning within the horizon (the base score when uncalibrated)."""
+        self._require_fitted()
+        Xf = _as_frame(X, self.features_)
+        if self.calibrator_ is None:
+            return self.base_.predict_proba(Xf)[:, 1]
+        return self.calibrator_.predict_proba(Xf)[:, 1]
+
+    def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Per-customer contribution of each feature to the risk (see module docstring).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One column per feature, same rows as ``X``: log-odds ``coef * z`` for the
+            logistic model; for the gradient-boosted model the probability drop when the
+            feature is set to the training median.
+        """
+        self._require_fitted()
+        Xf = _as_frame(X, self.features_)
+        if self.kind == "logistic":
+            impute, scale, model = (self.base_.named_steps[k] for k in ("impute", "scale", "model"))
+            z = scale.transform(impute.transform(Xf))
+            return pd.DataFrame(z * model.coef_[0], columns=self.features_, index=X.index)
+        base = self.base_.predict_proba(Xf)[:, 1]
+        n, p = Xf.shape
+        stacked = pd.concat([Xf] * p, ignore_index=True)
+        for j, name in enumerate(self.features_):
+            stacked.iloc[j * n:(j + 1) * n, j] = self.reference_[name]
+        moved = self.base_.predict_proba(stacked)[:, 1].reshape(p, n).T
+        return pd.DataFrame(base[:, None] - moved, columns=self.features_, index=X.index)
+
+    def top_factors(self, X: pd.DataFrame, *, n: int = 3) -> pd.DataFrame:
+        """The ``n`` features raising each customer's risk most (``factor_1`` .. ``factor_n``).
+
+        Only features with a positive contribution are named; the rest are missing.
+        Ties break by feature order.
+        """
+        contrib = self.contributions(X)
+        values = contrib.to_numpy()
+        order = np.argsort(-values, axis=1, kind="stable")[:, :n]
+        names = np.asarray(self.features_, dtype=object)[order]
+        positive = np.take_along_axis(values, order, axis=1) > 0
+        names = np.where(positive, names, None)
+        out = pd.DataFrame(names, columns=[f"factor_{i + 1}" for i in range(order.shape[1])],
+                           index=X.index, dtype=object)
+        for i in range(order.shape[1], n):
+            out[f"factor_{i + 1}"] = None
+        return out
+
+    def coefficients(self) -> pd.DataFrame:
+        """Logistic coefficients per standardized feature: log-odds and odds ratio per SD."""
+        self._require_fitted()
+        if self.kind != "logistic":
+            raise WarningError("Coefficients exist only for the logistic model.")
+        scale, model = self.base_.named_steps["scale"], self.base_.named_steps["model"]
+        coef = model.coef_[0]
+        table = pd.DataFrame({
+            "feature": self.features_,
+            "label": [FEATURE_LABELS[f][0] for f in self.features_],
+            "coef": coef,
+            "odds_ratio_per_sd": np.exp(coef),
+            "train_mean": scale.mean_,
+            "train_sd": scale.scale_,
+        })
+        return table.sort_values("coef", key=np.abs, ascending=False, ignore_index=True)
+
+    def summary(self) -> pd.DataFrame:
+        """One-row-per-item description of the fit (kind, rows, months, calibration)."""
+        self._require_fitted()
+        items = [
+            ("model", self.kind),
+            ("training rows", self.n_train_),
+            ("training months", f"{self.train_months_[0]} .. {self.train_months_[-1]}"
+             if self.train_months_ else "n/a"),
+            ("training churn rate", round(self.base_rate_, 4)),
+            ("features", len(self.features_)),
+            ("calibration", f"{self.calibration} on {self.calibration_month_}"
+             if self.calibrator_ is not None else "none"),
+        ]
+        return pd.DataFrame(items, columns=["item", "value"]).astype({"value": "str"})
+
+    def __repr__(self) -> str:
+        if not hasattr(self, "base_"):
+            return f"WarningModel(kind={self.kind!r}, calibration={self.calibration!r}, unfitted)"
+        cal = self.calibration_month_ or "none"
+        return (f"WarningModel(kind={self.kind!r}, n_train={self.n_train_}, "
+                f"months={len(self.train_months_)}, calibrated_on={cal})")
+
+
+def _make_model(kind: str, params: WarningParams, seed: int) -> WarningModel:
+    return WarningModel(kind, calibration=params.calibration, C=params.logistic_c,
+                        gbm=params.gbm, random_state=seed)
+
+
+def _sample(frame: pd.DataFrame, max_rows: int, seed: int) -> pd.DataFrame:
+    """At most ``max_rows`` rows, a seeded uniform sample in the original order."""
+    if len(frame) <= max_rows:
+        return frame
+    rng = np.random.default_rng(seed)
+    keep = np.sort(rng.choice(len(frame), size=max_rows, replace=False))
+    return frame.iloc[keep]
+
+
+def _train(table: pd.DataFrame, months: list[str], eval_month: str, kinds, *,
+           params: WarningParams, seed: int) -> dict[str, WarningModel]:
+    train = table.loc[table["month"].isin(months) & table["label"].notna()]
+    check_no_future(train["month"].unique(), eval_month, horizon=params.horizon_months)
+    train = _sample(train, params.max_train_rows,
+                    derive_seed(seed, eval_month, "warning", "sample"))
+    X = train[params.features]
+    y = train["label"].astype(int).to_numpy()
+    out = {}
+    for kind in kinds:
+        model = _make_model(kind, params, derive_seed(seed, eval_month, "warning", kind))
+        out[kind] = model.fit(X, y, months=train["month"].to_numpy())
+    return out
+
+
+# --------------------------------------------------------------------------- backtest
+
+
+@dataclass
+class Backtest:
+    """Result of :func:`run_backtest`.
+
+    Attributes
+    ----------
+    metrics : DataFrame
+        ``month`` (evaluated), ``model`` (logistic, gbm, recency_rule), ``metric``,
+        ``value``, ``ci_low``, ``ci_high``.
+    predictions : DataFrame
+        ``month``, ``customer_id``, ``label``, ``<model>_score``, ``<model>_risk`` and
+        ``recency_rule`` for every evaluated customer.
+    splits : DataFrame
+        ``month`` evaluated, ``train_first``, ``train_last``, ``train_months``,
+        ``train_rows``, ``calibration_month``: the time split actually used.
+    horizon : int
+    capacity : int
+    """
+
+    metrics: pd.DataFrame
+    predictions: pd.DataFrame
+    splits: pd.DataFrame
+    horizon: int
+    capacity: int
+    notes: list[str] = field(default_factory=list)
+
+    def reliability(self, *, n_bins: int = 10) -> pd.DataFrame:
+        """Reliability table of each model's calibrated risk, pooled over evaluated months."""
+        frames = []
+        for kind in MODELS:
+            col = f"{kind}_risk"
+            if col in self.predictions and len(self.predictions):
+                t = reliability_table(self.predictions["label"], self.predictions[col],
+                                      n_bins=n_bins)
+                frames.append(t.assign(model=kind))
+        if not frames:
+            return pd.DataFrame(columns=["model", "bin", "n", "mean_predicted", "observed"])
+        out = pd.concat(frames, ignore_index=True)
+        return out[["model", *[c for c in out.columns if c != "model"]]]
+
+    def comparison(self) -> pd.DataFrame:
+        """Mean of each metric over evaluated months, one column per model."""
+        if self.metrics.empty:
+            return pd.DataFrame()
+        wide = self.metrics.pivot_table(index="metric", columns="model", values="value",
+                                        aggfunc="mean")
+        order = [m for m in ("roc_auc", "pr_auc", "precision_at_capacity", "recall_at_capacity",
+                             "lift_at_capacity", "brier", "base_rate", "n_scored", "capacity")
+                 if m in wide.index]
+        cols = [c for c in (*MODELS, RULE) if c in wide.columns]
+        return wide.loc[order, cols]
+
+
+def run_backtest(
+    table: pd.DataFrame,
+    *,
+    params: WarningParams,
+    capacity: int,
+    seed: int,
+    eval_months=None,
+) -> Backtest:
+    """Backtest both models and the recency rule on time (never trained on the future).
+
+    Parameters
+    ----------
+    table
+        Training table: ``month``, ``customer_id``, ``label`` (NaN when not yet observed),
+        ``recency_rule`` and the feature columns of ``params.features``.
+    params
+        The ``warning`` section.
+    capacity
+        Customers the call centre contacts per month.
+    seed
+        Engagement seed; each month's models and samples derive their own.
+    eval_months
+        Months to evaluate; by default the latest ``params.backtest_months`` months with
+        labels and at least ``params.min_train_months`` training months before them.
+
+    Returns
+    -------
+    Backtest
+    """
+    need = {"month", "customer_id", "label", RULE, *params.features}
+    missing = sorted(need - set(table.columns))
+    if missing:
+        raise WarningError(f"The training table lacks column(s) {missing}.")
+    H = params.horizon_months
+    labelled = sorted(table.loc[table["label"].notna(), "month"].astype("str").unique())
+    notes = []
+    if eval_months is None:
+        candidates = [m for m in labelled
+                      if len(training_months(m, labelled, horizon=H,
+                                             max_months=params.max_train_months))
+                      >= params.min_train_months]
+        eval_months = candidates[-params.backtest_months:]
+    if not eval_months:
+        notes.append(
+            f"No month can be backtested: it needs {params.min_train_months} labelled training "
+            f"months ending {H} months before it; the store has labels for "
+            f"{len(labelled)} month(s)."
+        )
+    metric_frames, pred_frames, splits = [], [], []
+    for e in eval_months:
+        months = training_months(e, labelled, horizon=H, max_months=params.max_train_months)
+        test = table.loc[(table["month"] == e) & table["label"].notna()]
+        if len(months) < 1 or test.empty:
+            notes.append(f"{e}: skipped (no training months or no labelled customers)")
+            continue
+        try:
+            models = _train(table, months, e, MODELS, params=params, seed=seed)
+        except WarningError as exc:
+            notes.append(f"{e}: skipped ({exc})")
+            continue
+        y = test["label"].astype(int).to_numpy()
+        ids = test["customer_id"].astype("str").to_numpy()
+        pred = pd.DataFrame({"month": e, "customer_id": ids, "label": y,
+                             RULE: test[RULE].to_numpy(dtype=float)})
+        for kind, model in models.items():
+            pred[f"{kind}_score"] = model.score(test)
+            pred[f"{kind}_risk"] = model.predict_risk(test)
+            m = classification_metrics(y, pred[f"{kind}_score"], prob=pred[f"{kind}_risk"],
+                                       capacity=capacity, ids=ids)
+            metric_frames.append(m.assign(month=e, model=kind))
+        m = classification_metrics(y, pred[RULE], capacity=capacity, ids=ids)
+        metric_frames.append(m.assign(month=e, model=RULE))
+        pred_frames.append(pred)
+        first = models["logistic"]
+        splits.append({"month": e, "train_first": months[0], "train_last": months[-1],
+                       "train_months": len(months), "train_rows": first.n_train_,
+                       "calibration_month": first.calibration_month_})
+    cols = ["month", "model", "metric", "value", "ci_low", "ci_high"]
+    metrics = (pd.concat(metric_frames, ignore_index=True)[cols] if metric_frames
+               else pd.DataFrame(columns=cols))
+    predictions = pd.concat(pred_frames, ignore_index=True) if pred_frames else pd.DataFrame(
+        columns=["month", "customer_id", "label", RULE])
+    split_cols = ["month", "train_first", "train_last", "train_months", "train_rows",
+                  "calibration_month"]
+    return Backtest(metrics, predictions, pd.DataFrame(splits, columns=split_cols), H,
+                    int(capacity), notes)
+
+
+def choose_model(backtest: Backtest, *, preference: str = "auto") -> str:
+    """The model used for the watchlist: ``preference`` unless ``"auto"``.
+
+    ``auto`` takes the model with the higher mean PR-AUC over the evaluated months (the
+    logistic baseline on a tie or without a backtest).
+    """
+    if preference in MODELS:
+        return preference
+    m = backtest.metrics
+    pr = m.loc[(m["metric"] == "pr_auc") & m["model"].isin(MODELS)].groupby("model")["value"].mean()
+    if pr.empty or pr.isna().all():
+        return "logistic"
+    best = pr.idxmax()
+    return "logistic" if math.isclose(pr.get("logistic", -1), pr[best]) else str(best)
+
+
+def describe_backtest(backtest: Backtest) -> str:
+    """A sentence with the backtest's headline figures (PR-AUC of each model vs the rule)."""
+    if backtest.metrics.empty:
+        return " ".join(backtest.notes) or "No backtest could be run."
+    m = backtest.metrics
+    pr = m.loc[m["metric"] == "pr_auc"].groupby("model")["value"].mean()
+    base = m.loc[(m["metric"] == "base_rate") & (m["model"] == RULE), "value"].mean()
+    prec = m.loc[m["metric"] == "precision_at_capacity"].groupby("model")["value"].mean()
+    months = sorted(m["month"].unique())
+    best = max(MODELS, key=lambda k: pr.get(k, -1))
+    return (
+        f"Backtest over {len(months)} month(s) ({months[0]} .. {months[-1]}), horizon "
+        f"{backtest.horizon} months: PR-AUC {pr.get('logistic', math.nan):.3f} (logistic), "
+        f"{pr.get('gbm', math.nan):.3f} (gradient boosting) vs {pr.get(RULE, math.nan):.3f} "
+        f"for the recency rule, at a base churn rate of {base:.1%}. Contacting the top "
+        f"{backtest.capacity} customers a month, the {best} model's precision is "
+        f"{prec.get(best, math.nan):.1%} against {prec.get(RULE, math.nan):.1%} for the rule."
+    )
+
+
+# --------------------------------------------------------------------------- final model
+
+
+def fit_final(
+    table: pd.DataFrame, month: str, *, params: WarningParams, seed: int
+) -> dict[str, WarningModel]:
+    """Both models trained for scoring ``month``: on months whose labels closed by its end.
+
+    Raises
+    ------
+    WarningError
+        No month has an observed label before ``month`` (too little history).
+    """
+    labelled = sorted(table.loc[table["label"].notna(), "month"].astype("str").unique())
+    months = training_months(month, labelled, horizon=params.horizon_months,
+                             max_months=params.max_train_months)
+    if not months:
+        raise WarningError(
+            f"No training month for {month}: labels need {params.horizon_months} months of "
+            "statuses after a snapshot, and the store has none old enough. Run later months "
+            "or load more history."
+        )
+    return _train(table, months, month, MODELS, params=params, seed=seed)
+
+
+def watchlist(
+    model: WarningModel,
+    scoring: pd.DataFrame,
+    *,
+    month: str,
+    model_name: str,
+    capacity: int,
+    rule: Literal["capacity", "probability"] = "capacity",
+    threshold: float = 0.5,
+    exclude_do_not_contact: bool = True,
+    n_factors: int = 3,
+) -> pd.DataFrame:
+    """Customers of the month's warning population above the risk threshold, with factors.
+
+    Parameters
+    ----------
+    model
+        The fitted model used.
+    scoring
+        Population of ``month``: ``customer_id``, the model's features and (for the
+        exclusion) ``do_not_contact``.
+    month
+        Month scored.
+    model_name
+        Name stored with each row.
+    capacity
+        ``rule="capacity"``: the top ``capacity`` customers by score.
+    rule
+        ``"capacity"`` or ``"probability"`` (calibrated risk >= ``threshold``).
+    threshold
+        Probability threshold for ``rule="probability"``.
+    exclude_do_not_contact
+        Leave out customers flagged do-not-contact.
+    n_factors
+        Contributing factors named per customer.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``month``, ``customer_id``, ``risk`` (calibrated probability), ``rank`` (1 =
+        riskiest, by score, ties by id), ``factor_1`` .. ``factor_<n>``, ``model``.
+    """
+    cols = ["month", "customer_id", "risk", "rank",
+            *[f"factor_{i + 1}" for i in range(n_factors)], "model"]
+    pool = scoring
+    if exclude_do_not_contact and "do_not_contact" in scoring.columns:
+        pool = scoring.loc[~scoring["do_not_contact"].astype(bool)]
+    if pool.empty:
+        return pd.DataFrame(columns=cols)
+    score = model.score(pool)
+    risk = model.predict_risk(pool)
+    ids = pool["customer_id"].astype("str").to_numpy()
+    order = rank_order(score, ids)
+    if rule == "capacity":
+        chosen = order[:capacity]
+    elif rule == "probability":
+        chosen = order[risk[order] >= threshold]
+    else:
+        raise WarningError(f"Unknown watchlist rule {rule!r}; use 'capacity' or 'probability'.")
+    picked = pool.iloc[chosen]
+    factors = model.top_factors(picked, n=n_factors).reset_index(drop=True)
+    out = pd.DataFrame({
+        "month": str(month),
+        "customer_id": ids[chosen],
+        "risk": risk[chosen],
+        "rank": np.arange(1, len(chosen) + 1, dtype=int),
+    })
+    out = pd.concat([out, factors], axis=1)
+    out["model"] = model_name
+    return out[cols]
+
+
+# --------------------------------------------------------------------------- alerts
+
+
+_ALERTS = {
+    "frequency_drop": ("orders_90", "orders_prev_90", "min_prev_orders"),
+    "spend_drop": ("spend_90", "spend_prev_90", "min_prev_spend"),
+    "engagement_drop": ("engagement_90", "engagement_prev_90", "min_prev_engagement"),
+}
+
+
+def threshold_alerts(
+    snapshot: pd.DataFrame, *, params: AlertParams, customers=None
+) -> pd.DataFrame:
+    """Warning rules: indicators that fell against the customer's own previous 90 days.
+
+    For each indicator (orders, net spend, engagement) the change is
+    ``(last 90 days - previous 90) / previous 90``; the alert fires when the previous
+    window reached its minimum (``min_prev_*``; spend strictly above ``min_prev_spend``)
+    and the change is ``<= -drop`` (e.g. ``-0.5``: halved or worse).
+
+    Parameters
+    ----------
+    snapshot
+        Month-end snapshot.
+    params
+        The ``warning.alerts`` section.
+    customers
+        Restrict to these customer ids (e.g. the warning population); all when ``None``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``customer_id``, per indicator ``<name>_change`` (NaN when not comparable) and the
+        boolean ``<name>`` alert, and ``n_alerts``.
+    """
+    needed = ["customer_id", *[c for v in _ALERTS.values() for c in v[:2]]]
+    missing = [c for c in needed if c not in snapshot.columns]
+    if missing:
+        raise WarningError(f"The snapshot lacks column(s) {missing} needed by the alerts.")
+    snap = snapshot
+    if customers is not None:
+        snap = snapshot.loc[snapshot["customer_id"].astype("str").isin(
+            pd.Index(customers).astype("str"))]
+    out = pd.DataFrame({"customer_id": snap["customer_id"].astype("str").to_numpy()})
+    n = np.zeros(len(out), dtype=int)
+    for name, (recent, prev, min_key) in _ALERTS.items():
+        r = _col(snap, recent).fillna(0).to_numpy()
+        p = _col(snap, prev).fillna(0).to_numpy()
+        floor = getattr(params, min_key)
+        ok = p > floor if name == "spend_drop" else p >= floor
+        change = np.where(ok, (r - np.where(ok, p, 1)) / np.where(ok, p, 1), np.nan)
+        drop = getattr(params, name)
+        fired = ok & (change <= -drop + 1e-12)
+        out[f"{name}_change"] = change
+        out[name] = fired
+        n += fired
+    out["n_alerts"] = n
+    return out
+
+
+def alert_counts(alerts: pd.DataFrame, *, watchlist: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Customers per alert (and with any / two or more), and how many are on the watchlist.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``alert``, ``customers``, ``share`` (of the customers checked), ``on_watchlist``.
+    """
+    listed = set() if watchlist is None else set(watchlist["customer_id"].astype("str"))
+    on = alerts["customer_id"].astype("str").isin(listed)
+    n = len(alerts)
+    rows = []
+    masks = {name: alerts[name].astype(bool) for name in _ALERTS}
+    masks["any_alert"] = alerts["n_alerts"] >= 1
+    masks["two_or_more"] = alerts["n_alerts"] >= 2
+    for name, mask in masks.items():
+        rows.append({"alert": name, "customers": int(mask.sum()),
+                     "share": float(mask.mean()) if n else math.nan,
+                     "on_watchlist": int((mask & on).sum())})
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- performance
+
+
+def performance_rows(backtest: Backtest) -> pd.DataFrame:
+    """Backtest metrics in the layout of the store table ``warning_performance``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``month`` (scored), ``horizon``, ``model``, ``metric``, ``value``, ``ci_low``,
+        ``ci_high``.
+    """
+    m = backtest.metrics.assign(horizon=int(backtest.horizon))
+    cols = ["month", "horizon", "model", "metric", "value", "ci_low", "ci_high"]
+    return m[cols].astype({"month": "str", "model": "str", "metric": "str", "value": float,
+                           "ci_low": float, "ci_high": float})
+
+
+def realized_performance(
+    watchlists: pd.DataFrame, labels: pd.DataFrame, *, horizon: int
+) -> pd.DataFrame:
+    """Realized precision and recall of past watchlists whose horizon has elapsed.
+
+    Parameters
+    ----------
+    watchlists
+        Stored watchlists: ``month``, ``customer_id`` (and ``model``).
+    labels
+        :func:`label_frame` output: the warning population of each month with its
+        realized label (months whose horizon has not elapsed are absent).
+    horizon
+        Label horizon in months.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``warning_performance`` rows per watchlist month with labels: metrics
+        ``watchlist_size``, ``realized_precision`` (watchlisted who churned / watchlisted
+        in the population), ``realized_recall`` (watchlisted churners / population
+        churners) and ``realized_base_rate``, with 95% Wilson intervals.
+    """
+    from winback.backtest import wilson_interval
+
+    cols = ["month", "horizon", "model", "metric", "value", "ci_low", "ci_high"]
+    rows = []
+    lab_months = set(labels["month"].astype("str"))
+    for month, wl in watchlists.groupby(watchlists["month"].astype("str"), sort=True):
+        if month not in lab_months:
+            continue
+        pop = labels.loc[labels["month"].astype("str") == month]
+        listed = pop["customer_id"].astype("str").isin(set(wl["customer_id"].astype("str")))
+        n_listed, tp = int(listed.sum()), int(pop.loc[listed, "label"].sum())
+        pos, n = int(pop["label"].sum()), len(pop)
+        model = str(wl["model"].iloc[0]) if "model" in wl else "watchlist"
+        for metric, num, den in (("realized_precision", tp, n_listed),
+                                 ("realized_recall", tp, pos),
+                                 ("realized_base_rate", pos, n)):
+            value = num / den if den else math.nan
+            rows.append((month, horizon, model, metric, value, *wilson_interval(num, den)))
+        rows.append((month, horizon, model, "watchlist_size", float(len(wl)), math.nan, math.nan))
+    return pd.DataFrame(rows, columns=cols)
+
+
+def _params_hash(*sections: Section) -> str:
+    text = json.dumps([s.model_dump(mode="json") for s in sections], sort_keys=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def _warn(msg: str) -> None:
+    warnings.warn(msg, stacklevel=3)

@@ -1,0 +1,370 @@
+"""Tests for the early-warning stage: time split, labels, metrics, models, watchlist, alerts."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from winback.backtest import (
+    LeakageError,
+    at_capacity,
+    brier_score,
+    check_no_future,
+    classification_metrics,
+    label_window_end,
+    reliability_table,
+    training_months,
+    wilson_interval,
+)
+from winback.warning import (
+    FEATURES,
+    AlertParams,
+    WarningError,
+    WarningModel,
+    WarningParams,
+    alert_counts,
+    choose_model,
+    feature_frame,
+    label_frame,
+    realized_performance,
+    recency_rule,
+    run_backtest,
+    threshold_alerts,
+    watchlist,
+)
+
+# --- the time split ----------------------------------------------------------------------
+
+
+MONTHS = [f"2023-{m:02d}" for m in range(1, 13)] + ["2024-01", "2024-02", "2024-03"]
+
+
+def test_training_months_end_a_horizon_before_the_evaluated_month():
+    got = training_months("2024-03", MONTHS, horizon=3)
+    assert got == [f"2023-{m:02d}" for m in range(1, 13)]
+    assert training_months("2024-03", MONTHS, horizon=3, max_months=4) == [
+        "2023-09", "2023-10", "2023-11", "2023-12"]
+    assert training_months("2023-03", MONTHS, horizon=3) == []
+
+
+def test_no_training_month_has_a_label_window_ending_after_the_evaluated_snapshot():
+    for h in (1, 2, 3, 6):
+        for e in MONTHS:
+            for t in training_months(e, MONTHS, horizon=h):
+                assert label_window_end(t, h) <= pd.Timestamp(f"{e}-01") + pd.offsets.MonthEnd(0)
+                assert pd.Period(t, "M") < pd.Period(e, "M")
+
+
+def test_label_window_end_is_the_end_of_month_t_plus_h():
+    assert label_window_end("2023-11", 3) == pd.Timestamp("2024-02-29")
+
+
+def test_check_no_future_refuses_a_month_whose_label_is_not_observed():
+    check_no_future(["2023-12"], "2024-03", horizon=3)  # window ends 2024-03-31: allowed
+    with pytest.raises(LeakageError, match=r"2024-01"):
+        check_no_future(["2023-12", "2024-01"], "2024-03", horizon=3)
+    with pytest.raises(LeakageError):
+        check_no_future(["2024-03"], "2024-03", horizon=1)
+    with pytest.raises(ValueError, match="horizon"):
+        training_months("2024-03", MONTHS, horizon=0)
+
+
+def _table(months, n=400, seed=0, signal=2.0):
+    """A training table whose label depends on recency_ratio and spend_trend."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for m in months:
+        f = pd.DataFrame({name: rng.normal(size=n) for name in FEATURES})
+        logit = -1.5 + signal * f["recency_ratio"] - signal * f["spend_trend"]
+        y = rng.random(n) < 1 / (1 + np.exp(-logit))
+        f.insert(0, "customer_id", [f"C{i:05d}" for i in range(n)])
+        f.insert(0, "month", m)
+        f["label"] = y.astype(float)
+        f["recency_rule"] = f["recency_ratio"]
+        f["do_not_contact"] = False
+        frames.append(f)
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_backtest_trains_only_on_months_whose_labels_closed():
+    table = _table(MONTHS, n=300)
+    params = WarningParams(max_train_months=4, min_train_months=2, backtest_months=3,
+                           gbm={"max_iter": 20})
+    bt = run_backtest(table, params=params, capacity=30, seed=7)
+    assert list(bt.splits["month"]) == ["2024-01", "2024-02", "2024-03"]
+    for row in bt.splits.itertuples():
+        assert pd.Period(row.train_last, "M") + 3 <= pd.Period(row.month, "M")
+        assert row.calibration_month == row.train_last
+    assert set(bt.metrics["model"]) == {"logistic", "gbm", "recency_rule"}
+
+
+def test_backtest_refuses_an_explicit_month_that_would_train_on_the_future(monkeypatch):
+    import winback.warning as w
+
+    table = _table(MONTHS, n=200)
+    params = WarningParams(min_train_months=1, gbm={"max_iter": 10})
+    # a split that leaks: every labelled month, including ones after the evaluated month
+    monkeypatch.setattr(w, "training_months", lambda e, months, **kw: sorted(months))
+    with pytest.raises(LeakageError):
+        w.run_backtest(table, params=params, capacity=10, seed=1, eval_months=["2024-01"])
+
+
+# --- labels ------------------------------------------------------------------------------
+
+
+def _statuses(rows):
+    return pd.DataFrame(rows, columns=["month", "customer_id", "status"])
+
+
+def test_label_marks_a_churn_within_the_horizon_for_the_active_population():
+    st = _statuses([
+        ("2024-01", "a", "active"), ("2024-01", "b", "active"), ("2024-01", "c", "at_risk"),
+        ("2024-01", "d", "new"), ("2024-01", "e", "active"),
+        ("2024-02", "a", "active"), ("2024-02", "b", "at_risk"), ("2024-02", "c", "churned"),
+        ("2024-02", "d", "active"), ("2024-02", "e", "active"),
+        ("2024-03", "a", "active"), ("2024-03", "b", "churned"), ("2024-03", "c", "churned"),
+        ("2024-03", "d", "active"), ("2024-03", "e", "lost"),
+        ("2024-04", "a", "churned"), ("2024-04", "b", "churned"), ("2024-04", "c", "lost"),
+        ("2024-04", "d", "active"), ("2024-04", "e", "lost"),
+    ])
+    got = label_frame(st, horizon=2)
+    jan = got[got["month"] == "2024-01"].set_index("customer_id")["label"].to_dict()
+    # c (at_risk) and d (new) are not in the population; e became lost within 2 months
+    assert jan == {"a": 0, "b": 1, "e": 1}
+    feb = got[got["month"] == "2024-02"].set_index("customer_id")["label"].to_dict()
+    assert feb == {"a": 1, "d": 0, "e": 1}
+    # March's label needs April and May: not observed
+    assert set(got["month"]) == {"2024-01", "2024-02"}
+    only_churned = label_frame(st, horizon=2, churn_statuses=["churned"])
+    assert only_churned.set_index(["month", "customer_id"]).loc[("2024-01", "e"), "label"] == 0
+
+
+def test_label_frame_rejects_duplicates_and_missing_columns():
+    with pytest.raises(WarningError, match="duplicate"):
+        label_frame(_statuses([("2024-01", "a", "active"), ("2024-01", "a", "churned")]),
+                    horizon=1)
+    with pytest.raises(WarningError, match="status"):
+        label_frame(pd.DataFrame({"month": ["2024-01"], "customer_id": ["a"]}), horizon=1)
+
+
+def test_params_refuse_overlapping_statuses_and_unknown_features():
+    with pytest.raises(ValueError, match="both"):
+        WarningParams(population_statuses=["active", "churned"])
+    with pytest.raises(ValueError, match="unknown"):
+        WarningParams(features=["recency_ratio", "shoe_size"])
+    with pytest.raises(ValueError, match="at_rsk"):
+        WarningParams(population_statuses=["at_rsk"])
+
+
+# --- metrics on closed-form cases ----------------------------------------------------------
+
+
+def test_precision_recall_lift_at_capacity():
+    y = [1, 0, 1, 0, 0, 0, 1, 0, 0, 0]
+    score = [0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.0]
+    got = at_capacity(y, score, 4)
+    assert got["k"] == 4 and got["tp"] == 2
+    assert got["precision"] == pytest.approx(0.5)
+    assert got["recall"] == pytest.approx(2 / 3)
+    assert got["lift"] == pytest.approx(0.5 / 0.3)
+    lo, hi = wilson_interval(2, 4)
+    assert (got["precision_low"], got["precision_high"]) == pytest.approx((lo, hi))
+    # capacity beyond the population: everyone contacted, recall 1, lift 1
+    full = at_capacity(y, score, 50)
+    assert full["k"] == 10 and full["recall"] == 1 and full["lift"] == pytest.approx(1.0)
+
+
+def test_ties_at_capacity_break_by_id():
+    y = [0, 1, 0]
+    got = at_capacity(y, [1.0, 1.0, 1.0], 1, ids=["c", "a", "b"])
+    assert got["tp"] == 1  # "a" wins the tie
+
+
+def test_wilson_interval_known_values():
+    lo, hi = wilson_interval(5, 10)
+    assert lo == pytest.approx(0.2366, abs=1e-4) and hi == pytest.approx(0.7634, abs=1e-4)
+    assert all(math.isnan(v) for v in wilson_interval(0, 0))
+
+
+def test_brier_score_and_reliability_bins():
+    y = [0, 0, 1, 1]
+    p = [0.1, 0.3, 0.6, 0.9]
+    value, lo, hi = brier_score(y, p)
+    assert value == pytest.approx((0.01 + 0.09 + 0.16 + 0.01) / 4)
+    assert lo <= value <= hi
+    table = reliability_table(y, p, n_bins=2)
+    assert list(table["n"]) == [2, 2]
+    assert table["mean_predicted"].tolist() == pytest.approx([0.2, 0.75])
+    assert table["observed"].tolist() == [0.0, 1.0]
+    assert reliability_table([1], [1.0], n_bins=5)["bin"].tolist() == [4]
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        reliability_table([1], [1.5])
+
+
+def test_classification_metrics_perfect_and_random_rankings():
+    y = np.array([1] * 20 + [0] * 80)
+    perfect = classification_metrics(y, -np.arange(100.0), capacity=20, prob=y * 0.9 + 0.05)
+    v = perfect.set_index("metric")["value"]
+    assert v["roc_auc"] == pytest.approx(1.0) and v["pr_auc"] == pytest.approx(1.0)
+    assert v["precision_at_capacity"] == 1.0 and v["lift_at_capacity"] == pytest.approx(5.0)
+    assert v["brier"] == pytest.approx(0.0025)
+    rule = classification_metrics(y, np.zeros(100), capacity=20)
+    assert "brier" not in set(rule["metric"])
+    assert rule.set_index("metric").loc["roc_auc", "value"] == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="NaN"):
+        classification_metrics(y, np.full(100, np.nan), capacity=5)
+
+
+# --- models, watchlist and factors ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    table = _table(["2024-01", "2024-02", "2024-03"], n=1500, seed=3)
+    models = {}
+    for kind in ("logistic", "gbm"):
+        models[kind] = WarningModel(kind, gbm=WarningParams().gbm.model_copy(
+            update={"max_iter": 60}), random_state=5).fit(
+            table[list(FEATURES)], table["label"], months=table["month"])
+    return table, models
+
+
+def test_models_learn_the_signal_and_calibrate_on_the_latest_month(fitted):
+    table, models = fitted
+    lr = models["logistic"]
+    assert lr.calibration_month_ == "2024-03" and lr.n_train_ == len(table)
+    coef = lr.coefficients().set_index("feature")["coef"]
+    assert coef.index[0] in ("recency_ratio", "spend_trend")
+    assert coef["recency_ratio"] > 1 and coef["spend_trend"] < -1
+    risk = lr.predict_risk(table)
+    assert ((risk >= 0) & (risk <= 1)).all()
+    assert "calibration" in set(lr.summary()["item"])
+    assert "n_train=4500" in repr(lr)
+
+
+def test_watchlist_names_the_factors_that_raise_risk(fitted):
+    table, models = fitted
+    scoring = table[table["month"] == "2024-03"].copy()
+    scoring.loc[scoring.index[:5], "do_not_contact"] = True
+    for kind, model in models.items():
+        wl = watchlist(model, scoring, month="2024-03", model_name=kind, capacity=50)
+        assert len(wl) == 50 and list(wl["rank"]) == list(range(1, 51))
+        assert not set(wl["customer_id"]) & set(scoring["customer_id"].iloc[:5])
+        assert wl["factor_1"].isin(["recency_ratio", "spend_trend"]).mean() > 0.8
+        assert (np.diff(model.score(scoring.set_index("customer_id").loc[wl["customer_id"]]))
+                <= 1e-12).all()
+    by_prob = watchlist(models["logistic"], scoring, month="2024-03", model_name="logistic",
+                        capacity=0, rule="probability", threshold=0.6)
+    assert (by_prob["risk"] >= 0.6).all()
+
+
+def test_logistic_contribution_is_coefficient_times_standardized_value(fitted):
+    table, models = fitted
+    lr = models["logistic"]
+    row = table.iloc[[0]]
+    contrib = lr.contributions(row)
+    coef = lr.coefficients().set_index("feature")
+    x = row["recency_ratio"].iloc[0]
+    expected = coef.loc["recency_ratio", "coef"] * (
+        x - coef.loc["recency_ratio", "train_mean"]) / coef.loc["recency_ratio", "train_sd"]
+    assert contrib["recency_ratio"].iloc[0] == pytest.approx(expected)
+
+
+def test_gbm_factor_is_the_feature_whose_median_lowers_risk_most():
+    # risk depends on one feature only: it must be the only positive factor
+    rng = np.random.default_rng(0)
+    n = 2000
+    X = pd.DataFrame({f: rng.normal(size=n) for f in ("recency_ratio", "spend_trend", "orders_90")})
+    y = (X["recency_ratio"] > 0.5).astype(int)
+    model = WarningModel("gbm", calibration="none").fit(X, y)
+    top = model.top_factors(X[X["recency_ratio"] > 1.5].head(20))
+    assert (top["factor_1"] == "recency_ratio").all()
+    assert top["factor_2"].isna().mean() >= 0.8  # noise features rarely move it
+
+
+def test_model_errors_are_explained():
+    with pytest.raises(WarningError, match="not fitted"):
+        WarningModel().score(pd.DataFrame({"recency_ratio": [1.0]}))
+    with pytest.raises(WarningError, match="all 0"):
+        WarningModel().fit(pd.DataFrame({"recency_ratio": [1.0, 2.0]}), [0, 0])
+
+
+def test_choose_model_takes_the_better_pr_auc(fitted):
+    table = _table(MONTHS[:8], n=300, seed=2)
+    bt = run_backtest(table, params=WarningParams(min_train_months=1, backtest_months=2,
+                                                  gbm={"max_iter": 20}), capacity=30, seed=1)
+    pr = bt.metrics[bt.metrics["metric"] == "pr_auc"].groupby("model")["value"].mean()
+    best = "gbm" if pr["gbm"] > pr["logistic"] else "logistic"
+    assert choose_model(bt) == best
+    assert choose_model(bt, preference="gbm") == "gbm"
+
+
+# --- features ------------------------------------------------------------------------------
+
+
+def test_feature_frame_transforms_and_names_missing_columns():
+    snap = pd.DataFrame({
+        "customer_id": ["a", "b"], "recency_ratio": [1.0, np.nan], "spend_90": [100.0, 0.0],
+        "spend_prev_90": [300.0, 0.0], "gap_std": [2.0, np.nan], "gap_mean": [4.0, np.nan],
+    })
+    got = feature_frame(snap, features=["recency_ratio", "spend_trend", "gap_cv"])
+    assert got["recency_ratio"].iloc[0] == pytest.approx(np.log(2))
+    assert np.isnan(got["recency_ratio"].iloc[1])
+    assert got["spend_trend"].tolist() == pytest.approx([-200 / 401, 0.0])
+    assert got["gap_cv"].iloc[0] == pytest.approx(0.5)
+    with pytest.raises(WarningError, match="orders_90"):
+        feature_frame(snap, features=["orders_90"])
+    assert recency_rule(snap).tolist() == [1.0, 2.0]
+
+
+# --- alerts --------------------------------------------------------------------------------
+
+
+def test_threshold_alerts_compare_with_the_customers_own_previous_window():
+    snap = pd.DataFrame({
+        "customer_id": ["a", "b", "c", "d"],
+        "orders_90": [1, 2, 0, 5], "orders_prev_90": [4, 3, 1, 5],
+        "spend_90": [50.0, 10.0, 0.0, 100.0], "spend_prev_90": [100.0, 100.0, 0.0, 80.0],
+        "engagement_90": [0, 1, 0, 3], "engagement_prev_90": [2, 2, 5, 1],
+    })
+    got = threshold_alerts(snap, params=AlertParams()).set_index("customer_id")
+    # a: orders -75%, spend -50% (exactly the threshold), engagement -100%
+    assert got.loc["a", ["frequency_drop", "spend_drop", "engagement_drop"]].tolist() == [
+        True, True, True]
+    assert got.loc["a", "frequency_drop_change"] == pytest.approx(-0.75)
+    # b: orders -33% (below threshold), spend -90%, engagement -50%
+    assert got.loc["b", ["frequency_drop", "spend_drop", "engagement_drop"]].tolist() == [
+        False, True, True]
+    # c: 1 previous order is too few to compare, no previous spend, engagement gone
+    assert np.isnan(got.loc["c", "frequency_drop_change"])
+    assert got.loc["c", "n_alerts"] == 1
+    assert got.loc["d", "n_alerts"] == 0
+    strict = threshold_alerts(snap, params=AlertParams(spend_drop=0.6))
+    assert not strict.set_index("customer_id").loc["a", "spend_drop"]
+    counts = alert_counts(got.reset_index(), watchlist=pd.DataFrame({"customer_id": ["b"]}))
+    c = counts.set_index("alert")
+    assert c.loc["spend_drop", "customers"] == 2 and c.loc["spend_drop", "on_watchlist"] == 1
+    assert c.loc["any_alert", "customers"] == 3 and c.loc["two_or_more", "customers"] == 2
+    only = threshold_alerts(snap, params=AlertParams(), customers=["a"])
+    assert list(only["customer_id"]) == ["a"]
+    with pytest.raises(WarningError, match="engagement_90"):
+        threshold_alerts(snap.drop(columns="engagement_90"), params=AlertParams())
+
+
+# --- realized performance ------------------------------------------------------------------
+
+
+def test_realized_precision_and_recall_of_a_past_watchlist():
+    labels = pd.DataFrame({"month": "2024-01", "customer_id": list("abcdef"),
+                           "label": [1, 1, 0, 0, 1, 0]})
+    wl = pd.DataFrame({"month": ["2024-01"] * 3 + ["2024-05"], "customer_id": ["a", "c", "e", "a"],
+                       "model": "gbm"})
+    got = realized_performance(wl, labels, horizon=3).set_index("metric")
+    assert got.loc["realized_precision", "value"] == pytest.approx(2 / 3)
+    assert got.loc["realized_recall", "value"] == pytest.approx(2 / 3)
+    assert got.loc["realized_base_rate", "value"] == pytest.approx(0.5)
+    assert got.loc["watchlist_size", "value"] == 3
+    assert set(got["month"]) == {"2024-01"} and set(got["model"]) == {"gbm"}
