@@ -1,0 +1,1690 @@
+"""Stage 2, reason analysis: churn trend, churn reasons (active / passive) and churn drivers.
+
+Four questions, each answered by a function that takes frames and returns new frames:
+
+**When and where does churn happen?** (:func:`churn_transitions`, :func:`churn_rates`,
+:func:`concentration`, :func:`describe_concentration`)
+
+    The monthly churn rate is a proportion with a clear population. For a month ``m``
+    whose previous calendar month ``m-1`` is in the store's ``churn_status`` history,
+
+    * the *base* ``B_m`` is the customers whose status at the end of ``m-1`` is one of
+      ``trend.base_statuses`` (default ``active``, ``at_risk``);
+    * the *newly churned* ``C_m`` are the customers of ``B_m`` whose status at the end of
+      ``m`` is one of ``trend.churn_statuses`` (default ``churned``, ``lost``: a customer
+      who goes straight from active to lost, e.g. a do-not-contact customer, has left
+      too). Being in ``B_m`` they were not churned at ``m-1``;
+    * ``rate_m = |C_m| / |B_m|``, with a 95% Wilson interval.
+
+    Customers of ``B_m`` missing from month ``m``'s statuses are left out of both counts
+    and counted in ``n_missing``; customers who churn at ``m`` without having been in the
+    base (``new`` at ``m-1``, or not yet present) are counted in ``n_churned_outside``.
+    Segments are taken as they were at ``m-1``: business line and region from the
+    ``customers`` table, acquisition cohort = signup quarter (``2023Q2``), and tier from
+    stage 3's store table ``tiers`` of month ``m-1`` when it exists.
+
+**Why do customers churn?** (:func:`match_keywords`, :func:`collect_evidence`,
+:func:`assign_reasons`, :func:`reason_coverage`, :func:`reason_mix`)
+
+    Each churned or at-risk customer gets one reason from the evidence dated in the
+    look-back window ``(month end - lookback_days, month end]``, taking the first source
+    in ``source_priority`` that has any evidence for the customer:
+
+    ``contact_outcomes``
+        the call centre's ``reason_code`` (keyed by ``contact_ts``);
+    ``surveys``
+        the survey's ``reason_code``;
+    ``tickets``
+        interactions of a kind in ``ticket_kinds`` carrying a tag in their text,
+        ``#code`` or ``[code]`` / ``【code】`` (a taxonomy code, its zh or en label, or
+        an alias);
+    ``keywords``
+        keyword rules over free text: interaction ``text`` of the kinds in
+        ``keyword_kinds`` and survey ``text``, skipping rows whose score / satisfaction
+        is at least ``positive_score`` (praise names no reason). Chinese keywords match
+        as substrings, English keywords as whole words, case-insensitively. A text's
+        reason is the one with the most distinct keywords found in it; ties go to the
+        reason listed first in the taxonomy.
+
+    Codes in ``reason_code`` columns and tags are read through one lookup: the taxonomy
+    code, its zh label, its en label (case-insensitive) or an entry of ``aliases``.
+    Within the chosen source the customer's reason is the code with the most evidence
+    rows, then the latest evidence, then taxonomy order; ``evidence_count`` is the number
+    of that source's rows naming it. A customer without evidence gets ``unknown``.
+
+**What moves churn?** (:func:`driver_frame`, :class:`ChurnDrivers`, :func:`driver_agreement`)
+
+    A logistic regression of ``newly churned in m`` on the standardized snapshot
+    indicators of ``m-1`` (the base ``B_m``), pooled over the last ``drivers.months``
+    transitions, with standard errors clustered by customer. Constant and
+    near-duplicate indicators are dropped (and listed); when maximum likelihood does not
+    converge or separates, Firth's penalized likelihood is used instead (reported in
+    ``method_``). The top drivers are then checked against the stated reasons with a
+    small documented mapping (``drivers.agreement``: indicator -> expected direction and
+    reasons): customers whose reason is one of the mapped reasons should differ from
+    other customers with a known reason in the expected direction.
+
+The customer profile (churned vs retained) is in :mod:`winback.profile`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import Field, field_validator, model_validator
+from scipy import stats
+
+from winback.config import Section
+from winback.settings import month_end
+
+__all__ = [
+    "SOURCES",
+    "UNKNOWN",
+    "AgreementRule",
+    "ChurnDrivers",
+    "DriversParams",
+    "Keywords",
+    "ReasonDef",
+    "ReasonInputs",
+    "ReasonsError",
+    "ReasonsParams",
+    "TrendParams",
+    "assign_reasons",
+    "churn_rates",
+    "churn_transitions",
+    "code_lookup",
+    "collect_evidence",
+    "concentration",
+    "describe_concentration",
+    "describe_drivers",
+    "describe_reasons",
+    "discount_share",
+    "driver_agreement",
+    "driver_frame",
+    "load_inputs",
+    "match_keywords",
+    "reason_coverage",
+    "reason_mix",
+    "reason_trend",
+    "segment_frame",
+    "top_reason",
+    "wilson_interval",
+    "write_reasons",
+]
+
+UNKNOWN = "unknown"
+SOURCES: tuple[str, ...] = ("contact_outcomes", "surveys", "tickets", "keywords")
+REASON_COLUMNS = ("month", "customer_id", "status", "reason_code", "churn_type", "source",
+                  "evidence_count")
+_MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
+
+class ReasonsError(ValueError):
+    """Reason analysis cannot proceed; the message names the table, column, rows and a fix."""
+
+
+# --------------------------------------------------------------------------- params
+
+class ReasonDef(Section):
+    """One reason of the taxonomy: labels and churn type."""
+
+    zh: str
+    en: str
+    churn_type: Literal["active", "passive"]
+
+
+class Keywords(Section):
+    """Keywords of one reason: Chinese (substring match) and English (whole-word match)."""
+
+    zh: list[str] = Field(default_factory=list)
+    en: list[str] = Field(default_factory=list)
+
+
+DEFAULT_TAXONOMY: dict[str, dict[str, str]] = {
+    "price": {"zh": "价格", "en": "Price", "churn_type": "passive"},
+    "quality": {"zh": "质量", "en": "Quality", "churn_type": "passive"},
+    "service_attitude": {"zh": "服务态度", "en": "Service attitude", "churn_type": "passive"},
+    "speed": {"zh": "速度", "en": "Speed", "churn_type": "passive"},
+    "timeliness": {"zh": "及时性", "en": "Timeliness", "churn_type": "passive"},
+    "info_clarity": {"zh": "信息清晰度", "en": "Information clarity", "churn_type": "passive"},
+    "reputation": {"zh": "口碑评价", "en": "Reputation / reviews", "churn_type": "passive"},
+    "values": {"zh": "价值观", "en": "Values", "churn_type": "active"},
+    "competitor_nearby": {"zh": "距离/附近竞品", "en": "Competitor nearby", "churn_type": "active"},
+    "cost_conscious": {"zh": "节省开支", "en": "Cost-conscious", "churn_type": "active"},
+    "too_few_products": {"zh": "产品太少", "en": "Too few products", "churn_type": "passive"},
+    "unattractive_products": {"zh": "产品无吸引力", "en": "Products not attractive",
+                              "churn_type": "passive"},
+    "only_contacted_when_selling": {"zh": "只在推销时联系", "en": "Only contacted when selling",
+                                    "churn_type": "passive"},
+    "scripted_service": {"zh": "服务机械化", "en": "Scripted service", "churn_type": "passive"},
+    "no_need": {"zh": "暂无需求", "en": "No current need", "churn_type": "active"},
+}
+
+DEFAULT_KEYWORDS: dict[str, dict[str, list[str]]] = {
+    "price": {"zh": ["价格太贵", "太贵", "涨价", "比别家贵", "价格高", "买不起"],
+              "en": ["too expensive", "expensive", "overpriced", "price increase"]},
+    "quality": {"zh": ["质量问题", "质量差", "不新鲜", "坏了", "次品"],
+                "en": ["quality problem", "poor quality", "bad quality", "broken", "defective"]},
+    "service_attitude": {"zh": ["服务态度差", "态度差", "态度恶劣", "不耐烦"],
+                         "en": ["rude", "bad attitude", "impolite"]},
+    "speed": {"zh": ["配送太慢", "送货慢", "太慢", "发货慢"],
+              "en": ["slow delivery", "slow", "too long to arrive"]},
+    "timeliness": {"zh": ["不准时", "超时", "迟到", "延误"],
+                   "en": ["late", "not on time", "delayed"]},
+    "info_clarity": {"zh": ["说明不清楚", "不清楚", "看不懂"],
+                     "en": ["unclear", "confusing"]},
+    "reputation": {"zh": ["口碑差", "差评", "评价很差"],
+                   "en": ["bad reviews", "bad reputation"]},
+    "values": {"zh": ["理念不合", "不环保", "价值观"],
+               "en": ["values do not match", "not sustainable"]},
+    "competitor_nearby": {"zh": ["隔壁新开了一家", "附近新开", "别家更近", "竞争对手"],
+                          "en": ["new store nearby", "competitor"]},
+    "cost_conscious": {"zh": ["省钱", "控制开支", "预算紧"],
+                       "en": ["budget", "save money"]},
+    "too_few_products": {"zh": ["品种太少", "选择太少", "经常没货", "缺货"],
+                         "en": ["few products", "out of stock"]},
+    "unattractive_products": {"zh": ["没有新品", "款式老", "没意思"],
+                              "en": ["boring", "nothing new"]},
+    "only_contacted_when_selling": {"zh": ["只有推销才联系", "只会推销", "平时不理"],
+                                    "en": ["only call to sell", "only contact me to sell"]},
+    "scripted_service": {"zh": ["像机器人", "照本宣科", "套话"],
+                         "en": ["scripted", "robot"]},
+    "no_need": {"zh": ["暂时不需要", "用不上", "搬家了", "不需要了"],
+                "en": ["no need", "don't need"]},
+}
+
+
+class TrendParams(Section):
+    """``reasons.trend``: the churn-rate definition and where churn concentrates."""
+
+    base_statuses: list[str] = Field(default_factory=lambda: ["active", "at_risk"])
+    churn_statuses: list[str] = Field(default_factory=lambda: ["churned", "lost"])
+    dimensions: list[Literal["business_line", "region", "tier", "cohort"]] = Field(
+        default_factory=lambda: ["business_line", "region", "tier", "cohort"])
+    recent_months: int = Field(default=3, ge=1)
+    min_base: int = Field(default=30, ge=1)
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> TrendParams:
+        both = sorted(set(self.base_statuses) & set(self.churn_statuses))
+        if both:
+            raise ValueError(f"a status cannot be both base and churned: {both}")
+        if not self.base_statuses or not self.churn_statuses:
+            raise ValueError("list at least one base status and one churn status")
+        return self
+
+
+class AgreementRule(Section):
+    """How a driver should show in customers stating given reasons."""
+
+    direction: Literal["higher", "lower"]
+    reasons: list[str]
+
+
+DEFAULT_INDICATORS = [
+    "avg_day_spend", "purchase_days_365", "spend_365", "discount_share_365",
+    "necessary_share_365", "returns_365", "eng_complaint_365", "eng_service_ticket_365",
+    "engagement_365", "engagement_trend", "tenure_days", "age",
+]
+DEFAULT_AGREEMENT = {
+    "avg_day_spend": {"direction": "lower", "reasons": ["price", "cost_conscious"]},
+    "spend_365": {"direction": "lower", "reasons": ["price", "cost_conscious"]},
+    "discount_share_365": {"direction": "higher", "reasons": ["price", "cost_conscious"]},
+    "eng_complaint_365": {"direction": "higher",
+                          "reasons": ["quality", "service_attitude", "speed", "timeliness",
+                                      "scripted_service"]},
+    "eng_service_ticket_365": {"direction": "higher",
+                               "reasons": ["speed", "timeliness", "info_clarity", "quality"]},
+    "returns_365": {"direction": "higher", "reasons": ["quality"]},
+}
+
+
+class DriversParams(Section):
+    """``reasons.drivers``: the logistic regression of churn on snapshot indicators."""
+
+    indicators: list[str] = Field(default_factory=lambda: list(DEFAULT_INDICATORS))
+    log1p: list[str] = Field(default_factory=lambda: [
+        "avg_day_spend", "spend_365", "purchase_days_365", "returns_365", "eng_complaint_365",
+        "eng_service_ticket_365", "engagement_365", "tenure_days"])
+    months: int = Field(default=6, ge=1)
+    max_corr: float = Field(default=0.95, gt=0, le=1)
+    max_abs_coef: float = Field(default=8.0, gt=0)
+    top: int = Field(default=5, ge=1)
+    agreement: dict[str, AgreementRule] = Field(
+        default_factory=lambda: {k: AgreementRule(**v) for k, v in DEFAULT_AGREEMENT.items()})
+
+
+class ReasonsParams(Section):
+    """Params section ``reasons`` (see the module docstring for every rule)."""
+
+    lookback_days: int = Field(default=365, ge=1)
+    source_priority: list[Literal["contact_outcomes", "surveys", "tickets", "keywords"]] = Field(
+        default_factory=lambda: list(SOURCES))
+    statuses: list[str] = Field(default_factory=lambda: ["churned", "at_risk"])
+    ticket_kinds: list[str] = Field(default_factory=lambda: ["service_ticket", "complaint"])
+    keyword_kinds: list[str] = Field(default_factory=lambda: [
+        "service_ticket", "complaint", "review", "suggestion", "community_post"])
+    keyword_surveys: bool = True
+    positive_score: float | None = 4
+    unknown_code: Literal["error", "warn"] = "error"
+    aliases: dict[str, str] = Field(default_factory=dict)
+    taxonomy: dict[str, ReasonDef] = Field(
+        default_factory=lambda: {k: ReasonDef(**v) for k, v in DEFAULT_TAXONOMY.items()})
+    keywords: dict[str, Keywords] = Field(
+        default_factory=lambda: {k: Keywords(**v) for k, v in DEFAULT_KEYWORDS.items()})
+    trend: TrendParams = Field(default_factory=TrendParams)
+    drivers: DriversParams = Field(default_factory=DriversParams)
+
+    @field_validator("source_priority")
+    @classmethod
+    def _unique_sources(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError(f"list at least one source of {list(SOURCES)}")
+        if len(set(value)) != len(value):
+            raise ValueError("a source is listed twice")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ReasonsParams:
+        codes = set(self.taxonomy)
+        if not codes:
+            raise ValueError("the taxonomy lists no reason")
+        if UNKNOWN in codes:
+            raise ValueError(f"{UNKNOWN!r} is reserved for customers without evidence")
+        for what, keys in (("keywords", self.keywords), ("aliases", self.aliases.values())):
+            bad = sorted(set(keys) - codes)
+            if bad:
+                raise ValueError(f"{what} name reason(s) {bad} missing from the taxonomy")
+        for name, rule in self.drivers.agreement.items():
+            bad = sorted(set(rule.reasons) - codes)
+            if bad:
+                raise ValueError(f"drivers.agreement.{name} names reason(s) {bad} missing "
+                                 "from the taxonomy")
+        return self
+
+    @property
+    def order(self) -> list[str]:
+        """Reason codes in taxonomy order (the tie-break order)."""
+        return list(self.taxonomy)
+
+    def churn_type(self, code: str) -> str:
+        return self.taxonomy[code].churn_type if code in self.taxonomy else UNKNOWN
+
+    def label(self, code: str, language: str = "en") -> str:
+        """The zh or en label of a code (``unknown`` -> 未知 / Unknown)."""
+        if code == UNKNOWN:
+            return "未知" if language == "zh" else "Unknown"
+        item = self.taxonomy.get(code)
+        return code if item is None else getattr(item, language)
+
+
+# --------------------------------------------------------------------------- helpers
+
+def wilson_interval(successes, trials, confidence: float = 0.95):
+    """Wilson score interval of a binomial proportion (Wilson 1927).
+
+    Parameters
+    ----------
+    successes, trials
+        Counts (scalars or arrays of the same shape); ``trials == 0`` gives NaN.
+    confidence
+        Two-sided coverage, e.g. 0.95.
+
+    Returns
+    -------
+    (low, high)
+        ``(c - h, c + h)`` with ``c = (x + z²/2) / (n + z²)`` and
+        ``h = z sqrt(x (n - x) / n + z²/4) / (n + z²)``.
+    """
+    x = np.asarray(successes, dtype=float)
+    n = np.asarray(trials, dtype=float)
+    z = stats.norm.ppf(0.5 + confidence / 2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        centre = (x + z * z / 2) / (n + z * z)
+        half = z * np.sqrt(x * (n - x) / n + z * z / 4) / (n + z * z)
+        low = np.where(n > 0, np.clip(centre - half, 0, 1), np.nan)
+        high = np.where(n > 0, np.clip(centre + half, 0, 1), np.nan)
+    if low.ndim == 0:
+        return float(low), float(high)
+    return low, high
+
+
+def _check_month(month: str) -> str:
+    month = str(month)
+    if not _MONTH.match(month):
+        raise ValueError(f"month must be written YYYY-MM (e.g. 2024-06), got {month!r}")
+    return month
+
+
+def _prev_month(month: str) -> str:
+    return str(pd.Period(month, "M") - 1)
+
+
+def _require(frame: pd.DataFrame, columns: Iterable[str], what: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ReasonsError(
+            f"{what} lacks column(s) {missing}; it has {list(frame.columns)}. "
+            "Map the client's columns onto the canonical names (params.sources) and reload.")
+
+
+def _proportions(frame: pd.DataFrame, x: str, n: str, prefix: str = "") -> pd.DataFrame:
+    out = frame.copy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out[f"{prefix}share" if prefix else "rate"] = np.where(
+            out[n] > 0, out[x] / out[n].where(out[n] > 0, 1), np.nan)
+    lo, hi = wilson_interval(out[x].to_numpy(), out[n].to_numpy())
+    out[f"{prefix}low"] = lo
+    out[f"{prefix}high"] = hi
+    return out
+
+
+# --------------------------------------------------------------------------- churn trend
+
+def churn_transitions(
+    status: pd.DataFrame,
+    *,
+    base_statuses: Sequence[str] = ("active", "at_risk"),
+    churn_statuses: Sequence[str] = ("churned", "lost"),
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Month-to-month transitions of the churn-rate base (see the module docstring).
+
+    Parameters
+    ----------
+    status
+        ``churn_status`` history: ``month, customer_id, status`` (one row per customer and
+        month).
+    base_statuses, churn_statuses
+        Statuses at ``m-1`` forming the base, and statuses at ``m`` counted as churn.
+
+    Returns
+    -------
+    transitions
+        One row per month ``m`` (whose previous month is present) and customer of the base
+        ``B_m``: ``month, prev_month, customer_id, prev_status, status, churned`` (bool).
+        Base customers missing from month ``m`` are dropped here and counted in ``counts``.
+    counts
+        Per month: ``month, n_missing, n_churned_outside``.
+
+    Raises
+    ------
+    ReasonsError
+        Missing columns, or a customer with two statuses in one month.
+    """
+    _require(status, ("month", "customer_id", "status"), "churn_status")
+    frame = status[["month", "customer_id", "status"]].copy()
+    frame["month"] = frame["month"].astype(str)
+    frame["customer_id"] = frame["customer_id"].astype(str)
+    frame["status"] = frame["status"].astype(str)
+    dup = frame.duplicated(["month", "customer_id"])
+    if dup.any():
+        ex = frame.loc[dup, ["month", "customer_id"]].head(5).to_records(index=False).tolist()
+        raise ReasonsError(
+            f"churn_status holds {int(dup.sum())} duplicate (month, customer_id) rows, e.g. "
+            f"{ex}. Rerun stage 1 for those months so each customer has one status a month.")
+    months = sorted(frame["month"].unique())
+    have = set(months)
+    parts, counts = [], []
+    for m in months:
+        prev = _prev_month(m)
+        if prev not in have:
+            continue
+        before = frame[frame["month"] == prev]
+        now = frame[frame["month"] == m]
+        base = before[before["status"].isin(base_statuses)]
+        joined = base.merge(now[["customer_id", "status"]], on="customer_id", how="left",
+                            suffixes=("_prev", ""))
+        missing = joined["status"].isna()
+        joined = joined[~missing]
+        out = pd.DataFrame({
+            "month": m,
+            "prev_month": prev,
+            "customer_id": joined["customer_id"].to_numpy(),
+            "prev_status": joined["status_prev"].to_numpy(),
+            "status": joined["status"].to_numpy(),
+        })
+        out["churned"] = out["status"].isin(churn_statuses).to_numpy()
+        outside = now[now["status"].isin(churn_statuses)
+                      & ~now["customer_id"].isin(base["customer_id"])
+                      & ~now["customer_id"].isin(before.loc[before["status"].isin(churn_statuses),
+                                                            "customer_id"])]
+        parts.append(out)
+        counts.append({"month": m, "n_missing": int(missing.sum()),
+                       "n_churned_outside": int(len(outside))})
+    cols = ["month", "prev_month", "customer_id", "prev_status", "status", "churned"]
+    transitions = (pd.concat(parts, ignore_index=True) if parts
+                   else pd.DataFrame({c: pd.Series(dtype=object) for c in cols}))
+    if not parts:
+        transitions["churned"] = transitions["churned"].astype(bool)
+    count_frame = pd.DataFrame(counts, columns=["month", "n_missing", "n_churned_outside"])
+    return transitions, count_frame
+
+
+def segment_frame(customers: pd.DataFrame, tiers: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Segment attributes per customer (and month, for tiers) for the churn-rate breakdowns.
+
+    Parameters
+    ----------
+    customers
+        ``customer_id, signup_date`` and optionally ``business_line, region``.
+    tiers
+        Stage 3's ``tiers`` table (``month, customer_id, tier``) or ``None`` when it does
+        not exist yet.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``customer_id, business_line, region, cohort`` (signup quarter, e.g. ``2023Q2``),
+        plus ``attrs['tiers']``: the tiers frame (``month, customer_id, tier``) or ``None``.
+    """
+    _require(customers, ("customer_id", "signup_date"), "customers")
+    out = pd.DataFrame({"customer_id": customers["customer_id"].astype(str).to_numpy()})
+    for col in ("business_line", "region"):
+        values = customers[col] if col in customers else pd.Series(pd.NA, index=customers.index)
+        out[col] = values.astype("string").fillna("(missing)").to_numpy()
+    signup = pd.to_datetime(customers["signup_date"])
+    out["cohort"] = signup.dt.to_period("Q").astype(str).to_numpy()
+    if tiers is not None:
+        _require(tiers, ("month", "customer_id", "tier"), "tiers")
+        tiers = tiers[["month", "customer_id", "tier"]].copy()
+        tiers["month"] = tiers["month"].astype(str)
+        tiers["customer_id"] = tiers["customer_id"].astype(str)
+        tiers["tier"] = tiers["tier"].astype(str)
+    out.attrs["tiers"] = tiers
+    return out
+
+
+def _with_segments(transitions: pd.DataFrame, segments: pd.DataFrame) -> pd.DataFrame:
+    out = transitions.merge(segments.drop(columns=[], errors="ignore"), on="customer_id",
+                            how="left")
+    for col in ("business_line", "region", "cohort"):
+        if col in out:
+            out[col] = out[col].astype("string").fillna("(missing)")
+    tiers = segments.attrs.get("tiers")
+    if tiers is not None:
+        tiers = tiers.rename(columns={"month": "prev_month"})
+        out = out.merge(tiers, on=["prev_month", "customer_id"], how="left")
+        out["tier"] = out["tier"].astype("string").fillna("(no tier)")
+    return out
+
+
+def churn_rates(
+    transitions: pd.DataFrame,
+    segments: pd.DataFrame | None = None,
+    *,
+    dimensions: Sequence[str] = (),
+    confidence: float = 0.95,
+) -> pd.DataFrame:
+    """Monthly churn rate, overall and by segment, with Wilson intervals.
+
+    Parameters
+    ----------
+    transitions
+        From :func:`churn_transitions`.
+    segments
+        From :func:`segment_frame` (needed when ``dimensions`` is not empty).
+    dimensions
+        Any of ``business_line``, ``region``, ``cohort``, ``tier``. ``tier`` is skipped
+        when ``segments`` carries no tiers table.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Long table: ``dimension, segment, month, n_base, n_churned, rate, low, high``;
+        the overall rate has ``dimension == "overall"`` and ``segment == "all"``.
+    """
+    rows = []
+    overall = transitions.groupby("month", sort=True).agg(
+        n_base=("churned", "size"), n_churned=("churned", "sum")).reset_index()
+    overall.insert(0, "segment", "all")
+    overall.insert(0, "dimension", "overall")
+    rows.append(overall)
+    if dimensions:
+        if segments is None:
+            raise ReasonsError("churn_rates: give the segments frame to break rates down by "
+                               f"{list(dimensions)}.")
+        data = _with_segments(transitions, segments)
+        for dim in dimensions:
+            if dim not in data:
+                continue
+            part = data.groupby(["month", dim], sort=True).agg(
+                n_base=("churned", "size"), n_churned=("churned", "sum")).reset_index()
+            part = part.rename(columns={dim: "segment"})
+            part.insert(0, "dimension", dim)
+            rows.append(part[["dimension", "segment", "month", "n_base", "n_churned"]])
+    out = pd.concat(rows, ignore_index=True)
+    out["segment"] = out["segment"].astype(str)
+    out["n_base"] = out["n_base"].astype(int)
+    out["n_churned"] = out["n_churned"].astype(int)
+    lo, hi = wilson_interval(out["n_churned"].to_numpy(), out["n_base"].to_numpy(), confidence)
+    out["rate"] = out["n_churned"] / out["n_base"]
+    out["low"], out["high"] = lo, hi
+    return out
+
+
+def concentration(
+    rates: pd.DataFrame, *, recent_months: int = 3, min_base: int = 30,
+    confidence: float = 0.95,
+) -> pd.DataFrame:
+    """Where churn concentrates: segment rates pooled over the most recent months.
+
+    Parameters
+    ----------
+    rates
+        From :func:`churn_rates`.
+    recent_months
+        Pool the last ``recent_months`` months with a rate (customer-months add up).
+    min_base
+        Segments with fewer base customer-months are listed but not ranked.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``dimension, segment, months, n_base, n_churned, rate, low, high, overall_rate,
+        lift`` (rate / overall), ``above_overall`` (the interval lies above the overall
+        rate), ``rank`` within the dimension (1 = highest rate, NaN when too small),
+        sorted by dimension and rank.
+    """
+    months = sorted(rates["month"].unique())[-recent_months:]
+    if not months:
+        raise ReasonsError("No churn rate to pool: the churn_status history needs two "
+                           "consecutive months.")
+    recent = rates[rates["month"].isin(months)]
+    pooled = recent.groupby(["dimension", "segment"], sort=False).agg(
+        n_base=("n_base", "sum"), n_churned=("n_churned", "sum")).reset_index()
+    pooled.insert(2, "months", f"{months[0]}..{months[-1]}" if len(months) > 1 else months[0])
+    pooled["rate"] = pooled["n_churned"] / pooled["n_base"]
+    pooled["low"], pooled["high"] = wilson_interval(
+        pooled["n_churned"].to_numpy(), pooled["n_base"].to_numpy(), confidence)
+    overall = pooled.loc[pooled["dimension"] == "overall", "rate"]
+    overall_rate = float(overall.iloc[0]) if len(overall) else np.nan
+    pooled["overall_rate"] = overall_rate
+    pooled["lift"] = pooled["rate"] / overall_rate if overall_rate > 0 else np.nan
+    pooled["above_overall"] = pooled["low"] > overall_rate
+    big = pooled["n_base"] >= min_base
+    pooled["rank"] = np.nan
+    pooled.loc[big, "rank"] = pooled[big].groupby("dimension")["rate"].rank(
+        ascending=False, method="first")
+    order = {"overall": 0}
+    pooled["_d"] = pooled["dimension"].map(lambda d: order.get(d, 1))
+    pooled = pooled.sort_values(["_d", "dimension", "rank", "segment"], na_position="last")
+    return pooled.drop(columns="_d").reset_index(drop=True)
+
+
+def _pct(x: float, digits: int = 1) -> str:
+    return "n/a" if x is None or not np.isfinite(x) else f"{100 * x:.{digits}f}%"
+
+
+def _ci(lo: float, hi: float) -> str:
+    return f"95% CI {_pct(lo)}–{_pct(hi)}"
+
+
+_DIM_NAMES = {"business_line": "business line", "region": "region", "tier": "tier",
+              "cohort": "signup cohort"}
+
+
+def describe_concentration(rates: pd.DataFrame, conc: pd.DataFrame,
+                           tiers_available: bool = True) -> str:
+    """Sentences naming the peak month and, per dimension, the segment where churn is highest.
+
+    Parameters
+    ----------
+    rates
+        From :func:`churn_rates` (the overall rows name the peak month).
+    conc
+        From :func:`concentration`.
+    tiers_available
+        ``False`` adds a sentence saying the tier breakdown waits for stage 3's table.
+    """
+    overall = rates[rates["dimension"] == "overall"].sort_values("month")
+    if overall.empty:
+        return ("No monthly churn rate yet: the churn_status history needs two consecutive "
+                "months.")
+    peak = overall.loc[overall["rate"].idxmax()]
+    last = overall.iloc[-1]
+    parts = [
+        f"Monthly churn rate (newly churned / active or at-risk customers at the previous "
+        f"month end): {_pct(last['rate'])} in {last['month']} ({_ci(last['low'], last['high'])}, "
+        f"{int(last['n_churned'])} of {int(last['n_base'])}); over "
+        f"{overall['month'].iloc[0]}..{last['month']} it peaked in {peak['month']} at "
+        f"{_pct(peak['rate'])} ({_ci(peak['low'], peak['high'])})."
+    ]
+    ref = conc[conc["dimension"] == "overall"]
+    if not ref.empty:
+        r = ref.iloc[0]
+        parts.append(f"Pooled over {r['months']}: {_pct(r['rate'])} overall "
+                     f"({_ci(r['low'], r['high'])}).")
+    for dim in [d for d in conc["dimension"].unique() if d != "overall"]:
+        top = conc[(conc["dimension"] == dim) & (conc["rank"] == 1)]
+        if top.empty:
+            parts.append(f"By {_DIM_NAMES.get(dim, dim)}: no segment has enough customers "
+                         "to rank.")
+            continue
+        t = top.iloc[0]
+        verdict = ("clearly above the overall rate" if t["above_overall"]
+                   else "its interval overlaps the overall rate")
+        parts.append(
+            f"By {_DIM_NAMES.get(dim, dim)}, churn is highest in {t['segment']}: "
+            f"{_pct(t['rate'])} ({_ci(t['low'], t['high'])}, {int(t['n_churned'])} of "
+            f"{int(t['n_base'])} customer-months), {t['lift']:.1f}x overall; {verdict}.")
+    if not tiers_available:
+        parts.append("No tier breakdown: stage 3's store table 'tiers' does not exist yet "
+                     "(it appears once the tiering stage has run for a month).")
+    return " ".join(parts)
+
+
+# --------------------------------------------------------------------------- reason evidence
+
+def code_lookup(params: ReasonsParams) -> dict[str, str]:
+    """Lower-cased spelling -> taxonomy code: each code, its zh and en labels and ``aliases``."""
+    lookup: dict[str, str] = {}
+    for code, item in params.taxonomy.items():
+        for spelling in (code, item.zh, item.en):
+            lookup[str(spelling).strip().lower()] = code
+    for spelling, code in params.aliases.items():
+        lookup[str(spelling).strip().lower()] = code
+    return lookup
+
+
+def _map_codes(values: pd.Series, lookup: Mapping[str, str], *, what: str,
+               ids: pd.Series, on_unknown: str) -> pd.Series:
+    """Client reason codes -> taxonomy codes (NA stays NA; unknown -> error or warning)."""
+    text = values.astype("string").str.strip()
+    text = text.mask(text == "")
+    mapped = text.str.lower().map(lambda v: lookup.get(v, "\0") if isinstance(v, str) else v)
+    bad = mapped == "\0"
+    bad = bad.fillna(False).astype(bool)
+    if bad.any():
+        codes = sorted(set(text[bad].astype(str)))
+        ex = ids[bad].astype(str).head(5).tolist()
+        msg = (f"{what}: {int(bad.sum())} row(s) carry reason code(s) {codes[:10]} outside the "
+               f"taxonomy (e.g. customers {ex}). Add them to params reasons.taxonomy, or map "
+               "them in reasons.aliases (client code -> taxonomy code).")
+        if on_unknown == "error":
+            raise ReasonsError(msg)
+        warnings.warn(msg + " They are ignored.", stacklevel=3)
+        mapped = mapped.mask(bad)
+    return mapped.astype("string")
+
+
+def match_keywords(texts: pd.Series, params: ReasonsParams) -> pd.DataFrame:
+    """The reason each text names by keyword rules.
+
+    Chinese keywords match as substrings; English keywords as whole words
+    (``\\b...\\b``), case-insensitively. ``hits`` counts the distinct keywords of a reason
+    found in the text; the reason with the most hits wins, ties going to the reason listed
+    first in the taxonomy.
+
+    Parameters
+    ----------
+    texts
+        Free text (NA allowed).
+    params
+        Supplies ``keywords`` and the taxonomy order.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed like ``texts``: ``reason_code`` (NA when nothing matches) and ``hits``
+        (0 when nothing matches).
+    """
+    order = params.order
+    clean = texts.astype("string")
+    uniq = pd.Series(clean.dropna().unique(), dtype="string")
+    hits = np.zeros((len(uniq), len(order)), dtype=np.int64)
+    if len(uniq):
+        lower = uniq.str.lower()
+        for j, code in enumerate(order):
+            kw = params.keywords.get(code)
+            if kw is None:
+                continue
+            for word in dict.fromkeys(w for w in kw.zh if w.strip()):
+                hits[:, j] += lower.str.contains(word.lower(), regex=False).to_numpy(bool)
+            for word in dict.fromkeys(w for w in kw.en if w.strip()):
+                pattern = r"(?<![\w])" + re.escape(word.lower()) + r"(?![\w])"
+                hits[:, j] += lower.str.contains(pattern, regex=True).to_numpy(bool)
+    best = hits.argmax(axis=1) if len(uniq) else np.zeros(0, int)
+    top = hits[np.arange(len(uniq)), best] if len(uniq) else np.zeros(0, int)
+    codes = np.array(order, dtype=object)[best] if len(uniq) else np.zeros(0, object)
+    table = pd.DataFrame({"reason_code": pd.array(np.where(top > 0, codes, None), "string"),
+                          "hits": top}, index=pd.Index(uniq, name="text"))
+    out = pd.DataFrame(index=texts.index)
+    found = table.reindex(clean.to_numpy())
+    out["reason_code"] = pd.array(found["reason_code"].to_numpy(), dtype="string")
+    out["hits"] = found["hits"].fillna(0).astype(np.int64).to_numpy()
+    return out
+
+
+_TAG = re.compile(r"#\s*([^\s#\[\]【】，。,;；:：!！?？]+)|[\[【]\s*([^\]】]+?)\s*[\]】]")
+
+
+def _ticket_tags(texts: pd.Series, lookup: Mapping[str, str]) -> pd.Series:
+    """The first tag of each text that names a taxonomy code (NA otherwise)."""
+
+    def first(text) -> str | None:
+        if not isinstance(text, str):
+            return None
+        for a, b in _TAG.findall(text):
+            code = lookup.get((a or b).strip().lower())
+            if code:
+                return code
+        return None
+
+    uniq = pd.Series(texts.astype("string").dropna().unique(), dtype="string")
+    table = {t: first(t) for t in uniq}
+    return pd.Series([table.get(t) if isinstance(t, str) else None
+                      for t in texts.astype("string").astype(object).where(texts.notna(), None)],
+                     index=texts.index, dtype="string")
+
+
+def _window(month: str, lookback_days: int) -> tuple[pd.Timestamp, pd.Timestamp]:
+    end = month_end(month) + pd.Timedelta(days=1)
+    return end - pd.Timedelta(days=lookback_days), end
+
+
+def _in_window(ts: pd.Series, start: pd.Timestamp, end: pd.Timestamp) -> pd.Series:
+    t = pd.to_datetime(ts)
+    return (t >= start) & (t < end)
+
+
+EVIDENCE_COLUMNS = ["customer_id", "ts", "source", "reason_code", "hits"]
+
+
+def collect_evidence(
+    month: str,
+    params: ReasonsParams,
+    *,
+    contact_outcomes: pd.DataFrame | None = None,
+    surveys: pd.DataFrame | None = None,
+    interactions: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Every piece of reason evidence dated in the look-back window of ``month``.
+
+    Parameters
+    ----------
+    month
+        Run month ``YYYY-MM``; the window is ``(month end - lookback_days, month end]``.
+    params
+        The ``reasons`` section.
+    contact_outcomes, surveys, interactions
+        Store tables with canonical columns (``None`` when the source is absent).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``customer_id, ts, source, reason_code, hits``: one row per source row naming a
+        reason (``hits`` = keyword hits for ``keywords`` rows, 1 otherwise), sorted by
+        customer, source, time.
+
+    Raises
+    ------
+    ReasonsError
+        A required column is missing, or (with ``unknown_code: error``) a reason code
+        outside the taxonomy.
+    """
+    month = _check_month(month)
+    start, end = _window(month, params.lookback_days)
+    lookup = code_lookup(params)
+    parts: list[pd.DataFrame] = []
+
+    def add(frame: pd.DataFrame, ts: pd.Series, source: str, codes: pd.Series, hits=1) -> None:
+        keep = codes.notna().to_numpy()
+        if not keep.any():
+            return
+        parts.append(pd.DataFrame({
+            "customer_id": frame["customer_id"].astype(str).to_numpy()[keep],
+            "ts": pd.to_datetime(ts).to_numpy()[keep],
+            "source": source,
+            "reason_code": codes.to_numpy()[keep],
+            "hits": np.broadcast_to(np.asarray(hits), (len(frame),))[keep],
+        }))
+
+    if contact_outcomes is not None and len(contact_outcomes):
+        _require(contact_outcomes, ("customer_id", "contact_ts"), "contact_outcomes")
+        co = contact_outcomes[_in_window(contact_outcomes["contact_ts"], start, end)]
+        if "reason_code" in co and len(co):
+            codes = _map_codes(co["reason_code"], lookup, what="contact_outcomes.reason_code",
+                               ids=co["customer_id"], on_unknown=params.unknown_code)
+            add(co, co["contact_ts"], "contact_outcomes", codes)
+    sv = None
+    if surveys is not None and len(surveys):
+        _require(surveys, ("customer_id", "ts"), "surveys")
+        sv = surveys[_in_window(surveys["ts"], start, end)]
+        if "reason_code" in sv and len(sv):
+            codes = _map_codes(sv["reason_code"], lookup, what="surveys.reason_code",
+                               ids=sv["customer_id"], on_unknown=params.unknown_code)
+            add(sv, sv["ts"], "surveys", codes)
+    it = None
+    if interactions is not None and len(interactions):
+        _require(interactions, ("customer_id", "ts", "kind"), "interactions")
+        it = interactions[_in_window(interactions["ts"], start, end)]
+        tickets = it[it["kind"].astype(str).isin(params.ticket_kinds)]
+        if len(tickets):
+            tagged = pd.Series(pd.NA, index=tickets.index, dtype="string")
+            for col in ("reason_code", "tag"):
+                if col in tickets:
+                    mapped = _map_codes(tickets[col], lookup, what=f"interactions.{col}",
+                                        ids=tickets["customer_id"],
+                                        on_unknown=params.unknown_code)
+                    tagged = tagged.fillna(mapped)
+            if "text" in tickets:
+                tagged = tagged.fillna(_ticket_tags(tickets["text"], lookup))
+            add(tickets, tickets["ts"], "tickets", tagged)
+    texts = []
+    if it is not None and "text" in it and len(it):
+        scan = it[it["kind"].astype(str).isin(params.keyword_kinds)]
+        if params.positive_score is not None and "score" in scan:
+            score = pd.to_numeric(scan["score"], errors="coerce")
+            scan = scan[~(score >= params.positive_score).fillna(False).to_numpy(bool)]
+        texts.append(scan[["customer_id", "ts", "text"]])
+    if params.keyword_surveys and sv is not None and "text" in sv and len(sv):
+        scan = sv
+        if params.positive_score is not None and "satisfaction" in scan:
+            sat = pd.to_numeric(scan["satisfaction"], errors="coerce")
+            scan = scan[~(sat >= params.positive_score).fillna(False).to_numpy(bool)]
+        texts.append(scan[["customer_id", "ts", "text"]])
+    texts = [t for t in texts if len(t)]
+    if texts:
+        allt = pd.concat(texts, ignore_index=True)
+        found = match_keywords(allt["text"], params)
+        add(allt, allt["ts"], "keywords", found["reason_code"], found["hits"].to_numpy())
+    if not parts:
+        return pd.DataFrame({"customer_id": pd.Series(dtype="string"),
+                             "ts": pd.Series(dtype="datetime64[us]"),
+                             "source": pd.Series(dtype="string"),
+                             "reason_code": pd.Series(dtype="string"),
+                             "hits": pd.Series(dtype="int64")})
+    out = pd.concat(parts, ignore_index=True)
+    out["ts"] = out["ts"].astype("datetime64[us]")
+    out["hits"] = out["hits"].astype("int64")
+    for col in ("customer_id", "source", "reason_code"):
+        out[col] = out[col].astype("string")
+    rank = {s: i for i, s in enumerate(SOURCES)}
+    out["_s"] = out["source"].map(rank)
+    out = out.sort_values(["customer_id", "_s", "ts", "reason_code"], kind="stable")
+    return out.drop(columns="_s").reset_index(drop=True)
+
+
+def assign_reasons(
+    customers: pd.DataFrame, evidence: pd.DataFrame, month: str, params: ReasonsParams,
+) -> pd.DataFrame:
+    """One reason per customer, from the highest-priority source with evidence.
+
+    Parameters
+    ----------
+    customers
+        ``customer_id, status``: the customers to explain (e.g. churned and at-risk).
+    evidence
+        From :func:`collect_evidence`.
+    month
+        Run month, written in the ``month`` column.
+    params
+        ``source_priority`` and the taxonomy order (tie-break).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``month, customer_id, status, reason_code, churn_type, source, evidence_count``,
+        one row per customer in ``customers`` order; customers without evidence get
+        ``reason_code == churn_type == "unknown"``, ``source == "none"`` and
+        ``evidence_count == 0``.
+
+    Notes
+    -----
+    Within the chosen source the code with the most evidence rows wins; ties go to the
+    code with the latest evidence, then to taxonomy order.
+    """
+    month = _check_month(month)
+    _require(customers, ("customer_id", "status"), "customers to explain")
+    ids = customers["customer_id"].astype(str)
+    if ids.duplicated().any():
+        raise ReasonsError(f"assign_reasons: duplicate customer_id, e.g. "
+                           f"{ids[ids.duplicated()].head(5).tolist()}.")
+    ev = evidence[evidence["source"].isin(params.source_priority)
+                  & evidence["customer_id"].isin(set(ids))]
+    chosen = pd.DataFrame(columns=["customer_id", "reason_code", "source", "evidence_count"])
+    if len(ev):
+        prio = {s: i for i, s in enumerate(params.source_priority)}
+        taxo = {c: i for i, c in enumerate(params.order)}
+        ev = ev.assign(_p=ev["source"].map(prio).astype(int))
+        first = ev.groupby("customer_id")["_p"].transform("min")
+        ev = ev[ev["_p"] == first]
+        per = ev.groupby(["customer_id", "source", "reason_code"], sort=False).agg(
+            evidence_count=("ts", "size"), latest=("ts", "max")).reset_index()
+        per["_t"] = per["reason_code"].map(taxo).astype(int)
+        per = per.sort_values(["customer_id", "evidence_count", "latest", "_t"],
+                              ascending=[True, False, False, True], kind="stable")
+        chosen = per.drop_duplicates("customer_id")[
+            ["customer_id", "reason_code", "source", "evidence_count"]]
+    out = pd.DataFrame({"month": month, "customer_id": ids.to_numpy(),
+                        "status": customers["status"].astype(str).to_numpy()})
+    out = out.merge(chosen, on="customer_id", how="left")
+    out["reason_code"] = out["reason_code"].astype("string").fillna(UNKNOWN)
+    out["source"] = out["source"].astype("string").fillna("none")
+    out["evidence_count"] = out["evidence_count"].fillna(0).astype("int64")
+    out["churn_type"] = out["reason_code"].map(params.churn_type).astype("string")
+    return out[list(REASON_COLUMNS)]
+
+
+def reason_coverage(reasons: pd.DataFrame, evidence: pd.DataFrame, *,
+                    statuses: Sequence[str] = ("churned",), confidence: float = 0.95
+                    ) -> pd.DataFrame:
+    """Share of customers with a known reason, by source, with Wilson intervals.
+
+    Parameters
+    ----------
+    reasons
+        From :func:`assign_reasons`.
+    evidence
+        From :func:`collect_evidence`.
+    statuses
+        The customers counted (default: churned).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per source plus ``any``: ``source, n_customers, assigned`` (customers
+        whose reason came from the source; these add up to ``any``), ``share, low, high``,
+        ``available`` (customers with any evidence from the source, overlapping),
+        ``available_share, available_low, available_high``.
+    """
+    who = reasons[reasons["status"].isin(statuses)]
+    n = len(who)
+    ids = set(who["customer_id"].astype(str))
+    ev = evidence[evidence["customer_id"].isin(ids)]
+    rows = []
+    for source in SOURCES:
+        rows.append({"source": source, "n_customers": n,
+                     "assigned": int((who["source"] == source).sum()),
+                     "available": int(ev.loc[ev["source"] == source, "customer_id"].nunique())})
+    rows.append({"source": "any", "n_customers": n,
+                 "assigned": int((who["reason_code"] != UNKNOWN).sum()),
+                 "available": int(ev["customer_id"].nunique())})
+    out = pd.DataFrame(rows)
+    out["share"] = out["assigned"] / n if n else np.nan
+    out["low"], out["high"] = wilson_interval(out["assigned"].to_numpy(), np.full(len(out), n),
+                                              confidence)
+    out["available_share"] = out["available"] / n if n else np.nan
+    out["available_low"], out["available_high"] = wilson_interval(
+        out["available"].to_numpy(), np.full(len(out), n), confidence)
+    return out
+
+
+def reason_mix(
+    reasons: pd.DataFrame,
+    params: ReasonsParams,
+    *,
+    by: str | Sequence[str] | None = None,
+    statuses: Sequence[str] = ("churned",),
+    include_unknown: bool = False,
+    language: str = "en",
+    confidence: float = 0.95,
+) -> pd.DataFrame:
+    """Reason shares among customers with a known reason (optionally by segment).
+
+    Parameters
+    ----------
+    reasons
+        From :func:`assign_reasons` (extra segment columns allowed for ``by``).
+    by
+        Column(s) to break the mix down by (e.g. ``"churn_type"``, ``"business_line"``).
+    statuses
+        Customers counted.
+    include_unknown
+        Count ``unknown`` as a reason (shares then add up over everyone).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``[by..., ] reason_code, label, churn_type, n, total, share, low, high``, sorted by
+        group and descending share.
+    """
+    keys = [] if by is None else ([by] if isinstance(by, str) else list(by))
+    data = reasons[reasons["status"].isin(statuses)]
+    if not include_unknown:
+        data = data[data["reason_code"] != UNKNOWN]
+    if data.empty:
+        cols = [*keys, "reason_code", "label", "churn_type", "n", "total", "share", "low",
+                "high"]
+        return pd.DataFrame(columns=cols)
+    counts = data.groupby([*keys, "reason_code"], sort=False, dropna=False).size()
+    counts = counts.rename("n").reset_index()
+    if keys:
+        counts["total"] = counts.groupby(keys, dropna=False)["n"].transform("sum")
+    else:
+        counts["total"] = counts["n"].sum()
+    counts["share"] = counts["n"] / counts["total"]
+    counts["low"], counts["high"] = wilson_interval(counts["n"].to_numpy(),
+                                                    counts["total"].to_numpy(), confidence)
+    counts["label"] = counts["reason_code"].map(lambda c: params.label(c, language))
+    if "churn_type" not in keys:
+        counts["churn_type"] = counts["reason_code"].map(params.churn_type)
+    taxo = {c: i for i, c in enumerate([*params.order, UNKNOWN])}
+    counts["_t"] = counts["reason_code"].map(taxo)
+    counts = counts.sort_values([*keys, "n", "_t"], ascending=[True] * len(keys) + [False, True])
+    cols = [*keys, "reason_code", "label", "churn_type", "n", "total", "share", "low", "high"]
+    return counts[list(dict.fromkeys(cols))].reset_index(drop=True)
+
+
+def top_reason(reasons: pd.DataFrame, params: ReasonsParams, *,
+               statuses: Sequence[str] = ("churned",)) -> str:
+    """The most frequent known reason (ties: taxonomy order); ``unknown`` when none is known."""
+    mix = reason_mix(reasons, params, statuses=statuses)
+    return UNKNOWN if mix.empty else str(mix["reason_code"].iloc[0])
+
+
+def reason_trend(history: pd.DataFrame, transitions: pd.DataFrame, params: ReasonsParams, *,
+                 by_type: bool = False) -> pd.DataFrame:
+    """Reason mix of the customers newly churned each month, from the ``reasons`` history.
+
+    Parameters
+    ----------
+    history
+        The store's ``reasons`` table (months up to the run month, the run month's rows
+        included).
+    transitions
+        From :func:`churn_transitions`: who newly churned in which month.
+    by_type
+        Mix of churn types (active / passive) instead of reason codes.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``month, reason_code (or churn_type), n, total, share, low, high`` over the months
+        present in both inputs; shares among the newly churned with a known reason.
+    """
+    new = transitions.loc[transitions["churned"], ["month", "customer_id"]]
+    data = history.merge(new, on=["month", "customer_id"], how="inner")
+    data = data[data["reason_code"] != UNKNOWN]
+    key = "churn_type" if by_type else "reason_code"
+    if data.empty:
+        return pd.DataFrame(columns=["month", key, "n", "total", "share", "low", "high"])
+    counts = data.groupby(["month", key]).size().rename("n").reset_index()
+    counts["total"] = counts.groupby("month")["n"].transform("sum")
+    counts["share"] = counts["n"] / counts["total"]
+    counts["low"], counts["high"] = wilson_interval(counts["n"].to_numpy(),
+                                                    counts["total"].to_numpy())
+    return counts.sort_values(["month", "n"], ascending=[True, False]).reset_index(drop=True)
+
+
+def describe_reasons(reasons: pd.DataFrame, coverage: pd.DataFrame, params: ReasonsParams, *,
+                     statuses: Sequence[str] = ("churned",), language: str = "en") -> str:
+    """Sentences naming coverage, the top reasons and the active/passive split."""
+    cov = coverage.set_index("source")
+    anyrow = cov.loc["any"]
+    n = int(anyrow["n_customers"])
+    if n == 0:
+        return "No churned customer to explain this month."
+    parts = [f"{int(anyrow['assigned'])} of {n} churned customers have a known reason "
+             f"({_pct(anyrow['share'])}, {_ci(anyrow['low'], anyrow['high'])})."]
+    src = cov.drop(index="any")
+    src = src[src["assigned"] > 0].sort_values("assigned", ascending=False)
+    if len(src):
+        parts.append("By source: " + ", ".join(
+            f"{s} {_pct(r['share'])}" for s, r in src.iterrows()) + ".")
+    mix = reason_mix(reasons, params, statuses=statuses, language=language)
+    if mix.empty:
+        return " ".join(parts)
+    tops = mix.head(3)
+    parts.append("Top reasons among those known: " + "; ".join(
+        f"{r.label} ({r.reason_code}) {_pct(r.share)} ({_ci(r.low, r.high)})"
+        for r in tops.itertuples()) + ".")
+    types = reason_mix(reasons.assign(reason_code=reasons["churn_type"]), params,
+                       statuses=statuses)
+    types = types[types["reason_code"].isin(["active", "passive"])]
+    if len(types):
+        parts.append("Churn type: " + ", ".join(
+            f"{r.reason_code} {_pct(r.share)} ({_ci(r.low, r.high)})"
+            for r in types.itertuples()) + ".")
+    return " ".join(parts)
+
+
+# --------------------------------------------------------------------------- drivers
+
+def discount_share(con, month: str, *, days: int = 365) -> pd.DataFrame:
+    """Share of each customer's purchases with a discount over the ``days`` before month end.
+
+    A purchase is a transaction with ``amount > 0`` that is not a return; it is discounted
+    when ``discount > 0``. Computed in DuckDB over the store's ``transactions``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``customer_id, discount_share_365`` (customers with a purchase in the window; NaN
+        shares for everyone when the transactions carry no ``discount`` column).
+    """
+    month = _check_month(month)
+    end = month_end(month) + pd.Timedelta(days=1)
+    cols = {r[0] for r in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'transactions'"
+    ).fetchall()}
+    if not cols:
+        raise ReasonsError("The store has no table 'transactions': run stage 1 first.")
+    ret = "coalesce(is_return, false) OR " if "is_return" in cols else ""
+    disc = ("count(*) FILTER (WHERE discount > 0)::DOUBLE / count(*)" if "discount" in cols
+            else "CAST(NULL AS DOUBLE)")
+    return con.execute(
+        f"""SELECT CAST(customer_id AS VARCHAR) AS customer_id, {disc} AS discount_share_365
+        FROM transactions
+        WHERE order_ts >= $start AND order_ts < $end AND amount > 0 AND NOT ({ret}false)
+        GROUP BY 1 ORDER BY 1""",
+        {"start": end - pd.Timedelta(days=days), "end": end},
+    ).df()
+
+
+def driver_frame(transitions: pd.DataFrame, snapshots: Mapping[str, pd.DataFrame], *,
+                 indicators: Sequence[str], months: int = 6) -> pd.DataFrame:
+    """The pooled design of the driver regression: base customers at ``m-1`` and their outcome.
+
+    Parameters
+    ----------
+    transitions
+        From :func:`churn_transitions`.
+    snapshots
+        Snapshot (with any extra indicator columns) by month ``YYYY-MM``; the snapshot of
+        ``m-1`` describes the customers of transition month ``m``.
+    indicators
+        Columns taken from the snapshots (missing columns raise).
+    months
+        Use the last ``months`` transition months that have a previous-month snapshot.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``month, customer_id, churned, <indicators>``.
+    """
+    usable = [m for m in sorted(transitions["month"].unique())
+              if _prev_month(m) in snapshots][-months:]
+    if not usable:
+        raise ReasonsError(
+            "No transition month has the previous month's snapshot in the store: run stage 1 "
+            "for two consecutive months first.")
+    parts = []
+    for m in usable:
+        snap = snapshots[_prev_month(m)]
+        missing = [c for c in indicators if c not in snap]
+        if missing:
+            raise ReasonsError(
+                f"The snapshot of {_prev_month(m)} lacks indicator column(s) {missing}; remove "
+                "them from params reasons.drivers.indicators or rebuild the snapshots.")
+        x = snap[["customer_id", *indicators]].copy()
+        x["customer_id"] = x["customer_id"].astype(str)
+        t = transitions.loc[transitions["month"] == m, ["month", "customer_id", "churned"]]
+        parts.append(t.merge(x, on="customer_id", how="left"))
+    return pd.concat(parts, ignore_index=True)
+
+
+def _firth_logit(X: np.ndarray, y: np.ndarray, max_iter: int = 100, tol: float = 1e-8
+                 ) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Firth's bias-reduced logistic regression (Firth 1993; Heinze & Schemper 2002).
+
+    Newton steps on the penalized log-likelihood ``l(b) + 0.5 log|X'WX|`` with step
+    halving; returns coefficients, their covariance ``(X'WX)^-1`` and convergence.
+    """
+    beta = np.zeros(X.shape[1])
+
+    def penalized(b):
+        eta = X @ b
+        p = 1 / (1 + np.exp(-eta))
+        w = np.clip(p * (1 - p), 1e-12, None)
+        info = X.T @ (X * w[:, None])
+        sign, logdet = np.linalg.slogdet(info)
+        ll = np.sum(y * eta - np.logaddexp(0, eta))
+        return ll + 0.5 * logdet, p, w, info
+
+    value, p, w, info = penalized(beta)
+    converged = False
+    for _ in range(max_iter):
+        inv = np.linalg.pinv(info)
+        h = w * np.einsum("ij,jk,ik->i", X, inv, X)
+        score = X.T @ (y - p + h * (0.5 - p))
+        step = inv @ score
+        factor = 1.0
+        while True:
+            new = beta + factor * step
+            nvalue, np_, nw, ninfo = penalized(new)
+            if nvalue >= value - 1e-12 or factor < 1e-6:
+                break
+            factor /= 2
+        beta, value, p, w, info = new, nvalue, np_, nw, ninfo
+        if np.max(np.abs(factor * step)) < tol:
+            converged = True
+            break
+    return beta, np.linalg.pinv(info), converged
+
+
+class ChurnDrivers:
+    """Logistic regression of churn on standardized indicators, robust to separation.
+
+    Parameters
+    ----------
+    indicators
+        Numeric columns of the design frame to use (in order; earlier ones are kept when
+        two are nearly collinear).
+    log1p
+        Indicators transformed with ``log(1 + max(x, 0))`` before standardizing (skewed
+        amounts and counts).
+    max_corr
+        Drop an indicator whose absolute correlation with an earlier kept one exceeds this.
+    max_abs_coef
+        A maximum-likelihood coefficient (per standard deviation) beyond this, or a fit
+        that does not converge, is taken as separation: the model is refitted with Firth's
+        penalized likelihood.
+    confidence
+        Coverage of the odds-ratio intervals.
+
+    Attributes
+    ----------
+    used_ : list of str
+        Indicators in the model.
+    dropped_ : pandas.DataFrame
+        ``indicator, reason`` of the indicators left out (constant, collinear, all missing).
+    imputed_ : dict
+        Indicator -> number of missing values replaced by the median.
+    method_ : str
+        ``"mle"`` (statsmodels Logit, clustered standard errors) or ``"firth"``.
+    params_, standard_errors_ : pandas.Series
+        Coefficients per standard deviation (``const`` first) and their standard errors.
+    n_obs_, n_events_, n_clusters_ : int
+    """
+
+    def __init__(self, indicators: Sequence[str] = tuple(DEFAULT_INDICATORS), *,
+                 log1p: Sequence[str] = (), max_corr: float = 0.95,
+                 max_abs_coef: float = 8.0, confidence: float = 0.95):
+        self.indicators = list(indicators)
+        self.log1p = list(log1p)
+        self.max_corr = max_corr
+        self.max_abs_coef = max_abs_coef
+        self.confidence = confidence
+
+    @classmethod
+    def from_params(cls, params: DriversParams) -> ChurnDrivers:
+        return cls(params.indicators, log1p=params.log1p, max_corr=params.max_corr,
+                   max_abs_coef=params.max_abs_coef)
+
+    def __repr__(self) -> str:
+        if not hasattr(self, "params_"):
+            return f"ChurnDrivers(indicators={len(self.indicators)}, not fitted)"
+        return (f"ChurnDrivers(method={self.method_!r}, n_obs={self.n_obs_}, "
+                f"n_events={self.n_events_}, used={len(self.used_)}, "
+                f"dropped={len(self.dropped_)})")
+
+    def _design(self, frame: pd.DataFrame) -> pd.DataFrame:
+        missing = [c for c in self.indicators if c not in frame]
+        if missing:
+            raise ReasonsError(f"ChurnDrivers: the design frame lacks {missing}.")
+        X = frame[self.indicators].apply(pd.to_numeric, errors="coerce").astype(float)
+        for col in self.log1p:
+            if col in X:
+                X[col] = np.log1p(X[col].clip(lower=0))
+        return X
+
+    def fit(self, frame: pd.DataFrame, *, y: str = "churned", groups: str | None = "customer_id"
+            ) -> ChurnDrivers:
+        """Fit on ``frame`` (one row per customer-month) with outcome column ``y`` (bool/0-1)."""
+        import statsmodels.api as sm
+
+        if y not in frame:
+            raise ReasonsError(f"ChurnDrivers.fit: no outcome column {y!r}.")
+        target = frame[y].astype(float).to_numpy()
+        n_events = int(target.sum())
+        if n_events == 0 or n_events == len(target):
+            raise ReasonsError(
+                f"ChurnDrivers.fit: {n_events} churn events in {len(target)} customer-months; "
+                "the regression needs both churned and retained customers (run more months).")
+        X = self._design(frame)
+        dropped, imputed = [], {}
+        for col in list(X.columns):
+            values = X[col]
+            if values.isna().all():
+                dropped.append((col, "all missing"))
+                X = X.drop(columns=col)
+                continue
+            n_na = int(values.isna().sum())
+            if n_na:
+                imputed[col] = n_na
+                X[col] = values.fillna(values.median())
+            if X[col].std(ddof=0) == 0:
+                dropped.append((col, "constant"))
+                X = X.drop(columns=col)
+        kept: list[str] = []
+        for col in X.columns:
+            if kept:
+                corr = X[kept].corrwith(X[col]).abs()
+                if (corr > self.max_corr).any():
+                    dropped.append((col, f"|corr| > {self.max_corr} with {corr.idxmax()}"))
+                    continue
+            kept.append(col)
+        X = X[kept]
+        self.means_ = X.mean()
+        self.scales_ = X.std(ddof=0)
+        Z = (X - self.means_) / self.scales_
+        while Z.shape[1] and np.linalg.matrix_rank(Z.to_numpy()) < Z.shape[1]:
+            col = Z.columns[-1]
+            dropped.append((col, "linearly dependent on the others"))
+            Z = Z.drop(columns=col)
+        design = sm.add_constant(Z, has_constant="add")
+        method = "mle"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                model = sm.Logit(target, design)
+                if groups is not None and groups in frame:
+                    codes = pd.factorize(frame[groups].astype(str))[0]
+                    result = model.fit(disp=0, maxiter=200, cov_type="cluster",
+                                       cov_kwds={"groups": codes})
+                    self.n_clusters_ = int(codes.max() + 1)
+                else:
+                    result = model.fit(disp=0, maxiter=200)
+                    self.n_clusters_ = len(target)
+                ok = (result.mle_retvals.get("converged", False)
+                      and np.all(np.isfinite(result.bse))
+                      and np.max(np.abs(result.params[1:])) <= self.max_abs_coef
+                      if Z.shape[1] else result.mle_retvals.get("converged", False))
+            except (np.linalg.LinAlgError, ValueError):
+                ok = False
+        if ok:
+            params = pd.Series(np.asarray(result.params), index=design.columns)
+            se = pd.Series(np.asarray(result.bse), index=design.columns)
+            pvalues = pd.Series(np.asarray(result.pvalues), index=design.columns)
+        else:
+            method = "firth"
+            beta, cov, converged = _firth_logit(design.to_numpy(float), target)
+            if not converged:
+                warnings.warn("ChurnDrivers: Firth's penalized fit did not converge; read the "
+                              "odds ratios with care.", stacklevel=2)
+            params = pd.Series(beta, index=design.columns)
+            se = pd.Series(np.sqrt(np.clip(np.diag(cov), 0, None)), index=design.columns)
+            pvalues = pd.Series(2 * stats.norm.sf(np.abs(params / se)), index=design.columns)
+            self.n_clusters_ = len(target)
+        self.method_ = method
+        self.used_ = list(Z.columns)
+        self.dropped_ = pd.DataFrame(dropped, columns=["indicator", "reason"])
+        self.imputed_ = imputed
+        self.params_ = params
+        self.standard_errors_ = se
+        self.pvalues_ = pvalues
+        self.n_obs_ = len(target)
+        self.n_events_ = n_events
+        return self
+
+    def summary(self) -> pd.DataFrame:
+        """Odds ratio per standard deviation of each indicator, with intervals, by effect size.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``indicator, coef, se, odds_ratio, or_low, or_high, p_value, p_holm,
+            direction`` (``higher`` when more of the indicator means more churn), ``rank``
+            (1 = largest ``|coef|``), sorted by rank.
+        """
+        from statsmodels.stats.multitest import multipletests
+
+        if not hasattr(self, "params_"):
+            raise ReasonsError("ChurnDrivers.summary: fit the model first.")
+        z = stats.norm.ppf(0.5 + self.confidence / 2)
+        coef = self.params_.drop("const")
+        se = self.standard_errors_.drop("const")
+        p = self.pvalues_.drop("const")
+        out = pd.DataFrame({"indicator": coef.index, "coef": coef.to_numpy(),
+                            "se": se.to_numpy()})
+        out["odds_ratio"] = np.exp(out["coef"])
+        out["or_low"] = np.exp(out["coef"] - z * out["se"])
+        out["or_high"] = np.exp(out["coef"] + z * out["se"])
+        out["p_value"] = p.to_numpy()
+        out["p_holm"] = multipletests(out["p_value"], method="holm")[1] if len(out) else []
+        out["direction"] = np.where(out["coef"] >= 0, "higher", "lower")
+        out["rank"] = out["coef"].abs().rank(ascending=False, method="first").astype(int)
+        return out.sort_values("rank").reset_index(drop=True)
+
+
+def describe_drivers(drivers: ChurnDrivers) -> str:
+    """Sentence on the model and its strongest drivers (odds ratio per SD, 95% CI)."""
+    table = drivers.summary()
+    sig = table[(table["or_low"] > 1) | (table["or_high"] < 1)]
+    how = ("maximum likelihood, standard errors clustered by customer" if drivers.method_ == "mle"
+           else "Firth's penalized likelihood (maximum likelihood separated or did not converge)")
+    parts = [f"Logistic regression on {drivers.n_obs_} customer-months ({drivers.n_events_} "
+             f"newly churned), {len(drivers.used_)} standardized indicators, fitted by {how}."]
+    if len(drivers.dropped_):
+        parts.append("Left out: " + ", ".join(
+            f"{r.indicator} ({r.reason})" for r in drivers.dropped_.itertuples()) + ".")
+    if sig.empty:
+        parts.append("No indicator's odds-ratio interval excludes 1.")
+    else:
+        parts.append("Strongest drivers (odds ratio per standard deviation): " + "; ".join(
+            f"{r.indicator} {r.odds_ratio:.2f} (95% CI {r.or_low:.2f}–{r.or_high:.2f})"
+            for r in sig.head(3).itertuples()) + ".")
+    return " ".join(parts)
+
+
+def driver_agreement(
+    drivers: pd.DataFrame,
+    reasons: pd.DataFrame,
+    indicators: pd.DataFrame,
+    rules: Mapping[str, AgreementRule],
+    *,
+    top: int = 5,
+    statuses: Sequence[str] = ("churned",),
+    confidence: float = 0.95,
+) -> pd.DataFrame:
+    """Do the drivers agree with the reasons customers state?
+
+    For each indicator with a rule (``direction``, ``reasons``), customers with a known
+    reason in ``rule.reasons`` are compared with customers with another known reason:
+    the difference in means with a Welch interval and a Mann-Whitney p-value. The
+    indicator *agrees* when the difference has the rule's direction and its interval
+    excludes 0.
+
+    Parameters
+    ----------
+    drivers
+        :meth:`ChurnDrivers.summary`.
+    reasons
+        From :func:`assign_reasons`.
+    indicators
+        ``customer_id`` and the indicator columns for the customers of ``reasons``.
+    rules
+        ``drivers.agreement`` of the params.
+    top
+        ``top_driver`` marks indicators ranked within the first ``top`` drivers whose
+        odds-ratio interval excludes 1.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``indicator, reasons, expected, odds_ratio, or_low, or_high, driver_direction,
+        top_driver, n_reason, n_other, mean_reason, mean_other, difference, diff_low,
+        diff_high, p_value, agrees``.
+    """
+    known = reasons[reasons["status"].isin(statuses) & (reasons["reason_code"] != UNKNOWN)]
+    data = known[["customer_id", "reason_code"]].merge(
+        indicators.assign(customer_id=indicators["customer_id"].astype(str)),
+        on="customer_id", how="left")
+    drv = drivers.set_index("indicator")
+    rows = []
+    z = stats.norm.ppf(0.5 + confidence / 2)
+    for name, rule in rules.items():
+        row: dict = {"indicator": name, "reasons": ", ".join(rule.reasons),
+                     "expected": rule.direction}
+        if name in drv.index:
+            d = drv.loc[name]
+            row.update(odds_ratio=d["odds_ratio"], or_low=d["or_low"], or_high=d["or_high"],
+                       driver_direction=d["direction"],
+                       top_driver=bool(d["rank"] <= top and (d["or_low"] > 1 or d["or_high"] < 1)))
+        else:
+            row.update(odds_ratio=np.nan, or_low=np.nan, or_high=np.nan, driver_direction=None,
+                       top_driver=False)
+        if name in data:
+            x = pd.to_numeric(data[name], errors="coerce")
+            mask = data["reason_code"].isin(rule.reasons)
+            a = x[mask].dropna().to_numpy(float)
+            b = x[~mask].dropna().to_numpy(float)
+        else:
+            a = b = np.zeros(0)
+        row.update(n_reason=len(a), n_other=len(b))
+        if len(a) >= 2 and len(b) >= 2:
+            diff = a.mean() - b.mean()
+            se = np.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))
+            row.update(mean_reason=a.mean(), mean_other=b.mean(), difference=diff,
+                       diff_low=diff - z * se, diff_high=diff + z * se,
+                       p_value=float(stats.mannwhitneyu(a, b).pvalue))
+            if rule.direction == "higher":
+                row["agrees"] = bool(diff - z * se > 0)
+            else:
+                row["agrees"] = bool(diff + z * se < 0)
+        else:
+            row.update(mean_reason=np.nan, mean_other=np.nan, difference=np.nan,
+                       diff_low=np.nan, diff_high=np.nan, p_value=np.nan, agrees=False)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def describe_agreement(agreement: pd.DataFrame) -> str:
+    """Sentence: how many mapped drivers agree with the stated reasons."""
+    if agreement.empty:
+        return "No driver -> reason mapping in params (reasons.drivers.agreement)."
+    top = agreement[agreement["top_driver"]]
+    parts = [f"{int(agreement['agrees'].sum())} of {len(agreement)} mapped indicators differ in "
+             "the expected direction between customers stating the mapped reasons and other "
+             "customers with a known reason"]
+    if len(top):
+        parts.append(f"; among the top drivers with a mapping, {int(top['agrees'].sum())} of "
+                     f"{len(top)} agree")
+    good = agreement[agreement["agrees"]]
+    text = "".join(parts) + "."
+    if len(good):
+        text += " Agreeing: " + "; ".join(
+            f"{r.indicator} is {r.expected} for {r.reasons} ({r.mean_reason:.3g} vs "
+            f"{r.mean_other:.3g})" for r in good.itertuples()) + "."
+    return text
+
+
+# --------------------------------------------------------------------------- store I/O
+
+@dataclasses.dataclass
+class ReasonInputs:
+    """Everything stage 2 reads from the store for one run month."""
+
+    month: str
+    status: pd.DataFrame
+    customers: pd.DataFrame
+    tiers: pd.DataFrame | None
+    snapshots: dict[str, pd.DataFrame]
+    contact_outcomes: pd.DataFrame | None
+    surveys: pd.DataFrame | None
+    interactions: pd.DataFrame | None
+    reasons_history: pd.DataFrame | None
+
+    @property
+    def snapshot(self) -> pd.DataFrame:
+        """The run month's snapshot (with ``discount_share_365``)."""
+        return self.snapshots[self.month]
+
+    @property
+    def tiers_available(self) -> bool:
+        return self.tiers is not None
+
+    def explain(self, statuses: Sequence[str]) -> pd.DataFrame:
+        """``customer_id, status`` of the run month's customers with one of ``statuses``."""
+        now = self.status[self.status["month"] == self.month]
+        return now.loc[now["status"].isin(statuses), ["customer_id", "status"]].reset_index(
+            drop=True)
+
+    def __repr__(self) -> str:
+        months = sorted(self.status["month"].unique())
+        return (f"ReasonInputs(month={self.month!r}, status_months={months[0]}..{months[-1]}, "
+                f"snapshots={sorted(self.snapshots)}, tiers={self.tiers_available}, "
+                f"contact_outcomes={0 if self.contact_outcomes is None else len(self.contact_outcomes)}, "
+                f"surveys={0 if self.surveys is None else len(self.surveys)}, "
+                f"interactions={0 if self.interactions is None else len(self.interactions)})")
+
+
+def _table_or_none(con, name: str, sql: str, args: dict) -> pd.DataFrame | None:
+    from winback.store import has_table
+
+    if not has_table(con, name):
+        return None
+    return con.execute(sql, args).df()
+
+
+def load_inputs(con, month: str, params: ReasonsParams) -> ReasonInputs:
+    """Read what stage 2 needs for ``month`` from the engagement store.
+
+    ``churn_status`` months up to ``month``; ``customers``; stage 3's ``tiers`` (``None``
+    when absent); the snapshots of ``month`` and of the ``drivers.months`` months before
+    (each with ``discount_share_365`` added); contact outcomes, surveys and interactions
+    dated in the look-back window; earlier rows of the ``reasons`` table.
+
+    Raises
+    ------
+    ReasonsError
+        ``churn_status`` or the run month's snapshot is missing.
+    """
+    from winback.store import has_table, table_months
+
+    month = _check_month(month)
+    if not has_table(con, "churn_status"):
+        raise ReasonsError("The store has no table 'churn_status': run stage 1 (data collection "
+                           "and churn definition) for this month first.")
+    status = con.execute("SELECT month, CAST(customer_id AS VARCHAR) AS customer_id, status "
+                         "FROM churn_status WHERE month <= ? ORDER BY month, customer_id",
+                         [month]).df()
+    if month not in set(status["month"]):
+        raise ReasonsError(f"The store's churn_status has no rows for {month}: run stage 1 for "
+                           f"{month} first.")
+    customers = con.execute("SELECT * FROM customers").df()
+    tiers = _table_or_none(con, "tiers", "SELECT month, CAST(customer_id AS VARCHAR) AS "
+                           "customer_id, CAST(tier AS VARCHAR) AS tier FROM tiers "
+                           "WHERE month < $m", {"m": month})
+    snap_months = set(table_months(con, "snapshots"))
+    if month not in snap_months:
+        raise ReasonsError(f"The store's snapshots have no rows for {month}: run stage 1 for "
+                           f"{month} first.")
+    first = str(pd.Period(month, "M") - params.drivers.months - 1)
+    wanted = [m for m in sorted(snap_months) if first <= m <= month]
+    snapshots = {}
+    for m in wanted:
+        snap = con.execute("SELECT * FROM snapshots WHERE month = ?", [m]).df()
+        snap["customer_id"] = snap["customer_id"].astype(str)
+        disc = discount_share(con, m)
+        snapshots[m] = snap.merge(disc, on="customer_id", how="left")
+    start, end = _window(month, params.lookback_days)
+    window = {"start": start, "end": end}
+    outcomes = _table_or_none(
+        con, "contact_outcomes",
+        "SELECT * FROM contact_outcomes WHERE contact_ts >= $start AND contact_ts < $end", window)
+    surveys = _table_or_none(con, "surveys",
+                             "SELECT * FROM surveys WHERE ts >= $start AND ts < $end", window)
+    interactions = _table_or_none(
+        con, "interactions", "SELECT * FROM interactions WHERE ts >= $start AND ts < $end",
+        window)
+    history = _table_or_none(con, "reasons", "SELECT * FROM reasons WHERE month < $m",
+                             {"m": month})
+    return ReasonInputs(month, status, customers, tiers, snapshots, outcomes, surveys,
+                        interactions, history)
+
+
+def write_reasons(con, reasons: pd.DataFrame) -> int:
+    """Store the run month's reasons in table ``reasons``, replacing exactly that month's rows.
+
+    Returns the number of rows written.
+    """
+    from winback.store import replace_month
+
+    _require(reasons, REASON_COLUMNS, "reasons")
+    months = sorted(reasons["month"].astype(str).unique())
+    if len(months) != 1:
+        raise ReasonsError(f"write_reasons stores one month at a time; got months {months}.")
+    frame = reasons[list(REASON_COLUMNS)].copy()
+    for col in ("month", "customer_id", "status", "reason_code", "churn_type", "source"):
+        frame[col] = frame[col].astype(str)
+    frame["evidence_count"] = frame["evidence_count"].astype("int64")
+    replace_month(con, "reasons", months[0], frame)
+    return len(frame)
