@@ -359,3 +359,41 @@ def test_store_round_trip_and_previous_month(tiers):
     assert previous_tiers(con, "2024-08") is None
     with pytest.raises(TieringError, match="one month"):
         write_tiers(con, pd.concat([may, tiers]))
+
+
+# --- charts -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("language", ["zh", "en"])
+def test_charts_draw_with_titles_and_takeaways(tiers, language):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from winback.plots import tiers as charts
+
+    summary = tier_summary(tiers)
+    prev = tiers.assign(month="2024-05", tier=np.roll(tiers["tier"].to_numpy(), 1))
+    moved = tier_transitions(prev, tiers)
+    axes = [
+        charts.plot_tier_shares(summary, language=language),
+        charts.plot_value_concentration(lorenz_curve(tiers), value_concentration(tiers),
+                                        language=language),
+        charts.plot_value_split(summary, language=language),
+        charts.plot_quadrants(quadrant_summary(tiers, language), language=language),
+        charts.plot_rfm_segments(rfm_summary(tiers, language), language=language),
+        charts.plot_tier_transitions(moved, labels=summary["tier_label"].tolist(),
+                                     language=language),
+        charts.plot_tier_transitions(tier_transitions(None, tiers), language=language),
+    ]
+    for ax in axes:
+        assert ax.get_title()
+    top = summary.iloc[0]
+    notes = [t.get_text() for t in axes[0].texts]
+    assert any(f"{top.value_share:.0%}" in n for n in notes)
+    assert any(f"{moved.share_changed:.1%}" in t.get_text() for t in axes[5].texts)
+    assert axes[0].get_ylabel() and axes[2].get_ylabel()
+    with pytest.raises(ValueError, match="language"):
+        charts.plot_tier_shares(summary, language="fr")
+    plt.close("all")
