@@ -556,3 +556,11 @@ def test_load_inputs_and_discount_share_on_a_tiny_store():
     assert sorted(inp.explain(["churned", "lost"])["customer_id"]) == ["a", "c", "d", "e"]
     assert "ReasonInputs(month='2024-06'" in repr(inp)
     json.dumps(inp.status.to_dict("list"))  # plain data
+
+
+def test_attach_segments_uses_last_months_tier():
+    frame = pd.DataFrame({"customer_id": ["b", "e", "z"], "reason_code": ["price"] * 3})
+    out = R.attach_segments(frame, segments(), MONTH).set_index("customer_id")
+    assert out.loc["b", "tier"] == "T1" and out.loc["z", "tier"] == "(no tier)"
+    assert out.loc["e", "business_line"] == "B" and out.loc["z", "region"] == "(missing)"
+    assert "tier" not in R.attach_segments(frame, segments(False), MONTH)

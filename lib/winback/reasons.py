@@ -81,6 +81,7 @@ from pydantic import Field, field_validator, model_validator
 from scipy import stats
 
 from winback.config import Section
+from winback.profile import ProfileParams
 from winback.settings import month_end
 
 __all__ = [
@@ -96,11 +97,13 @@ __all__ = [
     "ReasonsParams",
     "TrendParams",
     "assign_reasons",
+    "attach_segments",
     "churn_rates",
     "churn_transitions",
     "code_lookup",
     "collect_evidence",
     "concentration",
+    "describe_agreement",
     "describe_concentration",
     "describe_drivers",
     "describe_reasons",
@@ -279,6 +282,7 @@ class ReasonsParams(Section):
     keywords: dict[str, Keywords] = Field(
         default_factory=lambda: {k: Keywords(**v) for k, v in DEFAULT_KEYWORDS.items()})
     trend: TrendParams = Field(default_factory=TrendParams)
+    profile: ProfileParams = Field(default_factory=ProfileParams)
     drivers: DriversParams = Field(default_factory=DriversParams)
 
     @field_validator("source_priority")
@@ -510,6 +514,24 @@ def _with_segments(transitions: pd.DataFrame, segments: pd.DataFrame) -> pd.Data
     if tiers is not None:
         tiers = tiers.rename(columns={"month": "prev_month"})
         out = out.merge(tiers, on=["prev_month", "customer_id"], how="left")
+        out["tier"] = out["tier"].astype("string").fillna("(no tier)")
+    return out
+
+
+def attach_segments(frame: pd.DataFrame, segments: pd.DataFrame, month: str) -> pd.DataFrame:
+    """``frame`` (one row per customer) with the segment columns of :func:`segment_frame`.
+
+    The tier is the customer's tier of the month before ``month`` (stage 3 runs after
+    stage 2), ``(no tier)`` when unknown; no ``tier`` column when there is no tiers table.
+    """
+    out = frame.drop(columns=[c for c in ("business_line", "region", "cohort", "tier")
+                              if c in frame]).merge(segments, on="customer_id", how="left")
+    for col in ("business_line", "region", "cohort"):
+        out[col] = out[col].astype("string").fillna("(missing)")
+    tiers = segments.attrs.get("tiers")
+    if tiers is not None:
+        last = tiers[tiers["month"] == _prev_month(_check_month(month))]
+        out = out.merge(last[["customer_id", "tier"]], on="customer_id", how="left")
         out["tier"] = out["tier"].astype("string").fillna("(no tier)")
     return out
 
