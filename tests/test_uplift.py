@@ -56,8 +56,11 @@ def test_rates_without_events_give_a_finite_interval():
 
 @pytest.mark.parametrize(
     "args, match",
-    [((1, 0, 1, 10), "treated arm is empty"), ((11, 10, 1, 10), "outside 0..10"),
-     ((1, 10, -1, 10), "control count")],
+    [
+        ((1, 0, 1, 10), "treated arm is empty"),
+        ((11, 10, 1, 10), "outside 0..10"),
+        ((1, 10, -1, 10), "control count"),
+    ],
 )
 def test_bad_rate_inputs_are_refused(args, match):
     with pytest.raises(ValueError, match=match):
@@ -139,8 +142,9 @@ def test_interval_covers_the_assigned_populations_effect_at_the_nominal_rate(met
         control = np.zeros(n, bool)
         control[rng.choice(n, n_control, replace=False)] = True
         y = rng.random(n) < np.where(control, p0, p1)
-        c = rate_difference(int(y[~control].sum()), n - n_control, int(y[control].sum()),
-                            n_control, method=method)
+        c = rate_difference(
+            int(y[~control].sum()), n - n_control, int(y[control].sum()), n_control, method=method
+        )
         hits += c.covers(ate)
     coverage = hits / reps
     # binomial s.e. of a 95% coverage over 1000 replications is 0.7 points

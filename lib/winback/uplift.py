@@ -130,7 +130,9 @@ def rate_difference(
     """
     alpha = _check_alpha(alpha)
     if method not in RATE_METHODS:
-        raise ValueError(f"unknown rate interval method {method!r}; use one of {list(RATE_METHODS)}")
+        raise ValueError(
+            f"unknown rate interval method {method!r}; use one of {list(RATE_METHODS)}"
+        )
     for name, count, n in (("treated", count_t, n_t), ("control", count_c, n_c)):
         if n < 1:
             raise ValueError(f"the {name} arm is empty (n={n}): a rate needs at least one customer")
@@ -208,8 +210,16 @@ def scaled(comparison: Comparison, factor: float) -> Comparison:
     if not factor > 0:
         raise ValueError(f"scale factor must be positive, got {factor!r}")
     c = comparison
-    return Comparison(c.n_treated, c.n_control, c.treated * factor, c.control * factor,
-                      c.diff * factor, c.ci_low * factor, c.ci_high * factor, c.p_value)
+    return Comparison(
+        c.n_treated,
+        c.n_control,
+        c.treated * factor,
+        c.control * factor,
+        c.diff * factor,
+        c.ci_low * factor,
+        c.ci_high * factor,
+        c.p_value,
+    )
 
 
 def roi_interval(

@@ -1,0 +1,595 @@
+"""Stage 6 evaluation on tiny hand-made stores whose answers are known."""
+
+import math
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from winback.evaluation import (
+    EVALUATION_COLUMNS,
+    METRICS,
+    EvaluationError,
+    EvaluationParams,
+    campaign_costs,
+    campaign_overview,
+    collect,
+    consistency_table,
+    contact_funnel,
+    describe_evaluation,
+    evaluate_campaigns,
+    evaluation_plan,
+    funnel_summary,
+    no_response_list,
+    offer_redemption,
+    read_campaign_log,
+    satisfaction_trend,
+    status_flows,
+    uplift_table,
+    window_bounds,
+    window_outcomes,
+    winning_back_sentence,
+    write_evaluations,
+    write_no_response,
+)
+from winback.store import read_table
+from winback.uplift import mean_difference, rate_difference
+
+TS = "datetime64[us]"
+
+
+def _store(tables: dict[str, pd.DataFrame]):
+    con = duckdb.connect()
+    for name, frame in tables.items():
+        con.register("_t", frame)
+        con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM _t')
+        con.unregister("_t")
+    return con
+
+
+def _tx(rows):
+    """rows: (order_id, customer_id, order_ts, amount, category, is_return)."""
+    f = pd.DataFrame(
+        rows, columns=["order_id", "customer_id", "order_ts", "amount", "category", "is_return"]
+    )
+    f["order_ts"] = pd.to_datetime(f["order_ts"]).astype(TS)
+    return f
+
+
+def _log(month, rows):
+    """rows: (customer_id, group, tier, strategy, offer_category, cost)."""
+    f = pd.DataFrame(
+        rows, columns=["customer_id", "group", "tier", "strategy", "offer_category", "cost"]
+    )
+    f.insert(0, "month", month)
+    return f
+
+
+# ------------------------------------------------------------------------- windows
+
+
+def test_window_bounds_run_from_the_month_after_to_the_end_of_month_k():
+    assert window_bounds("2024-03", 1) == (pd.Timestamp("2024-04-01"), pd.Timestamp("2024-05-01"))
+    assert window_bounds("2024-03", 3) == (pd.Timestamp("2024-04-01"), pd.Timestamp("2024-07-01"))
+    assert window_bounds("2023-11", 2) == (pd.Timestamp("2023-12-01"), pd.Timestamp("2024-02-01"))
+    with pytest.raises(EvaluationError, match="YYYY-MM"):
+        window_bounds("2024-3", 1)
+
+
+def test_plan_evaluates_the_last_three_campaigns_with_elapsed_windows_only():
+    plan = evaluation_plan("2024-06", ["2024-02", "2024-03", "2024-04", "2024-05", "2024-06"])
+    got = list(zip(plan["campaign_month"], plan["window"], strict=True))
+    assert got == [
+        ("2024-03", 1),
+        ("2024-03", 2),
+        ("2024-03", 3),
+        ("2024-04", 1),
+        ("2024-04", 2),
+        ("2024-05", 1),
+    ]
+    assert plan["end"].max() == pd.Timestamp("2024-07-01")  # never beyond the run month
+    # a month without a campaign is skipped; windows come from params
+    plan = evaluation_plan("2024-06", ["2024-03", "2024-05"], windows=[1, 3])
+    assert list(zip(plan["campaign_month"], plan["window"], strict=True)) == [
+        ("2024-03", 1),
+        ("2024-03", 3),
+        ("2024-05", 1),
+    ]
+    assert evaluation_plan("2024-01", []).empty
+
+
+def test_window_outcomes_count_only_purchases_inside_each_window():
+    log = _log(
+        "2024-03",
+        [
+            ("A", "treatment", "T1", "s", "fresh", 5.0),
+            ("B", "control", "T1", "s", "fresh", 0.0),
+            ("C", "treatment", "T2", "s", "toys", 5.0),
+        ],
+    )
+    tx = _tx(
+        [
+            (
+                "o1",
+                "A",
+                "2024-03-31 23:59:59",
+                50.0,
+                "fresh",
+                False,
+            ),  # campaign month: never counts
+            ("o2", "A", "2024-04-01 00:00:00", 20.0, "toys", False),  # first of window 1
+            ("o3", "A", "2024-04-01 00:00:00", 30.0, "fresh", False),  # same instant, later id
+            ("o4", "A", "2024-04-30 23:59:59", 10.0, "fresh", False),
+            (
+                "o1-R",
+                "A",
+                "2024-04-05 10:00:00",
+                -50.0,
+                "fresh",
+                True,
+            ),  # refund of o1: not a purchase
+            ("o5", "B", "2024-05-01 00:00:00", 40.0, "fresh", False),  # window 2, not window 1
+            ("o6", "C", "2024-04-10 09:00:00", -15.0, "toys", False),  # negative amount = refund
+            ("o7", "C", "2024-06-30 23:00:00", 25.0, "toys", False),  # window 3 only
+        ]
+    )
+    inter = pd.DataFrame(
+        {
+            "customer_id": ["B", "C", "C"],
+            "ts": pd.to_datetime(["2024-04-02", "2024-03-30", "2024-06-01"]).astype(TS),
+            "kind": ["review", "review", "complaint"],
+        }
+    )
+    con = _store({"campaign_log": log, "transactions": tx, "interactions": inter})
+    assigned = read_campaign_log(con, ["2024-03"])
+    plan = evaluation_plan("2024-06", ["2024-03"])
+    out = window_outcomes(con, assigned, plan).set_index(["customer_id", "window"])
+    assert out.loc[("A", 1), "purchases"] == 3 and out.loc[("A", 1), "reactivated"]
+    assert out.loc[("A", 1), "net_spend"] == pytest.approx(20 + 30 + 10 - 50)
+    assert out.loc[("A", 1), "first_category"] == "toys"  # earliest, then smallest order_id
+    assert not out.loc[("A", 1), "offer_match"]
+    assert not out.loc[("B", 1), "reactivated"] and out.loc[("B", 2), "reactivated"]
+    assert out.loc[("B", 2), "offer_match"]
+    assert pd.isna(out.loc[("B", 1), "offer_match"])  # not reactivated: no match question
+    assert out.loc[("C", 2), "net_spend"] == -15 and not out.loc[("C", 2), "reactivated"]
+    assert out.loc[("C", 3), "reactivated"] and out.loc[("C", 3), "net_spend"] == 10
+    # interactions before the window do not count; kinds filter
+    assert out.loc[("B", 1), "engaged"] and not out.loc[("C", 1), "engaged"]
+    assert out.loc[("C", 3), "engaged"]
+    only_reviews = window_outcomes(con, assigned, plan, engagement_kinds=["review"])
+    c3 = only_reviews.set_index(["customer_id", "window"]).loc[("C", 3)]
+    assert not c3["engaged"]
+    assert len(out) == 9 and out.loc[("A", 1), "group"] == "treatment"
+
+
+def test_window_outcomes_without_interactions_table_leave_engagement_unknown():
+    log = _log("2024-03", [("A", "treatment", "T1", "s", None, 1.0)])
+    con = _store(
+        {"campaign_log": log, "transactions": _tx([("o", "A", "2024-04-03", 5.0, "x", False)])}
+    )
+    out = window_outcomes(
+        con, read_campaign_log(con, ["2024-03"]), evaluation_plan("2024-04", ["2024-03"])
+    )
+    assert out["engaged"].isna().all() and out["reactivated"].all()
+    assert out["offer_match"].isna().all()  # no offer category
+
+
+def test_campaign_log_errors_name_rows_and_fix():
+    con = _store({"campaign_log": _log("2024-03", [("A", "treated", "T1", "s", "x", 1.0)])})
+    with pytest.raises(EvaluationError, match=r"treatment or control.*'treated'.*A"):
+        read_campaign_log(con, ["2024-03"])
+    con = _store(
+        {
+            "campaign_log": _log(
+                "2024-03",
+                [("A", "treatment", "T1", "s", "x", 1.0), ("A", "control", "T1", "s", "x", 1.0)],
+            )
+        }
+    )
+    with pytest.raises(EvaluationError, match="assigned twice.*A"):
+        read_campaign_log(con, ["2024-03"])
+    con = _store({"campaign_log": pd.DataFrame({"month": ["2024-03"], "customer_id": ["A"]})})
+    with pytest.raises(EvaluationError, match=r"lacks column\(s\) \['group'\]"):
+        read_campaign_log(con, ["2024-03"])
+
+
+# ---------------------------------------------------------------------- comparisons
+
+
+def _outcomes(
+    n_t, r_t, n_c, r_c, *, campaign="2024-03", window=1, tier="T1", spend=None, cost=2.0, start=0
+):
+    """Customer-level outcomes with r_t of n_t treated and r_c of n_c control reactivated."""
+    n = n_t + n_c
+    group = ["treatment"] * n_t + ["control"] * n_c
+    react = [True] * r_t + [False] * (n_t - r_t) + [True] * r_c + [False] * (n_c - r_c)
+    spend = spend if spend is not None else [30.0 if r else 0.0 for r in react]
+    return pd.DataFrame(
+        {
+            "campaign_month": campaign,
+            "window": window,
+            "customer_id": [f"C{start + i:04d}" for i in range(n)],
+            "group": group,
+            "tier": tier,
+            "strategy": "care",
+            "reason_code": pd.NA,
+            "reactivated": react,
+            "net_spend": spend,
+            "engaged": pd.array([i % 2 == 0 for i in range(n)], dtype="boolean"),
+            "offer_match": pd.array(
+                [(i % 3 == 0) if r else pd.NA for i, r in enumerate(react)], dtype="boolean"
+            ),
+            "cost": [cost if g == "treatment" else 0.0 for g in group],
+            "treated_later": False,
+        }
+    )
+
+
+PARAMS = EvaluationParams(
+    min_treated=20, min_control=10, min_reactivated=5, segments=["tier", "reason_code"]
+)
+
+
+def test_overall_rows_match_the_closed_form_comparisons():
+    o = _outcomes(100, 30, 40, 6)
+    ev = evaluate_campaigns(o, run_month="2024-04", params=PARAMS)
+    assert list(ev.columns) == EVALUATION_COLUMNS
+    row = ev[(ev["segment_type"] == "all") & (ev["metric"] == "reactivation")].iloc[0]
+    ref = rate_difference(30, 100, 6, 40)
+    assert (row["treated"], row["control"], row["diff"]) == pytest.approx((0.30, 0.15, 0.15))
+    assert (row["ci_low"], row["ci_high"], row["p_value"]) == pytest.approx(
+        (ref.ci_low, ref.ci_high, ref.p_value)
+    )
+    assert (row["n_treated"], row["n_control"], row["month"]) == (100, 40, "2024-04")
+    rev = ev[(ev["segment_type"] == "all") & (ev["metric"] == "revenue")].iloc[0]
+    ref = mean_difference(o.loc[:99, "net_spend"], o.loc[100:, "net_spend"])
+    assert rev["diff"] == pytest.approx(4.5) and rev["ci_low"] == pytest.approx(ref.ci_low)
+    inc = ev[(ev["segment_type"] == "all") & (ev["metric"] == "incremental_revenue")].iloc[0]
+    assert inc["diff"] == pytest.approx(450.0) and inc["ci_high"] == pytest.approx(
+        100 * ref.ci_high
+    )
+    assert inc["treated"] == pytest.approx(900.0) and inc["control"] == pytest.approx(450.0)
+    cost = ev[(ev["segment_type"] == "all") & (ev["metric"] == "cost")].iloc[0]
+    assert cost["treated"] == pytest.approx(200.0)
+    roi = ev[(ev["segment_type"] == "all") & (ev["metric"] == "roi")].iloc[0]
+    assert roi["diff"] == pytest.approx((450 - 200) / 200)
+    assert roi["ci_low"] == pytest.approx((100 * ref.ci_low - 200) / 200)
+    inc_r = ev[(ev["segment_type"] == "all") & (ev["metric"] == "incremental_reactivations")]
+    assert inc_r["diff"].iloc[0] == pytest.approx(15.0)
+    assert set(ev["metric"]) - {""} == set(METRICS)
+
+
+def test_small_segments_say_so_and_missing_segments_are_noted():
+    o = pd.concat(
+        [_outcomes(100, 30, 40, 6, tier="T1"), _outcomes(12, 3, 4, 1, tier="T2", start=500)],
+        ignore_index=True,
+    )
+    ev = evaluate_campaigns(o, run_month="2024-04", params=PARAMS)
+    t2 = ev[(ev["segment_type"] == "tier") & (ev["segment"] == "T2")]
+    assert len(t2) == len(METRICS) and t2["diff"].isna().all()
+    assert (t2["note"] == "too small: n_treated=12, n_control=4").all()
+    t1 = ev[
+        (ev["segment_type"] == "tier") & (ev["segment"] == "T1") & (ev["metric"] == "reactivation")
+    ]
+    assert t1["diff"].iloc[0] == pytest.approx(0.15)
+    reason = ev[ev["segment_type"] == "reason_code"]
+    assert len(reason) == 1 and "no reason_code" in reason["note"].iloc[0]
+
+
+def test_offer_match_against_the_control_baseline():
+    o = _outcomes(100, 30, 40, 12)
+    ev = evaluate_campaigns(o, run_month="2024-04", params=PARAMS)
+    row = ev[(ev["segment_type"] == "all") & (ev["metric"] == "offer_match")].iloc[0]
+    mt = o[(o["group"] == "treatment")]["offer_match"].dropna()
+    mc = o[(o["group"] == "control")]["offer_match"].dropna()
+    assert (row["n_treated"], row["n_control"]) == (30, 12)
+    assert row["treated"] == pytest.approx(mt.mean()) and row["control"] == pytest.approx(mc.mean())
+    table = consistency_table(ev)
+    assert table["reactivated_treated"].iloc[0] == 30
+    # no baseline when control customers carry no offer category
+    o2 = o.copy()
+    o2.loc[o2["group"] == "control", "offer_match"] = pd.NA
+    row = evaluate_campaigns(o2, run_month="2024-04", params=PARAMS)
+    row = row[(row["segment_type"] == "all") & (row["metric"] == "offer_match")].iloc[0]
+    assert "no baseline" in row["note"] and row["treated"] == pytest.approx(mt.mean())
+
+
+def test_contaminated_controls_and_missing_cost_are_noted():
+    o = _outcomes(100, 30, 40, 6, cost=0.0)
+    o.loc[o.index[-3:], "treated_later"] = True
+    ev = evaluate_campaigns(o, run_month="2024-04", params=PARAMS)
+    all_ = ev[ev["segment_type"] == "all"].set_index("metric")
+    assert all_.loc["reactivation", "note"].startswith("3 of 40 control customers")
+    assert math.isnan(all_.loc["roi", "diff"]) and "no ROI" in all_.loc["roi", "note"]
+
+
+def test_evaluation_sentence_and_tables():
+    o = pd.concat([_outcomes(100, 30, 40, 6), _outcomes(100, 31, 40, 6, window=2)])
+    ev = evaluate_campaigns(o, run_month="2024-05", params=PARAMS)
+    text = describe_evaluation(ev)
+    assert text.startswith("Campaign 2024-03, 2 months after: 31.0% of treated vs 15.0%")
+    assert "ROI" in text
+    assert len(uplift_table(ev)) == 2
+    assert describe_evaluation(ev.iloc[0:0]).startswith("No campaign")
+
+
+def test_evaluations_round_trip_and_rerun_replaces_the_month(tmp_path):
+    ev = evaluate_campaigns(_outcomes(100, 30, 40, 6), run_month="2024-04", params=PARAMS)
+    con = duckdb.connect(str(tmp_path / "s.duckdb"))
+    assert write_evaluations(con, "2024-04", ev) == len(ev)
+    write_evaluations(con, "2024-04", ev)
+    back = read_table(con, "evaluations")
+    assert len(back) == len(ev) and list(back.columns) == EVALUATION_COLUMNS
+    empty = evaluate_campaigns(
+        _outcomes(100, 30, 40, 6).iloc[0:0], run_month="2024-05", params=PARAMS
+    )
+    assert write_evaluations(con, "2024-05", empty) == 0
+    with pytest.raises(EvaluationError, match="lack"):
+        write_evaluations(con, "2024-04", ev.drop(columns="note"))
+
+
+# ---------------------------------------------------------------- contacts and costs
+
+
+def _contacts(rows):
+    """rows: (campaign_month, customer_id, attempt, channel, reached, response, redeemed, sat)."""
+    f = pd.DataFrame(
+        rows,
+        columns=[
+            "campaign_month",
+            "customer_id",
+            "attempt",
+            "channel",
+            "reached",
+            "response",
+            "offer_redeemed",
+            "satisfaction",
+        ],
+    )
+    f["contact_ts"] = pd.Timestamp("2024-04-03 10:00")
+    from winback.evaluation import _typed_contacts
+
+    return _typed_contacts(f)
+
+
+ASSIGNED = read_campaign_log(
+    _store(
+        {
+            "campaign_log": _log(
+                "2024-03",
+                [
+                    ("A", "treatment", "T1", "price_match", "fresh", 4.0),
+                    ("B", "treatment", "T1", "care", "fresh", 4.0),
+                    ("C", "treatment", "T2", "care", "toys", 4.0),
+                    ("D", "treatment", "T2", "care", "toys", 4.0),
+                    ("E", "control", "T1", "care", "fresh", 4.0),
+                ],
+            )
+        }
+    ),
+    ["2024-03"],
+)
+CONTACTS = _contacts(
+    [
+        ("2024-03", "A", 1, "phone", False, None, False, None),
+        ("2024-03", "A", 2, "phone", True, "accepted", True, 5),
+        ("2024-03", "B", 1, "sms", False, None, False, None),
+        ("2024-03", "B", 2, "phone", False, None, False, None),
+        ("2024-03", "B", 3, "phone", False, None, False, None),
+        ("2024-03", "C", 1, "phone", True, "no_response", False, 3),
+        ("2024-03", "C", 2, "sms", True, "callback", False, None),
+    ]
+)
+
+
+def test_funnel_counts_by_channel_and_attempt():
+    f = contact_funnel(CONTACTS).set_index(["channel", "attempt"])
+    assert f.loc[("phone", 1), ["attempts", "reached", "responded", "accepted"]].tolist() == [
+        2,
+        1,
+        0,
+        0,
+    ]
+    assert f.loc[("phone", 2), ["attempts", "reached", "responded", "accepted"]].tolist() == [
+        2,
+        1,
+        1,
+        1,
+    ]
+    assert f.loc[("sms", 2), ["responded", "accepted"]].tolist() == [1, 0]
+    assert f.loc[("phone", 2), "reach_rate"] == 0.5
+    assert math.isnan(f.loc[("sms", 1), "response_rate"])
+    s = funnel_summary(ASSIGNED, CONTACTS).iloc[0]
+    assert s[["treated", "attempted", "reached", "responded", "accepted", "redeemed"]].tolist() == [
+        4,
+        3,
+        2,
+        2,
+        1,
+        1,
+    ]
+    assert s["attempted_share"] == 0.75
+
+
+def test_no_response_list_and_its_store_table(tmp_path):
+    nr = no_response_list(ASSIGNED, CONTACTS, run_month="2024-04", action="release")
+    assert nr["customer_id"].tolist() == ["B", "D"]
+    assert nr["outcome"].tolist() == ["unreached", "not_attempted"]
+    assert nr["attempts"].tolist() == [3, 0] and (nr["action"] == "release").all()
+    assert set(nr.columns) == {
+        "month",
+        "campaign_month",
+        "customer_id",
+        "attempts",
+        "outcome",
+        "action",
+    }
+    con = duckdb.connect(str(tmp_path / "s.duckdb"))
+    write_no_response(con, "2024-04", nr)
+    assert read_table(con, "no_response")["customer_id"].tolist() == ["B", "D"]
+    # a month whose previous month had no campaign lists no one
+    assert no_response_list(ASSIGNED, CONTACTS, run_month="2024-06").empty
+    with pytest.raises(EvaluationError, match="reenter_next_cycle or release"):
+        no_response_list(ASSIGNED, CONTACTS, run_month="2024-04", action="drop")
+
+
+def test_redemption_by_strategy():
+    r = offer_redemption(ASSIGNED, CONTACTS).set_index("strategy")
+    assert r.loc["price_match", ["treated", "accepted", "redeemed"]].tolist() == [1, 1, 1]
+    assert r.loc["care", ["treated", "accepted", "redeemed"]].tolist() == [3, 0, 0]
+    assert r.loc["care", "redemption_rate"] == 0 and r.loc["care", "ci_high"] > 0
+    assert math.isnan(r.loc["care", "redeemed_of_accepted"])
+
+
+def test_costs_add_the_attempts_made():
+    costs = campaign_costs(ASSIGNED, CONTACTS, contact_unit_cost={"phone": 2.0, "sms": 0.5})
+    c = costs.set_index("customer_id")
+    assert c.loc["A", "cost"] == 4.0 + 2 * 2.0
+    assert c.loc["B", "cost"] == 4.0 + 0.5 + 2 * 2.0
+    assert c.loc["D", "cost"] == 4.0 and c.loc["D", "attempts"] == 0
+    assert c.loc["E", "cost"] == 0.0  # control: never contacted
+    assert campaign_costs(ASSIGNED, CONTACTS).set_index("customer_id").loc["A", "cost"] == 4.0
+    with pytest.raises(EvaluationError, match=r"no cost for channel\(s\) \['sms'\]"):
+        campaign_costs(ASSIGNED, CONTACTS, contact_unit_cost={"phone": 2.0})
+
+
+def test_params_refuse_unknown_names():
+    with pytest.raises(ValueError, match="unknown segment"):
+        EvaluationParams(segments=["region"])
+    with pytest.raises(ValueError, match="unknown channel"):
+        EvaluationParams(contact_unit_cost={"fax": 1.0})
+    with pytest.raises(ValueError, match="unknown interaction kind"):
+        EvaluationParams(engagement_kinds=["like"])
+    assert EvaluationParams(windows=[3, 1, 1]).windows == [1, 3]
+
+
+# ----------------------------------------------------------------------------- trends
+
+
+def _status(rows):
+    return pd.DataFrame(rows, columns=["month", "customer_id", "status"])
+
+
+def test_status_flows_count_churn_reactivation_and_rechurn():
+    st = _status(
+        [
+            # a: churns in Feb, comes back in Mar, churns again in Apr
+            ("2024-01", "a", "active"),
+            ("2024-02", "a", "churned"),
+            ("2024-03", "a", "active"),
+            ("2024-04", "a", "churned"),
+            # b: churned all along, back in Apr
+            ("2024-01", "b", "churned"),
+            ("2024-02", "b", "lost"),
+            ("2024-03", "b", "churned"),
+            ("2024-04", "b", "at_risk"),
+            # c: active all along; d: signs up in Mar
+            *[(m, "c", "active") for m in ("2024-01", "2024-02", "2024-03", "2024-04")],
+            ("2024-03", "d", "new"),
+            ("2024-04", "d", "churned"),
+        ]
+    )
+    f = status_flows(st).set_index("month")
+    assert math.isnan(f.loc["2024-01", "churn_rate"])
+    assert f.loc["2024-02", ["base_active", "new_churn", "reactivated"]].tolist() == [2, 1, 0]
+    assert f.loc["2024-03", ["reactivated", "base_churned", "new_churn"]].tolist() == [1, 2, 0]
+    assert f.loc[
+        "2024-04", ["new_churn", "reactivated", "base_reactivated", "rechurned"]
+    ].tolist() == [2, 1, 1, 1]
+    assert f.loc["2024-04", "churn_rate"] == pytest.approx(2 / 3)
+    assert f.loc["2024-04", "rechurn_rate"] == 1.0 and f.loc["2024-04", "net_winback"] == -1
+    assert f.loc["2024-04", "churned_share"] == 0.5
+    text = winning_back_sentence(status_flows(st))
+    assert text.startswith(
+        "In 2024-04, 1 churned customers came back and 2 customers churned "
+        "(net -1): no: we lost more"
+    )
+    assert "Over the last 3 months (2024-02 to 2024-04): 2 came back, 3 churned (net -1)" in text
+    assert "1 (100.0%) churned again" in text
+    assert "Not enough" in winning_back_sentence(status_flows(st[st["month"] == "2024-01"]))
+
+
+def test_status_flows_skip_a_gap_in_the_history():
+    st = _status([("2024-01", "a", "active"), ("2024-03", "a", "churned")])
+    f = status_flows(st).set_index("month")
+    assert math.isnan(f.loc["2024-03", "new_churn"]) and f.loc["2024-03", "churned"] == 1
+
+
+def test_satisfaction_trend_means_with_t_intervals():
+    surveys = pd.DataFrame(
+        {
+            "customer_id": list("abcd"),
+            "ts": pd.to_datetime(["2024-03-02", "2024-03-05", "2024-03-09", "2024-04-01"]),
+            "satisfaction": [4.0, 5.0, 3.0, 2.0],
+        }
+    )
+    t = satisfaction_trend(surveys, CONTACTS)
+    s = t[(t["source"] == "survey") & (t["month"] == "2024-03")].iloc[0]
+    half = 4.302652729911275 * 1.0 / math.sqrt(3)  # t(0.975, 2) x sd / sqrt(n)
+    assert s["n"] == 3 and s["mean"] == 4.0
+    assert (s["ci_low"], s["ci_high"]) == pytest.approx((4 - half, 4 + half))
+    c = t[t["source"] == "contact"].iloc[0]
+    assert (c["month"], c["n"], c["mean"]) == ("2024-04", 2, 4.0)
+    assert math.isnan(t[(t["source"] == "survey") & (t["month"] == "2024-04")]["ci_low"].iloc[0])
+
+
+# -------------------------------------------------------------------- from the store
+
+
+def _demo_store():
+    """Three monthly campaigns of 60 customers; two of April's controls are treated in May."""
+    rng = np.random.default_rng(3)
+    logs, tx = [], []
+    k = 0
+    for month in ("2024-03", "2024-04", "2024-05"):
+        rows = []
+        for i in range(60):
+            cid = f"C{month[-2:]}{i:03d}"
+            group = "control" if i % 4 == 0 else "treatment"
+            rows.append((cid, group, "T1" if i % 2 else "T2", "care", "fresh", 3.0))
+        if month == "2024-05":
+            rows += [(f"C04{i:03d}", "treatment", "T1", "care", "fresh", 3.0) for i in (0, 4)]
+        logs.append(_log(month, rows))
+        for cid, group, *_ in rows:
+            if rng.random() < (0.4 if group == "treatment" else 0.1):
+                k += 1
+                day = pd.Period(month, "M") + 1
+                tx.append(
+                    (f"o{k}", cid, str(day.start_time + pd.Timedelta(days=3)), 20.0, "fresh", False)
+                )
+    log = pd.concat(logs, ignore_index=True)
+    status = _status([(m, c, "churned") for m in ("2024-05", "2024-06") for c in ("x", "y")])
+    return _store({"campaign_log": log, "transactions": _tx(tx), "churn_status": status})
+
+
+def test_collect_reads_the_campaigns_and_flags_contaminated_controls():
+    con = _demo_store()
+    data = collect(con, "2024-06", params=PARAMS)
+    assert "2024-03 (windows 1,2,3), 2024-04 (windows 1,2), 2024-05 (windows 1)" in repr(data)
+    assert len(data.outcomes) == 60 * 3 + 60 * 2 + 62
+    overview = campaign_overview(data).set_index(["campaign_month", "window"])
+    assert overview.loc[("2024-04", 1), "control_treated_later"] == 0
+    assert overview.loc[("2024-04", 2), "control_treated_later"] == 2
+    assert overview.loc[("2024-03", 1), "cost"] == 45 * 3.0
+    ev = evaluate_campaigns(data.outcomes, run_month="2024-06", params=PARAMS)
+    assert len(ev[(ev["segment_type"] == "all") & (ev["metric"] == "reactivation")]) == 6
+    note = ev[
+        (ev["campaign_month"] == "2024-04")
+        & (ev["window"] == 2)
+        & (ev["segment_type"] == "all")
+        & (ev["metric"] == "reactivation")
+    ]["note"].iloc[0]
+    assert note.startswith("2 of 15 control customers")
+    assert "no contact_outcomes" in " ".join(data.notes)
+    assert len(data.status) == 4
+
+
+def test_collect_before_any_campaign_is_empty_but_runs():
+    con = _store({"transactions": _tx([("o", "A", "2024-01-03", 5.0, "x", False)])})
+    data = collect(con, "2024-01", params=PARAMS)
+    assert data.outcomes.empty and "nothing to evaluate" in data.notes[0]
+    ev = evaluate_campaigns(data.outcomes, run_month="2024-01", params=PARAMS)
+    assert ev.empty and list(ev.columns) == EVALUATION_COLUMNS
+    assert no_response_list(data.assigned, data.contacts, run_month="2024-01").empty
+    assert campaign_overview(data).empty and status_flows(data.status).empty
