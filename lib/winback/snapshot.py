@@ -109,7 +109,8 @@ class SnapshotParams(Section):
     """Params section ``snapshot``: how the month-end customer snapshot is built."""
 
     necessary_categories: list[str] = Field(
-        default_factory=lambda: ["grocery", "fresh_food", "household", "personal_care", "baby"]
+        default_factory=lambda: ["grocery", "fresh_food", "household", "personal_care", "baby"],
+        validate_default=True,
     )
     engagement_kinds: list[str] = Field(
         default_factory=lambda: [
