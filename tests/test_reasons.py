@@ -564,3 +564,9 @@ def test_attach_segments_uses_last_months_tier():
     assert out.loc["b", "tier"] == "T1" and out.loc["z", "tier"] == "(no tier)"
     assert out.loc["e", "business_line"] == "B" and out.loc["z", "region"] == "(missing)"
     assert "tier" not in R.attach_segments(frame, segments(False), MONTH)
+
+
+def test_default_yaml_section_matches_the_model_defaults():
+    from winback.config import load_params
+
+    assert load_params().reasons == R.ReasonsParams()

@@ -51,6 +51,7 @@ SECTIONS: dict[str, str] = {
     "sources": "winback.sources:SourcesParams",
     "validation": "winback.contract:ValidationParams",
     "tiering": "winback.tiers:TieringParams",
+    "reasons": "winback.reasons:ReasonsParams",
 }
 
 
