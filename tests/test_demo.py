@@ -439,3 +439,42 @@ def test_command_line_creates_and_advances(tmp_path, capsys):
     assert "advanced to 2024-02" in capsys.readouterr().out
     assert main(["--root", str(root), "--through", "2024-03", "-q"]) == 0
     assert DemoWorld.open(root).data_through == "2024-03"
+
+
+def test_parquet_appends_leave_readable_files(tmp_path):
+    """Months are appended without rewriting; pyarrow and DuckDB read the grown file; a cut restores it."""
+    import duckdb
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from winback.demo.files import ParquetLog, _footer, _Reader, _Writer
+
+    schema = pa.schema([("id", pa.string()), ("n", pa.int64()), ("ts", pa.timestamp("us")), ("ok", pa.bool_())])
+    path = tmp_path / "log.parquet"
+
+    def month(k: int) -> pa.Table:
+        n = np.arange(100 * k, 100 * k + 50 + k)
+        return pa.table({"id": [f"C{i}" for i in n], "n": n,
+                         "ts": pa.array(np.datetime64("2024-01-01", "us") + n.astype("timedelta64[m]")),
+                         "ok": n % 3 == 0})
+
+    log = ParquetLog(path, schema, None)
+    log.append(month(0))
+    log.append(month(1))
+    size = log.close()
+    log = ParquetLog(path, schema, size)
+    log.append(month(2))
+    size = log.close()
+    expected = pa.concat_tables([month(k) for k in range(3)])
+    assert pq.read_table(path).equals(expected)
+    con = duckdb.connect()
+    assert con.sql(f"select count(*), sum(n) from read_parquet('{path}') where ok").fetchone() == (
+        int(expected["ok"].to_numpy().sum()), int(expected["n"].to_numpy()[expected["ok"].to_numpy()].sum()))
+    _, footer = _footer(path.read_bytes())
+    writer = _Writer()
+    writer.struct(_Reader(footer).struct())
+    assert bytes(writer.out) == footer, "the footer codec round-trips byte for byte"
+    log = ParquetLog(path, schema, size)
+    log.append(month(3))
+    log.abort()
+    assert path.stat().st_size == size and pq.read_table(path).equals(expected)

@@ -40,7 +40,7 @@ from winback.settings import derive_seed
 
 __all__ = ["DemoWorld", "DemoStateError"]
 
-STATE_VERSION = 1
+STATE_VERSION = 2
 PRE_EXISTING = 0.30  # share of the base that signed up before the history starts
 PRE_EXISTING_DAYS = 730.0
 SIGNUP_GROWTH = 0.02  # monthly growth of signups over the history
