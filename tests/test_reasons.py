@@ -567,6 +567,10 @@ def test_attach_segments_uses_last_months_tier():
 
 
 def test_default_yaml_section_matches_the_model_defaults():
-    from winback.config import load_params
+    import yaml
 
-    assert load_params().reasons == R.ReasonsParams()
+    from winback.config import SECTIONS, find_root
+
+    raw = yaml.safe_load((find_root() / "params" / "default.yaml").read_text(encoding="utf-8"))
+    assert R.ReasonsParams(**raw["reasons"]) == R.ReasonsParams()
+    assert SECTIONS["reasons"] == "winback.reasons:ReasonsParams"
