@@ -468,7 +468,7 @@ def test_parquet_appends_leave_readable_files(tmp_path):
     expected = pa.concat_tables([month(k) for k in range(3)])
     assert pq.read_table(path).equals(expected)
     con = duckdb.connect()
-    assert con.sql(f"select count(*), sum(n) from read_parquet('{path}') where ok").fetchone() == (
+    assert con.execute(f"select count(*), sum(n) from read_parquet('{path}') where ok").fetchone() == (
         int(expected["ok"].to_numpy().sum()), int(expected["n"].to_numpy()[expected["ok"].to_numpy()].sum()))
     _, footer = _footer(path.read_bytes())
     writer = _Writer()
