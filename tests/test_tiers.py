@@ -27,6 +27,7 @@ from winback.tiers import (
     rfm_scores,
     rfm_segment,
     rfm_summary,
+    stored_bgnbd,
     tier_labels,
     tier_summary,
     tier_transitions,
@@ -173,6 +174,49 @@ def test_quadrant_rule_with_inclusive_thresholds():
         value_risk_quadrant([0.1], [np.nan], value_threshold=0.5, risk_threshold=0.5)
 
 
+def test_unscored_customers_take_their_risk_from_the_status(snapshot, status, params):
+    # stage 1 scores only customers with a purchase and names the column `score`
+    st = status.rename(columns={"churn_score": "score"}).copy()
+    st.loc[:2, "score"] = np.nan
+    st.loc[:2, "status"] = ["churned", "lost", "new"]
+    model = fit_value(snapshot, params=params)
+    table = build_tiers(snapshot, st, model=model, params=params)
+    by_id = table.set_index("customer_id")
+    ids = st["customer_id"].iloc[:3].tolist()
+    assert [q.endswith("high_risk") for q in by_id.loc[ids, "quadrant"]] == [True, True, False]
+    rest = by_id.drop(index=ids)
+    expected = np.where(st.set_index("customer_id").loc[rest.index, "score"] >= 0.5,
+                        "high_risk", "low_risk")
+    assert [q.split("_value_")[1] for q in rest["quadrant"]] == expected.tolist()
+    quad = value_risk_quadrant([0.9, 0.1], [np.nan, np.nan], value_threshold=0.5,
+                               risk_threshold=0.5, high_risk_if_unscored=[True, False])
+    assert quad.tolist() == ["high_value_high_risk", "low_value_low_risk"]
+
+
+def test_stage_one_bgnbd_in_weeks_is_reused_in_days(snapshot):
+    from winback.clv import BGNBD
+
+    buyers = snapshot[snapshot["purchase_days"] > 0]
+    weeks = BGNBD().fit(buyers["frequency"], buyers["recency"] / 7, buyers["T"] / 7)
+    table = weeks.summary.rename_axis("parameter").reset_index().assign(
+        month="2024-06", time_unit="weeks")
+    assert stored_bgnbd(duckdb.connect(), "2024-06") is None
+    con = duckdb.connect()
+    con.register("t", table)
+    con.execute("CREATE TABLE churn_model AS SELECT * FROM t")
+    assert stored_bgnbd(con, "2024-05") is None
+    days = stored_bgnbd(con, "2024-06")
+    assert days.params_["alpha"] == pytest.approx(7 * weeks.params_["alpha"])
+    direct = BGNBD().fit(buyers["frequency"], buyers["recency"], buyers["T"])
+    e_days = days.conditional_expected_transactions(365.25, buyers["frequency"],
+                                                    buyers["recency"], buyers["T"])
+    e_direct = direct.conditional_expected_transactions(365.25, buyers["frequency"],
+                                                        buyers["recency"], buyers["T"])
+    assert np.allclose(e_days, e_direct, rtol=1e-4)
+    fv = fit_value(snapshot, params=TieringParams(**PARAMS), bgnbd=days)
+    assert fv.bgnbd_source_ == "given"
+
+
 # --- RFM --------------------------------------------------------------------------------------
 
 
@@ -269,8 +313,8 @@ def test_build_tiers_errors(snapshot, status, params):
     with pytest.raises(TieringError, match=r"no row for 3 customer\(s\).*stage 1"):
         build_tiers(snapshot, status.iloc[3:], model=model, params=params)
     bad = status.assign(churn_score=np.where(np.arange(len(status)) == 0, np.nan, 0.5))
-    with pytest.raises(TieringError, match="churn_score is missing for 1"):
-        build_tiers(snapshot, bad, model=model, params=params)
+    with pytest.raises(TieringError, match="churn_score is missing for 1.*no status"):
+        build_tiers(snapshot, bad.drop(columns="status"), model=model, params=params)
     with pytest.raises(TieringError, match="churn_score"):
         build_tiers(snapshot, status.drop(columns="churn_score"), model=model, params=params)
 

@@ -15,8 +15,11 @@ tier (1 = most valuable) and tier_label
     from params in the engagement's language; with fewer tiers than labels the first
     ``n_tiers - 1`` labels and the last label are used (钻石/黄金/普通 for three tiers).
 quadrant
-    Value high when ``value_score >= value_threshold``; risk high when stage 1's
-    ``churn_score >= risk_threshold``. Four codes, :data:`QUADRANTS`.
+    Value high when ``value_score >= value_threshold``; risk high when stage 1's churn
+    score (``churn_status.churn_score``, or ``score`` as :mod:`winback.churn` names it)
+    is ``>= risk_threshold``. Customers without a churn score (stage 1 scores only
+    customers with a purchase) are high risk when their status is ``churned`` or
+    ``lost`` and low risk otherwise (``new``). Four codes, :data:`QUADRANTS`.
 rfm_r, rfm_f, rfm_m and rfm_segment
     Quintile scores 1-5 of recency (days since the last purchase, fewer is better;
     customers who never bought score 1), frequency (purchase days in the last 365 days)
@@ -28,6 +31,12 @@ rfm_r, rfm_f, rfm_m and rfm_segment
 
 Stability: the previous month's ``tiers`` rows in the store give the tier transition
 matrix and the share of customers present in both months whose tier changed.
+
+The BG/NBD model of the future value is the one stage 1 fitted for the month (store table
+``churn_model``: ``parameter``, ``estimate``, ``time_unit``), converted to days: the
+model is invariant to the time unit except for ``alpha``, the rate parameter of the
+purchase rates, which scales with it (``alpha_days = alpha_weeks * 7``). Without a stored
+fit it is fitted here (:func:`stored_bgnbd` returns ``None``).
 """
 
 from __future__ import annotations
@@ -47,6 +56,7 @@ from winback.store import has_table, read_month, replace_month, table_months
 from winback.value import NONMONETARY_KINDS, FutureValue, nonmonetary_index, value_score
 
 __all__ = [
+    "HIGH_RISK_STATUSES",
     "QUADRANTS",
     "RFM_GRID",
     "RFM_SEGMENTS",
@@ -60,12 +70,14 @@ __all__ = [
     "fit_value",
     "lorenz_curve",
     "previous_month",
+    "previous_tiers",
     "quadrant_summary",
     "quintile_score",
     "read_tiers",
     "rfm_scores",
     "rfm_segment",
     "rfm_summary",
+    "stored_bgnbd",
     "tier_labels",
     "tier_summary",
     "tier_transitions",
@@ -316,21 +328,39 @@ def assign_tiers(
 
 
 def value_risk_quadrant(
-    value_scores, churn_scores, *, value_threshold: float, risk_threshold: float
+    value_scores, churn_scores, *, value_threshold: float, risk_threshold: float,
+    high_risk_if_unscored=None,
 ) -> np.ndarray:
     """Quadrant code of each customer (:data:`QUADRANTS`).
 
     High value when ``value_score >= value_threshold``; high risk when
     ``churn_score >= risk_threshold``.
+
+    Parameters
+    ----------
+    value_scores, churn_scores : array-like of float
+        One value per customer; churn scores may be NaN when ``high_risk_if_unscored``
+        is given.
+    value_threshold, risk_threshold : float
+        Cut-offs (inclusive) for high value and high risk.
+    high_risk_if_unscored : bool or array-like of bool, optional
+        Risk of customers without a churn score (e.g. from their status).
     """
     v = np.asarray(value_scores, dtype="float64")
     r = np.asarray(churn_scores, dtype="float64")
     if v.shape != r.shape:
         raise ValueError("value_scores and churn_scores: one value per customer each")
-    if np.isnan(v).any() or np.isnan(r).any():
-        raise ValueError("value_risk_quadrant: missing value or churn scores")
+    if np.isnan(v).any():
+        raise ValueError("value_risk_quadrant: missing value scores")
+    unscored = np.isnan(r)
+    if unscored.any() and high_risk_if_unscored is None:
+        raise ValueError(f"value_risk_quadrant: {int(unscored.sum())} missing churn score(s); "
+                         "pass high_risk_if_unscored to decide their risk")
     high_v = v >= value_threshold
     high_r = r >= risk_threshold
+    if unscored.any():
+        fallback = np.broadcast_to(np.asarray(high_risk_if_unscored, dtype=bool), r.shape)
+        high_r = np.where(unscored, fallback, high_r)
     return np.where(
         high_v,
         np.where(high_r, "high_value_high_risk", "high_value_low_risk"),
@@ -400,29 +430,44 @@ def _require(frame: pd.DataFrame, columns, what: str) -> None:
                            f"{list(frame.columns)[:12]}{' ...' if frame.shape[1] > 12 else ''}.")
 
 
-def _churn_scores(snapshot: pd.DataFrame, churn_status: pd.DataFrame) -> pd.Series:
-    _require(churn_status, ["customer_id", "churn_score"], "churn_status")
-    status = churn_status.drop_duplicates("customer_id")
-    if len(status) != len(churn_status):
+HIGH_RISK_STATUSES: tuple[str, ...] = ("churned", "lost")
+
+
+def _churn_scores(snapshot: pd.DataFrame, churn_status: pd.DataFrame) -> pd.DataFrame:
+    """Each snapshot customer's churn score and whether their risk is high without a score."""
+    column = "churn_score" if "churn_score" in churn_status.columns else "score"
+    if column not in churn_status.columns:
+        raise TieringError("churn_status lacks the churn score (column 'churn_score' or "
+                           "'score'): pass stage 1's churn_status rows of the month.")
+    _require(churn_status, ["customer_id"], "churn_status")
+    if churn_status["customer_id"].duplicated().any():
         raise TieringError("churn_status holds duplicate customer_id values; pass one month.")
-    scores = pd.Series(status["churn_score"].to_numpy("float64", na_value=np.nan),
-                       index=status["customer_id"].astype("str").to_numpy())
-    ids = snapshot["customer_id"].astype("str")
-    missing = ~ids.isin(scores.index)
+    ids = churn_status["customer_id"].astype("str").to_numpy()
+    scores = pd.Series(churn_status[column].to_numpy("float64", na_value=np.nan), index=ids)
+    if "status" in churn_status.columns:
+        status = pd.Series(churn_status["status"].astype("str").to_numpy(), index=ids)
+    else:
+        status = pd.Series("", index=ids)
+    cust = snapshot["customer_id"].astype("str")
+    missing = ~cust.isin(scores.index)
     if missing.any():
         raise TieringError(
             f"churn_status has no row for {int(missing.sum())} customer(s) of the snapshot "
-            f"(e.g. {ids[missing].head(5).tolist()}): run stage 1 (churn status) for the "
+            f"(e.g. {cust[missing].head(5).tolist()}): run stage 1 (churn status) for the "
             "same month before tiering."
         )
-    out = scores.reindex(ids.to_numpy())
-    if out.isna().any():
-        bad = ids[out.isna().to_numpy()].head(5).tolist()
+    out = pd.DataFrame({"churn_score": scores.reindex(cust.to_numpy()).to_numpy(),
+                        "status": status.reindex(cust.to_numpy()).to_numpy()},
+                       index=snapshot.index)
+    unscored = out["churn_score"].isna() & (out["status"] == "")
+    if unscored.any():
+        bad = cust[unscored.to_numpy()].head(5).tolist()
         raise TieringError(
-            f"churn_status.churn_score is missing for {int(out.isna().sum())} customer(s) "
-            f"(e.g. {bad}); every customer needs a churn score for the value x risk quadrant."
+            f"churn_status.{column} is missing for {int(unscored.sum())} customer(s) "
+            f"(e.g. {bad}) and there is no status to fall back on; every customer needs a "
+            "churn score or status for the value x risk quadrant."
         )
-    return pd.Series(out.to_numpy(), index=snapshot.index, name="churn_score")
+    return out
 
 
 def build_tiers(
@@ -481,14 +526,15 @@ def build_tiers(
         "value_score": score.to_numpy(),
         "tier": tier,
         "tier_label": labels[tier - 1],
-        "quadrant": value_risk_quadrant(score.to_numpy(), churn.to_numpy(),
-                                        value_threshold=params.value_threshold,
-                                        risk_threshold=params.risk_threshold),
+        "quadrant": value_risk_quadrant(
+            score.to_numpy(), churn["churn_score"].to_numpy(),
+            value_threshold=params.value_threshold, risk_threshold=params.risk_threshold,
+            high_risk_if_unscored=churn["status"].isin(HIGH_RISK_STATUSES).to_numpy()),
         "rfm_r": rfm["rfm_r"].to_numpy(),
         "rfm_f": rfm["rfm_f"].to_numpy(),
         "rfm_m": rfm["rfm_m"].to_numpy(),
         "rfm_segment": rfm["rfm_segment"].to_numpy(),
-        "churn_score": churn.to_numpy(),
+        "churn_score": churn["churn_score"].to_numpy(),
         "p_alive": value["p_alive"].to_numpy(),
         "necessary_share": value["necessary_share"].to_numpy(),
         "share_source": value["share_source"].to_numpy(),
@@ -523,6 +569,32 @@ def read_tiers(con, month: str) -> pd.DataFrame:
     """The stored tiers of ``month``, sorted by ``customer_id`` (KeyError when absent)."""
     frame = read_month(con, "tiers", month)
     return frame.sort_values("customer_id", ignore_index=True)
+
+
+_UNIT_DAYS = {"days": 1.0, "day": 1.0, "weeks": 7.0, "week": 7.0}
+
+
+def stored_bgnbd(con, month: str) -> BGNBD | None:
+    """Stage 1's BG/NBD fit of ``month`` in days, or ``None`` when none is stored.
+
+    Reads the store table ``churn_model`` (rows ``parameter`` r, alpha, a, b with their
+    ``estimate`` and ``time_unit``) and rescales ``alpha`` to days.
+    """
+    if not has_table(con, "churn_model") or month not in table_months(con, "churn_model"):
+        return None
+    table = read_month(con, "churn_model", month)
+    _require(table, ["parameter", "estimate"], "store table churn_model")
+    est = table.set_index(table["parameter"].astype("str"))["estimate"]
+    missing = [k for k in ("r", "alpha", "a", "b") if k not in est.index]
+    if missing:
+        raise TieringError(f"store table churn_model for {month} lacks parameter(s) {missing}; "
+                           "rerun stage 1 for the month.")
+    unit = str(table["time_unit"].iloc[0]) if "time_unit" in table else "days"
+    if unit not in _UNIT_DAYS:
+        raise TieringError(f"store table churn_model for {month}: unknown time_unit {unit!r} "
+                           f"(expected one of {sorted(_UNIT_DAYS)}).")
+    return BGNBD.from_params(r=float(est["r"]), alpha=float(est["alpha"]) * _UNIT_DAYS[unit],
+                             a=float(est["a"]), b=float(est["b"]))
 
 
 def previous_month(month: str) -> str:
