@@ -593,3 +593,68 @@ def test_collect_before_any_campaign_is_empty_but_runs():
     assert ev.empty and list(ev.columns) == EVALUATION_COLUMNS
     assert no_response_list(data.assigned, data.contacts, run_month="2024-01").empty
     assert campaign_overview(data).empty and status_flows(data.status).empty
+
+
+# ----------------------------------------------------------------------------- charts
+
+
+def test_charts_draw_with_titles_and_computed_takeaways():
+    import matplotlib.pyplot as plt
+
+    from winback.kpis import KpisParams, kpi_status, kpi_values
+    from winback.plots.evaluation import (
+        plot_contact_funnel,
+        plot_kpis,
+        plot_satisfaction,
+        plot_status_flows,
+        plot_uplift,
+    )
+
+    def texts(ax):
+        return " ".join(t.get_text() for t in ax.texts)
+
+    o = pd.concat([_outcomes(100, 30, 40, 6), _outcomes(100, 31, 40, 6, window=2)])
+    ev = evaluate_campaigns(o, run_month="2024-05", params=PARAMS)
+    ax = plot_uplift(ev)
+    assert ax.get_title().startswith("Reactivation: treated minus control")
+    assert "0 of 2 intervals lie above zero; largest estimate +16.0 pts (2024-03 · 2 mo)" in texts(
+        ax
+    )
+    small = evaluate_campaigns(_outcomes(10, 3, 4, 1), run_month="2024-04", params=PARAMS)
+    assert "too small: n_treated=10, n_control=4" in texts(plot_uplift(small))
+    assert "No campaign" in texts(plot_uplift(ev.iloc[0:0]))
+    ax = plot_contact_funnel(funnel_summary(ASSIGNED, CONTACTS))
+    assert "50% of treated reached, 25% accepted" in texts(ax)
+    flows = status_flows(
+        _status(
+            [
+                ("2024-01", "a", "active"),
+                ("2024-02", "a", "churned"),
+                ("2024-01", "b", "churned"),
+                ("2024-02", "b", "active"),
+                ("2024-01", "c", "churned"),
+                ("2024-02", "c", "active"),
+            ]
+        )
+    )
+    assert "Net +1 in 2024-02" in texts(plot_status_flows(flows))
+    surveys = pd.DataFrame(
+        {
+            "customer_id": list("ab"),
+            "ts": pd.to_datetime(["2024-03-02", "2024-04-05"]),
+            "satisfaction": [4.0, 3.0],
+        }
+    )
+    assert "surveys 3.00 in 2024-04 (-1.00 since 2024-03)" in texts(
+        plot_satisfaction(satisfaction_trend(surveys, CONTACTS.iloc[0:0]))
+    )
+    values = kpi_values(
+        run_month="2024-02",
+        flows=flows,
+        satisfaction=satisfaction_trend(surveys, CONTACTS.iloc[0:0]),
+        evaluations=ev,
+        funnel=funnel_summary(ASSIGNED, CONTACTS),
+    )
+    ax = plot_kpis(kpi_status(values, KpisParams()))
+    assert ax.get_title() == "KPIs against targets" and "n/a" in texts(ax)
+    plt.close("all")
