@@ -1,0 +1,341 @@
+"""Budgeted targeting: whom to contact for the largest expected value within each tier's budget.
+
+Per tier, choosing candidates with expected value ``v_i`` and cost ``c_i`` under budget
+``B`` is a 0/1 knapsack: maximize ``sum v_i x_i`` subject to ``sum c_i x_i <= B``,
+``x_i in {0, 1}``. Candidates with ``v_i <= 0`` are never worth contacting and are left
+out; candidates with ``v_i > 0`` and ``c_i == 0`` are always taken.
+
+Two solvers:
+
+exact
+    Mixed-integer programming (HiGHS through :func:`scipy.optimize.milp`, zero gap), the
+    true optimum. Used when a tier has at most ``exact_max_n`` positive candidates
+    (``method="auto"``) or always (``method="exact"``).
+greedy
+    Sort by ``v_i / c_i`` (ties: larger ``v_i``, then ``customer_id``) and take every
+    candidate that still fits. *Optimality note:* sorting by ratio and filling the budget
+    fractionally solves the LP relaxation exactly (Dantzig 1957), so the LP value
+    ``V_LP`` bounds every 0/1 selection from above. Greedy takes every item before the
+    first that does not fit (the *critical* item ``k``), so ``V_greedy >= V_LP - v_k >=
+    V_opt - max_i v_i``: greedy is optimal up to the value of one candidate, and the
+    reported ``gap = V_LP - V_selected`` bounds how far from optimal any selection is.
+
+The marginal-value curve (:func:`budget_curve`) is the LP frontier: candidates in ratio
+order with cumulative cost and expected value; its slope at the budget,
+``next_ev_per_unit`` in :func:`budget_summary`, is what one more currency unit of budget
+would buy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "TargetingError",
+    "budget_curve",
+    "budget_for",
+    "budget_summary",
+    "knapsack_exact",
+    "knapsack_greedy",
+    "lp_bound",
+    "select_targets",
+    "select_within_budget",
+]
+
+_EPS = 1e-9
+
+
+class TargetingError(ValueError):
+    """Budgets or candidates are invalid; the message names the tier or column and the fix."""
+
+
+def _arrays(ev, cost) -> tuple[np.ndarray, np.ndarray]:
+    v = np.asarray(ev, dtype=float)
+    c = np.asarray(cost, dtype=float)
+    if v.shape != c.shape or v.ndim != 1:
+        raise TargetingError(
+            f"expected values and costs must be 1-d arrays of one length, got {v.shape}, {c.shape}"
+        )
+    if not (np.isfinite(v).all() and np.isfinite(c).all()):
+        raise TargetingError("expected values and costs must be finite numbers")
+    if (c < 0).any():
+        raise TargetingError(f"costs must be >= 0; {int((c < 0).sum())} negative")
+    return v, c
+
+
+def _ratio_order(v: np.ndarray, c: np.ndarray, ids: np.ndarray | None = None) -> np.ndarray:
+    """Positions in decreasing v/c (zero cost first), ties by larger v then id/position."""
+    with np.errstate(over="ignore"):
+        ratio = np.where(c > 0, v / np.where(c > 0, c, 1.0), np.inf)
+    tie = np.arange(v.size) if ids is None else pd.Series(ids).rank(method="first").to_numpy()
+    return np.lexsort((tie, -v, -ratio))
+
+
+def knapsack_greedy(ev, cost, budget: float, ids=None) -> np.ndarray:
+    """Greedy 0/1 selection by expected value per unit cost (see the module doc).
+
+    Returns a boolean mask: positive-value candidates taken in ratio order while they fit.
+    """
+    v, c = _arrays(ev, cost)
+    take = np.zeros(v.size, bool)
+    left = float(budget)
+    for i in _ratio_order(v, c, ids):
+        if v[i] <= 0:
+            continue
+        if c[i] <= left + _EPS:
+            take[i] = True
+            left -= c[i]
+    return take
+
+
+def lp_bound(ev, cost, budget: float) -> float:
+    """Optimum of the LP relaxation (fractional knapsack), an upper bound on any selection."""
+    v, c = _arrays(ev, cost)
+    pos = v > 0
+    v, c = v[pos], c[pos]
+    order = _ratio_order(v, c)
+    total, left = 0.0, float(budget)
+    for i in order:
+        if c[i] <= left + _EPS:
+            total += v[i]
+            left -= c[i]
+        else:
+            total += v[i] * max(left, 0.0) / c[i]
+            break
+    return float(total)
+
+
+def knapsack_exact(ev, cost, budget: float) -> np.ndarray:
+    """Exact 0/1 knapsack (mixed-integer program, HiGHS, zero gap); boolean mask.
+
+    Falls back to the greedy selection if the solver's answer is not better (never worse
+    than greedy, always within the budget).
+    """
+    from scipy.optimize import Bounds, LinearConstraint, milp
+
+    v, c = _arrays(ev, cost)
+    take = np.zeros(v.size, bool)
+    pos = np.flatnonzero(v > 0)
+    free = pos[c[pos] <= 0]
+    take[free] = True
+    items = pos[c[pos] > 0]
+    greedy = knapsack_greedy(v, c, budget)
+    if items.size == 0:
+        return take
+    fits = items[c[items] <= budget + _EPS]
+    if fits.size == 0:
+        return take
+    res = milp(
+        c=-v[fits],
+        constraints=LinearConstraint(c[fits][None, :], -np.inf, float(budget)),
+        integrality=np.ones(fits.size),
+        bounds=Bounds(0, 1),
+        options={"mip_rel_gap": 0.0, "presolve": True},
+    )
+    if res.x is None:
+        return greedy
+    chosen = fits[np.round(res.x).astype(bool)]
+    cand = take.copy()
+    cand[chosen] = True
+    if c[cand].sum() > budget + 1e-6 or v[cand].sum() < v[greedy].sum() - 1e-9:
+        return greedy
+    return cand
+
+
+def select_within_budget(
+    ev, cost, budget: float, *, method: str = "auto", exact_max_n: int = 2000, ids=None
+) -> tuple[np.ndarray, str]:
+    """The candidates to contact within one budget; returns (mask, solver used).
+
+    ``method``: ``exact``, ``greedy`` or ``auto`` (exact when at most ``exact_max_n``
+    candidates have a positive expected value).
+    """
+    v, c = _arrays(ev, cost)
+    if budget < 0 or not np.isfinite(budget):
+        raise TargetingError(f"budget must be a finite number >= 0, got {budget}")
+    if method not in ("auto", "exact", "greedy"):
+        raise TargetingError(f"method must be auto, exact or greedy, got {method!r}")
+    n_pos = int((v > 0).sum())
+    use = method if method != "auto" else ("exact" if n_pos <= exact_max_n else "greedy")
+    mask = knapsack_exact(v, c, budget) if use == "exact" else knapsack_greedy(v, c, budget, ids)
+    return mask, use
+
+
+def budget_for(tier: str, budgets: Mapping[str, float]) -> float:
+    """The budget of ``tier``: its own entry, else the ``"*"`` entry (an error without either)."""
+    key = str(tier)
+    if key in budgets:
+        return float(budgets[key])
+    if "*" in budgets:
+        return float(budgets["*"])
+    raise TargetingError(
+        f"no budget for tier {key!r}: add it to strategy.targeting.budget "
+        f"(or a '*' entry for every other tier); budgets given: {dict(budgets)}"
+    )
+
+
+def select_targets(
+    frame: pd.DataFrame,
+    budgets: Mapping[str, float],
+    *,
+    method: str = "auto",
+    exact_max_n: int = 2000,
+    group: str = "tier",
+) -> pd.DataFrame:
+    """Select, tier by tier, the candidates whose total expected value is largest within budget.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        ``customer_id``, ``group`` (tier), ``expected_value``, ``cost`` (currency units).
+    budgets : mapping
+        Tier -> budget (currency units); ``"*"`` for every tier not listed.
+    method, exact_max_n
+        Solver choice (see :func:`select_within_budget`).
+
+    Returns
+    -------
+    DataFrame
+        A new frame with ``selected`` (bool), ``solver`` and ``ratio_rank`` (1 = best
+        expected value per unit cost within the tier, among positive-value candidates).
+    """
+    missing = [
+        c for c in ("customer_id", group, "expected_value", "cost") if c not in frame.columns
+    ]
+    if missing:
+        raise TargetingError(f"candidates lack column(s) {missing}")
+    out = frame.reset_index(drop=True).copy()
+    out["selected"] = False
+    out["solver"] = None
+    out["ratio_rank"] = pd.array([pd.NA] * len(out), dtype="Int64")
+    for tier, idx in out.groupby(out[group].astype(str), sort=True).groups.items():
+        idx = np.asarray(idx)
+        part = out.loc[idx]
+        v = part["expected_value"].to_numpy(float)
+        c = part["cost"].to_numpy(float)
+        ids = part["customer_id"].astype(str).to_numpy()
+        mask, used = select_within_budget(
+            v, c, budget_for(tier, budgets), method=method, exact_max_n=exact_max_n, ids=ids
+        )
+        out.loc[idx, "selected"] = mask
+        out.loc[idx, "solver"] = used
+        order = _ratio_order(v, c, ids)
+        order = order[v[order] > 0]
+        rank = pd.array([pd.NA] * idx.size, dtype="Int64")
+        rank[order] = np.arange(1, order.size + 1)
+        out.loc[idx, "ratio_rank"] = rank
+    out["selected"] = out["selected"].astype(bool)
+    return out
+
+
+def budget_curve(frame: pd.DataFrame, *, group: str = "tier") -> pd.DataFrame:
+    """The marginal-value curve per tier: positive-value candidates in ratio order, cumulated.
+
+    Returns
+    -------
+    DataFrame
+        ``tier``, ``rank``, ``customer_id``, ``cost``, ``expected_value``, ``ev_per_unit``
+        (expected value per currency unit of this candidate: the curve's slope there),
+        ``cum_cost``, ``cum_ev``.
+    """
+    rows = []
+    for tier, part in frame.groupby(frame[group].astype(str), sort=True):
+        v = part["expected_value"].to_numpy(float)
+        c = part["cost"].to_numpy(float)
+        ids = part["customer_id"].astype(str).to_numpy()
+        order = _ratio_order(v, c, ids)
+        order = order[v[order] > 0]
+        vv, cc = v[order], c[order]
+        rows.append(
+            pd.DataFrame(
+                {
+                    "tier": tier,
+                    "rank": np.arange(1, order.size + 1),
+                    "customer_id": ids[order],
+                    "cost": cc,
+                    "expected_value": vv,
+                    "ev_per_unit": np.where(cc > 0, vv / np.where(cc > 0, cc, 1.0), np.inf),
+                    "cum_cost": np.cumsum(cc),
+                    "cum_ev": np.cumsum(vv),
+                }
+            )
+        )
+    cols = [
+        "tier",
+        "rank",
+        "customer_id",
+        "cost",
+        "expected_value",
+        "ev_per_unit",
+        "cum_cost",
+        "cum_ev",
+    ]
+    return pd.concat(rows, ignore_index=True)[cols] if rows else pd.DataFrame(columns=cols)
+
+
+def budget_summary(
+    selected: pd.DataFrame,
+    budgets: Mapping[str, float],
+    *,
+    group: str = "tier",
+    extra_share: float = 0.10,
+) -> pd.DataFrame:
+    """What each tier's budget buys, and what more budget would buy.
+
+    Parameters
+    ----------
+    selected : DataFrame
+        :func:`select_targets` output.
+    budgets : mapping
+        Tier -> budget.
+    extra_share : float
+        The extra budget to price, as a share of the budget (``ev_of_extra``).
+
+    Returns
+    -------
+    DataFrame
+        Index ``tier``: ``budget``, ``candidates``, ``positive_ev`` (candidates worth
+        contacting at any budget), ``selected``, ``cost``, ``expected_value``, ``unspent``,
+        ``lp_bound`` and ``gap`` (LP bound minus selected value: how far from optimal any
+        selection could be), ``next_ev_per_unit`` (expected value per currency unit of the
+        best candidate left out: what the next unit of budget buys; 0 when every
+        positive-value candidate is in), ``ev_of_extra`` (gain in expected value from
+        ``extra_share`` more budget, re-solved), ``budget_to_take_all`` (cost of every
+        positive-value candidate) and ``solver``.
+    """
+    if "selected" not in selected.columns:
+        raise TargetingError("run select_targets first (no 'selected' column)")
+    rows = []
+    for tier, part in selected.groupby(selected[group].astype(str), sort=True):
+        budget = budget_for(tier, budgets)
+        v = part["expected_value"].to_numpy(float)
+        c = part["cost"].to_numpy(float)
+        sel = part["selected"].to_numpy(bool)
+        left = (~sel) & (v > 0)
+        ratio = np.where(c > 0, v / np.where(c > 0, c, 1.0), np.inf)
+        method = str(part["solver"].iloc[0])
+        more, _ = select_within_budget(v, c, budget * (1 + extra_share), method=method)
+        bound = lp_bound(v, c, budget)
+        rows.append(
+            {
+                "tier": tier,
+                "budget": budget,
+                "candidates": int(len(part)),
+                "positive_ev": int((v > 0).sum()),
+                "selected": int(sel.sum()),
+                "cost": float(c[sel].sum()),
+                "expected_value": float(v[sel].sum()),
+                "unspent": float(budget - c[sel].sum()),
+                "lp_bound": bound,
+                "gap": float(bound - v[sel].sum()),
+                "next_ev_per_unit": float(ratio[left].max()) if left.any() else 0.0,
+                "ev_of_extra": float(v[more].sum() - v[sel].sum()),
+                "budget_to_take_all": float(c[v > 0].sum()),
+                "solver": method,
+            }
+        )
+    table = pd.DataFrame(rows).set_index("tier")
+    return table

@@ -1,0 +1,643 @@
+"""Tests for winback.strategy: matrix precedence and checks, offers, expected value, candidates."""
+
+from __future__ import annotations
+
+import copy
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+from pydantic import ValidationError
+
+from winback.strategy import (
+    STRATEGIES,
+    OfferBand,
+    OfferParams,
+    StrategyError,
+    StrategyMatrix,
+    StrategyParams,
+    candidate_funnel,
+    candidates_of,
+    category_preference,
+    design_offers,
+    expected_value,
+    fill_channels,
+    offer_value,
+    plan_strategies,
+    screen_candidates,
+    update_priors,
+    won_back_value,
+)
+
+REASONS = ["price", "quality", "service_attitude", "competitor_nearby", "no_need"]
+CHURN_TYPES = {
+    "price": "passive",
+    "quality": "passive",
+    "service_attitude": "passive",
+    "competitor_nearby": "active",
+    "no_need": "active",
+}
+
+# a parameter dict mirroring the YAML section
+PARAMS = {
+    "candidate_statuses": ["churned"],
+    "value_column": "future_value",
+    "matrix": [
+        {
+            "reason": "*",
+            "strategy": "care_message",
+            "channels": ["preferred", "sms", "email"],
+            "offer": "none",
+        },
+        {"reason": "unknown", "strategy": "care_survey", "offer": "none"},
+        {"reason": "price", "strategy": "package_offer", "offer": "bundle"},
+        {"reason": ["quality"], "strategy": "fix_notice", "offer": "goodwill"},
+        {"reason": "service_attitude", "strategy": "apology_compensation", "offer": "goodwill"},
+        {
+            "reason": "competitor_nearby",
+            "strategy": "competitor_differentiation",
+            "offer": "coupon",
+        },
+        {"churn_type": "active", "strategy": "product_education"},
+        {"tier": [1, 2], "channels": ["phone", "preferred", "phone"]},
+        {"tier": "5", "channels": ["sms", None]},
+    ],
+    "channels": {
+        "cost": {
+            "phone": 5.0,
+            "sms": 0.1,
+            "email": 0.05,
+            "wechat": 0.3,
+            "app_push": 0.02,
+            "visit": 50.0,
+        },
+        "preferred_fallback": "sms",
+    },
+    "offers": {
+        "window_days": 365,
+        "rounding": 5.0,
+        "packages": {
+            "none": {"scale": 0.0},
+            "goodwill": {"scale": 0.5},
+            "coupon": {"scale": 1.0},
+            "bundle": {"scale": 1.5},
+        },
+        "bands": [
+            {"max_avg_spend": 100, "share": 0.15, "cap": 15},
+            {"max_avg_spend": 300, "share": 0.10, "cap": 30},
+            {"max_avg_spend": None, "share": 0.08, "cap": 50},
+        ],
+    },
+    "p_winback": {s: {"matched": 0.2, "unmatched": 0.05} for s in STRATEGIES},
+    "prior_strength": 100,
+    "targeting": {"budget": {"1": 100.0, "*": 50.0}, "method": "auto", "exact_max_n": 500},
+    "holdout": {"share": 0.2, "strata": ["tier", "churn_type"]},
+}
+
+
+def values(series: pd.Series) -> list:
+    """A column's values with every missing marker as None."""
+    return [None if pd.isna(v) else v for v in series]
+
+
+def params(**changes) -> StrategyParams:
+    raw = copy.deepcopy(PARAMS)
+    raw.update(changes)
+    return StrategyParams.model_validate(raw)
+
+
+def matrix(rules, offers=("none", "goodwill", "coupon", "bundle")) -> StrategyMatrix:
+    return StrategyMatrix(rules, offers=offers)
+
+
+def make_inputs(n: int = 60, seed: int = 0):
+    """Synthetic stage outputs: churn status, tiers, reasons, customers, category preferences."""
+    rng = np.random.default_rng(seed)
+    ids = [f"C{i:04d}" for i in range(n)]
+    status = pd.DataFrame(
+        {
+            "customer_id": ids,
+            "status": rng.choice(
+                ["active", "at_risk", "churned", "lost", "new"], n, p=[0.2, 0.15, 0.5, 0.1, 0.05]
+            ),
+            "score": rng.random(n),
+            "p_alive": rng.uniform(0.05, 1.0, n),
+            "frequency": rng.integers(0, 6, n),
+        }
+    )
+    tiers = pd.DataFrame(
+        {
+            "customer_id": ids,
+            "tier": rng.integers(1, 6, n),
+            "tier_label": "x",
+            "future_value": rng.gamma(2.0, 150.0, n),
+        }
+    )
+    known = rng.random(n) < 0.7
+    codes = rng.choice(REASONS, n)
+    reasons = pd.DataFrame(
+        {
+            "customer_id": np.array(ids)[known],
+            "reason_code": codes[known],
+            "churn_type": [CHURN_TYPES[c] for c in codes[known]],
+            "source": "surveys",
+        }
+    )
+    customers = pd.DataFrame(
+        {
+            "customer_id": ids,
+            "do_not_contact": rng.random(n) < 0.1,
+            "preferred_channel": rng.choice(["phone", "wechat", "sms", None], n),
+        }
+    )
+    prefs = pd.DataFrame(
+        {
+            "customer_id": ids,
+            "top_category": rng.choice(["fresh", "beauty", "home"], n),
+            "avg_order_value": rng.gamma(2.0, 80.0, n),
+            "preference_window": "365d",
+        }
+    )
+    return status, tiers, reasons, customers, prefs
+
+
+# --------------------------------------------------------------------------- matrix precedence
+
+
+def test_most_specific_rule_wins_field_by_field():
+    m = matrix(
+        [
+            {"reason": "*", "strategy": "care_message", "channels": ["sms"], "offer": "none"},
+            {"churn_type": "passive", "strategy": "fix_notice", "channels": ["email"]},
+            {"tier": "1", "strategy": "membership_upgrade", "channels": ["phone", "phone"]},
+            {"reason": "price", "strategy": "package_offer", "offer": "bundle"},
+            {"reason": "price", "tier": "1", "offer": "coupon"},
+        ]
+    )
+    # reason (4) beats tier (2) for the strategy; tier beats churn type for the channels;
+    # reason + tier (6) beats reason alone for the offer
+    res = m.resolve_one("passive", "price", "1")
+    assert res["strategy"] == "package_offer" and res["strategy_rule"] == 4
+    assert res["channels"] == ("phone", "phone", None) and res["channels_rule"] == 3
+    assert res["offer"] == "coupon" and res["offer_rule"] == 5
+    assert res["reason_match"] is True
+    # another tier: the churn-type rule gives the channels, the reason rule the offer
+    res = m.resolve_one("passive", "price", "3")
+    assert (res["strategy"], res["channels"][0], res["offer"]) == (
+        "package_offer",
+        "email",
+        "bundle",
+    )
+    # tier beats churn type for the strategy when no reason rule applies
+    res = m.resolve_one("passive", "quality", "1")
+    assert res["strategy"] == "membership_upgrade" and res["reason_match"] is False
+    res = m.resolve_one("active", "no_need", "2")
+    assert (res["strategy"], res["channels"][0], res["offer"]) == ("care_message", "sms", "none")
+
+
+def test_rule_order_never_decides():
+    rules = PARAMS["matrix"]
+    a, b = matrix(rules), matrix(list(reversed(rules)))
+    for reason in [*REASONS, "unknown"]:
+        for tier in ["1", "3", "5"]:
+            ra = a.resolve_one(CHURN_TYPES.get(reason, "unknown"), reason, tier)
+            rb = b.resolve_one(CHURN_TYPES.get(reason, "unknown"), reason, tier)
+            assert {k: ra[k] for k in ("strategy", "channels", "offer")} == {
+                k: rb[k] for k in ("strategy", "channels", "offer")
+            }
+
+
+def test_resolve_frame_adds_fields_and_keeps_rows():
+    frame = pd.DataFrame(
+        {
+            "customer_id": ["a", "b", "c"],
+            "churn_type": ["passive", None, "active"],
+            "reason_code": ["price", None, "no_need"],
+            "tier": [1, 3.0, "5"],
+        }
+    )
+    out = matrix(PARAMS["matrix"]).resolve(frame)
+    assert out["customer_id"].tolist() == ["a", "b", "c"]
+    assert out["strategy"].tolist() == ["package_offer", "care_survey", "product_education"]
+    assert out["channel_1"].tolist() == ["phone", "preferred", "sms"]
+    assert out["channel_3"].isna().tolist() == [False, False, True]
+    assert out["offer_package"].tolist() == ["bundle", "none", "none"]
+    assert out["reason_match"].tolist() == [True, True, False]
+    assert frame.columns.tolist() == [
+        "customer_id",
+        "churn_type",
+        "reason_code",
+        "tier",
+    ]  # input untouched
+
+
+def test_resolve_names_gaps():
+    m = matrix(
+        [{"reason": "price", "strategy": "package_offer", "channels": ["sms"], "offer": "none"}]
+    )
+    frame = pd.DataFrame(
+        {"customer_id": ["a"], "churn_type": ["passive"], "reason_code": ["quality"], "tier": [1]}
+    )
+    with pytest.raises(StrategyError, match="reason=quality tier=1"):
+        m.resolve(frame)
+
+
+# --------------------------------------------------------------------------- matrix validation
+
+
+def test_unknown_strategy_channel_offer_are_refused_with_hints():
+    with pytest.raises(
+        StrategyError, match="unknown strategy 'package_ofer'.*did you mean 'package_offer'"
+    ):
+        matrix([{"strategy": "package_ofer", "channels": ["sms"], "offer": "none"}])
+    with pytest.raises(StrategyError, match="unknown channel 'wechta'.*did you mean 'wechat'"):
+        matrix([{"strategy": "care_message", "channels": ["wechta"], "offer": "none"}])
+    with pytest.raises(StrategyError, match="unknown offer package 'copon'.*did you mean 'coupon'"):
+        matrix([{"strategy": "care_message", "channels": ["sms"], "offer": "copon"}])
+    with pytest.raises(StrategyError, match="contact 1 needs a channel"):
+        matrix([{"strategy": "care_message", "channels": [None, "sms"], "offer": "none"}])
+    with pytest.raises(StrategyError, match="1-3 entries"):
+        matrix([{"strategy": "care_message", "channels": ["sms"] * 4, "offer": "none"}])
+    with pytest.raises(StrategyError, match="at least one of strategy, channels, offer"):
+        matrix([{"reason": "price"}])
+    with pytest.raises(StrategyError, match="unknown churn type"):
+        matrix([{"churn_type": "pasive", "strategy": "care_message"}])
+    with pytest.raises(StrategyError, match="no rules"):
+        matrix([])
+
+
+def test_ambiguous_rules_are_refused():
+    with pytest.raises(
+        StrategyError, match=r"(?s)ambiguous.*rules 1 .* and 2 .* both set strategy"
+    ):
+        matrix(
+            [
+                {"reason": ["price", "quality"], "strategy": "package_offer"},
+                {"reason": "price", "strategy": "fix_notice"},
+            ]
+        )
+    # same pattern, different fields: fine
+    matrix(
+        [{"reason": "price", "strategy": "package_offer"}, {"reason": "price", "offer": "coupon"}]
+    )
+    # same specificity but disjoint: fine
+    matrix(
+        [
+            {"reason": "price", "strategy": "package_offer"},
+            {"reason": "quality", "strategy": "fix_notice"},
+        ]
+    )
+
+
+def test_params_refuse_bad_matrix_with_a_clear_message():
+    with pytest.raises(ValidationError, match="unknown strategy 'discount'"):
+        params(matrix=[{"strategy": "discount", "channels": ["sms"], "offer": "none"}])
+    bad_prior = copy.deepcopy(PARAMS["p_winback"])
+    del bad_prior["fix_notice"]
+    with pytest.raises(ValidationError, match=r"missing \['fix_notice'\]"):
+        params(p_winback=bad_prior)
+    with pytest.raises(ValidationError, match="lost and do-not-contact"):
+        params(candidate_statuses=["churned", "lost"])
+
+
+def test_check_accepts_a_complete_matrix_and_lists_every_problem():
+    matrix(PARAMS["matrix"]).check(REASONS, CHURN_TYPES, tiers=[1, 2, 3, 4, 5])
+    m = matrix(
+        [
+            {"reason": "pirce", "strategy": "package_offer", "channels": ["sms"], "offer": "none"},
+            {"reason": "unknown", "strategy": "care_message", "channels": ["sms"], "offer": "none"},
+            {"reason": "quality", "strategy": "care_survey", "channels": ["sms"], "offer": "none"},
+            {"tier": "9", "channels": ["phone"]},
+        ]
+    )
+    with pytest.raises(StrategyError) as err:
+        m.check(["price", "quality"], {"price": "passive", "quality": "passive"}, tiers=[1, 2])
+    text = str(err.value)
+    assert "names reason 'pirce' (did you mean 'price'?)" in text
+    assert "names tier '9'" in text
+    assert "reason=price" in text and "no strategy, channels, offer" in text
+    assert "reason 'unknown'" in text and "'care_survey' first" in text
+    assert "reason 'quality' (churn_type=passive) resolves to 'care_survey'" in text
+
+
+def test_check_tries_a_tier_no_rule_names():
+    m = matrix(
+        [
+            {"reason": "*", "strategy": "care_message", "offer": "none"},
+            {"reason": "unknown", "strategy": "care_survey"},
+            {"tier": "1", "channels": ["phone"]},
+        ]
+    )
+    with pytest.raises(StrategyError, match=r"tier=\(any other tier\): no channels"):
+        m.check(["price"])
+
+
+def test_every_strategy_family_is_expressible():
+    rules = [
+        {"reason": "*", "strategy": "care_message", "channels": ["preferred"], "offer": "none"},
+        {"reason": "unknown", "strategy": "care_survey"},
+    ]
+    others = [s for s in STRATEGIES if s not in ("care_survey", "care_message")]
+    reasons = [f"r{i}" for i in range(len(others))]
+    rules += [{"reason": r, "strategy": s} for r, s in zip(reasons, others, strict=True)]
+    p = params(matrix=rules)
+    m = p.build_matrix()
+    m.check(reasons)
+    scripts = m.second_contact_scripts(reasons)
+    assert scripts["strategy"].tolist() == others
+    used = {m.resolve_one("passive", r, "1")["strategy"] for r in [*reasons, "unknown", "other"]}
+    assert used == set(STRATEGIES)
+
+
+def test_second_contact_scripts_use_tier_independent_rules():
+    scripts = matrix(PARAMS["matrix"]).second_contact_scripts([*REASONS, "unknown"], CHURN_TYPES)
+    assert scripts.columns.tolist() == ["reason_code", "strategy"]
+    assert dict(zip(scripts["reason_code"], scripts["strategy"], strict=True)) == {
+        "price": "package_offer",
+        "quality": "fix_notice",
+        "service_attitude": "apology_compensation",
+        "competitor_nearby": "competitor_differentiation",
+        "no_need": "product_education",
+    }
+    with pytest.raises(StrategyError, match="no second-contact strategy for reason 'price'"):
+        matrix([{"tier": "1", "strategy": "care_message"}]).second_contact_scripts(["price"])
+
+
+def test_tables_for_review():
+    m = matrix(PARAMS["matrix"])
+    rules = m.rules_table()
+    assert rules["specificity"].tolist() == [0, 4, 4, 4, 4, 4, 1, 2, 2]
+    table = m.table(REASONS, CHURN_TYPES, tiers=[1, 5])
+    assert len(table) == (len(REASONS) + 1) * 2
+    row = table[(table["reason_code"] == "unknown") & (table["tier"] == "5")].iloc[0]
+    assert (row["strategy"], row["channel_1"]) == ("care_survey", "sms") and pd.isna(
+        row["channel_2"]
+    )
+
+
+def test_fill_channels_uses_preference_and_fallback():
+    frame = pd.DataFrame(
+        {
+            "channel_1": ["preferred", "phone", "preferred"],
+            "channel_2": ["sms", "preferred", None],
+            "channel_3": [None, None, None],
+            "preferred_channel": ["wechat", None, "pigeon"],
+        }
+    )
+    out = fill_channels(frame, fallback="email")
+    assert out["channel_1"].tolist() == ["wechat", "phone", "email"]
+    assert values(out["channel_2"]) == ["sms", "email", None]
+    assert frame["channel_1"].iloc[0] == "preferred"
+
+
+# --------------------------------------------------------------------------- offers
+
+
+BANDS = [
+    OfferBand(max_avg_spend=100, share=0.15, cap=15),
+    OfferBand(max_avg_spend=300, share=0.10, cap=30),
+    OfferBand(max_avg_spend=None, share=0.08, cap=50),
+]
+
+
+def test_offer_value_by_band_cap_scale_and_rounding():
+    avg = np.array([80.0, 100.0, 200.0, 1000.0, np.nan, -5.0, 30.0])
+    # 80*.15=12 -> 10; 100 is in band 1: 15; 200*.1=20; 1000*.08=80 capped 50;
+    # nan, negative -> 0; 30*.15=4.5 -> 0
+    assert offer_value(avg, bands=BANDS).tolist() == [10.0, 15.0, 20.0, 50.0, 0.0, 0.0, 0.0]
+    assert offer_value(avg, bands=BANDS, scale=1.5).tolist() == [
+        15.0,
+        20.0,
+        30.0,
+        75.0,
+        0.0,
+        0.0,
+        5.0,
+    ]
+    assert offer_value([1000.0], bands=BANDS, scale=0.0).tolist() == [0.0]
+    assert offer_value([123.0], bands=BANDS, rounding=1.0).tolist() == [12.0]
+
+
+def test_offer_bands_must_be_ordered_and_open_ended():
+    with pytest.raises(ValidationError, match="last band"):
+        OfferParams(packages={}, bands=[{"max_avg_spend": 100, "share": 0.1, "cap": 10}])
+    with pytest.raises(ValidationError, match="increasing"):
+        OfferParams(
+            packages={},
+            bands=[
+                {"max_avg_spend": 300, "share": 0.1, "cap": 10},
+                {"max_avg_spend": 100, "share": 0.1, "cap": 10},
+                {"max_avg_spend": None, "share": 0.1, "cap": 10},
+            ],
+        )
+
+
+def _store_with(rows) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    tx = pd.DataFrame(
+        rows, columns=["order_id", "customer_id", "order_ts", "amount", "category", "is_return"]
+    )
+    tx["order_ts"] = pd.to_datetime(tx["order_ts"]).astype("datetime64[us]")
+    con.register("tx", tx)
+    con.execute("CREATE TABLE transactions AS SELECT * FROM tx")
+    return con
+
+
+def test_category_preference_from_own_spend():
+    con = _store_with(
+        [
+            # A: lifetime top is toys, but the last 365 days' top is fresh (returns net out)
+            ("o1", "A", "2022-01-10", 500.0, "toys", False),
+            ("o2", "A", "2024-02-01", 60.0, "fresh", False),
+            ("o3", "A", "2024-03-01", 40.0, "beauty", False),
+            ("o4", "A", "2024-03-05", 30.0, "beauty", False),
+            ("o5", "A", "2024-03-06", -30.0, "beauty", True),
+            # B: nothing in the window: described by its lifetime
+            ("o6", "B", "2021-05-01", 90.0, "home", False),
+            ("o7", "B", "2021-06-01", 30.0, "fresh", False),
+            # C: a tie is broken by category name; a purchase after the month end is ignored
+            ("o8", "C", "2024-06-01", 50.0, "home", False),
+            ("o9", "C", "2024-06-02", 50.0, "beauty", False),
+            ("o10", "C", "2024-07-02", 500.0, "toys", False),
+        ]
+    )
+    pref = category_preference(con, "2024-06").set_index("customer_id")
+    assert pref.loc["A", "top_category"] == "fresh"
+    assert pref.loc["A", "avg_order_value"] == pytest.approx((60 + 40 + 30 - 30) / 3)
+    assert pref.loc["A", "top_category_share"] == pytest.approx(60 / 100)
+    assert pref.loc["A", "preference_window"] == "365d"
+    assert pref.loc["B", "top_category"] == "home"
+    assert pref.loc["B", "preference_window"] == "lifetime"
+    assert pref.loc["B", "avg_order_value"] == pytest.approx(60.0)
+    assert pref.loc["C", "top_category"] == "beauty"
+    assert pref.loc["C", "orders"] == 2
+
+
+def test_category_preference_without_transactions_table():
+    with pytest.raises(StrategyError, match="no table 'transactions'"):
+        category_preference(duckdb.connect(), "2024-06")
+
+
+def test_design_offers_uses_category_and_spend():
+    p = params()
+    frame = pd.DataFrame(
+        {
+            "customer_id": ["a", "b", "c", "d"],
+            "offer_package": ["coupon", "bundle", "none", "coupon"],
+        }
+    )
+    prefs = pd.DataFrame(
+        {
+            "customer_id": ["a", "b", "c"],
+            "top_category": ["fresh", "home", "beauty"],
+            "avg_order_value": [200.0, 1000.0, 500.0],
+        }
+    )
+    out = design_offers(frame, prefs, offers=p.offers)
+    assert values(out["offer_category"]) == ["fresh", "home", None, None]
+    assert out["offer_value"].tolist() == [20.0, 75.0, 0.0, 0.0]
+    with pytest.raises(StrategyError, match="unknown offer package"):
+        design_offers(frame.assign(offer_package="gift"), prefs, offers=p.offers)
+
+
+# --------------------------------------------------------------------------- expected value
+
+
+def test_expected_value_arithmetic():
+    frame = pd.DataFrame(
+        {
+            "customer_id": ["a", "b"],
+            "strategy": ["package_offer", "care_message"],
+            "reason_match": [True, False],
+            "channel_1": ["phone", "sms"],
+            "channel_2": ["sms", None],
+            "channel_3": ["phone", None],
+            "offer_value": [20.0, 0.0],
+            "future_value": [1000.0, 50.0],
+        }
+    )
+    priors = {s: {"matched": 0.3, "unmatched": 0.1} for s in STRATEGIES}
+    out = expected_value(frame, priors=priors, channel_cost=PARAMS["channels"]["cost"])
+    # a: p .3, contact 5 + .1 + 5, offer .3*20 = 6 -> cost 16.1, ev 300 - 16.1
+    # b: p .1, contact .1, no offer -> ev 5 - .1
+    assert out["p_winback"].tolist() == [0.3, 0.1]
+    assert out["contact_cost"].tolist() == pytest.approx([10.1, 0.1])
+    assert out["cost"].tolist() == pytest.approx([16.1, 0.1])
+    assert out["expected_value"].tolist() == pytest.approx([283.9, 4.9])
+    with pytest.raises(StrategyError, match="no 'future_value'"):
+        expected_value(
+            frame.assign(future_value=[1.0, None]),
+            priors=priors,
+            channel_cost=PARAMS["channels"]["cost"],
+        )
+    with pytest.raises(StrategyError, match="fill 'preferred' first"):
+        expected_value(
+            frame.assign(channel_1="preferred"),
+            priors=priors,
+            channel_cost=PARAMS["channels"]["cost"],
+        )
+
+
+def test_update_priors_moves_towards_evidence():
+    priors = {s: {"matched": 0.2, "unmatched": 0.05} for s in STRATEGIES}
+    evidence = pd.DataFrame(
+        {
+            "strategy": ["package_offer", "package_offer", "fix_notice"],
+            "reason_match": [True, True, False],
+            "n_treated": [50, 50, 300],
+            "uplift": [0.4, 0.2, 0.01],
+        }
+    )
+    out = update_priors(priors, evidence, strength=100)
+    assert out["package_offer"]["matched"] == pytest.approx((100 * 0.2 + 20 + 10) / 200)
+    assert out["fix_notice"]["unmatched"] == pytest.approx((100 * 0.05 + 3) / 400)
+    assert out["care_message"] == {"matched": 0.2, "unmatched": 0.05}
+    with pytest.raises(StrategyError, match="unknown strategies"):
+        update_priors(priors, evidence.assign(strategy="discount"))
+
+
+# --------------------------------------------------------------------------- candidates
+
+
+def test_screen_candidates_excludes_dnc_lost_and_other_statuses():
+    status = pd.DataFrame(
+        {
+            "customer_id": ["a", "b", "c", "d", "e"],
+            "status": ["churned", "churned", "lost", "at_risk", "churned"],
+        }
+    )
+    tiers = pd.DataFrame(
+        {
+            "customer_id": ["a", "b", "c", "d", "e"],
+            "tier": [1, 2, 3, 4, 5],
+            "future_value": [10.0, 20, 30, 40, 50],
+        }
+    )
+    reasons = pd.DataFrame(
+        {
+            "customer_id": ["a"],
+            "reason_code": ["price"],
+            "churn_type": ["passive"],
+            "source": ["surveys"],
+        }
+    )
+    customers = pd.DataFrame(
+        {"customer_id": list("abcde"), "do_not_contact": [False, True, False, False, None]}
+    )
+    out = screen_candidates(status, tiers, reasons, customers)
+    assert values(out["exclusion"]) == [None, "do_not_contact", "lost", "status_not_targeted", None]
+    assert out["reason_code"].tolist() == ["price", "unknown", "unknown", "unknown", "unknown"]
+    assert out["churn_type"].tolist() == ["passive", "unknown", "unknown", "unknown", "unknown"]
+    assert out["tier"].tolist() == ["1", "2", "3", "4", "5"]
+    assert candidates_of(out)["customer_id"].tolist() == ["a", "e"]
+    wider = screen_candidates(status, tiers, reasons, customers, statuses=["churned", "at_risk"])
+    assert candidates_of(wider)["customer_id"].tolist() == ["a", "d", "e"]
+    funnel = candidate_funnel(out)
+    assert funnel.loc["total", "customers"] == 5 and funnel.loc["total", "candidates"] == 2
+    assert funnel.loc["churned", "do_not_contact"] == 1
+
+
+def test_screen_candidates_errors_name_customers():
+    status = pd.DataFrame({"customer_id": ["a", "b"], "status": ["churned", "churned"]})
+    tiers = pd.DataFrame({"customer_id": ["a"], "tier": [1], "future_value": [1.0]})
+    reasons = pd.DataFrame({"customer_id": [], "reason_code": [], "churn_type": []})
+    customers = pd.DataFrame({"customer_id": ["a", "b"]})
+    with pytest.raises(StrategyError, match=r"no row in the tiers table \(e.g. \['b'\]\)"):
+        screen_candidates(status, tiers, reasons, customers)
+    with pytest.raises(StrategyError, match="more than one row for customer"):
+        screen_candidates(pd.concat([status, status]), tiers, reasons, customers)
+    with pytest.raises(StrategyError, match="not in the customers"):
+        screen_candidates(status, tiers, reasons, customers.iloc[:1])
+    with pytest.raises(StrategyError, match=r"tiers lacks column\(s\) \['future_value'\]"):
+        screen_candidates(status, tiers.drop(columns="future_value"), reasons, customers)
+
+
+def test_plan_strategies_end_to_end_on_synthetic_frames():
+    status, tiers, reasons, customers, prefs = make_inputs()
+    cands = candidates_of(screen_candidates(status, tiers, reasons, customers))
+    out = plan_strategies(cands, prefs, params())
+    assert len(out) == len(cands)
+    assert set(out["strategy"]) <= set(STRATEGIES)
+    assert (out.loc[out["reason_code"] == "unknown", "strategy"] == "care_survey").all()
+    assert not out[["channel_1", "channel_2", "channel_3"]].isin(["preferred"]).any().any()
+    np.testing.assert_allclose(out["value"], won_back_value(out))
+    np.testing.assert_allclose(out["expected_value"], out["p_winback"] * out["value"] - out["cost"])
+    again = plan_strategies(cands.sample(frac=1, random_state=1), prefs, params())
+    pd.testing.assert_frame_equal(out, again)
+
+
+def test_won_back_value_divides_by_p_alive_for_repeat_buyers():
+    frame = pd.DataFrame(
+        {
+            "future_value": [100.0, 100.0, 100.0, 0.0, 50.0],
+            "p_alive": [0.5, 0.01, 0.3, np.nan, 0.2],
+            "frequency": [3, 5, 0, 0, np.nan],
+        }
+    )
+    out = won_back_value(frame, p_alive_floor=0.05)
+    # 100/.5; floor .05 -> 2000; one-time buyer as is; no purchase as is; unknown frequency as is
+    assert out.tolist() == pytest.approx([200.0, 2000.0, 100.0, 0.0, 50.0])
+    assert won_back_value(frame, basis="as_is").tolist()[:3] == [100.0, 100.0, 100.0]
+    with pytest.raises(StrategyError, match="frequency"):
+        won_back_value(frame.drop(columns="frequency"))
