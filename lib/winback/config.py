@@ -50,6 +50,8 @@ SECTIONS: dict[str, str] = {
     "demo": "winback.settings:DemoParams",
     "sources": "winback.sources:SourcesParams",
     "validation": "winback.contract:ValidationParams",
+    "evaluation": "winback.evaluation:EvaluationParams",
+    "kpis": "winback.kpis:KpisParams",
     "tiering": "winback.tiers:TieringParams",
     "reasons": "winback.reasons:ReasonsParams",
 }
