@@ -106,6 +106,8 @@ class Engine:
         Per-customer arrays (``CUSTOMER_ARRAYS``), position = customer number - 1.
     queues : dict
         Pending interactions, surveys and returns (``QUEUES``).
+    next_order : int
+        Number of the next order (order ids are ``O`` + 10 digits).
     """
 
     def __init__(self, epoch: str, arrays: dict[str, np.ndarray],
@@ -301,7 +303,12 @@ class Engine:
                     own = a["doom_reason"][cust[rv[bad]]]
                     reason = np.where(low[bad] & (own >= 0), own, noise)
                     text[rv[bad]] = self._text(rng, reason)
-            chan = rng.integers(0, len(tx.INTERACTION_CHANNELS), rows.size)
+            # online kinds come through app / web / wechat (campaigns also in store); tickets also by phone
+            chan = rng.integers(0, 3, rows.size)
+            ticket = kinds == tx.K["service_ticket"]
+            chan[ticket] = np.array([3, 0, 2])[rng.integers(0, 3, int(ticket.sum()))]
+            event = np.flatnonzero(kinds == tx.K["campaign_participation"])
+            chan[event[rng.random(event.size) < 0.4]] = 4
             self._push("inter", cust=cust, t=ts, kind=kinds, channel=chan, score=score,
                        text=text, trace=-1)
         # everyday complaints, unrelated to any dropout
