@@ -368,3 +368,44 @@ def test_realized_precision_and_recall_of_a_past_watchlist():
     assert got.loc["realized_base_rate", "value"] == pytest.approx(0.5)
     assert got.loc["watchlist_size", "value"] == 3
     assert set(got["month"]) == {"2024-01"} and set(got["model"]) == {"gbm"}
+
+
+# --- store tables ----------------------------------------------------------------------------
+
+
+def test_performance_rows_of_another_kind_survive_a_rerun():
+    import duckdb
+
+    from winback.warning import read_performance, write_performance
+
+    con = duckdb.connect()
+    row = {"month": "2024-01", "horizon": 3, "ci_low": np.nan, "ci_high": np.nan}
+    write_performance(con, pd.DataFrame([
+        {**row, "model": "gbm", "metric": "pr_auc", "value": 0.4},
+        {**row, "model": "gbm", "metric": "realized_precision", "value": 0.3},
+    ]))
+    write_performance(con, pd.DataFrame([{**row, "model": "gbm", "metric": "pr_auc",
+                                          "value": 0.5}]))
+    got = read_performance(con).set_index("metric")["value"]
+    assert got.to_dict() == {"pr_auc": 0.5, "realized_precision": 0.3}
+
+
+def test_watchlist_rerun_replaces_exactly_its_month():
+    import duckdb
+
+    from winback.warning import past_watchlists, write_watchlist
+
+    con = duckdb.connect()
+
+    def wl(month, ids):
+        return pd.DataFrame({"month": month, "customer_id": ids, "risk": 0.5,
+                             "rank": range(1, len(ids) + 1), "factor_1": "recency_ratio",
+                             "factor_2": None, "factor_3": None, "model": "gbm"})
+
+    write_watchlist(con, "2024-01", wl("2024-01", ["a", "b"]))
+    write_watchlist(con, "2024-02", wl("2024-02", ["c"]))
+    write_watchlist(con, "2024-01", wl("2024-01", ["d"]))
+    got = past_watchlists(con)
+    assert got.groupby("month")["customer_id"].apply(list).to_dict() == {
+        "2024-01": ["d"], "2024-02": ["c"]}
+    assert got["factor_2"].isna().all()

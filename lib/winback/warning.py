@@ -17,7 +17,8 @@ Features
     Built from the snapshot (:data:`FEATURES`): recency against the customer's own
     purchase gap, frequency, spend and order trends (last 90 days vs the 90 before),
     engagement level and trend, gap statistics, necessary share, returns, complaints and
-    tenure. Counts and amounts enter as ``log(1 + x)`` (amounts signed), trends as
+    tenure, and the churn indicators of the month's status (``p_alive`` and the churn
+    ``score``, as ``churn_score``). Counts and amounts enter as ``log(1 + x)`` (amounts signed), trends as
     ``(recent - previous) / (|recent| + |previous| + 1)``; missing values (no repeat
     purchase: no gap) are left NaN for the gradient-boosted model and replaced by the
     training median for the logistic model.
@@ -72,6 +73,7 @@ last 90): an alert fires when an indicator fell by at least the share in
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -89,6 +91,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 from winback.backtest import (
     check_no_future,
@@ -108,20 +111,31 @@ __all__ = [
     "Backtest",
     "GBMParams",
     "WarningError",
+    "WarningHistory",
     "WarningModel",
     "WarningParams",
     "alert_counts",
     "choose_model",
     "describe_backtest",
+    "factor_counts",
     "feature_frame",
     "fit_final",
+    "history_months",
     "label_frame",
+    "load_history",
+    "month_snapshot",
+    "month_status",
+    "past_watchlists",
     "performance_rows",
+    "read_performance",
     "realized_performance",
     "recency_rule",
+    "resolve_capacity",
     "run_backtest",
     "threshold_alerts",
     "watchlist",
+    "write_performance",
+    "write_watchlist",
 ]
 
 MODELS = ("logistic", "gbm")
@@ -176,6 +190,7 @@ class WarningParams(Section):
     calibration: Literal["isotonic", "sigmoid", "none"] = "isotonic"
     reliability_bins: int = Field(default=10, ge=2, le=50)
     logistic_c: float = Field(default=1.0, gt=0)
+    threads: int | None = Field(default=1, ge=1)
     gbm: GBMParams = Field(default_factory=GBMParams)
     alerts: AlertParams = Field(default_factory=AlertParams)
 
@@ -254,6 +269,8 @@ _FEATURE_DEFS = {
                        lambda d: d > 0)).clip(0, 1),
     ),
     "tenure_days": (("tenure_days",), _log1p("tenure_days")),
+    "p_alive": (("p_alive",), lambda s: _col(s, "p_alive")),
+    "churn_score": (("churn_score",), lambda s: _col(s, "churn_score")),
 }
 
 FEATURES: tuple[str, ...] = tuple(_FEATURE_DEFS)
@@ -278,6 +295,8 @@ FEATURE_LABELS: dict[str, tuple[str, str]] = {
     "necessary_share_365": ("necessary share of spend", "必需品消费占比"),
     "return_share_365": ("returned share of spend", "退货金额占比"),
     "tenure_days": ("tenure", "注册时长"),
+    "p_alive": ("P(alive), BG/NBD", "存活概率 (BG/NBD)"),
+    "churn_score": ("churn score", "流失评分"),
 }
 
 
@@ -423,6 +442,9 @@ class WarningModel:
         Gradient-boosting hyper-parameters (:class:`GBMParams`).
     random_state
         Seed of the gradient-boosted model.
+    threads
+        OpenMP/BLAS threads while fitting and scoring (``None``: the libraries' default,
+        all cores). One thread is the fastest on small tables and shared machines.
 
     Attributes
     ----------
@@ -445,12 +467,19 @@ class WarningModel:
         C: float = 1.0,
         gbm: GBMParams | None = None,
         random_state: int = 0,
+        threads: int | None = 1,
     ):
         self.kind = kind
         self.calibration = calibration
         self.C = C
         self.gbm = gbm
         self.random_state = random_state
+        self.threads = threads
+
+    def _limits(self):
+        if self.threads is None:
+            return contextlib.nullcontext()
+        return threadpool_limits(self.threads)
 
     def _estimator(self):
         if self.kind == "logistic":
@@ -508,12 +537,13 @@ class WarningModel:
                 if len(np.unique(fit_y)) == 2 and len(np.unique(cal_y)) == 2:
                     cal_mask = cand
                     self.calibration_month_ = distinct[-1]
-        self.base_ = self._estimator().fit(Xf.loc[~cal_mask], y[~cal_mask])
-        self.calibrator_ = None
-        if cal_mask.any():
-            self.calibrator_ = CalibratedClassifierCV(
-                FrozenEstimator(self.base_), method=self.calibration
-            ).fit(Xf.loc[cal_mask], y[cal_mask])
+        with self._limits():
+            self.base_ = self._estimator().fit(Xf.loc[~cal_mask], y[~cal_mask])
+            self.calibrator_ = None
+            if cal_mask.any():
+                self.calibrator_ = CalibratedClassifierCV(
+                    FrozenEstimator(self.base_), method=self.calibration
+                ).fit(Xf.loc[cal_mask], y[cal_mask])
         self.train_months_ = sorted(set(months_arr)) if months_arr is not None else []
         self.n_train_ = int(len(y))
         self.base_rate_ = float(y.mean())
@@ -527,15 +557,17 @@ class WarningModel:
     def score(self, X: pd.DataFrame) -> np.ndarray:
         """Ranking score: the base model's churn probability (uncalibrated)."""
         self._require_fitted()
-        return self.base_.predict_proba(_as_frame(X, self.features_))[:, 1]
+        with self._limits():
+            return self.base_.predict_proba(_as_frame(X, self.features_))[:, 1]
 
     def predict_risk(self, X: pd.DataFrame) -> np.ndarray:
         """Calibrated probability of churning within the horizon (the base score when uncalibrated)."""
         self._require_fitted()
         Xf = _as_frame(X, self.features_)
-        if self.calibrator_ is None:
-            return self.base_.predict_proba(Xf)[:, 1]
-        return self.calibrator_.predict_proba(Xf)[:, 1]
+        with self._limits():
+            if self.calibrator_ is None:
+                return self.base_.predict_proba(Xf)[:, 1]
+            return self.calibrator_.predict_proba(Xf)[:, 1]
 
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
         """Per-customer contribution of each feature to the risk (see module docstring).
@@ -553,12 +585,13 @@ class WarningModel:
             impute, scale, model = (self.base_.named_steps[k] for k in ("impute", "scale", "model"))
             z = scale.transform(impute.transform(Xf))
             return pd.DataFrame(z * model.coef_[0], columns=self.features_, index=X.index)
-        base = self.base_.predict_proba(Xf)[:, 1]
         n, p = Xf.shape
         stacked = pd.concat([Xf] * p, ignore_index=True)
         for j, name in enumerate(self.features_):
             stacked.iloc[j * n:(j + 1) * n, j] = self.reference_[name]
-        moved = self.base_.predict_proba(stacked)[:, 1].reshape(p, n).T
+        with self._limits():
+            base = self.base_.predict_proba(Xf)[:, 1]
+            moved = self.base_.predict_proba(stacked)[:, 1].reshape(p, n).T
         return pd.DataFrame(base[:, None] - moved, columns=self.features_, index=X.index)
 
     def top_factors(self, X: pd.DataFrame, *, n: int = 3) -> pd.DataFrame:
@@ -621,7 +654,7 @@ class WarningModel:
 
 def _make_model(kind: str, params: WarningParams, seed: int) -> WarningModel:
     return WarningModel(kind, calibration=params.calibration, C=params.logistic_c,
-                        gbm=params.gbm, random_state=seed)
+                        gbm=params.gbm, random_state=seed, threads=params.threads)
 
 
 def _sample(frame: pd.DataFrame, max_rows: int, seed: int) -> pd.DataFrame:
@@ -690,6 +723,46 @@ class Backtest:
             return pd.DataFrame(columns=["model", "bin", "n", "mean_predicted", "observed"])
         out = pd.concat(frames, ignore_index=True)
         return out[["model", *[c for c in out.columns if c != "model"]]]
+
+    def capacity_curve(self, *, max_k: int | None = None, points: int = 25) -> pd.DataFrame:
+        """Precision and recall when contacting the top ``k``, averaged over evaluated months.
+
+        Parameters
+        ----------
+        max_k
+            Largest ``k`` shown; default three times the capacity (capped at the smallest
+            month's population).
+        points
+            Number of ``k`` values on the grid (always including the capacity).
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``model``, ``k``, ``precision``, ``recall`` (means over months).
+        """
+        cols = ["model", "k", "precision", "recall"]
+        pred = self.predictions
+        if pred.empty:
+            return pd.DataFrame(columns=cols)
+        smallest = int(pred.groupby("month").size().min())
+        top = min(max_k or 3 * self.capacity, smallest)
+        ks = np.unique(np.r_[np.linspace(1, top, points).round().astype(int),
+                             min(self.capacity, top)])
+        rows = []
+        score_cols = {k: f"{k}_score" for k in MODELS} | {RULE: RULE}
+        for model, col in score_cols.items():
+            if col not in pred:
+                continue
+            prec, rec = [], []
+            for _, g in pred.groupby("month", sort=True):
+                order = rank_order(g[col].to_numpy(), g["customer_id"].to_numpy())
+                hits = np.cumsum(g["label"].to_numpy()[order])
+                pos = max(int(g["label"].sum()), 1)
+                prec.append(hits[ks - 1] / ks)
+                rec.append(hits[ks - 1] / pos)
+            rows.append(pd.DataFrame({"model": model, "k": ks, "precision": np.mean(prec, 0),
+                                      "recall": np.mean(rec, 0)}))
+        return pd.concat(rows, ignore_index=True)[cols]
 
     def comparison(self) -> pd.DataFrame:
         """Mean of each metric over evaluated months, one column per model."""
@@ -925,6 +998,33 @@ def watchlist(
     return out[cols]
 
 
+def factor_counts(watchlist: pd.DataFrame, *, language: str = "zh") -> pd.DataFrame:
+    """How often each feature is among the watchlist's contributing factors.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``feature``, ``label`` (in ``language``), ``first`` (customers with it as
+        ``factor_1``), ``any`` (customers with it among their factors), ``share`` (``any``
+        over the watchlist size); most frequent first.
+    """
+    factor_cols = [c for c in watchlist.columns if c.startswith("factor_")]
+    cols = ["feature", "label", "first", "any", "share"]
+    if watchlist.empty or not factor_cols:
+        return pd.DataFrame(columns=cols)
+    long = watchlist[["customer_id", *factor_cols]].melt("customer_id", value_name="feature")
+    long = long.dropna(subset=["feature"])
+    anyc = long.groupby("feature")["customer_id"].nunique()
+    first = watchlist["factor_1"].dropna().value_counts()
+    out = pd.DataFrame({"any": anyc}).join(first.rename("first")).fillna({"first": 0})
+    out = out.reset_index().rename(columns={"index": "feature"})
+    idx = 1 if language == "zh" else 0
+    out["label"] = [FEATURE_LABELS.get(f, (f, f))[idx] for f in out["feature"]]
+    out["first"] = out["first"].astype(int)
+    out["share"] = out["any"] / len(watchlist)
+    return out.sort_values(["any", "feature"], ascending=[False, True], ignore_index=True)[cols]
+
+
 # --------------------------------------------------------------------------- alerts
 
 
@@ -1075,5 +1175,291 @@ def _params_hash(*sections: Section) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-def _warn(msg: str) -> None:
-    warnings.warn(msg, stacklevel=3)
+# --------------------------------------------------------------------------- the store
+
+SNAPSHOT_CACHE = "warning_snapshots"
+STATUS_CACHE = "warning_status"
+WATCHLIST_TABLE = "watchlist"
+PERFORMANCE_TABLE = "warning_performance"
+_STATUS_COLUMNS = ("month", "customer_id", "status", "score", "p_alive")
+_PERFORMANCE_COLUMNS = ["month", "horizon", "model", "metric", "value", "ci_low", "ci_high"]
+
+
+def history_months(con, month: str, *, params: WarningParams) -> list[str]:
+    """Snapshot months the stage needs for ``month``: backtest, training and label windows.
+
+    From the earliest training month of the earliest evaluated month
+    (``month - 2H - (backtest_months - 1) - (max_train_months - 1)``), but not before the
+    month of the first transaction, to ``month``.
+    """
+    from winback.settings import month_range
+
+    H = params.horizon_months
+    start = (_period(month) - 2 * H - (params.backtest_months - 1)
+             - (params.max_train_months - 1))
+    row = con.execute("SELECT min(order_ts) FROM transactions").fetchone()
+    if row is None or row[0] is None:
+        raise WarningError("The store's 'transactions' table is empty: load the month first.")
+    first = pd.Period(pd.Timestamp(row[0]), freq="M")
+    return month_range(str(max(start, first)), str(month))
+
+
+def _cached(con, table: str, month: str, digest: str) -> pd.DataFrame | None:
+    from winback.store import has_table
+
+    if not has_table(con, table):
+        return None
+    frame = con.execute(f'SELECT * FROM "{table}" WHERE month = ? AND params_hash = ?',
+                        [month, digest]).df()
+    return None if frame.empty else frame.drop(columns="params_hash")
+
+
+def month_snapshot(con, month: str, *, snapshot_params) -> tuple[pd.DataFrame, str]:
+    """The month-end snapshot of ``month`` and where it came from.
+
+    The store's ``snapshots`` when the kit ran that month; else the cache
+    ``warning_snapshots`` (computed with the same ``snapshot`` params); else computed now
+    with :func:`winback.snapshot.month_end_snapshot` and cached.
+
+    Returns
+    -------
+    (pandas.DataFrame, str)
+        The snapshot and its source: ``snapshots``, ``cache`` or ``computed``.
+    """
+    from winback.snapshot import month_end_snapshot, read_snapshot, snapshot_months, store_frame
+    from winback.store import replace_month
+
+    if month in snapshot_months(con):
+        return read_snapshot(con, month), "snapshots"
+    digest = _params_hash(snapshot_params)
+    cached = _cached(con, SNAPSHOT_CACHE, month, digest)
+    if cached is not None:
+        return cached.sort_values("customer_id", ignore_index=True), "cache"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a missing interactions table is said once by stage 1
+        snap = month_end_snapshot(con, month, params=snapshot_params)
+    replace_month(con, SNAPSHOT_CACHE, month, store_frame(snap).assign(params_hash=digest))
+    return snap, "computed"
+
+
+def month_status(con, month: str, snapshot: pd.DataFrame, *, churn_params) -> tuple[
+        pd.DataFrame, str]:
+    """Churn statuses of ``month`` (``month``, ``customer_id``, ``status``, ``score``,
+    ``p_alive``) and their source.
+
+    The store's ``churn_status`` when stage 1 ran that month; else the cache
+    ``warning_status``; else scored now with :func:`winback.churn.score_churn` (the BG/NBD
+    fitted on that month's snapshot, stage 1's rules) and cached.
+    """
+    from winback.churn import score_churn
+    from winback.store import replace_month, table_months
+
+    keep = list(_STATUS_COLUMNS)
+    if month in table_months(con, "churn_status"):
+        frame = con.execute(
+            f'SELECT {", ".join(keep)} FROM churn_status WHERE month = ? ORDER BY customer_id',
+            [month]).df()
+        return frame, "churn_status"
+    digest = _params_hash(churn_params)
+    cached = _cached(con, STATUS_CACHE, month, digest)
+    if cached is not None:
+        return cached[keep].sort_values("customer_id", ignore_index=True), "cache"
+    scored = score_churn(snapshot, params=churn_params)
+    frame = pd.DataFrame({
+        "month": str(month),
+        "customer_id": scored["customer_id"].astype("str").to_numpy(),
+        "status": scored["status"].astype("str").to_numpy(),
+        "score": scored["score"].to_numpy(dtype=float),
+        "p_alive": scored["p_alive"].to_numpy(dtype=float),
+    })
+    replace_month(con, STATUS_CACHE, month, frame.assign(params_hash=digest))
+    return frame, "computed"
+
+
+@dataclass
+class WarningHistory:
+    """The stage's inputs for one run month, from :func:`load_history`.
+
+    Attributes
+    ----------
+    month : str
+        Run month.
+    table : DataFrame
+        Warning population of every loaded month: ``month``, ``customer_id``, ``label``
+        (NaN while unobserved), ``do_not_contact``, ``recency_rule`` and the features.
+    labels : DataFrame
+        :func:`label_frame` of the loaded statuses.
+    statuses : DataFrame
+        ``month``, ``customer_id``, ``status`` of every loaded month.
+    snapshot : DataFrame
+        The run month's full snapshot (for the alerts).
+    sources : DataFrame
+        Per month: where the snapshot and statuses came from, the population and how many
+        have an observed label.
+    notes : list of str
+    """
+
+    month: str
+    table: pd.DataFrame
+    labels: pd.DataFrame
+    statuses: pd.DataFrame
+    snapshot: pd.DataFrame
+    sources: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def scoring(self) -> pd.DataFrame:
+        """The run month's warning population with its features."""
+        return self.table.loc[self.table["month"] == self.month].reset_index(drop=True)
+
+
+def load_history(con, month: str, *, params: WarningParams, snapshot_params,
+                 churn_params) -> WarningHistory:
+    """Snapshots, statuses, population and labels of every month the stage needs.
+
+    Parameters
+    ----------
+    con
+        Connection to the engagement store (written to: the two cache tables).
+    month
+        Run month ``YYYY-MM``.
+    params
+        The ``warning`` section.
+    snapshot_params, churn_params
+        The ``snapshot`` and ``churn`` sections (the same as stage 1's).
+
+    Returns
+    -------
+    WarningHistory
+    """
+    months = history_months(con, month, params=params)
+    features = list(params.features)
+    pops, statuses, sources, notes = [], [], [], []
+    snapshot = None
+    for m in months:
+        snap, snap_src = month_snapshot(con, m, snapshot_params=snapshot_params)
+        try:
+            status, status_src = month_status(con, m, snap, churn_params=churn_params)
+        except (ValueError, RuntimeError) as exc:
+            if m == month:
+                raise
+            notes.append(f"{m}: no churn status ({exc}); months whose label needs it are "
+                         "left out")
+            continue
+        statuses.append(status[["month", "customer_id", "status"]])
+        st = status.set_index("customer_id")
+        snap = snap.assign(
+            p_alive=st["p_alive"].reindex(snap["customer_id"].astype("str")).to_numpy(),
+            churn_score=st["score"].reindex(snap["customer_id"].astype("str")).to_numpy())
+        if m == month:
+            snapshot = snap
+        in_pop = st["status"].astype("str").isin(params.population_statuses)
+        pop_ids = set(st.index[in_pop.to_numpy()].astype("str"))
+        rows = snap.loc[snap["customer_id"].astype("str").isin(pop_ids)].reset_index(drop=True)
+        feats = feature_frame(rows, features=features)
+        feats.insert(0, "month", m)
+        feats["do_not_contact"] = rows["do_not_contact"].astype(bool).to_numpy() \
+            if "do_not_contact" in rows else False
+        feats[RULE] = recency_rule(rows).to_numpy() if len(rows) else np.array([], float)
+        pops.append(feats)
+        sources.append({"month": m, "snapshot_source": snap_src, "status_source": status_src,
+                        "customers": len(snap), "population": len(rows)})
+    all_status = pd.concat(statuses, ignore_index=True)
+    labels = label_frame(all_status, horizon=params.horizon_months,
+                         population_statuses=params.population_statuses,
+                         churn_statuses=params.churn_statuses)
+    table = pd.concat(pops, ignore_index=True).merge(labels, on=["month", "customer_id"],
+                                                     how="left")
+    table["label"] = table["label"].astype(float)
+    src = pd.DataFrame(sources)
+    per = labels.groupby("month").agg(labelled=("label", "size"), churn_rate=("label", "mean"))
+    src = src.merge(per, left_on="month", right_index=True, how="left")
+    src["labelled"] = src["labelled"].fillna(0).astype(int)
+    return WarningHistory(str(month), table, labels, all_status, snapshot, src, notes)
+
+
+def resolve_capacity(params: WarningParams, schedule=None) -> int:
+    """Customers the call centre can contact per month for early warning.
+
+    ``params.capacity`` when set; otherwise from the ``schedule`` section's teams: the
+    daily contacts of every staffed team (agents x contacts per agent and day) times 21
+    working days.
+    """
+    if params.capacity is not None:
+        return int(params.capacity)
+    teams = getattr(schedule, "teams", None)
+    if not teams:
+        raise WarningError(
+            "warning.capacity is null and there is no schedule section with teams to derive "
+            "it from: set warning.capacity (customers the call centre can contact a month)."
+        )
+    daily = sum(t.agents * t.per_agent_day for t in teams.values()
+                if getattr(t, "staffed", True))
+    if daily <= 0:
+        raise WarningError("The schedule's teams have no staffed agent: set warning.capacity.")
+    return int(daily * 21)
+
+
+def write_watchlist(con, month: str, watchlist: pd.DataFrame) -> int:
+    """Store ``watchlist`` in the table ``watchlist``, replacing exactly ``month``'s rows."""
+    from winback.store import replace_month
+
+    frame = watchlist.astype({"month": "str", "customer_id": "str", "risk": float,
+                              "rank": "int64", "model": "str"})
+    for c in [c for c in frame.columns if c.startswith("factor_")]:
+        frame[c] = frame[c].astype("str").where(frame[c].notna(), None)
+    if frame.empty:
+        from winback.store import has_table
+
+        if not has_table(con, WATCHLIST_TABLE):
+            return 0
+        con.execute(f'DELETE FROM "{WATCHLIST_TABLE}" WHERE month = ?', [month])
+        return 0
+    replace_month(con, WATCHLIST_TABLE, month, frame)
+    return len(frame)
+
+
+def write_performance(con, rows: pd.DataFrame) -> int:
+    """Add ``rows`` to ``warning_performance``, month by month.
+
+    For each month in ``rows``, rows with the same ``(horizon, model, metric)`` are
+    replaced and other stored rows of that month (e.g. the realized precision written by
+    another run) are kept; one transaction per month.
+    """
+    from winback.store import has_table, replace_month
+
+    if rows.empty:
+        return 0
+    rows = rows[_PERFORMANCE_COLUMNS].astype({"month": "str", "horizon": "int64",
+                                              "model": "str", "metric": "str", "value": float,
+                                              "ci_low": float, "ci_high": float})
+    key = ["horizon", "model", "metric"]
+    for month, new in rows.groupby("month", sort=True):
+        if has_table(con, PERFORMANCE_TABLE):
+            old = con.execute(f'SELECT * FROM "{PERFORMANCE_TABLE}" WHERE month = ?',
+                              [month]).df()
+            old = old.astype(new.dtypes.to_dict())
+            kept = old.merge(new[key].drop_duplicates(), on=key, how="left", indicator=True)
+            kept = kept.loc[kept["_merge"] == "left_only", _PERFORMANCE_COLUMNS]
+            new = pd.concat([kept, new], ignore_index=True)
+        replace_month(con, PERFORMANCE_TABLE, month,
+                      new.sort_values(key, ignore_index=True))
+    return len(rows)
+
+
+def read_performance(con) -> pd.DataFrame:
+    """The whole ``warning_performance`` table (empty with its columns when missing)."""
+    from winback.store import has_table
+
+    if not has_table(con, PERFORMANCE_TABLE):
+        return pd.DataFrame(columns=_PERFORMANCE_COLUMNS)
+    return con.execute(f'SELECT * FROM "{PERFORMANCE_TABLE}" ORDER BY month, model, metric').df()
+
+
+def past_watchlists(con) -> pd.DataFrame:
+    """Every stored watchlist (empty when none yet)."""
+    from winback.store import has_table
+
+    if not has_table(con, WATCHLIST_TABLE):
+        return pd.DataFrame(columns=["month", "customer_id", "risk", "rank", "model"])
+    return con.execute(f'SELECT * FROM "{WATCHLIST_TABLE}" ORDER BY month, rank').df()
