@@ -207,6 +207,9 @@ def test_stage_one_bgnbd_in_weeks_is_reused_in_days(snapshot):
     assert stored_bgnbd(con, "2024-05") is None
     days = stored_bgnbd(con, "2024-06")
     assert days.params_["alpha"] == pytest.approx(7 * weeks.params_["alpha"])
+    assert days.standard_errors_["alpha"] == pytest.approx(7 * weeks.standard_errors_["alpha"])
+    assert days.standard_errors_["r"] == pytest.approx(weeks.standard_errors_["r"])
+    assert days.summary["ci_lower"].notna().all()
     direct = BGNBD().fit(buyers["frequency"], buyers["recency"], buyers["T"])
     e_days = days.conditional_expected_transactions(365.25, buyers["frequency"],
                                                     buyers["recency"], buyers["T"])

@@ -578,7 +578,8 @@ def stored_bgnbd(con, month: str) -> BGNBD | None:
     """Stage 1's BG/NBD fit of ``month`` in days, or ``None`` when none is stored.
 
     Reads the store table ``churn_model`` (rows ``parameter`` r, alpha, a, b with their
-    ``estimate`` and ``time_unit``) and rescales ``alpha`` to days.
+    ``estimate``, ``std_error`` and ``time_unit``) and rescales ``alpha`` (and its standard
+    error) to days.
     """
     if not has_table(con, "churn_model") or month not in table_months(con, "churn_model"):
         return None
@@ -593,8 +594,12 @@ def stored_bgnbd(con, month: str) -> BGNBD | None:
     if unit not in _UNIT_DAYS:
         raise TieringError(f"store table churn_model for {month}: unknown time_unit {unit!r} "
                            f"(expected one of {sorted(_UNIT_DAYS)}).")
-    return BGNBD.from_params(r=float(est["r"]), alpha=float(est["alpha"]) * _UNIT_DAYS[unit],
-                             a=float(est["a"]), b=float(est["b"]))
+    scale = pd.Series({"r": 1.0, "alpha": _UNIT_DAYS[unit], "a": 1.0, "b": 1.0})
+    model = BGNBD.from_params(**{k: float(est[k]) * scale[k] for k in scale.index})
+    if "std_error" in table:
+        se = table.set_index(table["parameter"].astype("str"))["std_error"].astype("float64")
+        model.standard_errors_ = (se.reindex(scale.index) * scale).rename("std_error")
+    return model
 
 
 def previous_month(month: str) -> str:
