@@ -1,0 +1,220 @@
+"""Tests for winback.campaign: the month's plan, never-contacted groups, the campaign log, exports."""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.test_strategy import CHURN_TYPES, REASONS, make_inputs, params
+from winback.campaign import (
+    ASSIGNMENT_EXPORT,
+    CAMPAIGN_COLUMNS,
+    EXPORT_COLUMNS,
+    SCRIPTS_EXPORT,
+    CampaignError,
+    campaign_assignment,
+    describe_campaign,
+    export_frame,
+    plan_campaign,
+    read_campaign_log,
+    strategy_mix,
+    write_campaign_log,
+    write_exports,
+)
+from winback.holdout import CONTROL, TREATMENT
+from winback.strategy import screen_candidates
+
+
+def plan_for(n=80, seed=0, month="2024-06", **changes):
+    status, tiers, reasons, customers, prefs = make_inputs(n, seed)
+    screened = screen_candidates(status, tiers, reasons, customers)
+    p = params(**changes)
+    return screened, plan_campaign(
+        screened,
+        prefs,
+        p,
+        month=month,
+        seed=11,
+        reasons=REASONS,
+        churn_types=CHURN_TYPES,
+        tiers=[1, 2, 3, 4, 5],
+    )
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    n=st.integers(1, 120),
+    seed=st.integers(0, 10_000),
+    share=st.floats(0, 0.6),
+    budget=st.floats(0, 400),
+    statuses=st.sampled_from([["churned"], ["churned", "at_risk"]]),
+)
+def test_control_dnc_and_lost_are_never_treated(n, seed, share, budget, statuses):
+    status, tiers, reasons, customers, prefs = make_inputs(n, seed)
+    p = params(
+        holdout={"share": share, "strata": ["tier", "churn_type"]},
+        targeting={"budget": {"*": budget}},
+        candidate_statuses=statuses,
+    )
+    screened = screen_candidates(status, tiers, reasons, customers, statuses=statuses)
+    plan = plan_campaign(
+        screened, prefs, p, month="2024-06", seed=seed, reasons=REASONS, churn_types=CHURN_TYPES
+    )
+    a = plan.assignment
+    dnc = set(customers.loc[customers["do_not_contact"], "customer_id"])
+    lost = set(status.loc[status["status"] == "lost", "customer_id"])
+    assert not (set(a["customer_id"]) & (dnc | lost))  # never in a contact list, nor the control
+    assert set(a["group"]) <= {TREATMENT, CONTROL}
+    assert set(a["customer_id"]) <= set(status.loc[status["status"].isin(statuses), "customer_id"])
+    held = plan.candidates[plan.candidates["group"] == CONTROL]["customer_id"]
+    assert not set(held) & set(a.loc[a["group"] == TREATMENT, "customer_id"])
+    # the budget holds per tier, control rows included
+    spent = plan.candidates[plan.candidates["selected"]].groupby("tier")["cost"].sum()
+    assert (spent <= budget + 1e-6).all()
+    exported = export_frame(a)
+    assert list(exported.columns) == list(EXPORT_COLUMNS)
+
+
+def test_plan_is_deterministic_and_consistent():
+    screened, a = plan_for()
+    _, b = plan_for()
+    pd.testing.assert_frame_equal(a.assignment, b.assignment)
+    shuffled = screened.sample(frac=1, random_state=5)
+    status, tiers, reasons, customers, prefs = make_inputs(80, 0)
+    c = plan_campaign(
+        shuffled,
+        prefs,
+        params(),
+        month="2024-06",
+        seed=11,
+        reasons=REASONS,
+        churn_types=CHURN_TYPES,
+    )
+    pd.testing.assert_frame_equal(a.assignment, c.assignment)
+    assert list(a.assignment.columns) == list(CAMPAIGN_COLUMNS)
+    assert (a.assignment["month"] == "2024-06").all()
+    unknown = a.assignment[a.assignment["reason_code"] == "unknown"]
+    assert (unknown["strategy"] == "care_survey").all()
+    assert a.budget["treated_cost"].add(a.budget["held_out_cost"]).tolist() == pytest.approx(
+        a.budget["cost"].tolist()
+    )
+    assert "held out as control" in describe_campaign(a)
+    mix = strategy_mix(a.assignment)
+    assert mix[[TREATMENT, CONTROL]].to_numpy().sum() == len(a.assignment)
+    assert "CampaignPlan(month='2024-06'" in repr(a)
+
+
+def test_another_month_draws_another_holdout():
+    _, a = plan_for(n=300)
+    _, b = plan_for(n=300, month="2024-07")
+    ga = a.assignment.set_index("customer_id")["group"]
+    gb = b.assignment.set_index("customer_id")["group"]
+    both = ga.index.intersection(gb.index)
+    assert (ga[both] != gb[both]).any()
+
+
+def test_campaign_assignment_refuses_broken_rules():
+    _, plan = plan_for()
+    rows = plan.candidates[plan.candidates["selected"]].copy()
+    ok = campaign_assignment(rows, "2024-06")
+    assert len(ok) == len(rows)
+    with pytest.raises(CampaignError, match="do-not-contact customers in the campaign"):
+        campaign_assignment(rows.assign(do_not_contact=True), "2024-06")
+    with pytest.raises(CampaignError, match="lost customers in the campaign"):
+        campaign_assignment(rows.assign(status="lost"), "2024-06")
+    with pytest.raises(CampaignError, match="assigned twice"):
+        campaign_assignment(pd.concat([rows, rows]), "2024-06")
+    with pytest.raises(CampaignError, match="treatment rows without a strategy"):
+        campaign_assignment(rows.assign(group=TREATMENT, channel_1=None), "2024-06")
+    with pytest.raises(CampaignError, match="group must be"):
+        campaign_assignment(rows.assign(group="maybe"), "2024-06")
+
+
+def test_campaign_log_replaces_exactly_the_month(tmp_path):
+    _, june = plan_for(month="2024-06")
+    _, july = plan_for(seed=1, month="2024-07")
+    con = duckdb.connect(str(tmp_path / "store.duckdb"))
+    assert read_campaign_log(con).empty
+    assert write_campaign_log(con, "2024-06", june.assignment) == len(june.assignment)
+    write_campaign_log(con, "2024-07", july.assignment)
+    smaller = june.assignment.iloc[:3].copy()
+    write_campaign_log(con, "2024-06", smaller)
+    log = read_campaign_log(con)
+    assert log.groupby("month").size().to_dict() == {"2024-06": 3, "2024-07": len(july.assignment)}
+    pd.testing.assert_frame_equal(
+        read_campaign_log(con, ["2024-06"]).reset_index(drop=True), smaller.reset_index(drop=True)
+    )
+    with pytest.raises(ValueError, match="carry another month"):
+        write_campaign_log(con, "2024-08", july.assignment)
+    with pytest.raises(CampaignError, match="lack column"):
+        write_campaign_log(con, "2024-07", july.assignment.drop(columns="cost"))
+
+
+def test_exports_have_exactly_the_demo_columns_and_no_pii(tmp_path):
+    _, plan = plan_for()
+    paths = write_exports(tmp_path / "exports", plan.assignment, plan.scripts)
+    assignment = pd.read_parquet(paths["assignment"])
+    assert list(assignment.columns) == list(EXPORT_COLUMNS)
+    assert not {"name", "phone", "email"} & set(assignment.columns)
+    assert (assignment["campaign_month"] == "2024-06").all()
+    scripts = pd.read_csv(paths["scripts"], dtype=str)
+    assert list(scripts.columns) == ["reason_code", "strategy"]
+    assert "unknown" not in set(scripts["reason_code"])
+    assert json.dumps(sorted(scripts["reason_code"])) == json.dumps(sorted(REASONS))
+
+
+def test_export_names_are_those_the_demo_loop_reads():
+    from winback.demo_loop import ASSIGNMENT_FILE, SCRIPTS_FILE
+
+    assert f"exports/{ASSIGNMENT_EXPORT}" == ASSIGNMENT_FILE
+    assert f"exports/{SCRIPTS_EXPORT}" == SCRIPTS_FILE
+
+
+def test_demo_call_centre_accepts_the_export():
+    from winback.demo.callcentre import validate_assignment
+
+    _, plan = plan_for()
+    exported = export_frame(plan.assignment)
+    scripts = dict(zip(plan.scripts["reason_code"], plan.scripts["strategy"], strict=True))
+    ids = exported["customer_id"].str[1:].astype(int).to_numpy()
+    n = int(ids.max()) + 1
+    demo_category = {"fresh": "生鲜", "beauty": "美妆", "home": "家居"}
+    exported = exported.assign(
+        customer_id=[f"C{i + 1:07d}" for i in ids],
+        offer_category=exported["offer_category"].map(demo_category),
+    )
+    validated = validate_assignment(
+        exported,
+        scripts,
+        campaign_month="2024-06",
+        id_width=7,
+        signup_t=np.zeros(n),
+        campaign_end=1.0,
+        dnc=np.zeros(n, bool),
+    )
+    assert validated.treat.sum() == (exported["group"] == TREATMENT).sum()
+
+
+@pytest.mark.slow
+def test_demo_months_export_assignments_the_demo_accepts(demo_run):
+    months = demo_run.months
+    for month in months:
+        path = demo_run.month_dir(month) / "exports" / ASSIGNMENT_EXPORT
+        assert path.exists(), f"no campaign assignment exported for {month}"
+        frame = pd.read_parquet(path)
+        assert list(frame.columns) == list(EXPORT_COLUMNS)
+        assert (frame["campaign_month"] == month).all()
+        assert (demo_run.month_dir(month) / "exports" / SCRIPTS_EXPORT).exists()
+    summary = json.loads((demo_run.truth_dir / "summary.json").read_text("utf-8"))
+    for month in months[:-1]:  # executed by the call centre in the following month
+        assert (demo_run.truth_dir / f"campaign_{month}.parquet").exists()
+        done = summary["campaigns"][month]
+        frame = pd.read_parquet(demo_run.month_dir(month) / "exports" / ASSIGNMENT_EXPORT)
+        assert done["n_treatment"] == int((frame["group"] == TREATMENT).sum())
+        assert done["n_control"] == int((frame["group"] == CONTROL).sum())
