@@ -54,6 +54,7 @@ SECTIONS: dict[str, str] = {
     "kpis": "winback.kpis:KpisParams",
     "tiering": "winback.tiers:TieringParams",
     "reasons": "winback.reasons:ReasonsParams",
+    "warning": "winback.warning:WarningParams",
 }
 
 
