@@ -1,4 +1,4 @@
-"""Tests for winback.campaign: the month's plan, never-contacted groups, the campaign log, exports."""
+"""Tests for winback.campaign: the plan, never-contacted groups, the campaign log, exports."""
 
 from __future__ import annotations
 

@@ -641,3 +641,20 @@ def test_won_back_value_divides_by_p_alive_for_repeat_buyers():
     assert won_back_value(frame, basis="as_is").tolist()[:3] == [100.0, 100.0, 100.0]
     with pytest.raises(StrategyError, match="frequency"):
         won_back_value(frame.drop(columns="frequency"))
+
+
+def test_shipped_params_resolve_the_shipped_taxonomy_and_tiers():
+    import yaml
+
+    from winback.config import find_root
+    from winback.reasons import ReasonsParams
+
+    raw = yaml.safe_load((find_root() / "params" / "default.yaml").read_text("utf-8"))
+    p = StrategyParams.model_validate(raw["strategy"])
+    r = ReasonsParams.model_validate(raw.get("reasons") or {})
+    types = {c: r.churn_type(c) for c in r.order}
+    tiers = range(1, raw["tiering"]["n_tiers"] + 1)
+    p.build_matrix().check(r.order, types, tiers)
+    scripts = p.build_matrix().second_contact_scripts(r.order, types)
+    assert scripts["reason_code"].tolist() == r.order
+    assert "care_survey" not in set(scripts["strategy"])

@@ -55,6 +55,7 @@ SECTIONS: dict[str, str] = {
     "tiering": "winback.tiers:TieringParams",
     "reasons": "winback.reasons:ReasonsParams",
     "warning": "winback.warning:WarningParams",
+    "strategy": "winback.strategy:StrategyParams",
 }
 
 
