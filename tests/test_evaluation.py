@@ -593,6 +593,12 @@ def test_collect_before_any_campaign_is_empty_but_runs():
     assert ev.empty and list(ev.columns) == EVALUATION_COLUMNS
     assert no_response_list(data.assigned, data.contacts, run_month="2024-01").empty
     assert campaign_overview(data).empty and status_flows(data.status).empty
+    assert offer_redemption(data.assigned, data.contacts).empty
+    assert contact_funnel(data.contacts).empty
+    assert funnel_summary(data.assigned, data.contacts).empty
+    assert consistency_table(ev).empty and uplift_table(ev).empty
+    assert satisfaction_trend(data.surveys, data.contacts).empty
+    assert "Not enough" in winning_back_sentence(status_flows(data.status))
 
 
 # ----------------------------------------------------------------------------- charts
@@ -658,3 +664,14 @@ def test_charts_draw_with_titles_and_computed_takeaways():
     ax = plot_kpis(kpi_status(values, KpisParams()))
     assert ax.get_title() == "KPIs against targets" and "n/a" in texts(ax)
     plt.close("all")
+
+
+def test_no_response_sentence():
+    from winback.evaluation import describe_no_response
+
+    nr = no_response_list(ASSIGNED, CONTACTS, run_month="2024-04")
+    assert describe_no_response(nr) == (
+        "2 treated customers of campaign 2024-03 never answered (1 unreached, 1 not attempted); "
+        "params say reenter_next_cycle: they re-enter the next cycle's targeting."
+    )
+    assert describe_no_response(nr.iloc[0:0]).startswith("No treated customer")

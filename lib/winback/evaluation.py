@@ -82,6 +82,7 @@ __all__ = [
     "consistency_table",
     "contact_funnel",
     "describe_evaluation",
+    "describe_no_response",
     "evaluate_campaigns",
     "evaluation_plan",
     "funnel_summary",
@@ -1028,6 +1029,8 @@ def describe_evaluation(evaluations: pd.DataFrame) -> str:
             f"bought (uplift {r['diff'] * 100:+.1f} points, 95% CI {r['ci_low'] * 100:+.1f} "
             f"to {r['ci_high'] * 100:+.1f}: {sig})."
         )
+        if r["note"]:
+            text += f" Note: {r['note']}."
         roi = evaluations[
             (evaluations["campaign_month"] == cm)
             & (evaluations["window"] == k)
@@ -1253,6 +1256,29 @@ def no_response_list(
         out[col] = out[col].astype("string")
     out["attempts"] = out["attempts"].astype("int64")
     return out.sort_values("customer_id", ignore_index=True)
+
+
+def describe_no_response(no_response: pd.DataFrame) -> str:
+    """One sentence on the no-response list: how many, why, and what params say to do."""
+    if no_response.empty:
+        return "No treated customer of last month's campaign is left without an answer."
+    cm = no_response["campaign_month"].iloc[0]
+    counts = no_response["outcome"].value_counts()
+    parts = ", ".join(
+        f"{int(counts[k])} {k.replace('_', ' ')}"
+        for k in ("unreached", "no_response", "not_attempted")
+        if k in counts
+    )
+    action = no_response["action"].iloc[0]
+    todo = (
+        "they re-enter the next cycle's targeting"
+        if action == "reenter_next_cycle"
+        else "they are released (not contacted again)"
+    )
+    return (
+        f"{len(no_response)} treated customers of campaign {cm} never answered ({parts}); "
+        f"params say {action}: {todo}."
+    )
 
 
 def campaign_overview(data: EvaluationData) -> pd.DataFrame:

@@ -258,4 +258,5 @@ def proportion_interval(count: int, n: int, *, alpha: float = 0.05) -> tuple[flo
     if n <= 0:
         return (math.nan, math.nan)
     low, high = proportion_confint(int(count), int(n), alpha=_check_alpha(alpha), method="wilson")
-    return (float(low), float(high))
+    # rounding noise of the closed form (e.g. 7e-18 for count == 0) is not information
+    return (round(max(float(low), 0.0), 12), round(min(float(high), 1.0), 12))
