@@ -563,7 +563,7 @@ def test_attach_segments_uses_last_months_tier():
     out = R.attach_segments(frame, segments(), MONTH).set_index("customer_id")
     assert out.loc["b", "tier"] == "T1" and out.loc["z", "tier"] == "(no tier)"
     assert out.loc["e", "business_line"] == "B" and out.loc["z", "region"] == "(missing)"
-    assert "tier" not in R.attach_segments(frame, segments(False), MONTH)
+    assert set(R.attach_segments(frame, segments(False), MONTH)["tier"]) == {R.NO_TIERS}
 
 
 def test_default_yaml_section_matches_the_model_defaults():
@@ -574,3 +574,50 @@ def test_default_yaml_section_matches_the_model_defaults():
     raw = yaml.safe_load((find_root() / "params" / "default.yaml").read_text(encoding="utf-8"))
     assert R.ReasonsParams(**raw["reasons"]) == R.ReasonsParams()
     assert SECTIONS["reasons"] == "winback.reasons:ReasonsParams"
+
+
+def test_reason_trend_replaces_stored_rows_of_the_run_month():
+    p = small_params()
+    tr, _ = R.churn_transitions(status_history())
+    history = pd.DataFrame({"month": ["2024-05", "2024-06"], "customer_id": ["a", "e"],
+                            "reason_code": ["price", "price"],
+                            "churn_type": ["passive", "passive"]})
+    current = pd.DataFrame({"month": ["2024-06"], "customer_id": ["e"],
+                            "reason_code": ["no_need"], "churn_type": ["active"]})
+    out = R.reason_trend(history, tr, p, current=current)
+    assert out[["month", "reason_code"]].values.tolist() == [["2024-05", "price"],
+                                                             ["2024-06", "no_need"]]
+    assert R.reason_trend(None, tr, p).empty
+    # without stored months, the run month's reasons date back to each churn month
+    current = pd.DataFrame({"month": ["2024-06"] * 2, "customer_id": ["a", "e"],
+                            "reason_code": ["speed", "no_need"],
+                            "churn_type": ["passive", "active"]})
+    out = R.reason_trend(None, tr, p, current=current)
+    assert out[["month", "reason_code"]].values.tolist() == [["2024-05", "speed"],
+                                                             ["2024-06", "no_need"]]
+
+
+def test_key_figures_are_plain_data():
+    p = small_params()
+    reasons = hand_reasons()
+    tr, _ = R.churn_transitions(status_history())
+    cov = R.reason_coverage(reasons, reasons)
+    figures = R.key_figures(R.churn_rates(tr), cov, reasons, p)
+    assert figures["top_reason"]["code"] == "price" and figures["top_reason"]["share"] == 0.5
+    assert figures["churn_rate"]["month"] == "2024-06"
+    assert figures["coverage"]["n"] == 5
+    assert figures["churn_type_mix"] == {"passive": 0.75, "active": 0.25}
+    json.dumps(figures)
+
+
+def test_concentration_sentence_also_names_a_segment_clearly_above_overall():
+    rows = [("overall", "all", "2024-06", 1000, 100),
+            ("cohort", "small", "2024-06", 30, 6),     # 20%, wide interval
+            ("cohort", "big", "2024-06", 400, 64),     # 16%, clearly above 10%
+            ("cohort", "rest", "2024-06", 570, 30)]
+    rates = pd.DataFrame(rows, columns=["dimension", "segment", "month", "n_base", "n_churned"])
+    rates["rate"] = rates["n_churned"] / rates["n_base"]
+    rates["low"], rates["high"] = R.wilson_interval(rates["n_churned"], rates["n_base"])
+    text = R.describe_concentration(rates, R.concentration(rates, min_base=30))
+    assert "highest in small: 20.0%" in text and "overlaps" in text
+    assert "big at 16.0%" in text and "clearly above it" in text

@@ -86,6 +86,7 @@ from winback.settings import month_end
 
 __all__ = [
     "SOURCES",
+    "NO_TIERS",
     "UNKNOWN",
     "AgreementRule",
     "ChurnDrivers",
@@ -110,6 +111,7 @@ __all__ = [
     "discount_share",
     "driver_agreement",
     "driver_frame",
+    "key_figures",
     "load_inputs",
     "match_keywords",
     "reason_coverage",
@@ -122,6 +124,7 @@ __all__ = [
 ]
 
 UNKNOWN = "unknown"
+NO_TIERS = "(no tiers table yet)"
 SOURCES: tuple[str, ...] = ("contact_outcomes", "surveys", "tickets", "keywords")
 REASON_COLUMNS = ("month", "customer_id", "status", "reason_code", "churn_type", "source",
                   "evidence_count")
@@ -522,7 +525,8 @@ def attach_segments(frame: pd.DataFrame, segments: pd.DataFrame, month: str) -> 
     """``frame`` (one row per customer) with the segment columns of :func:`segment_frame`.
 
     The tier is the customer's tier of the month before ``month`` (stage 3 runs after
-    stage 2), ``(no tier)`` when unknown; no ``tier`` column when there is no tiers table.
+    stage 2), ``(no tier)`` when unknown, and :data:`NO_TIERS` for everyone when the
+    store has no tiers table yet.
     """
     out = frame.drop(columns=[c for c in ("business_line", "region", "cohort", "tier")
                               if c in frame]).merge(segments, on="customer_id", how="left")
@@ -533,6 +537,8 @@ def attach_segments(frame: pd.DataFrame, segments: pd.DataFrame, month: str) -> 
         last = tiers[tiers["month"] == _prev_month(_check_month(month))]
         out = out.merge(last[["customer_id", "tier"]], on="customer_id", how="left")
         out["tier"] = out["tier"].astype("string").fillna("(no tier)")
+    else:
+        out["tier"] = pd.Series(NO_TIERS, index=out.index, dtype="string")
     return out
 
 
@@ -691,10 +697,16 @@ def describe_concentration(rates: pd.DataFrame, conc: pd.DataFrame,
         t = top.iloc[0]
         verdict = ("clearly above the overall rate" if t["above_overall"]
                    else "its interval overlaps the overall rate")
-        parts.append(
-            f"By {_DIM_NAMES.get(dim, dim)}, churn is highest in {t['segment']}: "
-            f"{_pct(t['rate'])} ({_ci(t['low'], t['high'])}, {int(t['n_churned'])} of "
-            f"{int(t['n_base'])} customer-months), {t['lift']:.1f}x overall; {verdict}.")
+        text = (f"By {_DIM_NAMES.get(dim, dim)}, churn is highest in {t['segment']}: "
+                f"{_pct(t['rate'])} ({_ci(t['low'], t['high'])}, {int(t['n_churned'])} of "
+                f"{int(t['n_base'])} customer-months), {t['lift']:.1f}x overall; {verdict}")
+        clear = conc[(conc["dimension"] == dim) & conc["rank"].notna() & conc["above_overall"]
+                     & (conc["segment"] != t["segment"])]
+        if not t["above_overall"] and len(clear):
+            c = clear.sort_values("rank").iloc[0]
+            text += (f"; {c['segment']} at {_pct(c['rate'])} ({_ci(c['low'], c['high'])}, "
+                     f"{int(c['n_base'])} customer-months) is clearly above it")
+        parts.append(text + ".")
     if not tiers_available:
         parts.append("No tier breakdown: stage 3's store table 'tiers' does not exist yet "
                      "(it appears once the tiering stage has run for a month).")
@@ -1101,29 +1113,54 @@ def top_reason(reasons: pd.DataFrame, params: ReasonsParams, *,
     return UNKNOWN if mix.empty else str(mix["reason_code"].iloc[0])
 
 
-def reason_trend(history: pd.DataFrame, transitions: pd.DataFrame, params: ReasonsParams, *,
+def reason_trend(history: pd.DataFrame | None, transitions: pd.DataFrame,
+                 params: ReasonsParams, *, current: pd.DataFrame | None = None,
                  by_type: bool = False) -> pd.DataFrame:
-    """Reason mix of the customers newly churned each month, from the ``reasons`` history.
+    """Reason mix of the customers newly churned each month.
+
+    A customer newly churned in month ``m`` (:func:`churn_transitions`) takes the reason
+    month ``m``'s run stored for them (``history``); when that month was not run with
+    stage 2, the reason the run month assigns them (``current``, if they are still churned
+    or at risk). So the trend is available from the first run and firms up as months run.
 
     Parameters
     ----------
     history
-        The store's ``reasons`` table (months up to the run month, the run month's rows
-        included).
+        The store's ``reasons`` table of earlier months (``None`` when there is none).
     transitions
-        From :func:`churn_transitions`: who newly churned in which month.
+        From :func:`churn_transitions`.
+    current
+        The run month's reasons (from :func:`assign_reasons`); they replace any stored
+        rows of the run month.
     by_type
         Mix of churn types (active / passive) instead of reason codes.
 
     Returns
     -------
     pandas.DataFrame
-        ``month, reason_code (or churn_type), n, total, share, low, high`` over the months
-        present in both inputs; shares among the newly churned with a known reason.
+        ``month, reason_code (or churn_type), n, total, share, low, high``: shares among the
+        newly churned of each month with a known reason.
     """
-    new = transitions.loc[transitions["churned"], ["month", "customer_id"]]
-    data = history.merge(new, on=["month", "customer_id"], how="inner")
-    data = data[data["reason_code"] != UNKNOWN]
+    cols = ["month", "customer_id", "reason_code", "churn_type"]
+    new = transitions.loc[transitions["churned"], ["month", "customer_id"]].copy()
+    new["month"] = new["month"].astype(str)
+    new["customer_id"] = new["customer_id"].astype(str)
+    stored = pd.DataFrame(columns=cols)
+    if history is not None and len(history):
+        stored = history[cols].astype({"month": str, "customer_id": str})
+        if current is not None:
+            stored = stored[~stored["month"].isin(set(current["month"].astype(str)))]
+    if current is not None and len(current):
+        stored = pd.concat([stored, current[cols].astype({"month": str, "customer_id": str})],
+                           ignore_index=True)
+    data = new.merge(stored, on=["month", "customer_id"], how="left")
+    if current is not None and len(current):
+        now = current[["customer_id", "reason_code", "churn_type"]].astype({"customer_id": str})
+        fill = data[["customer_id"]].merge(now, on="customer_id", how="left")
+        for col in ("reason_code", "churn_type"):
+            data[col] = data[col].astype(object).where(data[col].notna(),
+                                                       fill[col].astype(object))
+    data = data[data["reason_code"].notna() & (data["reason_code"] != UNKNOWN)]
     key = "churn_type" if by_type else "reason_code"
     if data.empty:
         return pd.DataFrame(columns=["month", key, "n", "total", "share", "low", "high"])
@@ -1165,6 +1202,45 @@ def describe_reasons(reasons: pd.DataFrame, coverage: pd.DataFrame, params: Reas
             f"{r.reason_code} {_pct(r.share)} ({_ci(r.low, r.high)})"
             for r in types.itertuples()) + ".")
     return " ".join(parts)
+
+
+def key_figures(rates: pd.DataFrame, coverage: pd.DataFrame, reasons: pd.DataFrame,
+                params: ReasonsParams, *, statuses: Sequence[str] = ("churned",)) -> dict:
+    """The stage's headline numbers as plain data (for the report and the run's JSON).
+
+    Returns
+    -------
+    dict
+        ``churn_rate`` (latest month: month, rate, low, high, n_base, n_churned),
+        ``coverage`` (share, low, high, n), ``top_reason`` (code, label_zh, label_en,
+        share, low, high, churn_type), ``reason_mix`` (code -> share) and
+        ``churn_type_mix`` (type -> share) among churned customers with a known reason.
+    """
+    overall = rates[rates["dimension"] == "overall"].sort_values("month")
+    out: dict = {"churn_rate": None}
+    if len(overall):
+        r = overall.iloc[-1]
+        out["churn_rate"] = {"month": str(r["month"]), "rate": float(r["rate"]),
+                             "low": float(r["low"]), "high": float(r["high"]),
+                             "n_base": int(r["n_base"]), "n_churned": int(r["n_churned"])}
+    c = coverage.set_index("source").loc["any"]
+    out["coverage"] = {"share": float(c["share"]), "low": float(c["low"]),
+                       "high": float(c["high"]), "n": int(c["n_customers"])}
+    mix = reason_mix(reasons, params, statuses=statuses)
+    out["top_reason"] = None
+    if len(mix):
+        t = mix.iloc[0]
+        out["top_reason"] = {"code": str(t["reason_code"]),
+                             "label_zh": params.label(t["reason_code"], "zh"),
+                             "label_en": params.label(t["reason_code"], "en"),
+                             "share": float(t["share"]), "low": float(t["low"]),
+                             "high": float(t["high"]), "churn_type": str(t["churn_type"])}
+    out["reason_mix"] = {str(k): float(v) for k, v in zip(mix["reason_code"], mix["share"],
+                                                         strict=True)}
+    known = reasons[reasons["status"].isin(statuses) & (reasons["reason_code"] != UNKNOWN)]
+    out["churn_type_mix"] = {str(k): float(v) for k, v in
+                             known["churn_type"].value_counts(normalize=True).items()}
+    return out
 
 
 # --------------------------------------------------------------------------- drivers

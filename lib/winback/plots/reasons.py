@@ -20,11 +20,22 @@ __all__ = [
     "plot_reason_mix_by",
     "plot_reason_trend",
     "plot_segment_trend",
+    "reason_colours",
 ]
 
 TYPE_COLOUR = {"passive": PALETTE[0], "active": PALETTE[1], "unknown": "#999999"}
 _DIM = {"business_line": "business line", "region": "region", "tier": "tier (last month)",
         "cohort": "signup cohort (quarter)", "overall": "overall"}
+
+
+def reason_colours(codes) -> dict[str, str]:
+    """A colour per reason code, in the given order (e.g. by overall share), plus grey ``other``.
+
+    Pass the same mapping to every reason chart so a reason keeps its colour.
+    """
+    out = {str(c): PALETTE[i % len(PALETTE)] for i, c in enumerate(dict.fromkeys(codes))}
+    out["other"] = "#cccccc"
+    return out
 
 
 def _pct(x: float) -> str:
@@ -106,9 +117,18 @@ def plot_segment_trend(rates: pd.DataFrame, dimension: str, *, ax=None, top: int
     return ax
 
 
-def plot_concentration(conc: pd.DataFrame, dimension: str, *, ax=None, **kw):
-    """Pooled churn rate per segment with 95% intervals against the overall rate."""
-    data = conc[conc["dimension"] == dimension].sort_values("rate")
+def plot_concentration(conc: pd.DataFrame, dimension: str, *, ax=None, top: int = 10, **kw):
+    """Pooled churn rate per segment with 95% intervals against the overall rate.
+
+    Draws the ``top`` ranked segments (highest rates); segments too small to rank are drawn
+    (grey) only when there is room, and the takeaway counts what is not drawn.
+    """
+    every = conc[conc["dimension"] == dimension]
+    ranked_rows = every[every["rank"].notna()].sort_values("rank").head(top)
+    room = max(0, top - len(ranked_rows))
+    small = every[every["rank"].isna()].sort_values("n_base", ascending=False).head(room)
+    data = pd.concat([ranked_rows, small]).sort_values("rate")
+    hidden = len(every) - len(data)
     ax = new_axes(ax, figsize=kw.pop("figsize", (8, max(2.5, 0.35 * len(data) + 1.5))))
     title = f"Where churn concentrates: {_DIM.get(dimension, dimension)}"
     if data.empty:
@@ -131,8 +151,9 @@ def plot_concentration(conc: pd.DataFrame, dimension: str, *, ax=None, **kw):
     top = data[data["rank"] == 1]
     if len(top):
         t = top.iloc[0]
+        more = f"; {hidden} more segment(s) not drawn" if hidden else ""
         takeaway(ax, f"Highest: {t['segment']} at {_pct(t['rate'])} vs {_pct(overall)} overall "
-                     f"({t['lift']:.1f}x); red = interval above the overall rate, grey = too small.")
+                     f"({t['lift']:.1f}x); red = interval above overall, grey = too small{more}.")
     return ax
 
 
@@ -218,7 +239,8 @@ def plot_reason_mix(mix: pd.DataFrame, *, ax=None, **kw):
 
 
 def plot_reason_mix_by(mix: pd.DataFrame, by: str, *, ax=None, top: int = 6,
-                       labels: Mapping[str, str] | None = None, **kw):
+                       labels: Mapping[str, str] | None = None,
+                       colours: Mapping[str, str] | None = None, **kw):
     """100% stacked bars of the reason mix per segment (``top`` reasons, the rest as other)."""
     groups = mix[by].astype(str).unique() if len(mix) else []
     ax = new_axes(ax, figsize=kw.pop("figsize", (9, max(2.8, 0.45 * len(groups) + 1.8))))
@@ -232,11 +254,12 @@ def plot_reason_mix_by(mix: pd.DataFrame, by: str, *, ax=None, top: int = 6,
     table = table.reindex(columns=[*keep, *(["other"] if "other" in table else [])])
     totals = table.sum(axis=1)
     shares = table.div(totals, axis=0)
+    colours = colours or reason_colours(keep)
     y = np.arange(len(shares))
     left = np.zeros(len(shares))
     for i, code in enumerate(shares.columns):
         name = (labels or {}).get(code, code)
-        colour = "#cccccc" if code == "other" else PALETTE[i % len(PALETTE)]
+        colour = colours.get(code, PALETTE[i % len(PALETTE)])
         ax.barh(y, shares[code], left=left, color=colour, label=name)
         left += shares[code].to_numpy()
     ax.set_yticks(y, [f"{g} (n={int(n)})" for g, n in zip(shares.index, totals, strict=True)])
@@ -261,7 +284,8 @@ def plot_reason_mix_by(mix: pd.DataFrame, by: str, *, ax=None, top: int = 6,
 
 
 def plot_reason_trend(trend: pd.DataFrame, *, ax=None, key: str = "churn_type",
-                      labels: Mapping[str, str] | None = None, top: int = 5, **kw):
+                      labels: Mapping[str, str] | None = None,
+                      colours: Mapping[str, str] | None = None, top: int = 5, **kw):
     """Reason (or churn-type) mix of each month's newly churned customers."""
     ax = new_axes(ax, figsize=kw.pop("figsize", None))
     title = ("Churn type of newly churned customers by month" if key == "churn_type"
@@ -275,16 +299,18 @@ def plot_reason_trend(trend: pd.DataFrame, *, ax=None, key: str = "churn_type",
     data = trend.assign(code=np.where(trend[key].isin(keep), trend[key], "other"))
     table = data.pivot_table(index="month", columns="code", values="n", aggfunc="sum",
                              fill_value=0).reindex(months, fill_value=0)
+    table = table.reindex(columns=[*keep, *(["other"] if "other" in table else [])])
     shares = table.div(table.sum(axis=1).where(lambda s: s > 0, 1), axis=0)
+    colours = colours or (TYPE_COLOUR if key == "churn_type" else reason_colours(keep))
     x = np.arange(len(months))
     bottom = np.zeros(len(months))
     for i, code in enumerate(shares.columns):
-        colour = (TYPE_COLOUR.get(code) if key == "churn_type" else None) or \
-            ("#cccccc" if code == "other" else PALETTE[i % len(PALETTE)])
+        colour = colours.get(code, PALETTE[i % len(PALETTE)])
         ax.bar(x, shares[code], bottom=bottom, color=colour, label=(labels or {}).get(code, code))
         bottom += shares[code].to_numpy()
     n = table.sum(axis=1)
-    ax.set_xticks(x, [f"{m}\nn={int(k)}" for m, k in zip(months, n, strict=True)])
+    ax.set_xticks(x, [f"{m}\nn={int(k)}" for m, k in zip(months, n, strict=True)],
+                  fontsize=8 if len(months) > 6 else None, rotation=45 if len(months) > 8 else 0)
     ax.set_ylim(0, 1)
     format_pct(ax, "y", 0)
     ax.set_xlabel("month newly churned (n = with a known reason)")
