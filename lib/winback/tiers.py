@@ -440,28 +440,27 @@ def _churn_scores(snapshot: pd.DataFrame, churn_status: pd.DataFrame) -> pd.Data
         raise TieringError("churn_status lacks the churn score (column 'churn_score' or "
                            "'score'): pass stage 1's churn_status rows of the month.")
     _require(churn_status, ["customer_id"], "churn_status")
-    if churn_status["customer_id"].duplicated().any():
+    ids = pd.Index(churn_status["customer_id"].astype("str").to_numpy(dtype=object))
+    if ids.has_duplicates:
         raise TieringError("churn_status holds duplicate customer_id values; pass one month.")
-    ids = churn_status["customer_id"].astype("str").to_numpy()
-    scores = pd.Series(churn_status[column].to_numpy("float64", na_value=np.nan), index=ids)
-    if "status" in churn_status.columns:
-        status = pd.Series(churn_status["status"].astype("str").to_numpy(), index=ids)
-    else:
-        status = pd.Series("", index=ids)
-    cust = snapshot["customer_id"].astype("str")
-    missing = ~cust.isin(scores.index)
+    cust = snapshot["customer_id"].astype("str").to_numpy(dtype=object)
+    pos = ids.get_indexer(cust)
+    missing = pos < 0
     if missing.any():
         raise TieringError(
             f"churn_status has no row for {int(missing.sum())} customer(s) of the snapshot "
-            f"(e.g. {cust[missing].head(5).tolist()}): run stage 1 (churn status) for the "
+            f"(e.g. {cust[missing][:5].tolist()}): run stage 1 (churn status) for the "
             "same month before tiering."
         )
-    out = pd.DataFrame({"churn_score": scores.reindex(cust.to_numpy()).to_numpy(),
-                        "status": status.reindex(cust.to_numpy()).to_numpy()},
-                       index=snapshot.index)
-    unscored = out["churn_score"].isna() & (out["status"] == "")
+    scores = churn_status[column].to_numpy("float64", na_value=np.nan)
+    if "status" in churn_status.columns:
+        status = churn_status["status"].astype("str").to_numpy(dtype=object)
+    else:
+        status = np.full(len(churn_status), "", dtype=object)
+    out = pd.DataFrame({"churn_score": scores[pos], "status": status[pos]}, index=snapshot.index)
+    unscored = (out["churn_score"].isna() & (out["status"] == "")).to_numpy()
     if unscored.any():
-        bad = cust[unscored.to_numpy()].head(5).tolist()
+        bad = cust[unscored][:5].tolist()
         raise TieringError(
             f"churn_status.{column} is missing for {int(unscored.sum())} customer(s) "
             f"(e.g. {bad}) and there is no status to fall back on; every customer needs a "
