@@ -50,6 +50,8 @@ SECTIONS: dict[str, str] = {
     "demo": "winback.settings:DemoParams",
     "sources": "winback.sources:SourcesParams",
     "validation": "winback.contract:ValidationParams",
+    "snapshot": "winback.snapshot:SnapshotParams",
+    "churn": "winback.churn:ChurnParams",
     "evaluation": "winback.evaluation:EvaluationParams",
     "kpis": "winback.kpis:KpisParams",
     "tiering": "winback.tiers:TieringParams",
