@@ -654,3 +654,12 @@ def test_demo_top_reason_found_is_the_true_top_reason(demo_run):
     if stored.exists():  # the stage-2 notebook ran in the batch
         summary = json.loads(stored.read_text(encoding="utf-8"))
         assert summary["top_reason"]["code"] == truth["top_reason"]
+
+
+def test_drivers_drop_an_indicator_collinear_with_a_combination():
+    frame = driver_data()
+    rng = np.random.default_rng(11)
+    frame["x3"] = frame["x1"] + frame["x2"] + rng.normal(0, 0.05, len(frame))
+    model = R.ChurnDrivers(["x1", "x2", "x3"], max_vif=10).fit(frame)
+    assert len(model.used_) == 2
+    assert model.dropped_["reason"].str.startswith("VIF").all()

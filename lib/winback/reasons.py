@@ -234,13 +234,12 @@ class AgreementRule(Section):
 
 
 DEFAULT_INDICATORS = [
-    "avg_day_spend", "purchase_days_365", "spend_365", "discount_share_365",
+    "avg_day_spend", "purchase_days_365", "discount_share_365",
     "necessary_share_365", "returns_365", "eng_complaint_365", "eng_service_ticket_365",
     "engagement_365", "engagement_trend", "tenure_days", "age",
 ]
 DEFAULT_AGREEMENT = {
     "avg_day_spend": {"direction": "lower", "reasons": ["price", "cost_conscious"]},
-    "spend_365": {"direction": "lower", "reasons": ["price", "cost_conscious"]},
     "discount_share_365": {"direction": "higher", "reasons": ["price", "cost_conscious"]},
     "eng_complaint_365": {"direction": "higher",
                           "reasons": ["quality", "service_attitude", "speed", "timeliness",
@@ -256,10 +255,11 @@ class DriversParams(Section):
 
     indicators: list[str] = Field(default_factory=lambda: list(DEFAULT_INDICATORS))
     log1p: list[str] = Field(default_factory=lambda: [
-        "avg_day_spend", "spend_365", "purchase_days_365", "returns_365", "eng_complaint_365",
+        "avg_day_spend", "purchase_days_365", "returns_365", "eng_complaint_365",
         "eng_service_ticket_365", "engagement_365", "tenure_days"])
     months: int = Field(default=6, ge=1)
     max_corr: float = Field(default=0.95, gt=0, le=1)
+    max_vif: float = Field(default=10.0, gt=1)
     max_abs_coef: float = Field(default=8.0, gt=0)
     top: int = Field(default=5, ge=1)
     agreement: dict[str, AgreementRule] = Field(
@@ -1370,6 +1370,9 @@ class ChurnDrivers:
         amounts and counts).
     max_corr
         Drop an indicator whose absolute correlation with an earlier kept one exceeds this.
+    max_vif
+        Then drop, one at a time, the indicator with the largest variance inflation factor
+        while it exceeds this (collinearity with a combination of the others).
     max_abs_coef
         A maximum-likelihood coefficient (per standard deviation) beyond this, or a fit
         that does not converge, is taken as separation: the model is refitted with Firth's
@@ -1393,18 +1396,19 @@ class ChurnDrivers:
     """
 
     def __init__(self, indicators: Sequence[str] = tuple(DEFAULT_INDICATORS), *,
-                 log1p: Sequence[str] = (), max_corr: float = 0.95,
+                 log1p: Sequence[str] = (), max_corr: float = 0.95, max_vif: float = 10.0,
                  max_abs_coef: float = 8.0, confidence: float = 0.95):
         self.indicators = list(indicators)
         self.log1p = list(log1p)
         self.max_corr = max_corr
+        self.max_vif = max_vif
         self.max_abs_coef = max_abs_coef
         self.confidence = confidence
 
     @classmethod
     def from_params(cls, params: DriversParams) -> ChurnDrivers:
         return cls(params.indicators, log1p=params.log1p, max_corr=params.max_corr,
-                   max_abs_coef=params.max_abs_coef)
+                   max_vif=params.max_vif, max_abs_coef=params.max_abs_coef)
 
     def __repr__(self) -> str:
         if not hasattr(self, "params_"):
@@ -1466,6 +1470,14 @@ class ChurnDrivers:
         while Z.shape[1] and np.linalg.matrix_rank(Z.to_numpy()) < Z.shape[1]:
             col = Z.columns[-1]
             dropped.append((col, "linearly dependent on the others"))
+            Z = Z.drop(columns=col)
+        while Z.shape[1] > 1:
+            vif = pd.Series(np.diag(np.linalg.inv(np.corrcoef(Z.to_numpy().T))),
+                            index=Z.columns)
+            if vif.max() <= self.max_vif:
+                break
+            col = vif.idxmax()
+            dropped.append((col, f"VIF {vif.max():.1f} > {self.max_vif:g}"))
             Z = Z.drop(columns=col)
         design = sm.add_constant(Z, has_constant="add")
         method = "mle"
