@@ -278,7 +278,11 @@ def append_parquet_bytes(path: Path, segment: bytes) -> None:
 
 
 class ParquetLog:
-    """A Parquet file that grows by whole months (one segment of row groups per append).
+    """A Parquet file that grows by whole months.
+
+    A new file is streamed by one writer (a row group per append); appending to a
+    committed file writes each append's pages after its end with a new footer
+    (``append_parquet_bytes``), so a month costs the same whatever the file's size.
 
     Parameters
     ----------
@@ -297,39 +301,39 @@ class ParquetLog:
         self.fresh = committed is None or not self.path.exists()
         self.committed = None if self.fresh else int(committed)
         self.rows = 0
-        if not self.fresh:
-            size = self.path.stat().st_size
-            if size < self.committed:
-                raise RuntimeError(
-                    f"{self.path} is shorter ({size} bytes) than the state says ({self.committed}); "
-                    "the files were edited or truncated: recreate the demo world"
-                )
-            if size > self.committed:
-                with open(self.path, "r+b") as fh:
-                    fh.truncate(self.committed)
-            self.rows = pq.read_metadata(self.path).num_rows
-        self._written = False
+        self._writer = None
+        if self.fresh:
+            self._writer = pq.ParquetWriter(self.path, schema, compression="zstd")
+            return
+        size = self.path.stat().st_size
+        if size < self.committed:
+            raise RuntimeError(
+                f"{self.path} is shorter ({size} bytes) than the state says ({self.committed}); "
+                "the files were edited or truncated: recreate the demo world"
+            )
+        if size > self.committed:
+            with open(self.path, "r+b") as fh:
+                fh.truncate(self.committed)
+        self.rows = pq.read_metadata(self.path).num_rows
 
     def append(self, table: pa.Table) -> None:
-        """Add rows at the end of the file (written at once)."""
+        """Add rows at the end of the file."""
         table = table.select(self.schema.names).cast(self.schema)
         if table.num_rows == 0:
             return
-        sink = pa.BufferOutputStream()
-        pq.write_table(table, sink, compression="zstd")
-        segment = sink.getvalue().to_pybytes()
-        if self.fresh and not self._written:
-            self.path.write_bytes(segment)
+        if self._writer is not None:
+            self._writer.write_table(table)
         else:
-            append_parquet_bytes(self.path, segment)
-        self._written = True
+            sink = pa.BufferOutputStream()
+            pq.write_table(table, sink, compression="zstd")
+            append_parquet_bytes(self.path, sink.getvalue().to_pybytes())
         self.rows += table.num_rows
 
     def close(self) -> int:
         """Finish the file; returns its committed length in bytes."""
-        if self.fresh and not self._written:
-            pq.write_table(self.schema.empty_table(), self.path, compression="zstd")
-            self._written = True
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
         found = pq.read_metadata(self.path).num_rows
         if found != self.rows:
             raise RuntimeError(f"{self.path}: expected {self.rows} rows after appending, found {found}")
@@ -337,6 +341,9 @@ class ParquetLog:
 
     def abort(self) -> None:
         """Cut the file back to its committed length (a new file is left for the next create)."""
-        if not self.fresh and self.path.exists() and self.path.stat().st_size > self.committed:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        elif self.path.exists() and self.path.stat().st_size > self.committed:
             with open(self.path, "r+b") as fh:
                 fh.truncate(self.committed)
