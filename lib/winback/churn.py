@@ -155,6 +155,8 @@ class ChurnParams(Section):
     lost_recency_days: int = Field(default=730, ge=0)
     lost_max_silence_days: int | None = Field(default=1095, ge=0)
     no_purchase_lost_days: int = Field(default=730, ge=0)
+    relevance_horizon_months: int = Field(default=3, ge=1, le=12)
+    known_churn_file: str | None = None
 
     @model_validator(mode="after")
     def _ordered_cutoffs(self) -> ChurnParams:

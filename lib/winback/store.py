@@ -74,10 +74,10 @@ def opened(path: str | Path, *, read_only: bool = False, wait_seconds: float = 0
 
 def has_table(con, name: str) -> bool:
     """Whether the store has a table called ``name``."""
-    row = con.execute(
+    rows = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
-    ).fetchone()
-    return bool(row and row[0])
+    ).fetchall()  # fetch every row: a half-read result keeps the connection busy in DuckDB
+    return bool(rows and rows[0][0])
 
 
 def replace_table(con, name: str, frame: pd.DataFrame) -> None:

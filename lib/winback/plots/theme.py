@@ -47,7 +47,7 @@ def use_theme() -> None:
         "font.family": "sans-serif",
         "font.sans-serif": family + list(plt.rcParams["font.sans-serif"]),
         "axes.unicode_minus": False,
-        "axes.titleweight": "bold",
+        "axes.titleweight": "normal",
         "axes.titlesize": 12,
         "axes.labelsize": 10,
         "figure.figsize": (8, 4.2),
