@@ -1,0 +1,320 @@
+"""Staffing and budget of a campaign month's contact calendar.
+
+**Staffing** compares, per channel, the agent-days the planned contacts need with the
+agent-days the team provides over the contact days:
+
+* contacts needed = contacts scheduled on the channel + contacts planned on it that did
+  not fit (unscheduled, by their assigned channel);
+* agent-days needed = ceil(contacts needed / contacts per agent-day);
+* agent-days available = agents x contact days;
+* agents needed = ceil(contacts needed / (contacts per agent-day x contact days)).
+
+**Budget** prices the calendar as scheduled, in the engagement's currency:
+
+* people: agent-days worked (distinct agent x day pairs with at least one contact) x the
+  channel's day rate;
+* materials: contacts scheduled x the channel's cost per contact (SMS fees, call charges,
+  printed material), plus the campaign's fixed items (offer design, scripts, training);
+* marketing: one offer per customer with at least one scheduled contact; its expected
+  cost is the offer value x the chance it is redeemed (the customer's ``p_winback`` from
+  stage 4, or a flat rate from params), plus a handling cost per offer issued.
+
+The total is compared with the campaign's budget cap.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import Field, field_validator
+
+from winback.config import Section
+from winback.contract import CONTACT_CHANNELS
+
+if TYPE_CHECKING:  # pragma: no cover
+    from winback.schedule import ChannelTeam, Schedule
+
+__all__ = [
+    "BUDGET_CATEGORIES",
+    "BudgetError",
+    "BudgetParams",
+    "budget_summary",
+    "campaign_budget",
+    "describe_budget",
+    "describe_staffing",
+    "staffing",
+]
+
+BUDGET_CATEGORIES = ("people", "materials", "marketing")
+
+
+class BudgetError(ValueError):
+    """The budget cannot be computed (a channel without a price, bad offer values)."""
+
+
+def _channels(value: dict[str, float], what: str) -> dict[str, float]:
+    unknown = sorted(set(value) - CONTACT_CHANNELS)
+    if unknown:
+        raise ValueError(f"{what}: {', '.join(unknown)} not contact channels "
+                         f"({', '.join(sorted(CONTACT_CHANNELS))})")
+    if any(v < 0 for v in value.values()):
+        raise ValueError(f"{what}: costs must be >= 0")
+    return value
+
+
+class BudgetParams(Section):
+    """``schedule.budget`` params: unit costs and the cap (currency units)."""
+
+    cap: float = Field(ge=0)
+    day_rate: dict[str, float]
+    unit_cost: dict[str, float]
+    fixed: dict[str, float] = Field(default_factory=dict)
+    offer_redemption: Literal["p_winback"] | float = "p_winback"
+    offer_handling: float = Field(0.0, ge=0)
+
+    @field_validator("day_rate")
+    @classmethod
+    def _day_rate(cls, value: dict[str, float]) -> dict[str, float]:
+        return _channels(value, "day_rate")
+
+    @field_validator("unit_cost")
+    @classmethod
+    def _unit_cost(cls, value: dict[str, float]) -> dict[str, float]:
+        return _channels(value, "unit_cost")
+
+    @field_validator("fixed")
+    @classmethod
+    def _fixed(cls, value: dict[str, float]) -> dict[str, float]:
+        if any(v < 0 for v in value.values()):
+            raise ValueError("fixed costs must be >= 0")
+        return value
+
+    @field_validator("offer_redemption")
+    @classmethod
+    def _redemption(cls, value):
+        if isinstance(value, float | int) and not 0 <= value <= 1:
+            raise ValueError("offer_redemption is p_winback or a share between 0 and 1")
+        return value
+
+
+# --------------------------------------------------------------------------------------
+# Staffing
+# --------------------------------------------------------------------------------------
+
+
+def staffing(schedule: Schedule, *, teams: dict[str, ChannelTeam]) -> pd.DataFrame:
+    """Agent-days needed vs available per channel (see the module docstring).
+
+    Parameters
+    ----------
+    schedule
+        The month's :class:`winback.schedule.Schedule`.
+    teams
+        ``params.schedule.teams``: agents and contacts per agent-day of each channel.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per channel with contacts or a team: ``channel``, ``agents``,
+        ``per_agent_day``, ``contact_days``, ``contacts_needed``, ``contacts_scheduled``,
+        ``contacts_unscheduled``, ``agent_days_needed``, ``agent_days_available``,
+        ``agent_days_used``, ``agents_needed``, ``shortfall_agent_days``, ``fits``.
+        Needs of a channel without a team (no agents) are empty (NaN): no contact can be
+        made on it at any staffing.
+    """
+    cal, uns = schedule.calendar, schedule.unscheduled
+    n_days = len(schedule.days)
+    scheduled = cal.groupby("channel").size()
+    unscheduled = uns.groupby("channel").size()
+    used = cal.drop_duplicates(["agent", "day"]).groupby("channel").size()
+    names = sorted(set(scheduled.index) | set(unscheduled.index)
+                   | {c for c, t in teams.items() if t.agents > 0})
+    rows = []
+    for ch in names:
+        team = teams.get(ch)
+        agents = team.agents if team is not None and team.staffed else 0
+        per_day = team.per_agent_day if team is not None and team.staffed else 0
+        s, u = int(scheduled.get(ch, 0)), int(unscheduled.get(ch, 0))
+        need = s + u
+        if per_day > 0:
+            days_needed = float(math.ceil(need / per_day))
+            agents_needed = float(math.ceil(need / (per_day * n_days))) if n_days else (
+                0.0 if need == 0 else np.nan)
+        else:
+            days_needed = agents_needed = 0.0 if need == 0 else np.nan
+        available = agents * n_days
+        shortfall = (max(days_needed - available, 0.0) if not np.isnan(days_needed)
+                     else np.nan)
+        rows.append({
+            "channel": ch, "agents": agents, "per_agent_day": per_day, "contact_days": n_days,
+            "contacts_needed": need, "contacts_scheduled": s, "contacts_unscheduled": u,
+            "agent_days_needed": days_needed, "agent_days_available": available,
+            "agent_days_used": int(used.get(ch, 0)), "agents_needed": agents_needed,
+            "shortfall_agent_days": shortfall, "fits": u == 0,
+        })
+    cols = ["channel", "agents", "per_agent_day", "contact_days", "contacts_needed",
+            "contacts_scheduled", "contacts_unscheduled", "agent_days_needed",
+            "agent_days_available", "agent_days_used", "agents_needed", "shortfall_agent_days",
+            "fits"]
+    out = pd.DataFrame(rows, columns=cols)
+    ints = ["agents", "per_agent_day", "contact_days", "contacts_needed", "contacts_scheduled",
+            "contacts_unscheduled", "agent_days_available", "agent_days_used"]
+    floats = ["agent_days_needed", "agents_needed", "shortfall_agent_days"]
+    return out.astype({"channel": "str", **dict.fromkeys(ints, "int64"),
+                       **dict.fromkeys(floats, "float64"), "fits": "bool"})
+
+
+def describe_staffing(table: pd.DataFrame) -> str:
+    """A computed sentence on whether the teams cover the planned contacts."""
+    if table.empty:
+        return "No contact is planned, so no agent is needed."
+    short = table.loc[~table["fits"]]
+    if short.empty:
+        busiest = table.loc[table["agent_days_available"] > 0]
+        if busiest.empty:
+            return "Every planned contact fits the teams."
+        load = busiest["agent_days_needed"] / busiest["agent_days_available"]
+        top = busiest.loc[load.idxmax()]
+        return (f"The teams cover every planned contact; the busiest channel, {top['channel']}, "
+                f"needs {top['agent_days_needed']:.0f} of its {top['agent_days_available']} "
+                "agent-days.")
+    parts = []
+    for _, r in short.iterrows():
+        if r["agents"] == 0:
+            parts.append(f"{r['channel']} has no team for {r['contacts_needed']:,} contacts")
+        else:
+            parts.append(
+                f"{r['channel']} needs {r['agent_days_needed']:.0f} agent-days but has "
+                f"{r['agent_days_available']} ({r['agents_needed']:.0f} agents instead of "
+                f"{r['agents']})")
+    return ("The teams fall short: " + "; ".join(parts)
+            + ". Add agents or contact days, or accept the unscheduled contacts.")
+
+
+# --------------------------------------------------------------------------------------
+# Budget
+# --------------------------------------------------------------------------------------
+
+
+def _price(table: dict[str, float], channel: str, key: str) -> float:
+    if channel not in table:
+        raise BudgetError(f"Contacts are scheduled on channel {channel!r} but params "
+                          f"schedule.budget.{key} has no price for it: add "
+                          f"schedule.budget.{key}.{channel}.")
+    return float(table[channel])
+
+
+def campaign_budget(schedule: Schedule, campaign: pd.DataFrame, *,
+                    budget: BudgetParams) -> pd.DataFrame:
+    """The campaign's budget lines: people, materials and marketing (see the module docstring).
+
+    Parameters
+    ----------
+    schedule
+        The month's contact calendar.
+    campaign
+        The month's ``campaign_log`` rows; ``offer_value`` (currency units) and, when
+        ``offer_redemption`` is ``p_winback``, ``p_winback`` are read for the customers
+        with a scheduled contact.
+    budget
+        ``params.schedule.budget``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``category`` (people | materials | marketing), ``item``, ``channel`` (empty for
+        items not tied to one), ``quantity``, ``unit``, ``unit_cost``, ``amount``
+        (= quantity x unit_cost, currency units).
+    """
+    cal = schedule.calendar
+    rows: list[dict] = []
+    worked = cal.drop_duplicates(["agent", "day"]).groupby("channel", sort=True).size()
+    for ch, n in worked.items():
+        rate = _price(budget.day_rate, ch, "day_rate")
+        rows.append(_line("people", "agent-days", ch, int(n), "agent-day", rate))
+    contacts = cal.groupby("channel", sort=True).size()
+    for ch, n in contacts.items():
+        cost = _price(budget.unit_cost, ch, "unit_cost")
+        rows.append(_line("materials", "contacts", ch, int(n), "contact", cost))
+    for item, amount in budget.fixed.items():
+        rows.append(_line("materials", item, None, 1, "campaign", float(amount)))
+
+    reached = pd.Index(cal["customer_id"].unique())
+    camp = campaign.assign(customer_id=campaign["customer_id"].astype("str"))
+    camp = camp.loc[camp["customer_id"].isin(reached)].drop_duplicates("customer_id")
+    if "offer_value" in camp.columns:
+        value = pd.to_numeric(camp["offer_value"], errors="coerce")
+        bad = value.isna() & camp["offer_value"].notna() | (value < 0)
+        if bad.any():
+            raise BudgetError(
+                f"campaign_log: offer_value is not a non-negative amount for customers "
+                f"{', '.join(camp.loc[bad, 'customer_id'].head(10))}; rerun stage 4.")
+        value = value.fillna(0.0)
+    else:
+        value = pd.Series(0.0, index=camp.index)
+    offered = value > 0
+    n_offers = int(offered.sum())
+    if budget.offer_redemption == "p_winback":
+        if "p_winback" not in camp.columns:
+            raise BudgetError("campaign_log has no p_winback column, needed by "
+                              "schedule.budget.offer_redemption: p_winback; set a rate instead.")
+        chance = pd.to_numeric(camp["p_winback"], errors="coerce")
+        missing = offered & chance.isna()
+        if missing.any():
+            raise BudgetError(
+                f"campaign_log: p_winback is missing for offered customers "
+                f"{', '.join(camp.loc[missing, 'customer_id'].head(10))}; rerun stage 4 or "
+                "set schedule.budget.offer_redemption to a rate.")
+        chance = chance.fillna(0.0).clip(0, 1)
+        what = "offers redeemed (expected, p_winback)"
+    else:
+        chance = pd.Series(float(budget.offer_redemption), index=camp.index)
+        what = f"offers redeemed (expected, {budget.offer_redemption:.0%})"
+    expected = float((value * chance)[offered].sum())
+    rows.append(_line("marketing", what, None, n_offers, "offer",
+                      expected / n_offers if n_offers else 0.0, amount=expected))
+    rows.append(_line("marketing", "offer handling", None, n_offers, "offer",
+                      budget.offer_handling))
+    out = pd.DataFrame(rows, columns=["category", "item", "channel", "quantity", "unit",
+                                      "unit_cost", "amount"])
+    return out.astype({"category": "str", "item": "str", "channel": "str", "quantity": "int64",
+                       "unit": "str", "unit_cost": "float64", "amount": "float64"})
+
+
+def _line(category: str, item: str, channel: str | None, quantity: int, unit: str,
+          unit_cost: float, amount: float | None = None) -> dict:
+    return {"category": category, "item": item, "channel": channel, "quantity": quantity,
+            "unit": unit, "unit_cost": float(unit_cost),
+            "amount": float(quantity * unit_cost if amount is None else amount)}
+
+
+def budget_summary(lines: pd.DataFrame, *, cap: float) -> pd.DataFrame:
+    """Budget by category, the total, and the cap.
+
+    Returns ``category`` (people, materials, marketing, total), ``amount`` and
+    ``share_of_cap`` (amount / cap; NaN when the cap is 0).
+    """
+    by = lines.groupby("category")["amount"].sum().reindex(list(BUDGET_CATEGORIES),
+                                                           fill_value=0.0)
+    out = pd.DataFrame({"category": [*BUDGET_CATEGORIES, "total"],
+                        "amount": [*by.to_numpy(), float(by.sum())]})
+    out["share_of_cap"] = out["amount"] / cap if cap > 0 else np.nan
+    return out.astype({"category": "str", "amount": "float64", "share_of_cap": "float64"})
+
+
+def describe_budget(lines: pd.DataFrame, *, cap: float, currency: str = "CNY") -> str:
+    """A computed sentence saying whether the campaign's budget fits the cap."""
+    summary = budget_summary(lines, cap=cap).set_index("category")["amount"]
+    total = float(summary["total"])
+    parts = ", ".join(f"{c} {summary[c]:,.0f}" for c in BUDGET_CATEGORIES)
+    head = f"The campaign costs {currency} {total:,.0f} ({parts})"
+    if total <= cap:
+        share = f", {total / cap:.0%} of" if cap > 0 else " against"
+        return (f"{head}{share} the {currency} {cap:,.0f} cap: it fits, with "
+                f"{currency} {cap - total:,.0f} to spare.")
+    return (f"{head}: it exceeds the {currency} {cap:,.0f} cap by {currency} "
+            f"{total - cap:,.0f}. Lower the target count in stage 4, trim the channel mix, "
+            "or raise schedule.budget.cap.")

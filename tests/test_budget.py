@@ -1,0 +1,142 @@
+"""Tests for winback.budget: staffing and budget arithmetic on closed-form cases."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from pydantic import ValidationError
+
+from winback.budget import (
+    BudgetError,
+    BudgetParams,
+    budget_summary,
+    campaign_budget,
+    describe_budget,
+    describe_staffing,
+    staffing,
+)
+from winback.schedule import ChannelTeam, Schedule
+
+D1, D2, D3 = pd.Timestamp("2024-07-08"), pd.Timestamp("2024-07-09"), pd.Timestamp("2024-07-10")
+
+
+def make_schedule(rows, unscheduled=()) -> Schedule:
+    """rows: (customer, attempt, day, agent, channel)."""
+    cal = pd.DataFrame(rows, columns=["customer_id", "attempt", "day", "agent", "channel"])
+    cal.insert(0, "month", "2024-06")
+    cal["slot"] = "morning"
+    cal = cal.astype({"day": "datetime64[us]", "attempt": "int64"})[
+        ["month", "customer_id", "attempt", "day", "agent", "channel", "slot"]]
+    uns = pd.DataFrame(list(unscheduled), columns=["customer_id", "attempt", "channel",
+                                                   "expected_value", "reason", "detail"])
+    uns = uns.astype({"attempt": "int64", "expected_value": "float64"})
+    return Schedule(month="2024-06", execution_month="2024-07",
+                    days=pd.DatetimeIndex([D1, D2, D3]), calendar=cal, unscheduled=uns,
+                    capacity=pd.DataFrame(), treated=cal["customer_id"].nunique())
+
+
+# phone-01 works D1 (2 contacts) and D2 (1); phone-02 works D1 (1); sms-01 D1 (3).
+SCHED = make_schedule([
+    ("A", 1, D1, "phone-01", "phone"), ("B", 1, D1, "phone-01", "phone"),
+    ("A", 2, D2, "phone-01", "phone"), ("C", 1, D1, "phone-02", "phone"),
+    ("A", 3, D1, "sms-01", "sms"), ("B", 2, D1, "sms-01", "sms"), ("D", 1, D1, "sms-01", "sms"),
+], unscheduled=[("E", 1, "phone", 5.0, "no_capacity", ""), ("E", 2, "visit", 5.0,
+                                                            "earlier_attempt_unscheduled", "")])
+CAMPAIGN = pd.DataFrame({
+    "customer_id": ["A", "B", "C", "D", "E", "F"],
+    "group": ["treatment"] * 5 + ["control"],
+    "offer_value": [100.0, 50.0, 0.0, None, 80.0, 999.0],
+    "p_winback": [0.5, 0.2, 0.9, 0.3, 0.4, 0.9],
+})
+BUDGET = BudgetParams(cap=2000, day_rate={"phone": 400, "sms": 0},
+                      unit_cost={"phone": 1.5, "sms": 0.1},
+                      fixed={"training": 300}, offer_handling=2.0)
+TEAMS = {"phone": ChannelTeam(agents=2, per_agent_day=2, slots={"morning": 1.0}),
+         "sms": ChannelTeam(agents=1, per_agent_day=100, slots={"morning": 1.0})}
+
+
+def test_budget_lines_closed_form():
+    lines = campaign_budget(SCHED, CAMPAIGN, budget=BUDGET)
+    got = lines.set_index(["category", "item", "channel"])["amount"]
+    assert got[("people", "agent-days", "phone")] == 3 * 400  # (01,D1), (01,D2), (02,D1)
+    assert got[("people", "agent-days", "sms")] == 0
+    assert got[("materials", "contacts", "phone")] == pytest.approx(4 * 1.5)
+    assert got[("materials", "contacts", "sms")] == pytest.approx(3 * 0.1)
+    assert got[("materials", "training", None)] == 300
+    # offers: A (100 x 0.5) and B (50 x 0.2); C has no value, D none, E not scheduled, F control
+    marketing = lines.loc[lines["category"] == "marketing"].set_index("item")
+    expected = marketing.loc["offers redeemed (expected, p_winback)"]
+    assert expected["quantity"] == 2 and expected["amount"] == pytest.approx(60.0)
+    assert marketing.loc["offer handling", "amount"] == pytest.approx(4.0)
+    assert lines["amount"].tolist() == pytest.approx((lines["quantity"] * lines["unit_cost"]).tolist())
+
+
+def test_budget_summary_and_sentence():
+    lines = campaign_budget(SCHED, CAMPAIGN, budget=BUDGET)
+    summary = budget_summary(lines, cap=2000).set_index("category")
+    assert summary.loc["people", "amount"] == 1200
+    assert summary.loc["materials", "amount"] == pytest.approx(306.3)
+    assert summary.loc["marketing", "amount"] == pytest.approx(64.0)
+    assert summary.loc["total", "amount"] == pytest.approx(1570.3)
+    assert summary.loc["total", "share_of_cap"] == pytest.approx(1570.3 / 2000)
+    text = describe_budget(lines, cap=2000)
+    assert "CNY 1,570" in text and "it fits" in text and "430 to spare" in text
+    over = describe_budget(lines, cap=1500, currency="EUR")
+    assert "exceeds the EUR 1,500 cap by EUR 70" in over
+
+
+def test_flat_redemption_rate():
+    budget = BUDGET.model_copy(update={"offer_redemption": 0.25})
+    lines = campaign_budget(SCHED, CAMPAIGN.drop(columns="p_winback"), budget=budget)
+    row = lines.loc[lines["item"].str.startswith("offers redeemed")].iloc[0]
+    assert row["amount"] == pytest.approx((100 + 50) * 0.25)
+
+
+def test_budget_errors_name_the_fix():
+    with pytest.raises(BudgetError, match="schedule.budget.day_rate.sms"):
+        campaign_budget(SCHED, CAMPAIGN, budget=BUDGET.model_copy(
+            update={"day_rate": {"phone": 400}}))
+    with pytest.raises(BudgetError, match="p_winback"):
+        campaign_budget(SCHED, CAMPAIGN.drop(columns="p_winback"), budget=BUDGET)
+    with pytest.raises(BudgetError, match="offer_value"):
+        campaign_budget(SCHED, CAMPAIGN.assign(offer_value=-1.0), budget=BUDGET)
+    with pytest.raises(ValidationError, match="not contact channels"):
+        BudgetParams(cap=1, day_rate={"fax": 1}, unit_cost={})
+    with pytest.raises(ValidationError, match="between 0 and 1"):
+        BudgetParams(cap=1, day_rate={}, unit_cost={}, offer_redemption=1.5)
+
+
+def test_staffing_closed_form():
+    table = staffing(SCHED, teams=TEAMS).set_index("channel")
+    phone = table.loc["phone"]
+    # 4 scheduled + 1 unscheduled = 5 contacts at 2 per agent-day: 3 agent-days; 2 x 3 available
+    assert phone["contacts_needed"] == 5 and phone["contacts_unscheduled"] == 1
+    assert phone["agent_days_needed"] == 3 and phone["agent_days_available"] == 6
+    assert phone["agent_days_used"] == 3 and phone["agents_needed"] == 1
+    assert not phone["fits"]  # one contact did not fit
+    sms = table.loc["sms"]
+    assert sms["agent_days_needed"] == 1 and sms["agent_days_available"] == 3 and sms["fits"]
+    visit = table.loc["visit"]  # no team: cannot be staffed
+    assert visit["agents"] == 0 and visit["contacts_needed"] == 1
+    assert pd.isna(visit["agent_days_needed"]) and not visit["fits"]
+    text = describe_staffing(table.reset_index())
+    assert "visit has no team for 1 contacts" in text
+
+
+def test_staffing_shortfall():
+    rows = [(f"C{i}", 1, D1, "phone-01", "phone") for i in range(2)]
+    uns = [(f"U{i}", 1, "phone", 1.0, "no_capacity", "") for i in range(10)]
+    table = staffing(make_schedule(rows, uns), teams={
+        "phone": ChannelTeam(agents=1, per_agent_day=2, slots={"morning": 1.0})})
+    r = table.iloc[0]
+    # 12 contacts / 2 per agent-day = 6 agent-days; 1 agent x 3 days = 3; agents ceil(12/6) = 2
+    assert (r["agent_days_needed"], r["agent_days_available"], r["agents_needed"]) == (6, 3, 2)
+    assert r["shortfall_agent_days"] == 3
+    assert "needs 6 agent-days but has 3 (2 agents instead of 1)" in describe_staffing(table)
+
+
+def test_empty_schedule():
+    empty = make_schedule([])
+    assert staffing(empty, teams={}).empty
+    lines = campaign_budget(empty, CAMPAIGN, budget=BUDGET)
+    assert budget_summary(lines, cap=2000).set_index("category").loc["total", "amount"] == 300
