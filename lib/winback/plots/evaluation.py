@@ -17,14 +17,43 @@ __all__ = [
 ]
 
 RAG_COLOURS = {"green": "#2e7d32", "amber": "#f9a825", "red": "#c62828", "n/a": "#9e9e9e"}
-_UNITS = {
-    "reactivation": ("percentage points", True),
-    "engagement": ("percentage points", True),
-    "offer_match": ("percentage points", True),
-    "revenue": ("currency units per customer", False),
-    "incremental_revenue": ("currency units", False),
-    "incremental_reactivations": ("customers", False),
-    "roi": ("ratio (0.5 = 50%)", True),
+# metric -> (title, x-axis label, shown in percent)
+_LABELS = {
+    "reactivation": (
+        "Reactivation uplift: treated minus control",
+        "difference in the share who bought (percentage points)",
+        True,
+    ),
+    "engagement": (
+        "Engagement uplift: treated minus control",
+        "difference in the share with an interaction (percentage points)",
+        True,
+    ),
+    "offer_match": (
+        "Offer match: treated minus control",
+        "difference in the share buying the offer's category (percentage points)",
+        True,
+    ),
+    "revenue": (
+        "Net spend per customer: treated minus control",
+        "difference in net spend per customer (currency units)",
+        False,
+    ),
+    "incremental_revenue": (
+        "Incremental revenue of the treated",
+        "revenue difference x treated customers (currency units)",
+        False,
+    ),
+    "incremental_reactivations": (
+        "Customers won back by the campaign",
+        "reactivation difference x treated customers (customers)",
+        False,
+    ),
+    "roi": (
+        "ROI: (margin x incremental revenue - cost) / cost",
+        "return on the campaign's cost (0% = break-even)",
+        True,
+    ),
 }
 
 
@@ -40,18 +69,18 @@ def plot_uplift(
 
     ``evaluations`` is :func:`winback.evaluation.evaluate_campaigns`; rows of ``metric``
     and ``segment_type`` (``all``: whole campaigns). Cells too small to compare are
-    listed with their note instead of a point.
+    listed with their note instead of a point; estimates whose row carries a note (e.g.
+    control customers treated by a later campaign) are drawn hollow. Green: the
+    interval lies above zero (break-even for ROI); red: below.
     """
     rows = evaluations[
         (evaluations["metric"] == metric) & (evaluations["segment_type"] == segment_type)
     ]
     rows = rows.sort_values(["campaign_month", "window", "segment"], ascending=[False, False, True])
     ax = new_axes(ax, figsize=kw.pop("figsize", (8, max(2.6, 0.45 * len(rows) + 1.4))))
-    unit, pct = _UNITS.get(metric, ("difference", False))
-    ax.set_title(
-        f"{metric.replace('_', ' ').capitalize()}: treated minus control (intention to treat)"
-    )
-    ax.set_xlabel(f"difference ({unit}); bars = 95% interval")
+    title, xlabel, pct = _LABELS.get(metric, (metric, "treated minus control", False))
+    ax.set_title(f"{title} (intention to treat)")
+    ax.set_xlabel(f"{xlabel}; bars = 95% interval")
     ax.set_ylabel("campaign month · window")
     if rows.empty:
         takeaway(ax, "No campaign with an elapsed follow-up window to evaluate yet.")
@@ -62,15 +91,18 @@ def plot_uplift(
     ]
     y = np.arange(len(rows))
     ok = rows["diff"].notna().to_numpy()
+    flagged = (rows["note"].fillna("") != "").to_numpy() & ok
     scale = 100.0 if pct and metric != "roi" else 1.0
     diff = rows["diff"].to_numpy(float) * scale
     low = rows["ci_low"].to_numpy(float) * scale
     high = rows["ci_high"].to_numpy(float) * scale
     colours = np.where(low > 0, PALETTE[2], np.where(high < 0, PALETTE[3], PALETTE[0]))
-    for yi, d, lo, hi, c, good in zip(y, diff, low, high, colours, ok, strict=True):
+    for yi, d, lo, hi, c, good, hollow in zip(
+        y, diff, low, high, colours, ok, flagged, strict=True
+    ):
         if good:
             ax.plot([lo, hi], [yi, yi], color=c, lw=2.2)
-            ax.plot(d, yi, "o", color=c, ms=7)
+            ax.plot(d, yi, "o", color=c, ms=7, mfc="white" if hollow else c, mew=2)
     for yi, note in zip(y[~ok], rows.loc[~ok, "note"], strict=True):
         ax.annotate(
             str(note),
@@ -87,15 +119,19 @@ def plot_uplift(
     if ok.any():
         above = int((low[ok] > 0).sum())
         best = int(np.nanargmax(np.where(ok, diff, -np.inf)))
-        fmt = (
-            (lambda v: f"{v:+.1f} pts")
-            if scale == 100
-            else ((lambda v: f"{v:+.0%}") if metric == "roi" else (lambda v: f"{v:+,.1f}"))
-        )
+        if scale == 100:
+            shown = f"{diff[best]:+.1f} pts"
+        elif metric == "roi":
+            shown = f"{diff[best]:+.0%}"
+        else:
+            shown = f"{diff[best]:+,.1f}"
+        zero = "break-even" if metric == "roi" else "zero"
         text = (
-            f"{above} of {int(ok.sum())} intervals lie above zero; largest estimate "
-            f"{fmt(diff[best])} ({labels[best]})."
+            f"{above} of {int(ok.sum())} intervals lie above {zero}; largest estimate "
+            f"{shown} ({labels[best]})."
         )
+        if flagged.any():
+            text += " Hollow: see the row's note (e.g. controls treated later)."
     else:
         text = "Every cell is below the minimum group sizes: no comparison."
     takeaway(ax, text)
@@ -159,7 +195,7 @@ def plot_status_flows(flows: pd.DataFrame, *, ax=None, **kw):
     ax.plot(x, f["net_winback"], "o-", color="#333333", label="net")
     ax.axhline(0, color="#444444", lw=0.8)
     ax.set_xticks(x, f["month"].tolist())
-    ax.legend(fontsize=8, loc="best")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     wins = int((f["net_winback"] > 0).sum())
     last = f.iloc[-1]
     takeaway(
@@ -191,6 +227,7 @@ def plot_satisfaction(trend: pd.DataFrame, *, ax=None, **kw):
             x, g["ci_low"].astype(float), g["ci_high"].astype(float), color=PALETTE[i], alpha=0.15
         )
     ax.set_xticks(range(len(months)), months)
+    ax.tick_params(axis="x", labelrotation=45)
     ax.set_ylim(1, 5)
     ax.legend(fontsize=8)
     parts = []
@@ -235,6 +272,7 @@ def plot_kpis(status: pd.DataFrame, *, ax=None, **kw):
             textcoords="offset points",
             va="center",
             fontsize=8,
+            bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.8},
         )
     ax.axvline(1, color="#444444", lw=1, ls="--")
     ax.set_yticks(y, status["kpi"].tolist())
