@@ -58,6 +58,7 @@ SECTIONS: dict[str, str] = {
     "reasons": "winback.reasons:ReasonsParams",
     "warning": "winback.warning:WarningParams",
     "strategy": "winback.strategy:StrategyParams",
+    "schedule": "winback.schedule:ScheduleParams",
 }
 
 
