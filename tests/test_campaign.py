@@ -218,3 +218,27 @@ def test_demo_months_export_assignments_the_demo_accepts(demo_run):
         frame = pd.read_parquet(demo_run.month_dir(month) / "exports" / ASSIGNMENT_EXPORT)
         assert done["n_treatment"] == int((frame["group"] == TREATMENT).sum())
         assert done["n_control"] == int((frame["group"] == CONTROL).sum())
+
+
+def test_charts_draw_from_the_plan_tables():
+    import matplotlib.pyplot as plt
+
+    from winback.plots import strategy as charts
+
+    _, plan = plan_for(n=120)
+    for language in ("zh", "en"):
+        fig, axes = plt.subplots(2, 2)
+        ax = charts.plot_budget_curve(plan.curve, plan.budget, ax=axes[0, 0], language=language)
+        assert ax.get_title() and ax.get_xlabel() and ax.get_ylabel()
+        ax = charts.plot_marginal_value(plan.curve, plan.budget, ax=axes[0, 1], language=language)
+        assert ax.get_ylabel()
+        ax = charts.plot_budget_use(plan.budget, ax=axes[1, 0], language=language)
+        texts = " ".join(t.get_text() for t in ax.texts)
+        assert f"{plan.budget['budget'].sum():,.0f}" in texts
+        mix = strategy_mix(plan.assignment)
+        ax = charts.plot_strategy_mix(mix, ax=axes[1, 1], language=language)
+        top = mix["treatment"].idxmax()
+        assert top in " ".join(t.get_text() for t in ax.texts)
+        plt.close(fig)
+    with pytest.raises(ValueError, match="language"):
+        charts.plot_budget_use(plan.budget, language="fr")

@@ -34,7 +34,9 @@ from winback.strategy import (
     StrategyParams,
     WinbackPrior,
     candidates_of,
+    load_inputs,
     plan_strategies,
+    reason_taxonomy,
 )
 from winback.targeting import budget_curve, budget_summary, select_targets
 
@@ -48,7 +50,9 @@ __all__ = [
     "campaign_assignment",
     "describe_campaign",
     "export_frame",
+    "offer_summary",
     "plan_campaign",
+    "plan_month",
     "read_campaign_log",
     "strategy_mix",
     "write_campaign_log",
@@ -130,6 +134,9 @@ class CampaignPlan:
         :func:`winback.holdout.holdout_summary`.
     scripts : DataFrame
         Second-contact scripts (``reason_code``, ``strategy``).
+    screened : DataFrame
+        Every customer of the month with their exclusion, if any
+        (:func:`winback.strategy.screen_candidates`).
     """
 
     month: str
@@ -139,6 +146,7 @@ class CampaignPlan:
     curve: pd.DataFrame
     holdout: pd.DataFrame
     scripts: pd.DataFrame
+    screened: pd.DataFrame
 
     def __repr__(self) -> str:
         a = self.assignment
@@ -299,7 +307,63 @@ def plan_campaign(
         curve=budget_curve(planned),
         holdout=holdout_summary(grouped, share=params.holdout.share),
         scripts=scripts,
+        screened=screened,
     )
+
+
+def plan_month(
+    con,
+    params,
+    month: str,
+    *,
+    priors: Mapping[str, WinbackPrior | Mapping[str, float]] | None = None,
+) -> CampaignPlan:
+    """Plan ``month``'s campaign from the store (stage 4 as the notebook runs it).
+
+    Reads the month's statuses, tiers, reasons, customers and category preferences
+    (:func:`winback.strategy.load_inputs`), screens the candidates and calls
+    :func:`plan_campaign` with the reason taxonomy of ``params.reasons``, the tiers
+    ``1..params.tiering.n_tiers`` and the seed ``params.engagement.seed``.
+
+    Parameters
+    ----------
+    con
+        An open store connection.
+    params : winback.config.Params
+        The run's params (sections ``strategy``, ``reasons``, ``tiering``, ``engagement``).
+    month : str
+        The campaign month.
+    priors : mapping, optional
+        P(win back) priors replacing ``params.strategy.p_winback``.
+    """
+    sp = params.strategy
+    inputs = load_inputs(con, month, window_days=sp.offers.window_days)
+    codes, types = reason_taxonomy(params.reasons)
+    return plan_campaign(
+        inputs.screen(sp),
+        inputs.preferences,
+        sp,
+        month=month,
+        seed=params.engagement.seed,
+        reasons=codes,
+        churn_types=types,
+        tiers=range(1, params.tiering.n_tiers + 1),
+        priors=priors,
+    )
+
+
+def offer_summary(assignment: pd.DataFrame) -> pd.DataFrame:
+    """Offers of the treated by category: customers, mean and total face value (currency units)."""
+    treat = assignment[assignment["group"] == TREATMENT]
+    cat = (
+        treat["offer_category"].astype(object).where(treat["offer_category"].notna(), "(no offer)")
+    )
+    table = (
+        treat.assign(offer_category=cat)
+        .groupby("offer_category")["offer_value"]
+        .agg(customers="size", mean_value="mean", total_value="sum")
+    )
+    return table.sort_values("customers", ascending=False)
 
 
 def strategy_mix(assignment: pd.DataFrame) -> pd.DataFrame:

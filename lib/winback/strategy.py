@@ -66,6 +66,7 @@ from __future__ import annotations
 import difflib
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 import duckdb
@@ -91,6 +92,7 @@ __all__ = [
     "StrategyError",
     "StrategyMatrix",
     "StrategyParams",
+    "StrategyInputs",
     "StrategyRule",
     "WinbackPrior",
     "EXCLUSIONS",
@@ -100,9 +102,11 @@ __all__ = [
     "design_offers",
     "expected_value",
     "fill_channels",
+    "load_inputs",
     "offer_value",
     "plan_strategies",
     "prior_table",
+    "reason_taxonomy",
     "screen_candidates",
     "tier_text",
     "update_priors",
@@ -1470,3 +1474,101 @@ def candidates_of(screened: pd.DataFrame) -> pd.DataFrame:
     """The candidates of :func:`screen_candidates` (rows without an exclusion)."""
     _require(screened, ("exclusion",), "screened customers")
     return screened[screened["exclusion"].isna()].reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- store
+
+
+@dataclass(frozen=True)
+class StrategyInputs:
+    """What stage 4 reads from the store for one month (customer-level frames, no PII).
+
+    Attributes
+    ----------
+    month : str
+    status, tiers, reasons : DataFrame
+        The month's rows of ``churn_status``, ``tiers`` (stage 3) and ``reasons`` (stage 2;
+        empty when stage 2 stored no row for the month).
+    customers : DataFrame
+        ``customer_id``, ``do_not_contact``, ``preferred_channel`` (when the client has them).
+    preferences : DataFrame
+        :func:`category_preference` of the month.
+    """
+
+    month: str
+    status: pd.DataFrame
+    tiers: pd.DataFrame
+    reasons: pd.DataFrame
+    customers: pd.DataFrame
+    preferences: pd.DataFrame
+
+    def __repr__(self) -> str:
+        return (
+            f"StrategyInputs(month={self.month!r}, customers={len(self.status)}, "
+            f"tiered={len(self.tiers)}, with_reason={len(self.reasons)}, "
+            f"with_purchases={len(self.preferences)})"
+        )
+
+    def screen(self, params: StrategyParams) -> pd.DataFrame:
+        """:func:`screen_candidates` with the statuses and value column of ``params``."""
+        return screen_candidates(
+            self.status,
+            self.tiers,
+            self.reasons,
+            self.customers,
+            statuses=params.candidate_statuses,
+            value_column=params.value_column,
+        )
+
+
+def _columns_of(con, table: str) -> list[str]:
+    rows = con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
+        "AND table_schema = current_schema() ORDER BY ordinal_position",
+        [table],
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def load_inputs(con, month: str, *, window_days: int = 365) -> StrategyInputs:
+    """Read stage 4's inputs for ``month`` from the engagement store.
+
+    Raises
+    ------
+    StrategyError
+        When ``churn_status`` or ``tiers`` has no rows for the month, or the ``reasons``
+        table is missing (run stages 1-3 for the month first).
+    """
+    needs = {"churn_status": "stage 1 (churn status)", "tiers": "stage 3 (tiering)"}
+    frames = {}
+    for table, stage in needs.items():
+        cols = _columns_of(con, table)
+        if not cols:
+            raise StrategyError(f"The store has no table {table!r}: run {stage} for {month} first.")
+        frame = con.execute(f'SELECT * FROM "{table}" WHERE month = ?', [month]).df()
+        if frame.empty:
+            raise StrategyError(
+                f"The store's {table!r} has no rows for {month}: run {stage} first."
+            )
+        frame["customer_id"] = frame["customer_id"].astype(str)
+        frames[table] = frame
+    if not _columns_of(con, "reasons"):
+        raise StrategyError(
+            f"The store has no table 'reasons': run stage 2 (reason analysis) for {month} first."
+        )
+    reasons = con.execute('SELECT * FROM "reasons" WHERE month = ?', [month]).df()
+    reasons["customer_id"] = reasons["customer_id"].astype(str)
+    cols = _columns_of(con, "customers")
+    if not cols:
+        raise StrategyError("The store has no table 'customers': run stage 1 for the month first.")
+    wanted = [c for c in ("customer_id", "do_not_contact", "preferred_channel") if c in cols]
+    customers = con.execute(f"SELECT {', '.join(wanted)} FROM customers ORDER BY customer_id").df()
+    customers["customer_id"] = customers["customer_id"].astype(str)
+    prefs = category_preference(con, month, window_days=window_days)
+    return StrategyInputs(month, frames["churn_status"], frames["tiers"], reasons, customers, prefs)
+
+
+def reason_taxonomy(reasons_params) -> tuple[list[str], dict[str, str]]:
+    """Reason codes (taxonomy order) and code -> churn type from the ``reasons`` params section."""
+    codes = [str(c) for c in reasons_params.taxonomy]
+    return codes, {c: str(reasons_params.taxonomy[c].churn_type) for c in codes}
