@@ -552,6 +552,11 @@ def test_load_inputs_and_discount_share_on_a_tiny_store():
                 "1.0 AS avg_day_spend")
     inp = R.load_inputs(con, MONTH, small_params())
     assert not inp.tiers_available and inp.interactions is None
+    con.execute("CREATE TABLE tiers AS SELECT * FROM (VALUES ('2024-05', 'a', 1, '钻石'), "
+                "('2024-06', 'a', 2, '黄金')) t(month, customer_id, tier, tier_label)")
+    tiers = R.load_inputs(con, MONTH, small_params()).tiers
+    assert tiers.to_dict("list") == {"month": ["2024-05"], "customer_id": ["a"],
+                                     "tier": ["1 钻石"]}
     assert inp.snapshot["discount_share_365"].tolist() == [0.5]
     assert sorted(inp.explain(["churned", "lost"])["customer_id"]) == ["a", "c", "d", "e"]
     assert "ReasonInputs(month='2024-06'" in repr(inp)
@@ -663,3 +668,55 @@ def test_drivers_drop_an_indicator_collinear_with_a_combination():
     model = R.ChurnDrivers(["x1", "x2", "x3"], max_vif=10).fit(frame)
     assert len(model.used_) == 2
     assert model.dropped_["reason"].str.startswith("VIF").all()
+
+
+def test_every_chart_draws_hand_made_data_and_empty_data():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from winback.plots import reasons as charts
+
+    p = small_params()
+    tr, _ = R.churn_transitions(status_history())
+    rates = R.churn_rates(tr, segments(), dimensions=["business_line", "tier"])
+    conc = R.concentration(rates, recent_months=2, min_base=1)
+    reasons = hand_reasons().assign(business_line=["A", "A", "B", "B", "A", "B"])
+    cov = R.reason_coverage(reasons, reasons)
+    mix = R.reason_mix(reasons, p)
+    current = hand_reasons().assign(customer_id=["a", "e", "c", "x", "y", "z"])
+    trend = R.reason_trend(None, tr, p, current=current, by_type=True)
+    trend_codes = R.reason_trend(None, tr, p, current=current)
+    drivers = R.ChurnDrivers(["x1", "x2"]).fit(driver_data(300)).summary()
+    from winback import profile as P
+
+    snap = pd.DataFrame({"customer_id": list("abcdefg"), "region": list("NSNSNSN"),
+                         "age": [20, 30, 40, 50, 60, 70, 35.0]})
+    params = P.ProfileParams(categorical=["region"], numeric=["age"], n_boot=20)
+    tests = P.profile_tests(P.profile_frame(snap, status_history().query("month == '2024-06'"),
+                                            params), params)
+    drawn = [
+        charts.plot_churn_trend(rates),
+        charts.plot_segment_trend(rates, "business_line"),
+        charts.plot_concentration(conc, "business_line"),
+        charts.plot_profile_effects(tests),
+        charts.plot_coverage(cov),
+        charts.plot_reason_mix(mix),
+        charts.plot_reason_mix_by(R.reason_mix(reasons, p, by="business_line"), "business_line",
+                                  colours=charts.reason_colours(mix["reason_code"])),
+        charts.plot_reason_trend(trend),
+        charts.plot_reason_trend(trend_codes, key="reason_code"),
+        charts.plot_odds_ratios(drivers),
+        # empty inputs say so instead of failing
+        charts.plot_churn_trend(rates.head(0)),
+        charts.plot_concentration(conc, "region"),
+        charts.plot_reason_mix(mix.head(0)),
+        charts.plot_reason_mix_by(mix.head(0).assign(tier=[]), "tier"),
+        charts.plot_reason_trend(trend.head(0)),
+        charts.plot_odds_ratios(drivers.head(0)),
+    ]
+    for ax in drawn:
+        assert ax.get_title()
+        assert ax.texts  # the takeaway line
+    plt.close("all")

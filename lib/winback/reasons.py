@@ -1727,8 +1727,9 @@ def _table_or_none(con, name: str, sql: str, args: dict) -> pd.DataFrame | None:
 def load_inputs(con, month: str, params: ReasonsParams) -> ReasonInputs:
     """Read what stage 2 needs for ``month`` from the engagement store.
 
-    ``churn_status`` months up to ``month``; ``customers``; stage 3's ``tiers`` (``None``
-    when absent); the snapshots of ``month`` and of the ``drivers.months`` months before
+    ``churn_status`` months up to ``month``; ``customers``; stage 3's ``tiers`` of earlier
+    months (``None`` when absent; the tier reads ``"<tier> <tier_label>"`` when the table
+    has a ``tier_label``); the snapshots of ``month`` and of the ``drivers.months`` months before
     (each with ``discount_share_365`` added); contact outcomes, surveys and interactions
     dated in the look-back window; earlier rows of the ``reasons`` table.
 
@@ -1750,9 +1751,14 @@ def load_inputs(con, month: str, params: ReasonsParams) -> ReasonInputs:
         raise ReasonsError(f"The store's churn_status has no rows for {month}: run stage 1 for "
                            f"{month} first.")
     customers = con.execute("SELECT * FROM customers").df()
+    tier_cols = {r[0] for r in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'tiers'"
+    ).fetchall()}
+    tier = ("CAST(tier AS VARCHAR) || ' ' || coalesce(CAST(tier_label AS VARCHAR), '')"
+            if "tier_label" in tier_cols else "CAST(tier AS VARCHAR)")
     tiers = _table_or_none(con, "tiers", "SELECT month, CAST(customer_id AS VARCHAR) AS "
-                           "customer_id, CAST(tier AS VARCHAR) AS tier FROM tiers "
-                           "WHERE month < $m", {"m": month})
+                           f"customer_id, trim({tier}) AS tier FROM tiers WHERE month < $m",
+                           {"m": month})
     snap_months = set(table_months(con, "snapshots"))
     if month not in snap_months:
         raise ReasonsError(f"The store's snapshots have no rows for {month}: run stage 1 for "

@@ -7,8 +7,10 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter
 
 from winback.plots.theme import PALETTE, format_pct, new_axes, takeaway
+from winback.reasons import NO_TIERS
 
 __all__ = [
     "plot_churn_trend",
@@ -267,9 +269,12 @@ def plot_reason_mix_by(mix: pd.DataFrame, by: str, *, ax=None, top: int = 6,
     format_pct(ax, "x", 0)
     ax.set_xlabel("share of customers with a known reason")
     ax.set_ylabel(_DIM.get(by, by))
-    ax.legend(fontsize=7, ncol=min(4, shares.shape[1]), loc="upper center",
-              bbox_to_anchor=(0.5, -0.18))
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="reason")
     ax.set_title(title)
+    if set(shares.index.astype(str)) == {NO_TIERS}:
+        takeaway(ax, "No tier breakdown yet: stage 3's store table 'tiers' appears after its "
+                     "first run.")
+        return ax
     lead = shares.drop(columns="other", errors="ignore").idxmax(axis=1)
     distinct = {g: c for g, c in lead.items() if c != keep[0]}
     if distinct:
@@ -338,6 +343,10 @@ def plot_odds_ratios(summary: pd.DataFrame, *, ax=None, **kw):
         ax.plot(row.odds_ratio, yi, "o", color=c)
     ax.axvline(1, color="#333333", lw=1)
     ax.set_xscale("log")
+    plain = FuncFormatter(lambda v, _: f"{v:g}")
+    ax.xaxis.set_major_formatter(plain)
+    ax.xaxis.set_minor_formatter(plain)
+    ax.tick_params(axis="x", which="minor", labelsize=7)
     ax.set_yticks(y, data["indicator"].tolist())
     ax.set_xlabel("odds ratio of churning next month per +1 SD (log scale, 95% interval)")
     ax.set_ylabel("indicator at previous month end")
