@@ -169,6 +169,8 @@ def validate_assignment(assignment: pd.DataFrame, scripts: dict[str, str] | None
     script_idx = np.full(len(tx.REASONS), tx.S["care_message"], np.int64)
     given = dict(scripts or {})
     for reason, strat in given.items():
+        if reason == "unknown":  # customers always state a reason from the taxonomy
+            continue
         if reason not in tx.R:
             raise AssignmentError(f"scripts: unknown reason code {reason!r}; allowed: {list(tx.REASONS)}")
         if strat not in tx.S:
