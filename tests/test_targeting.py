@@ -142,3 +142,11 @@ def test_select_targets_is_deterministic_and_keeps_input():
     assert "selected" not in f.columns
     with pytest.raises(TargetingError, match="lack column"):
         select_targets(f.drop(columns="cost"), {"*": 1.0})
+
+
+def test_budget_summary_lists_tiers_without_candidates():
+    out = select_targets(frame(), {"*": 40.0}, method="greedy")
+    summary = budget_summary(out, {"*": 40.0}, tiers=["1", "2", "3", "4"])
+    assert summary.index.tolist() == ["1", "2", "3", "4"]
+    assert summary.loc["4", ["candidates", "selected", "cost"]].tolist() == [0, 0, 0.0]
+    assert summary.loc["4", "unspent"] == 40.0

@@ -277,6 +277,7 @@ def plan_campaign(
             f"candidates carry reason code(s) {unknown} missing from the taxonomy "
             f"{reasons}; rerun stage 2 with the same params"
         )
+    tiers = None if tiers is None else [str(t) for t in tiers]
     matrix.check(reasons, churn_types, tiers)
     scripts = matrix.second_contact_scripts(reasons, churn_types)
     planned = plan_strategies(cands, preferences, params, priors=priors)
@@ -293,7 +294,7 @@ def plan_campaign(
         grouped[["customer_id", "group", "stratum"]], on="customer_id", how="left"
     )
     assignment = campaign_assignment(grouped, month)
-    budget = budget_summary(selected, t.budget)
+    budget = budget_summary(selected, t.budget, tiers=tiers)
     # what the holdout keeps unspent: the control rows' cost was selected but is not spent
     held = selected[selected["group"] == CONTROL]
     ctrl = held.groupby(held["tier"].astype(str))["cost"].sum()

@@ -550,7 +550,23 @@ class StrategyMatrix:
                     "offer_rule": res["offer_rule"],
                 }
             )
-        table = pd.DataFrame(rows)
+        table = pd.DataFrame(
+            rows,
+            columns=[
+                "_ct",
+                "_reason",
+                "_tier",
+                "strategy",
+                "channel_1",
+                "channel_2",
+                "channel_3",
+                "offer_package",
+                "reason_match",
+                "strategy_rule",
+                "channels_rule",
+                "offer_rule",
+            ],
+        )
         gaps = table[table[["strategy", "channel_1", "offer_package"]].isna().any(axis=1)]
         if len(gaps):
             raise StrategyError(

@@ -28,7 +28,7 @@ would buy.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -282,6 +282,7 @@ def budget_summary(
     *,
     group: str = "tier",
     extra_share: float = 0.10,
+    tiers: Iterable[object] | None = None,
 ) -> pd.DataFrame:
     """What each tier's budget buys, and what more budget would buy.
 
@@ -293,6 +294,8 @@ def budget_summary(
         Tier -> budget.
     extra_share : float
         The extra budget to price, as a share of the budget (``ev_of_extra``).
+    tiers : iterable, optional
+        Tiers to list even without candidates (their budget then goes unspent).
 
     Returns
     -------
@@ -309,15 +312,21 @@ def budget_summary(
     if "selected" not in selected.columns:
         raise TargetingError("run select_targets first (no 'selected' column)")
     rows = []
-    for tier, part in selected.groupby(selected[group].astype(str), sort=True):
+    keys = selected[group].astype(str)
+    names = sorted({*keys, *(str(t) for t in (tiers or []))}, key=lambda k: (len(k), k))
+    for tier in names:
+        part = selected[(keys == tier).to_numpy()]
         budget = budget_for(tier, budgets)
         v = part["expected_value"].to_numpy(float)
         c = part["cost"].to_numpy(float)
         sel = part["selected"].to_numpy(bool)
         left = (~sel) & (v > 0)
-        ratio = np.where(c > 0, v / np.where(c > 0, c, 1.0), np.inf)
-        method = str(part["solver"].iloc[0])
-        more, _ = select_within_budget(v, c, budget * (1 + extra_share), method=method)
+        with np.errstate(over="ignore"):
+            ratio = np.where(c > 0, v / np.where(c > 0, c, 1.0), np.inf)
+        method = str(part["solver"].iloc[0]) if len(part) else "none"
+        more, _ = select_within_budget(
+            v, c, budget * (1 + extra_share), method=method if len(part) else "greedy"
+        )
         bound = lp_bound(v, c, budget)
         rows.append(
             {
@@ -337,5 +346,20 @@ def budget_summary(
                 "solver": method,
             }
         )
-    table = pd.DataFrame(rows).set_index("tier")
-    return table
+    columns = [
+        "tier",
+        "budget",
+        "candidates",
+        "positive_ev",
+        "selected",
+        "cost",
+        "expected_value",
+        "unspent",
+        "lp_bound",
+        "gap",
+        "next_ev_per_unit",
+        "ev_of_extra",
+        "budget_to_take_all",
+        "solver",
+    ]
+    return pd.DataFrame(rows, columns=columns).set_index("tier")
