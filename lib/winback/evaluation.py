@@ -22,8 +22,9 @@ Comparisons (:mod:`winback.uplift`), intention to treat
     Every customer assigned to treatment is in the treated arm, reached or not. Rates
     (reactivation, engagement, offer match) by two-proportion intervals, revenue per
     customer by Welch's t interval; incremental revenue = difference x treated n;
-    cost = the treated customers' ``cost`` in the campaign log plus the cost of the
-    contact attempts actually made (``contact_unit_cost`` per channel); ROI = (margin x
+    cost = the treated customers' cost on the basis in params (:func:`campaign_costs`:
+    the campaign log's planned cost, that plus the attempts actually made, or what was
+    actually spent on attempts and redeemed offers); ROI = (margin x
     incremental revenue - cost) / cost with the interval mapped from the incremental
     revenue's. Broken down by the segments in params where both arms reach the minimum
     sizes; elsewhere a row says ``too small: n_treated=.., n_control=..``.
@@ -70,6 +71,7 @@ from winback.uplift import (
 
 __all__ = [
     "EVALUATION_COLUMNS",
+    "COST_BASES",
     "METRICS",
     "NO_RESPONSE_COLUMNS",
     "SEGMENT_COLUMNS",
@@ -107,7 +109,7 @@ METRICS = {
     "revenue": "net spend per customer in the window (currency units)",
     "incremental_revenue": "revenue difference x treated customers (currency units)",
     "engagement": "share of customers with an interaction in the window",
-    "cost": "campaign log cost of the treated plus contact attempts made (currency units)",
+    "cost": "cost of the treated customers, on evaluation.cost_basis (currency units)",
     "roi": "(margin x incremental revenue - cost) / cost",
     "offer_match": "share of reactivated customers whose first purchase is in their offer category",
 }
@@ -161,6 +163,7 @@ class EvaluationParams(Section):
     min_reactivated: int = Field(default=10, ge=2)
     engagement_kinds: list[str] = Field(default_factory=list)
     contact_unit_cost: dict[str, float] = Field(default_factory=dict)
+    cost_basis: Literal["log", "log_plus_contacts", "actual"] = "log"
     revenue_margin: float = Field(default=1.0, gt=0, le=1)
     no_response_action: Literal["reenter_next_cycle", "release"] = "reenter_next_cycle"
     churned_statuses: list[str] = Field(default_factory=lambda: ["churned", "lost"])
@@ -546,44 +549,69 @@ def window_outcomes(
     return frame
 
 
+COST_BASES = ("log", "log_plus_contacts", "actual")
+
+
 def campaign_costs(
     assigned: pd.DataFrame,
     contacts: pd.DataFrame,
     *,
     contact_unit_cost: dict[str, float] | None = None,
+    basis: str = "log",
 ) -> pd.DataFrame:
-    """Cost of each treated customer: the campaign log's ``cost`` plus attempts made.
+    """Cost of each treated customer of a campaign (control customers cost 0).
 
     Parameters
     ----------
     assigned
-        Campaign log rows (``campaign_month, customer_id, group, cost``).
+        Campaign log rows (``campaign_month, customer_id, group, cost``; ``offer_value``
+        for the ``actual`` basis).
     contacts
-        Contact outcomes of those campaigns (``campaign_month, customer_id, channel``),
-        one row per attempt made.
+        Contact outcomes of those campaigns (``campaign_month, customer_id, channel,
+        offer_redeemed``), one row per attempt made.
     contact_unit_cost
-        Channel -> cost of one attempt (currency units); empty = no contact cost
-        beyond the log's.
+        Channel -> cost of one attempt (currency units).
+    basis
+        ``log``: the campaign log's ``cost`` (stage 4's planned cost: every planned
+        attempt plus the offer's value times the predicted win-back probability).
+        ``log_plus_contacts``: the log's cost plus the attempts actually made at
+        ``contact_unit_cost`` (for logs whose cost leaves contacts out).
+        ``actual``: what was spent: attempts made at ``contact_unit_cost`` plus the
+        ``offer_value`` of offers redeemed.
 
     Returns
     -------
     DataFrame
-        ``campaign_month, customer_id, attempts, log_cost, contact_cost, cost`` for every
-        assigned customer (control customers cost 0: they are never contacted).
+        ``campaign_month, customer_id, attempts, log_cost, contact_cost, offer_cost,
+        cost`` for every assigned customer.
 
     Raises
     ------
     EvaluationError
-        Unit costs are given but a channel used by an attempt has none.
+        The basis needs unit costs and none are given, or a channel used by an attempt
+        has none.
     """
+    if basis not in COST_BASES:
+        raise EvaluationError(f"cost basis must be one of {list(COST_BASES)}, got {basis!r}")
     unit = dict(contact_unit_cost or {})
+    if basis != "log" and not unit:
+        raise EvaluationError(
+            f"cost basis {basis!r} prices the attempts made: set evaluation.contact_unit_cost "
+            "(cost per attempt per channel), or use cost_basis: log."
+        )
     keys = ["campaign_month", "customer_id"]
-    base = assigned[[*keys, "group"]].copy()
+    treated = (assigned["group"] == "treatment").to_numpy()
+    base = assigned[keys].copy()
     log_cost = assigned["cost"] if "cost" in assigned.columns else pd.Series(0.0, assigned.index)
-    base["log_cost"] = np.where(base["group"] == "treatment", log_cost.fillna(0.0), 0.0)
-    attempts = contacts.groupby(keys, observed=True).size().rename("attempts").reset_index()
-    if unit and len(contacts):
-        used = contacts["channel"].dropna().astype(str)
+    base["log_cost"] = np.where(treated, log_cost.fillna(0.0), 0.0)
+    value = assigned["offer_value"] if "offer_value" in assigned.columns else log_cost * 0.0
+    base["_offer_value"] = np.where(treated, pd.to_numeric(value).fillna(0.0), 0.0)
+    c = contacts.assign(
+        _redeemed=contacts["offer_redeemed"].fillna(False).astype(bool),
+        _unit=0.0,
+    )
+    if unit and len(c):
+        used = c["channel"].dropna().astype(str)
         missing = sorted(set(used) - set(unit))
         if missing:
             counts = used[used.isin(missing)].value_counts().to_dict()
@@ -591,21 +619,27 @@ def campaign_costs(
                 f"evaluation.contact_unit_cost has no cost for channel(s) {missing} used by "
                 f"{counts} attempts; add them to params (0 if free)."
             )
-        cc = contacts.assign(_c=contacts["channel"].astype(str).map(unit).astype("float64"))
-        spent = cc.groupby(keys, observed=True)["_c"].sum().rename("contact_cost").reset_index()
-    else:
-        spent = pd.DataFrame(
-            {
-                "campaign_month": pd.Series([], dtype="string"),
-                "customer_id": pd.Series([], dtype="string"),
-                "contact_cost": pd.Series([], dtype="float64"),
-            }
+        c["_unit"] = c["channel"].astype(str).map(unit).astype("float64")
+    per = (
+        c.groupby(keys, observed=True)
+        .agg(
+            attempts=("_unit", "size"), contact_cost=("_unit", "sum"), redeemed=("_redeemed", "any")
         )
-    out = base.merge(attempts, on=keys, how="left").merge(spent, on=keys, how="left")
+        .reset_index()
+    )
+    out = base.merge(per, on=keys, how="left")
     out["attempts"] = out["attempts"].fillna(0).astype("int64")
     out["contact_cost"] = out["contact_cost"].fillna(0.0).astype("float64")
-    out["cost"] = out["log_cost"] + out["contact_cost"]
-    return out.drop(columns="group")
+    redeemed = out["redeemed"].astype("boolean").fillna(False).to_numpy(bool)
+    out["offer_cost"] = np.where(redeemed, out["_offer_value"], 0.0)
+    if basis == "log":
+        out["cost"] = out["log_cost"]
+    elif basis == "log_plus_contacts":
+        out["cost"] = out["log_cost"] + out["contact_cost"]
+    else:
+        out["cost"] = out["contact_cost"] + out["offer_cost"]
+    cols = [*keys, "attempts", "log_cost", "contact_cost", "offer_cost", "cost"]
+    return out[cols]
 
 
 def _treated_later(assigned: pd.DataFrame, plan: pd.DataFrame) -> pd.DataFrame:
@@ -679,7 +713,9 @@ def collect(con, run_month: str, *, params: EvaluationParams) -> EvaluationData:
         notes.append(
             "The store has no contact_outcomes: funnel, redemption and contact cost are empty."
         )
-    costs = campaign_costs(assigned, contacts, contact_unit_cost=params.contact_unit_cost)
+    costs = campaign_costs(
+        assigned, contacts, contact_unit_cost=params.contact_unit_cost, basis=params.cost_basis
+    )
     in_plan = assigned[assigned["campaign_month"].isin(months)]
     outcomes = window_outcomes(con, in_plan, plan, engagement_kinds=params.engagement_kinds)
     outcomes = outcomes.drop(columns="cost").merge(
