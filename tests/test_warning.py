@@ -409,3 +409,132 @@ def test_watchlist_rerun_replaces_exactly_its_month():
     assert got.groupby("month")["customer_id"].apply(list).to_dict() == {
         "2024-01": ["d"], "2024-02": ["c"]}
     assert got["factor_2"].isna().all()
+
+
+# --- the run month -----------------------------------------------------------------------------
+
+
+def test_fit_final_trains_on_closed_months_and_says_when_history_is_too_short():
+    from winback.warning import fit_final
+
+    table = _table(["2024-01", "2024-02", "2024-03", "2024-04"], n=300, seed=4)
+    table.loc[table["month"] >= "2024-03", "label"] = np.nan  # not yet observed
+    params = WarningParams(horizon_months=2, gbm={"max_iter": 20})
+    final = fit_final(table, "2024-04", params=params, seed=3)
+    assert final.train_months == ["2024-01", "2024-02"]
+    assert final.model.calibration_month_ == "2024-02"
+    assert "chosen" in final.summary()["value"].iloc[0]
+    early = fit_final(table, "2024-03", params=params, seed=3)
+    assert early.train_months == ["2024-01"] and early.model is not None
+    none = fit_final(table, "2024-02", params=params, seed=3)
+    assert none.model is None and "No training month" in none.note
+    assert none.coefficients().empty
+    empty = watchlist(none.model, table[table["month"] == "2024-02"], month="2024-02",
+                      model_name=none.chosen, capacity=10)
+    assert empty.empty and "factor_1" in empty.columns
+
+
+def test_capacity_from_params_or_the_schedule_teams():
+    from types import SimpleNamespace
+
+    from winback.warning import resolve_capacity
+
+    assert resolve_capacity(WarningParams(capacity=150)) == 150
+    team = SimpleNamespace(agents=3, per_agent_day=40, staffed=True)
+    schedule = SimpleNamespace(teams={"phone": team})
+    assert resolve_capacity(WarningParams(capacity=None), schedule) == 3 * 40 * 21
+    with pytest.raises(WarningError, match="warning.capacity"):
+        resolve_capacity(WarningParams(capacity=None))
+
+
+# --- the demo engagement (slow) ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def demo_warning(demo_run, tmp_path_factory):
+    """The early-warning stage run on a copy of the demo store for 2024-03, then 2024-06."""
+    import shutil
+
+    from tests.demo_engagement import OVERRIDES
+    from winback.config import load_params
+    from winback.store import opened
+    from winback.warning import (
+        fit_final,
+        load_history,
+        record_performance,
+        resolve_capacity,
+        write_watchlist,
+    )
+
+    store = tmp_path_factory.mktemp("warning") / "store.duckdb"
+    shutil.copy(demo_run.ws.store_path, store)
+    params = load_params("demo", OVERRIDES)
+    wp, seed = params.warning, params.engagement.seed
+    capacity = resolve_capacity(params)
+    runs = {}
+    with opened(store) as con:
+        for month in ("2024-03", "2024-06"):
+            history = load_history(con, month, params=wp, snapshot_params=params.snapshot,
+                                   churn_params=params.churn)
+            bt = run_backtest(history.table, params=wp, capacity=capacity, seed=seed)
+            final = fit_final(history.table, month, params=wp, seed=seed, backtest=bt)
+            wl = watchlist(final.model, history.scoring, month=month, model_name=final.chosen,
+                           capacity=capacity, rule=wp.watchlist_rule)
+            write_watchlist(con, month, wl)
+            perf = record_performance(con, bt, history)
+            runs[month] = {"history": history, "backtest": bt, "final": final, "watchlist": wl,
+                           "performance": perf}
+        again = load_history(con, "2024-06", params=wp, snapshot_params=params.snapshot,
+                             churn_params=params.churn)
+    return {"runs": runs, "again": again, "params": params, "capacity": capacity}
+
+
+@pytest.mark.slow
+def test_demo_model_beats_the_recency_rule_on_pr_auc(demo_warning):
+    bt = demo_warning["runs"]["2024-06"]["backtest"]
+    assert len(bt.splits) == demo_warning["params"].warning.backtest_months
+    for row in bt.splits.itertuples():  # never trained on the future
+        assert pd.Period(row.train_last, "M") + bt.horizon <= pd.Period(row.month, "M")
+    pr = bt.comparison().loc["pr_auc"]
+    chosen = demo_warning["runs"]["2024-06"]["final"].chosen
+    assert pr[chosen] == pr[["logistic", "gbm"]].max()
+    assert pr[chosen] > pr["recency_rule"] + 0.05
+    by_month = bt.metrics[bt.metrics["metric"] == "pr_auc"].pivot(
+        index="month", columns="model", values="value")
+    assert (by_month[chosen] > by_month["recency_rule"]).mean() >= 0.8
+    base = bt.mean("base_rate", "recency_rule")
+    assert bt.mean("brier", chosen) < base * (1 - base)  # beats the constant base-rate forecast
+
+
+@pytest.mark.slow
+def test_demo_history_is_cached_and_labels_follow_the_churn_rules(demo_warning):
+    again = demo_warning["again"]
+    assert set(again.sources["snapshot_source"]) <= {"snapshots", "cache"}
+    assert set(again.sources["status_source"]) <= {"churn_status", "cache"}
+    first = demo_warning["runs"]["2024-06"]["history"]
+    pd.testing.assert_frame_equal(first.table, again.table)
+    # the population is active at the snapshot; label 1 = churned or lost within 3 months
+    st = again.statuses.set_index(["month", "customer_id"])["status"]
+    sample = again.labels[again.labels["month"] == "2024-01"]
+    assert (st.loc[list(zip(sample["month"], sample["customer_id"], strict=True))]
+            == "active").all()
+    churned = {c for m in ("2024-02", "2024-03", "2024-04")
+               for c in st.loc[m][st.loc[m].isin(["churned", "lost"])].index}
+    assert sample["label"].astype(bool).tolist() == sample["customer_id"].isin(churned).tolist()
+
+
+@pytest.mark.slow
+def test_demo_watchlist_and_realized_performance_in_the_store(demo_warning):
+    runs, capacity = demo_warning["runs"], demo_warning["capacity"]
+    wl = runs["2024-06"]["watchlist"]
+    assert len(wl) == min(capacity, len(runs["2024-06"]["history"].scoring))
+    assert wl["factor_1"].notna().all()
+    perf = runs["2024-06"]["performance"]
+    realized = perf[(perf["month"] == "2024-03") & (perf["metric"] == "realized_precision")]
+    assert len(realized) == 1
+    labels = runs["2024-06"]["history"].labels
+    pop = labels[labels["month"] == "2024-03"]
+    listed = pop["customer_id"].isin(runs["2024-03"]["watchlist"]["customer_id"])
+    assert realized["value"].iloc[0] == pytest.approx(pop.loc[listed, "label"].mean())
+    # the backtest rows of 2024-03 written by the 2024-06 run kept the realized rows
+    assert {"pr_auc", "realized_precision"} <= set(perf.loc[perf["month"] == "2024-03", "metric"])

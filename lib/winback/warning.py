@@ -40,10 +40,12 @@ Models
     deterministic).
 
 Both are calibrated on a held-out month: the base model is fitted on every training
-month but the latest, and an isotonic (or sigmoid) map from its score to the observed
-churn rate is fitted on the latest training month (``CalibratedClassifierCV`` over the
-frozen base model). Ranking metrics use the base score (isotonic maps have ties);
-probabilities shown as *risk* are calibrated.
+month but the latest, and a sigmoid (Platt 1999) or isotonic map from its score to the
+observed churn rate is fitted on the latest training month (``CalibratedClassifierCV``
+over the frozen base model). Sigmoid is the default: one month holds a few hundred
+churners in a mid-sized client, too few for an isotonic step function (it gives 0% and
+100% risks). Ranking metrics use the base score (isotonic maps have ties); probabilities
+shown as *risk* are calibrated.
 
 Backtest
 --------
@@ -116,7 +118,9 @@ __all__ = [
     "WarningParams",
     "alert_counts",
     "choose_model",
+    "FinalModels",
     "describe_backtest",
+    "describe_watchlist",
     "factor_counts",
     "feature_frame",
     "fit_final",
@@ -129,6 +133,7 @@ __all__ = [
     "performance_rows",
     "read_performance",
     "realized_performance",
+    "record_performance",
     "recency_rule",
     "resolve_capacity",
     "run_backtest",
@@ -187,7 +192,7 @@ class WarningParams(Section):
     probability_threshold: float = Field(default=0.5, gt=0, lt=1)
     watchlist_model: Literal["auto", "logistic", "gbm"] = "auto"
     exclude_do_not_contact: bool = True
-    calibration: Literal["isotonic", "sigmoid", "none"] = "isotonic"
+    calibration: Literal["isotonic", "sigmoid", "none"] = "sigmoid"
     reliability_bins: int = Field(default=10, ge=2, le=50)
     logistic_c: float = Field(default=1.0, gt=0)
     threads: int | None = Field(default=1, ge=1)
@@ -463,7 +468,7 @@ class WarningModel:
         self,
         kind: Literal["logistic", "gbm"] = "logistic",
         *,
-        calibration: Literal["isotonic", "sigmoid", "none"] = "isotonic",
+        calibration: Literal["isotonic", "sigmoid", "none"] = "sigmoid",
         C: float = 1.0,
         gbm: GBMParams | None = None,
         random_state: int = 0,
@@ -724,6 +729,14 @@ class Backtest:
         out = pd.concat(frames, ignore_index=True)
         return out[["model", *[c for c in out.columns if c != "model"]]]
 
+    def mean(self, metric: str, model: str) -> float:
+        """Mean of ``metric`` for ``model`` over the evaluated months (NaN when absent)."""
+        m = self.metrics
+        if m.empty:
+            return math.nan
+        v = m.loc[(m["metric"] == metric) & (m["model"] == model), "value"]
+        return float(v.mean()) if len(v) else math.nan
+
     def capacity_curve(self, *, max_k: int | None = None, points: int = 25) -> pd.DataFrame:
         """Precision and recall when contacting the top ``k``, averaged over evaluated months.
 
@@ -904,30 +917,101 @@ def describe_backtest(backtest: Backtest) -> str:
 # --------------------------------------------------------------------------- final model
 
 
-def fit_final(
-    table: pd.DataFrame, month: str, *, params: WarningParams, seed: int
-) -> dict[str, WarningModel]:
-    """Both models trained for scoring ``month``: on months whose labels closed by its end.
+@dataclass
+class FinalModels:
+    """The models that score the run month, from :func:`fit_final`.
 
-    Raises
-    ------
-    WarningError
-        No month has an observed label before ``month`` (too little history).
+    Attributes
+    ----------
+    month : str
+        Month scored.
+    models : dict
+        ``{"logistic": WarningModel, "gbm": WarningModel}``; empty when there is too
+        little history to train (``note`` says why).
+    chosen : str
+        Model behind the watchlist (:func:`choose_model`).
+    train_months : list of str
+    note : str
+    """
+
+    month: str
+    models: dict[str, WarningModel]
+    chosen: str
+    train_months: list[str]
+    note: str = ""
+
+    @property
+    def model(self) -> WarningModel | None:
+        """The chosen fitted model (``None`` without training history)."""
+        return self.models.get(self.chosen)
+
+    def summary(self) -> pd.DataFrame:
+        """The chosen model's :meth:`WarningModel.summary` (or the reason there is none)."""
+        if self.model is None:
+            return pd.DataFrame({"item": ["model"], "value": [self.note]})
+        table = self.model.summary()
+        return table.assign(value=table["value"].where(table["item"] != "model",
+                                                       f"{self.chosen} (chosen)"))
+
+    def coefficients(self) -> pd.DataFrame:
+        """Coefficients of the logistic baseline (empty without training history)."""
+        if "logistic" not in self.models:
+            return pd.DataFrame(columns=["feature", "label", "coef", "odds_ratio_per_sd",
+                                         "train_mean", "train_sd"])
+        return self.models["logistic"].coefficients()
+
+    def __repr__(self) -> str:
+        if not self.models:
+            return f"FinalModels(month={self.month!r}, none: {self.note})"
+        return (f"FinalModels(month={self.month!r}, chosen={self.chosen!r}, "
+                f"trained on {self.train_months[0]} .. {self.train_months[-1]})")
+
+
+def fit_final(
+    table: pd.DataFrame, month: str, *, params: WarningParams, seed: int,
+    backtest: Backtest | None = None,
+) -> FinalModels:
+    """Both models trained to score ``month``, on months whose labels closed by its end.
+
+    Parameters
+    ----------
+    table
+        Training table (:attr:`WarningHistory.table`).
+    month
+        Month scored.
+    params
+        The ``warning`` section.
+    seed
+        Engagement seed.
+    backtest
+        The month's backtest, used to choose the watchlist model when
+        ``params.watchlist_model`` is ``auto``.
+
+    Returns
+    -------
+    FinalModels
+        Without a training month with an observed label (the client's first
+        ``horizon_months`` months of history), no model, and ``note`` says so.
     """
     labelled = sorted(table.loc[table["label"].notna(), "month"].astype("str").unique())
     months = training_months(month, labelled, horizon=params.horizon_months,
                              max_months=params.max_train_months)
+    empty = Backtest(pd.DataFrame(columns=["month", "model", "metric", "value"]),
+                     pd.DataFrame(), pd.DataFrame(), params.horizon_months, 0)
+    chosen = choose_model(backtest or empty, preference=params.watchlist_model)
     if not months:
-        raise WarningError(
-            f"No training month for {month}: labels need {params.horizon_months} months of "
-            "statuses after a snapshot, and the store has none old enough. Run later months "
-            "or load more history."
-        )
-    return _train(table, months, month, MODELS, params=params, seed=seed)
+        note = (f"No training month for {month}: a label needs {params.horizon_months} months "
+                "of statuses after its snapshot, and the store has no snapshot old enough.")
+        return FinalModels(str(month), {}, chosen, [], note)
+    try:
+        models = _train(table, months, month, MODELS, params=params, seed=seed)
+    except WarningError as exc:
+        return FinalModels(str(month), {}, chosen, months, str(exc))
+    return FinalModels(str(month), models, chosen, months)
 
 
 def watchlist(
-    model: WarningModel,
+    model: WarningModel | None,
     scoring: pd.DataFrame,
     *,
     month: str,
@@ -943,7 +1027,7 @@ def watchlist(
     Parameters
     ----------
     model
-        The fitted model used.
+        The fitted model used; ``None`` gives an empty watchlist.
     scoring
         Population of ``month``: ``customer_id``, the model's features and (for the
         exclusion) ``do_not_contact``.
@@ -971,6 +1055,8 @@ def watchlist(
     cols = ["month", "customer_id", "risk", "rank",
             *[f"factor_{i + 1}" for i in range(n_factors)], "model"]
     pool = scoring
+    if model is None:
+        return pd.DataFrame(columns=cols)
     if exclude_do_not_contact and "do_not_contact" in scoring.columns:
         pool = scoring.loc[~scoring["do_not_contact"].astype(bool)]
     if pool.empty:
@@ -1339,7 +1425,10 @@ def load_history(con, month: str, *, params: WarningParams, snapshot_params,
     for m in months:
         snap, snap_src = month_snapshot(con, m, snapshot_params=snapshot_params)
         try:
-            status, status_src = month_status(con, m, snap, churn_params=churn_params)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                status, status_src = month_status(con, m, snap, churn_params=churn_params)
+            notes.extend(f"{m}: {w.message}" for w in caught)
         except (ValueError, RuntimeError) as exc:
             if m == month:
                 raise
@@ -1378,13 +1467,17 @@ def load_history(con, month: str, *, params: WarningParams, snapshot_params,
     return WarningHistory(str(month), table, labels, all_status, snapshot, src, notes)
 
 
-def resolve_capacity(params: WarningParams, schedule=None) -> int:
+def resolve_capacity(params, schedule=None) -> int:
     """Customers the call centre can contact per month for early warning.
 
-    ``params.capacity`` when set; otherwise from the ``schedule`` section's teams: the
+    ``params`` is the ``warning`` section or the whole params (whose ``schedule`` section,
+    if any, is then used). ``capacity`` when set; otherwise from the ``schedule`` section's teams: the
     daily contacts of every staffed team (agents x contacts per agent and day) times 21
     working days.
     """
+    if not isinstance(params, WarningParams):
+        schedule = schedule if schedule is not None else getattr(params, "schedule", None)
+        params = params.warning
     if params.capacity is not None:
         return int(params.capacity)
     teams = getattr(schedule, "teams", None)
@@ -1463,3 +1556,44 @@ def past_watchlists(con) -> pd.DataFrame:
     if not has_table(con, WATCHLIST_TABLE):
         return pd.DataFrame(columns=["month", "customer_id", "risk", "rank", "model"])
     return con.execute(f'SELECT * FROM "{WATCHLIST_TABLE}" ORDER BY month, rank').df()
+
+
+def record_performance(con, backtest: Backtest, history: WarningHistory) -> pd.DataFrame:
+    """Write the month's backtest metrics and the realized performance of past watchlists.
+
+    Realized precision/recall is computed for every stored watchlist whose month's label
+    has been observed among the loaded months (its horizon has elapsed); older ones were
+    written by earlier runs and are kept.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The whole ``warning_performance`` table after writing.
+    """
+    rows = [performance_rows(backtest)]
+    past = past_watchlists(con)
+    if not past.empty:
+        rows.append(realized_performance(past, history.labels, horizon=backtest.horizon))
+    rows = [r for r in rows if not r.empty]
+    if rows:
+        write_performance(con, pd.concat(rows, ignore_index=True))
+    return read_performance(con)
+
+
+def describe_watchlist(watchlist: pd.DataFrame, history: WarningHistory, *,
+                       capacity: int) -> str:
+    """A sentence on the month's watchlist: size, population, risk range and main factor."""
+    pop = int((history.table["month"] == history.month).sum())
+    if watchlist.empty:
+        return (f"No watchlist for {history.month}: no model could be trained yet "
+                f"({pop:,} customers in the warning population).")
+    counts = factor_counts(watchlist, language="en")
+    main = counts.iloc[0] if len(counts) else None
+    text = (f"{len(watchlist):,} of {pop:,} active customers are on the {history.month} "
+            f"watchlist (capacity {capacity:,}), with a calibrated churn risk of "
+            f"{watchlist['risk'].min():.0%} to {watchlist['risk'].max():.0%} "
+            f"(mean {watchlist['risk'].mean():.0%}).")
+    if main is not None:
+        text += (f" The most frequent factor is {main['label']} "
+                 f"({main['share']:.0%} of the list).")
+    return text
