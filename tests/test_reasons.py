@@ -720,3 +720,24 @@ def test_every_chart_draws_hand_made_data_and_empty_data():
         assert ax.get_title()
         assert ax.texts  # the takeaway line
     plt.close("all")
+
+
+def test_distinctive_reasons_need_an_interval_above_the_overall_share():
+    p = small_params()
+    rows = ([("N", "price")] * 30 + [("N", "speed")] * 10
+            + [("S", "price")] * 10 + [("S", "speed")] * 30 + [("T", "no_need")] * 2)
+    reasons = pd.DataFrame(rows, columns=["region", "reason_code"]).assign(
+        status="churned", customer_id=[f"c{i}" for i in range(len(rows))])
+    mix = R.reason_mix(reasons, p)
+    by = R.reason_mix(reasons, p, by="region")
+    out = R.distinctive_reasons(by, mix, "region")
+    assert sorted(map(tuple, out[["region", "reason_code"]].values.tolist())) == [
+        ("N", "price"), ("S", "speed")]
+    assert out["overall_share"].tolist() == pytest.approx([40 / 82, 40 / 82])
+    text = R.describe_distinctive(out, "region")
+    assert text.startswith("By region, reasons clearly over-represented: ")
+    assert "S: Speed 75.0%" in text and "T:" not in text
+    assert "no reason is clearly" in R.describe_distinctive(out.head(0), "region")
+    no_tiers = reasons.assign(tier=R.NO_TIERS)
+    out = R.distinctive_reasons(R.reason_mix(no_tiers, p, by="tier"), mix, "tier")
+    assert "'tiers' does not exist" in R.describe_distinctive(out, "tier")

@@ -106,9 +106,11 @@ __all__ = [
     "concentration",
     "describe_agreement",
     "describe_concentration",
+    "describe_distinctive",
     "describe_drivers",
     "describe_reasons",
     "discount_share",
+    "distinctive_reasons",
     "driver_agreement",
     "driver_frame",
     "key_figures",
@@ -1104,6 +1106,51 @@ def reason_mix(
     counts = counts.sort_values([*keys, "n", "_t"], ascending=[True] * len(keys) + [False, True])
     cols = [*keys, "reason_code", "label", "churn_type", "n", "total", "share", "low", "high"]
     return counts[list(dict.fromkeys(cols))].reset_index(drop=True)
+
+
+def distinctive_reasons(mix_by: pd.DataFrame, mix: pd.DataFrame, by: str, *,
+                        min_count: int = 5) -> pd.DataFrame:
+    """Reasons over-represented in a segment: the segment's interval lies above the overall share.
+
+    Parameters
+    ----------
+    mix_by
+        :func:`reason_mix` with ``by=by``.
+    mix
+        :func:`reason_mix` over everyone (the reference shares).
+    min_count
+        Ignore segment-reason cells with fewer customers.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``by, reason_code, label, n, total, share, low, high, overall_share, lift``, sorted
+        by lift (largest first).
+    """
+    ref = mix.set_index("reason_code")["share"]
+    out = mix_by.assign(overall_share=mix_by["reason_code"].map(ref).astype(float))
+    out = out[(out["n"] >= min_count) & (out["low"] > out["overall_share"])]
+    out = out.assign(lift=out["share"] / out["overall_share"])
+    cols = [by, "reason_code", "label", "n", "total", "share", "low", "high", "overall_share",
+            "lift"]
+    out = out.sort_values("lift", ascending=False)[cols].reset_index(drop=True)
+    out.attrs["segments"] = sorted(map(str, mix_by[by].unique())) if len(mix_by) else []
+    return out
+
+
+def describe_distinctive(distinct: pd.DataFrame, by: str, *, top: int = 3) -> str:
+    """Sentence naming the segments whose reason mix stands out (from :func:`distinctive_reasons`)."""
+    name = _DIM_NAMES.get(by, by)
+    if distinct.attrs.get("segments") == [NO_TIERS]:
+        return (f"By {name}: no breakdown yet, stage 3's store table 'tiers' does not exist "
+                "yet.")
+    if distinct.empty:
+        return (f"By {name}: no reason is clearly over-represented in any segment (each "
+                "segment's mix is within the intervals of the overall mix).")
+    items = [f"{r[by]}: {r['label']} {_pct(r['share'])} ({_ci(r['low'], r['high'])}, "
+             f"{int(r['n'])} of {int(r['total'])}) vs {_pct(r['overall_share'])} overall"
+             for _, r in distinct.head(top).iterrows()]
+    return f"By {name}, reasons clearly over-represented: " + "; ".join(items) + "."
 
 
 def top_reason(reasons: pd.DataFrame, params: ReasonsParams, *,
