@@ -538,3 +538,19 @@ def test_demo_watchlist_and_realized_performance_in_the_store(demo_warning):
     assert realized["value"].iloc[0] == pytest.approx(pop.loc[listed, "label"].mean())
     # the backtest rows of 2024-03 written by the 2024-06 run kept the realized rows
     assert {"pr_auc", "realized_precision"} <= set(perf.loc[perf["month"] == "2024-03", "metric"])
+
+
+def test_large_training_tables_are_sampled_with_a_seed_and_the_run_says_so():
+    from winback.warning import describe_backtest
+
+    table = _table(MONTHS[:7], n=400, seed=8)
+    params = WarningParams(min_train_months=3, backtest_months=1, max_train_rows=1000,
+                           gbm={"max_iter": 15})
+    bt = run_backtest(table, params=params, capacity=40, seed=11)
+    split = bt.splits.iloc[0]
+    assert split["train_rows"] == 1000 and split["rows_available"] == 1600  # 2023-01 .. 2023-04
+    assert "seeded uniform sample" in describe_backtest(bt)
+    again = run_backtest(table, params=params, capacity=40, seed=11)
+    pd.testing.assert_frame_equal(bt.metrics, again.metrics)
+    other = run_backtest(table, params=params, capacity=40, seed=12)
+    assert not other.predictions["logistic_score"].equals(bt.predictions["logistic_score"])

@@ -672,9 +672,11 @@ def _sample(frame: pd.DataFrame, max_rows: int, seed: int) -> pd.DataFrame:
 
 
 def _train(table: pd.DataFrame, months: list[str], eval_month: str, kinds, *,
-           params: WarningParams, seed: int) -> dict[str, WarningModel]:
+           params: WarningParams, seed: int) -> tuple[dict[str, WarningModel], int]:
+    """Models for ``eval_month`` and the number of training rows available (before sampling)."""
     train = table.loc[table["month"].isin(months) & table["label"].notna()]
     check_no_future(train["month"].unique(), eval_month, horizon=params.horizon_months)
+    available = len(train)
     train = _sample(train, params.max_train_rows,
                     derive_seed(seed, eval_month, "warning", "sample"))
     X = train[params.features]
@@ -683,7 +685,7 @@ def _train(table: pd.DataFrame, months: list[str], eval_month: str, kinds, *,
     for kind in kinds:
         model = _make_model(kind, params, derive_seed(seed, eval_month, "warning", kind))
         out[kind] = model.fit(X, y, months=train["month"].to_numpy())
-    return out
+    return out, available
 
 
 # --------------------------------------------------------------------------- backtest
@@ -703,7 +705,8 @@ class Backtest:
         ``recency_rule`` for every evaluated customer.
     splits : DataFrame
         ``month`` evaluated, ``train_first``, ``train_last``, ``train_months``,
-        ``train_rows``, ``calibration_month``: the time split actually used.
+        ``train_rows`` (used), ``rows_available`` (before the seeded sample that caps them
+        at ``max_train_rows``), ``calibration_month``: the time split actually used.
     horizon : int
     capacity : int
     """
@@ -846,7 +849,7 @@ def run_backtest(
             notes.append(f"{e}: skipped (no training months or no labelled customers)")
             continue
         try:
-            models = _train(table, months, e, MODELS, params=params, seed=seed)
+            models, available = _train(table, months, e, MODELS, params=params, seed=seed)
         except WarningError as exc:
             notes.append(f"{e}: skipped ({exc})")
             continue
@@ -866,6 +869,7 @@ def run_backtest(
         first = models["logistic"]
         splits.append({"month": e, "train_first": months[0], "train_last": months[-1],
                        "train_months": len(months), "train_rows": first.n_train_,
+                       "rows_available": available,
                        "calibration_month": first.calibration_month_})
     cols = ["month", "model", "metric", "value", "ci_low", "ci_high"]
     metrics = (pd.concat(metric_frames, ignore_index=True)[cols] if metric_frames
@@ -873,7 +877,7 @@ def run_backtest(
     predictions = pd.concat(pred_frames, ignore_index=True) if pred_frames else pd.DataFrame(
         columns=["month", "customer_id", "label", RULE])
     split_cols = ["month", "train_first", "train_last", "train_months", "train_rows",
-                  "calibration_month"]
+                  "rows_available", "calibration_month"]
     return Backtest(metrics, predictions, pd.DataFrame(splits, columns=split_cols), H,
                     int(capacity), notes)
 
@@ -911,7 +915,16 @@ def describe_backtest(backtest: Backtest) -> str:
         f"for the recency rule, at a base churn rate of {base:.1%}. Contacting the top "
         f"{backtest.capacity} customers a month, the {best} model's precision is "
         f"{prec.get(best, math.nan):.1%} against {prec.get(RULE, math.nan):.1%} for the rule."
+        + _sampling_sentence(backtest.splits)
     )
+
+
+def _sampling_sentence(splits: pd.DataFrame) -> str:
+    if splits.empty or not (splits["rows_available"] > splits["train_rows"]).any():
+        return ""
+    s = splits.loc[splits["rows_available"] > splits["train_rows"]]
+    return (f" Training tables were capped by a seeded uniform sample in {len(s)} month(s): "
+            f"{int(s['train_rows'].max()):,} of up to {int(s['rows_available'].max()):,} rows.")
 
 
 # --------------------------------------------------------------------------- final model
@@ -950,8 +963,13 @@ class FinalModels:
         if self.model is None:
             return pd.DataFrame({"item": ["model"], "value": [self.note]})
         table = self.model.summary()
-        return table.assign(value=table["value"].where(table["item"] != "model",
-                                                       f"{self.chosen} (chosen)"))
+        table = table.assign(value=table["value"].where(table["item"] != "model",
+                                                        f"{self.chosen} (chosen)"))
+        if self.note:
+            table = pd.concat([table, pd.DataFrame({"item": ["sampling"],
+                                                    "value": [self.note]})],
+                              ignore_index=True)
+        return table
 
     def coefficients(self) -> pd.DataFrame:
         """Coefficients of the logistic baseline (empty without training history)."""
@@ -1004,10 +1022,14 @@ def fit_final(
                 "of statuses after its snapshot, and the store has no snapshot old enough.")
         return FinalModels(str(month), {}, chosen, [], note)
     try:
-        models = _train(table, months, month, MODELS, params=params, seed=seed)
+        models, available = _train(table, months, month, MODELS, params=params, seed=seed)
     except WarningError as exc:
         return FinalModels(str(month), {}, chosen, months, str(exc))
-    return FinalModels(str(month), models, chosen, months)
+    note = ""
+    if available > params.max_train_rows:
+        note = (f"{params.max_train_rows:,} training rows sampled (seeded) from "
+                f"{available:,} available")
+    return FinalModels(str(month), models, chosen, months, note)
 
 
 def watchlist(
