@@ -156,6 +156,7 @@ class ChurnParams(Section):
     lost_max_silence_days: int | None = Field(default=1095, ge=0)
     no_purchase_lost_days: int = Field(default=730, ge=0)
     relevance_horizon_months: int = Field(default=3, ge=1, le=12)
+    history_months: int = Field(default=12, ge=0, le=60)
     known_churn_file: str | None = None
 
     @model_validator(mode="after")

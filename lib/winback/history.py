@@ -1,0 +1,59 @@
+"""Snapshot and churn-status history before the engagement's first month.
+
+Trends (stage 2) and the early-warning labels (stage 7) need statuses for past month
+ends, and an engagement starts with one. The first run fills in the months before it:
+each past month end is snapshotted from the store's transactions and scored with the
+engagement's own rules (BG/NBD fitted on that month's snapshot), exactly as stage 1 would
+have done then. Months already in the store are never recomputed.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import pandas as pd
+
+from winback.churn import ChurnParams, score_churn, write_status
+from winback.snapshot import SnapshotParams, month_end_snapshot, write_snapshot
+from winback.store import table_months
+
+__all__ = ["fill_status_history"]
+
+
+def fill_status_history(
+    con, month: str, *, snapshot_params: SnapshotParams, churn_params: ChurnParams
+) -> pd.DataFrame:
+    """Snapshot, score and store the ``churn.history_months`` month ends before ``month``.
+
+    Only months missing from the store's ``churn_status`` are computed (their snapshot is
+    stored too, in ``snapshots``).
+
+    Months before the first transaction are skipped. Returns one row per month of the
+    window: ``month``, ``source`` (``stored`` / ``filled`` / ``no data``) and ``customers``.
+    """
+    first_ts = con.execute("SELECT min(order_ts) FROM transactions").fetchall()[0][0]
+    first = pd.Period(pd.Timestamp(first_ts), "M") if first_ts is not None else None
+    have = set(table_months(con, "churn_status"))
+    have_snapshots = set(table_months(con, "snapshots"))
+    rows = []
+    for k in range(churn_params.history_months, 0, -1):
+        past = str(pd.Period(month, "M") - k)
+        if past in have:
+            rows.append({"month": past, "source": "stored", "customers": None})
+            continue
+        if first is None or pd.Period(past, "M") <= first:
+            rows.append({"month": past, "source": "no data", "customers": 0})
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # stage 1 reports a missing interactions source
+            snapshot = month_end_snapshot(con, past, params=snapshot_params)
+        scored = score_churn(snapshot, params=churn_params)
+        if past not in have_snapshots:
+            write_snapshot(con, snapshot)
+        write_status(con, past, scored)
+        rows.append({"month": past, "source": "filled", "customers": len(scored)})
+    table = pd.DataFrame(rows, columns=["month", "source", "customers"])
+    counts = dict(con.execute(
+        "SELECT month, count(*) FROM churn_status GROUP BY month").fetchall())
+    table["customers"] = table["month"].map(counts).fillna(0).astype(int)
+    return table
