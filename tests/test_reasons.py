@@ -126,6 +126,22 @@ def test_churn_rate_definition_on_hand_made_history():
     assert "2024-04" not in rates.index  # no previous month
 
 
+def test_store_transitions_match_the_pandas_definition():
+    con = duckdb.connect()
+    con.register("h", status_history())
+    con.execute("CREATE TABLE churn_status AS SELECT * FROM h")
+    for churn in (["churned", "lost"], ["churned"]):
+        expected, expected_counts = R.churn_transitions(status_history(), churn_statuses=churn)
+        got, counts = R.store_transitions(con, MONTH, churn_statuses=churn)
+        pd.testing.assert_frame_equal(got, expected, check_dtype=False)
+        pd.testing.assert_frame_equal(counts, expected_counts, check_dtype=False)
+    early, _ = R.store_transitions(con, "2024-05")
+    assert set(early["month"]) == {"2024-05"}
+    con.execute("INSERT INTO churn_status VALUES ('2024-06', 'a', 'active')")
+    with pytest.raises(R.ReasonsError, match="duplicate"):
+        R.store_transitions(con, MONTH)
+
+
 def test_churn_rate_counts_only_churned_when_lost_is_not_churn():
     tr, _ = R.churn_transitions(status_history(), churn_statuses=["churned"])
     assert tr.loc[tr["month"] == "2024-06", "churned"].sum() == 1  # only e

@@ -120,6 +120,7 @@ __all__ = [
     "reason_mix",
     "reason_trend",
     "segment_frame",
+    "store_transitions",
     "top_reason",
     "wilson_interval",
     "write_reasons",
@@ -381,17 +382,6 @@ def _require(frame: pd.DataFrame, columns: Iterable[str], what: str) -> None:
         raise ReasonsError(
             f"{what} lacks column(s) {missing}; it has {list(frame.columns)}. "
             "Map the client's columns onto the canonical names (params.sources) and reload.")
-
-
-def _proportions(frame: pd.DataFrame, x: str, n: str, prefix: str = "") -> pd.DataFrame:
-    out = frame.copy()
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out[f"{prefix}share" if prefix else "rate"] = np.where(
-            out[n] > 0, out[x] / out[n].where(out[n] > 0, 1), np.nan)
-    lo, hi = wilson_interval(out[x].to_numpy(), out[n].to_numpy())
-    out[f"{prefix}low"] = lo
-    out[f"{prefix}high"] = hi
-    return out
 
 
 # --------------------------------------------------------------------------- churn trend
@@ -1727,10 +1717,33 @@ def describe_agreement(agreement: pd.DataFrame) -> str:
 
 @dataclasses.dataclass
 class ReasonInputs:
-    """Everything stage 2 reads from the store for one run month."""
+    """Everything stage 2 reads from the store for one run month.
+
+    Attributes
+    ----------
+    month : str
+        The run month.
+    status : pandas.DataFrame
+        ``customer_id, status`` of the run month.
+    transitions, transition_counts : pandas.DataFrame
+        :func:`store_transitions` (every month up to the run month).
+    customers : pandas.DataFrame
+        ``customer_id, signup_date, business_line, region`` (what exists of them).
+    tiers : pandas.DataFrame or None
+        Stage 3's tiers of earlier months, ``None`` when the store has no ``tiers`` table.
+    snapshots : dict
+        Month -> snapshot (the columns stage 2 uses, plus ``discount_share_365``): the run
+        month (everyone) and the previous ``drivers.months`` months (base customers only).
+    contact_outcomes, surveys, interactions : pandas.DataFrame or None
+        Rows in the look-back window of the customers to explain (``None``: no such table).
+    reasons_history : pandas.DataFrame or None
+        Stored reasons of earlier months for the customers newly churned in them.
+    """
 
     month: str
     status: pd.DataFrame
+    transitions: pd.DataFrame
+    transition_counts: pd.DataFrame
     customers: pd.DataFrame
     tiers: pd.DataFrame | None
     snapshots: dict[str, pd.DataFrame]
@@ -1750,17 +1763,100 @@ class ReasonInputs:
 
     def explain(self, statuses: Sequence[str]) -> pd.DataFrame:
         """``customer_id, status`` of the run month's customers with one of ``statuses``."""
-        now = self.status[self.status["month"] == self.month]
-        return now.loc[now["status"].isin(statuses), ["customer_id", "status"]].reset_index(
-            drop=True)
+        return self.status.loc[self.status["status"].isin(statuses),
+                               ["customer_id", "status"]].reset_index(drop=True)
 
     def __repr__(self) -> str:
-        months = sorted(self.status["month"].unique())
-        return (f"ReasonInputs(month={self.month!r}, status_months={months[0]}..{months[-1]}, "
-                f"snapshots={sorted(self.snapshots)}, tiers={self.tiers_available}, "
-                f"contact_outcomes={0 if self.contact_outcomes is None else len(self.contact_outcomes)}, "
-                f"surveys={0 if self.surveys is None else len(self.surveys)}, "
-                f"interactions={0 if self.interactions is None else len(self.interactions)})")
+        months = sorted(self.transitions["month"].unique())
+        span = f"{months[0]}..{months[-1]}" if months else "none"
+
+        def n(frame):
+            return "absent" if frame is None else len(frame)
+
+        return (f"ReasonInputs(month={self.month!r}, customers={len(self.status)}, "
+                f"rate_months={span}, snapshots={sorted(self.snapshots)}, "
+                f"tiers={self.tiers_available}, contact_outcomes={n(self.contact_outcomes)}, "
+                f"surveys={n(self.surveys)}, interactions={n(self.interactions)}, "
+                f"reasons_history={n(self.reasons_history)})")
+
+
+def _columns_of(con, table: str) -> list[str]:
+    return [r[0] for r in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
+        "ORDER BY ordinal_position", [table]).fetchall()]
+
+
+def _in_list(values: Sequence[str]) -> str:
+    return ", ".join("'" + str(v).replace("'", "''") + "'" for v in values) or "NULL"
+
+
+def store_transitions(con, month: str, *, base_statuses: Sequence[str] = ("active", "at_risk"),
+                      churn_statuses: Sequence[str] = ("churned", "lost")
+                      ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`churn_transitions` computed in DuckDB over the store's ``churn_status``.
+
+    Same definition and output, for every month up to ``month``; only the base customers'
+    rows reach pandas.
+
+    Raises
+    ------
+    ReasonsError
+        No ``churn_status`` table, or a customer with two statuses in one month.
+    """
+    from winback.store import has_table
+
+    month = _check_month(month)
+    if not has_table(con, "churn_status"):
+        raise ReasonsError("The store has no table 'churn_status': run stage 1 (data collection "
+                           "and churn definition) for this month first.")
+    dup = con.execute(
+        "SELECT month, CAST(customer_id AS VARCHAR), count(*) FROM churn_status "
+        "WHERE month <= ? GROUP BY 1, 2 HAVING count(*) > 1 ORDER BY 1, 2 LIMIT 5",
+        [month]).fetchall()
+    if dup:
+        raise ReasonsError(
+            f"churn_status holds duplicate (month, customer_id) rows, e.g. "
+            f"{[(m, c) for m, c, _ in dup]}. Rerun stage 1 for those months so each customer "
+            "has one status a month.")
+    base, churn = _in_list(base_statuses), _in_list(churn_statuses)
+    cte = f"""
+        WITH s AS (
+            SELECT CAST(month AS VARCHAR) AS month, CAST(customer_id AS VARCHAR) AS customer_id,
+                   CAST(status AS VARCHAR) AS status
+            FROM churn_status WHERE month <= $m),
+        pairs AS (
+            SELECT month, strftime(CAST(month || '-01' AS DATE) - INTERVAL 1 MONTH, '%Y-%m')
+                   AS prev_month
+            FROM (SELECT DISTINCT month FROM s)),
+        present AS (
+            SELECT p.month, p.prev_month FROM pairs p
+            WHERE p.prev_month IN (SELECT DISTINCT month FROM s)),
+        base AS (
+            SELECT p.month, p.prev_month, b.customer_id, b.status AS prev_status
+            FROM present p JOIN s b ON b.month = p.prev_month
+            WHERE b.status IN ({base}))"""
+    transitions = con.execute(cte + f"""
+        SELECT b.month, b.prev_month, b.customer_id, b.prev_status, n.status,
+               n.status IN ({churn}) AS churned
+        FROM base b JOIN s n ON n.month = b.month AND n.customer_id = b.customer_id
+        ORDER BY b.month, b.customer_id""", {"m": month}).df()
+    counts = con.execute(cte + f""",
+        missing AS (
+            SELECT b.month, count(*) AS n FROM base b
+            LEFT JOIN s n ON n.month = b.month AND n.customer_id = b.customer_id
+            WHERE n.customer_id IS NULL GROUP BY 1),
+        outside AS (
+            SELECT p.month, count(*) AS n
+            FROM present p JOIN s n ON n.month = p.month AND n.status IN ({churn})
+            LEFT JOIN s b ON b.month = p.prev_month AND b.customer_id = n.customer_id
+            WHERE b.customer_id IS NULL OR b.status NOT IN ({base}) AND b.status NOT IN ({churn})
+            GROUP BY 1)
+        SELECT p.month, CAST(coalesce(m.n, 0) AS BIGINT) AS n_missing,
+               CAST(coalesce(o.n, 0) AS BIGINT) AS n_churned_outside
+        FROM present p LEFT JOIN missing m USING (month) LEFT JOIN outside o USING (month)
+        ORDER BY p.month""", {"m": month}).df()
+    transitions["churned"] = transitions["churned"].astype(bool)
+    return transitions, counts
 
 
 def _table_or_none(con, name: str, sql: str, args: dict) -> pd.DataFrame | None:
@@ -1772,35 +1868,38 @@ def _table_or_none(con, name: str, sql: str, args: dict) -> pd.DataFrame | None:
 
 
 def load_inputs(con, month: str, params: ReasonsParams) -> ReasonInputs:
-    """Read what stage 2 needs for ``month`` from the engagement store.
+    """Read what stage 2 needs for ``month`` from the engagement store (filtered in DuckDB).
 
-    ``churn_status`` months up to ``month``; ``customers``; stage 3's ``tiers`` of earlier
-    months (``None`` when absent; the tier reads ``"<tier> <tier_label>"`` when the table
-    has a ``tier_label``); the snapshots of ``month`` and of the ``drivers.months`` months before
-    (each with ``discount_share_365`` added); contact outcomes, surveys and interactions
-    dated in the look-back window; earlier rows of the ``reasons`` table.
+    The run month's statuses; the churn transitions of every month up to it
+    (:func:`store_transitions`); ``customers``; stage 3's ``tiers`` of earlier months
+    (``None`` when absent; a tier reads ``"<tier> <tier_label>"`` when the table has a
+    ``tier_label``); the snapshot columns stage 2 uses for the run month and, for the base
+    customers, the ``drivers.months`` months before (each with ``discount_share_365``);
+    contact outcomes, surveys and interactions of the customers to explain
+    (``params.statuses``), dated in the look-back window; earlier months' stored reasons of
+    the customers who newly churned in them.
 
     Raises
     ------
     ReasonsError
         ``churn_status`` or the run month's snapshot is missing.
     """
-    from winback.store import has_table, table_months
+    from winback.store import table_months
 
     month = _check_month(month)
-    if not has_table(con, "churn_status"):
-        raise ReasonsError("The store has no table 'churn_status': run stage 1 (data collection "
-                           "and churn definition) for this month first.")
-    status = con.execute("SELECT month, CAST(customer_id AS VARCHAR) AS customer_id, status "
-                         "FROM churn_status WHERE month <= ? ORDER BY month, customer_id",
-                         [month]).df()
-    if month not in set(status["month"]):
+    trend = params.trend
+    transitions, counts = store_transitions(con, month, base_statuses=trend.base_statuses,
+                                            churn_statuses=trend.churn_statuses)
+    status = con.execute("SELECT CAST(customer_id AS VARCHAR) AS customer_id, "
+                         "CAST(status AS VARCHAR) AS status FROM churn_status WHERE month = ? "
+                         "ORDER BY customer_id", [month]).df()
+    if status.empty:
         raise ReasonsError(f"The store's churn_status has no rows for {month}: run stage 1 for "
                            f"{month} first.")
-    customers = con.execute("SELECT * FROM customers").df()
-    tier_cols = {r[0] for r in con.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_name = 'tiers'"
-    ).fetchall()}
+    have = _columns_of(con, "customers")
+    wanted = [c for c in ("customer_id", "signup_date", "business_line", "region") if c in have]
+    customers = con.execute(f"SELECT {', '.join(wanted)} FROM customers").df()
+    tier_cols = _columns_of(con, "tiers")
     tier = ("CAST(tier AS VARCHAR) || ' ' || coalesce(CAST(tier_label AS VARCHAR), '')"
             if "tier_label" in tier_cols else "CAST(tier AS VARCHAR)")
     tiers = _table_or_none(con, "tiers", "SELECT month, CAST(customer_id AS VARCHAR) AS "
@@ -1810,28 +1909,54 @@ def load_inputs(con, month: str, params: ReasonsParams) -> ReasonInputs:
     if month not in snap_months:
         raise ReasonsError(f"The store's snapshots have no rows for {month}: run stage 1 for "
                            f"{month} first.")
+    snap_cols = _columns_of(con, "snapshots")
+    prof = params.profile
+    used = {*params.drivers.indicators, *params.drivers.agreement, *prof.numeric,
+            *prof.categorical, "age", prof.spend_column}
+    cols = ["customer_id", *[c for c in snap_cols if c in used]]
+    select = ", ".join(f'CAST(sn."{c}" AS VARCHAR) AS customer_id' if c == "customer_id"
+                       else f'sn."{c}"' for c in cols)
     first = str(pd.Period(month, "M") - params.drivers.months - 1)
-    wanted = [m for m in sorted(snap_months) if first <= m <= month]
     snapshots = {}
-    for m in wanted:
-        snap = con.execute("SELECT * FROM snapshots WHERE month = ?", [m]).df()
-        snap["customer_id"] = snap["customer_id"].astype(str)
-        disc = discount_share(con, m)
-        snapshots[m] = snap.merge(disc, on="customer_id", how="left")
+    for m in sorted(x for x in snap_months if first <= x <= month):
+        if m == month:
+            snap = con.execute(f"SELECT {select} FROM snapshots sn WHERE sn.month = ?",
+                               [m]).df()
+        else:
+            snap = con.execute(
+                f"SELECT {select} FROM snapshots sn JOIN churn_status cs "
+                "ON cs.month = sn.month AND CAST(cs.customer_id AS VARCHAR) = "
+                f"CAST(sn.customer_id AS VARCHAR) WHERE sn.month = ? AND "
+                f"CAST(cs.status AS VARCHAR) IN ({_in_list(trend.base_statuses)})", [m]).df()
+        snapshots[m] = snap.merge(discount_share(con, m), on="customer_id", how="left")
     start, end = _window(month, params.lookback_days)
-    window = {"start": start, "end": end}
+    args = {"start": start, "end": end, "m": month}
+    who = (f"CAST(customer_id AS VARCHAR) IN (SELECT CAST(customer_id AS VARCHAR) FROM "
+           f"churn_status WHERE month = $m AND CAST(status AS VARCHAR) IN "
+           f"({_in_list(params.statuses)}))")
     outcomes = _table_or_none(
-        con, "contact_outcomes",
-        "SELECT * FROM contact_outcomes WHERE contact_ts >= $start AND contact_ts < $end", window)
-    surveys = _table_or_none(con, "surveys",
-                             "SELECT * FROM surveys WHERE ts >= $start AND ts < $end", window)
+        con, "contact_outcomes", "SELECT * FROM contact_outcomes WHERE contact_ts >= $start "
+        f"AND contact_ts < $end AND {who}", args)
+    surveys = _table_or_none(
+        con, "surveys", f"SELECT * FROM surveys WHERE ts >= $start AND ts < $end AND {who}",
+        args)
+    kinds = _in_list([*params.ticket_kinds, *params.keyword_kinds])
     interactions = _table_or_none(
-        con, "interactions", "SELECT * FROM interactions WHERE ts >= $start AND ts < $end",
-        window)
-    history = _table_or_none(con, "reasons", "SELECT * FROM reasons WHERE month < $m",
-                             {"m": month})
-    return ReasonInputs(month, status, customers, tiers, snapshots, outcomes, surveys,
-                        interactions, history)
+        con, "interactions", "SELECT * FROM interactions WHERE ts >= $start AND ts < $end "
+        f"AND CAST(kind AS VARCHAR) IN ({kinds}) AND {who}", args)
+    new = transitions.loc[transitions["churned"], ["month", "customer_id"]]
+    history = None
+    if "reasons" in {r[0] for r in con.execute(
+            "SELECT table_name FROM information_schema.tables").fetchall()}:
+        con.register("_new_churn", new)
+        try:
+            history = con.execute(
+                "SELECT r.* FROM reasons r JOIN _new_churn n ON r.month = n.month AND "
+                "r.customer_id = n.customer_id WHERE r.month < $m", {"m": month}).df()
+        finally:
+            con.unregister("_new_churn")
+    return ReasonInputs(month, status, transitions, counts, customers, tiers, snapshots,
+                        outcomes, surveys, interactions, history)
 
 
 def write_reasons(con, reasons: pd.DataFrame) -> int:
