@@ -760,31 +760,35 @@ def match_keywords(texts: pd.Series, params: ReasonsParams) -> pd.DataFrame:
         Indexed like ``texts``: ``reason_code`` (NA when nothing matches) and ``hits``
         (0 when nothing matches).
     """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     order = params.order
-    clean = texts.astype("string")
-    uniq = pd.Series(clean.dropna().unique(), dtype="string")
+    codes_, uniq = pd.factorize(texts.astype("string"), use_na_sentinel=True)
     hits = np.zeros((len(uniq), len(order)), dtype=np.int64)
     if len(uniq):
-        lower = uniq.str.lower()
+        lower = pc.utf8_lower(pa.array(np.asarray(uniq, dtype=object), type=pa.large_string()))
         for j, code in enumerate(order):
             kw = params.keywords.get(code)
             if kw is None:
                 continue
-            for word in dict.fromkeys(w for w in kw.zh if w.strip()):
-                hits[:, j] += lower.str.contains(word.lower(), regex=False).to_numpy(bool)
-            for word in dict.fromkeys(w for w in kw.en if w.strip()):
-                pattern = r"(?<![\w])" + re.escape(word.lower()) + r"(?![\w])"
-                hits[:, j] += lower.str.contains(pattern, regex=True).to_numpy(bool)
-    best = hits.argmax(axis=1) if len(uniq) else np.zeros(0, int)
-    top = hits[np.arange(len(uniq)), best] if len(uniq) else np.zeros(0, int)
-    codes = np.array(order, dtype=object)[best] if len(uniq) else np.zeros(0, object)
-    table = pd.DataFrame({"reason_code": pd.array(np.where(top > 0, codes, None), "string"),
-                          "hits": top}, index=pd.Index(uniq, name="text"))
-    out = pd.DataFrame(index=texts.index)
-    found = table.reindex(clean.to_numpy())
-    out["reason_code"] = pd.array(found["reason_code"].to_numpy(), dtype="string")
-    out["hits"] = found["hits"].fillna(0).astype(np.int64).to_numpy()
-    return out
+            for word in dict.fromkeys(w.strip().lower() for w in kw.zh if w.strip()):
+                hits[:, j] += pc.match_substring(lower, word).to_numpy(zero_copy_only=False)
+            for word in dict.fromkeys(w.strip().lower() for w in kw.en if w.strip()):
+                pattern = ((r"\b" if re.match(r"\w", word[0]) else "") + re.escape(word)
+                           + (r"\b" if re.match(r"\w", word[-1]) else ""))
+                hits[:, j] += pc.match_substring_regex(lower, pattern).to_numpy(
+                    zero_copy_only=False)
+    best = hits.argmax(axis=1)
+    top = hits[np.arange(len(uniq)), best]
+    names = np.where(top > 0, np.array(order, dtype=object)[best], None)
+    known = codes_ >= 0
+    reason = np.full(len(texts), None, dtype=object)
+    count = np.zeros(len(texts), dtype=np.int64)
+    reason[known] = names[codes_[known]]
+    count[known] = top[codes_[known]]
+    return pd.DataFrame({"reason_code": pd.array(reason, dtype="string"), "hits": count},
+                        index=texts.index)
 
 
 _TAG = re.compile(r"#\s*([^\s#\[\]【】，。,;；:：!！?？]+)|[\[【]\s*([^\]】]+?)\s*[\]】]")
