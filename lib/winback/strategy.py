@@ -1482,8 +1482,11 @@ def candidate_funnel(screened: pd.DataFrame) -> pd.DataFrame:
     table.insert(0, "customers", table.sum(axis=1))
     table.index.name = "status"
     table.columns.name = None
-    total = table.sum().to_frame("total").T
-    return pd.concat([table, total]).astype(int)
+    order = [s for s in ("new", "active", "at_risk", "churned", "lost") if s in table.index]
+    table = table.loc[order + sorted(set(table.index) - set(order))]
+    table.loc["total"] = table.sum()
+    table.index.name = "status"
+    return table.astype(int)
 
 
 def candidates_of(screened: pd.DataFrame) -> pd.DataFrame:

@@ -339,7 +339,7 @@ def budget_summary(
                 "expected_value": float(v[sel].sum()),
                 "unspent": float(budget - c[sel].sum()),
                 "lp_bound": bound,
-                "gap": float(bound - v[sel].sum()),
+                "gap": max(float(bound - v[sel].sum()), 0.0),
                 "next_ev_per_unit": float(ratio[left].max()) if left.any() else 0.0,
                 "ev_of_extra": float(v[more].sum() - v[sel].sum()),
                 "budget_to_take_all": float(c[v > 0].sum()),
