@@ -140,3 +140,13 @@ def test_empty_schedule():
     assert staffing(empty, teams={}).empty
     lines = campaign_budget(empty, CAMPAIGN, budget=BUDGET)
     assert budget_summary(lines, cap=2000).set_index("category").loc["total", "amount"] == 300
+
+
+def test_staffing_sentence_names_the_busiest_channel():
+    rows = [(f"C{i}", 1, D1, "phone-01", "phone") for i in range(3)]
+    rows += [(f"S{i}", 1, D1, "sms-01", "sms") for i in range(30)]
+    table = staffing(make_schedule(rows), teams=TEAMS)
+    # phone 3 of 2 x 2 x 3 = 12 (25%), sms 30 of 100 x 3 = 300 (10%)
+    assert describe_staffing(table) == (
+        "The teams cover every planned contact; the busiest channel, phone, uses 25% of its "
+        "capacity (3 contacts, 2 of 6 agent-days).")

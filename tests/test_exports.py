@@ -245,3 +245,14 @@ def test_template_round_trip_excel(tmp_path):
                 ws.cell(row=i + 2, column=header.index(col) + 1, value=values[i])
     book.save(path)
     _check_round_trip(path, SourceSpec(path=path.name), outcome_template_frame(SCHED))
+
+
+def test_export_month_writes_every_file(tmp_path, store):
+    from winback.exports import export_month
+
+    files = export_month(SCHED, CAMPAIGN, store_path=store, folder=tmp_path / "exports",
+                         slots=SLOTS, language="en")
+    assert files["file"].tolist() == ["call_list.csv", "call_lists.xlsx",
+                                      "contact_outcomes_template.csv",
+                                      "contact_outcomes_template.xlsx"]
+    assert sorted(p.name for p in (tmp_path / "exports").iterdir()) == sorted(files["file"])

@@ -176,11 +176,13 @@ def describe_staffing(table: pd.DataFrame) -> str:
         busiest = table.loc[table["agent_days_available"] > 0]
         if busiest.empty:
             return "Every planned contact fits the teams."
-        load = busiest["agent_days_needed"] / busiest["agent_days_available"]
-        top = busiest.loc[load.idxmax()]
+        capacity = busiest["per_agent_day"] * busiest["agent_days_available"]
+        ranked = busiest.assign(load=busiest["contacts_needed"] / capacity).sort_values(
+            ["load", "contacts_needed"], ascending=False, kind="stable")
+        top = ranked.iloc[0]
         return (f"The teams cover every planned contact; the busiest channel, {top['channel']}, "
-                f"needs {top['agent_days_needed']:.0f} of its {top['agent_days_available']} "
-                "agent-days.")
+                f"uses {top['load']:.0%} of its capacity ({top['contacts_needed']:,} contacts, "
+                f"{top['agent_days_needed']:.0f} of {top['agent_days_available']} agent-days).")
     parts = []
     for _, r in short.iterrows():
         if r["agents"] == 0:

@@ -48,6 +48,7 @@ __all__ = [
     "call_list_frame",
     "outcome_template_frame",
     "export_call_lists",
+    "export_month",
     "export_outcome_template",
     "secure_folder",
     "write_csv",
@@ -429,3 +430,17 @@ def export_outcome_template(schedule: Schedule, *, folder: str | Path,
         "file": [csv.name, xlsx.name], "format": ["csv", "excel"], "sheets": [1, 2],
         "rows": [len(frame), len(frame)],
     }).astype({"file": "str", "format": "str", "sheets": "int64", "rows": "int64"})
+
+
+def export_month(schedule: Schedule, campaign: pd.DataFrame, *, store_path: str | Path,
+                 folder: str | Path, slots: dict[str, SlotParams] | None = None,
+                 language: Literal["zh", "en"] = "zh",
+                 options: ExportParams | None = None) -> pd.DataFrame:
+    """Write the month's call lists and contact-outcomes template; the table of files written.
+
+    See :func:`export_call_lists` and :func:`export_outcome_template`.
+    """
+    lists = export_call_lists(schedule, campaign, store_path=store_path, folder=folder,
+                              slots=slots, language=language, options=options)
+    template = export_outcome_template(schedule, folder=folder, options=options)
+    return pd.concat([lists, template], ignore_index=True)

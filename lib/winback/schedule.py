@@ -18,13 +18,16 @@ call centre during month M+1, the *execution month*. This module turns it into
   time slot and an agent of the contact's channel, under each agent's daily capacity,
   with a minimum gap between attempts. Customers are served in order of expected value
   (highest first), so a shortage of capacity leaves out the least valuable contacts; each
-  attempt takes the earliest day with room. On that day the customer's preferred channel
+  attempt takes the earliest allowed day with room. On that day the customer's preferred channel
   replaces the assigned one for the attempts listed in ``preferred_channel_attempts``
   when that channel is staffed and has room, and the customer's preferred time slot is
   taken when it has room (``contact_time: prefer``) or required (``strict``). A later
   attempt is never planned before an earlier one: when attempt k cannot be placed,
   attempts after it are reported unscheduled too. Everything that does not fit is in the
-  ``unscheduled`` table with its reason, never dropped silently.
+  ``unscheduled`` table with its reason, never dropped silently. With ``pacing: level``
+  the first contacts are spread evenly over the execution weeks (the most valuable
+  customers on the first days) so agents get an even workload; with ``earliest`` every
+  contact goes as early as capacity allows.
 
 Control-group customers are never scheduled; a do-not-contact customer in the treatment
 group is an error (stage 4 must not have targeted them). The calendar carries customer ids
@@ -224,6 +227,7 @@ class ScheduleParams(Section):
     min_gap_days: int = Field(3, ge=0, le=28)
     preferred_channel_attempts: list[int] = Field(default_factory=lambda: [1])
     contact_time: Literal["prefer", "strict"] = "prefer"
+    pacing: Literal["level", "earliest"] = "level"
     budget: BudgetParams
     exports: ExportParams = Field(default_factory=ExportParams)
 
@@ -655,7 +659,8 @@ def schedule_contacts(campaign: pd.DataFrame, preferences: pd.DataFrame, *, mont
     -----
     Greedy by customer: customers in decreasing expected value (ties by customer id); each
     attempt on the earliest contact day at least ``min_gap_days`` calendar days after the
-    customer's previous attempt that has room in an allowed channel and slot; within a
+    customer's previous attempt (the first attempt: on or after the customer's start day,
+    see ``pacing``) that has room in an allowed channel and slot; within a
     day, the preferred channel (when allowed) before the assigned one, the preferred slot
     before the others, and the first agent of the team with room left (agents are filled in
     order, so a light day occupies as few agents as possible).
@@ -692,6 +697,8 @@ def schedule_contacts(campaign: pd.DataFrame, preferences: pd.DataFrame, *, mont
     evs = order["expected_value"].to_numpy(dtype="float64")
     assigned = order[["channel_1", "channel_2", "channel_3"]].to_numpy(dtype=object)
 
+    release = _release_days(assigned, day_values, gap, level=params.pacing == "level")
+
     sched: list[tuple] = []
     unsched: list[tuple] = []
     switched = 0
@@ -711,7 +718,7 @@ def schedule_contacts(campaign: pd.DataFrame, preferences: pd.DataFrame, *, mont
             if n_days == 0:
                 reason, detail = "no_contact_days", ""
             else:
-                first = 0 if prev_day < 0 else int(np.searchsorted(
+                first = int(release[i]) if prev_day < 0 else int(np.searchsorted(
                     day_values, day_values[prev_day] + gap, side="left"))
                 cands = []
                 p = pref_ch[i]
@@ -732,6 +739,8 @@ def schedule_contacts(campaign: pd.DataFrame, preferences: pd.DataFrame, *, mont
                         f"previous attempt on {pd.Timestamp(day_values[prev_day]):%Y-%m-%d}")
                 else:
                     hit = _find(total, cands, slot_order, first, n_days)
+                    if hit is None and prev_day < 0 and first > 0:  # room before the start day
+                        hit = _find(total, cands, slot_order, 0, first)
                     if hit is None:
                         reason, detail = "no_capacity", f"channel {ch}"
                     else:
@@ -766,6 +775,24 @@ def schedule_contacts(campaign: pd.DataFrame, preferences: pd.DataFrame, *, mont
                     calendar=calendar, unscheduled=unscheduled, capacity=capacity,
                     treated=len(order), switched=int(switched),
                     slot_preference=(int(pref_known), int(pref_met)), notes=tuple(notes))
+
+
+def _release_days(assigned: np.ndarray, day_values: np.ndarray, gap: np.timedelta64, *,
+                  level: bool) -> np.ndarray:
+    """Earliest day index of each customer's first contact (customers in priority order).
+
+    ``earliest``: day 0 for everyone. ``level``: the customer ranked r of n starts no
+    earlier than day floor(r x m / n), where the m start days are those leaving room for
+    the customer's later attempts at the minimum gap before the last contact day; so first
+    contacts spread evenly over the execution weeks, the most valuable customers first.
+    """
+    n = len(assigned)
+    if not level or n == 0 or len(day_values) == 0:
+        return np.zeros(n, dtype=np.int64)
+    attempts = (pd.DataFrame(assigned).notna().to_numpy()).sum(axis=1)
+    latest = day_values[-1] - gap * np.maximum(attempts - 1, 0)
+    m = np.maximum(np.searchsorted(day_values, latest, side="right"), 1)
+    return np.floor(np.arange(n) * m / n).astype(np.int64)
 
 
 def _agent(channel: str, index: int) -> str:
