@@ -846,3 +846,9 @@ def test_demo_run_interval_covers_the_true_effect(demo_run):
         if k > 1 and overview.loc[(first, k), "control_treated_later"] > 0:
             continue
         assert row["ci_low"] <= truth["ate"][str(k)] <= row["ci_high"], (first, k, row.to_dict())
+
+
+def test_status_flows_refuse_a_customer_twice_in_a_month():
+    st = _status([("2024-01", "a", "active"), ("2024-01", "a", "churned")])
+    with pytest.raises(EvaluationError, match=r"twice in one month: \['a'\]"):
+        status_flows(st)

@@ -42,8 +42,8 @@ Status flows (from ``churn_status``; ``churned_statuses`` = churned, lost)
     *reactivated* = churned -> not churned (``reactivation_rate`` = reactivated /
     churned at ``t-1``); *re-churned* = a customer reactivated in some earlier month,
     not churned at ``t-1`` and churned at ``t`` (``rechurn_rate`` over those
-    reactivated earlier and not churned at ``t-1``). ``net_winback`` = reactivated -
-    new churn.
+    reactivated earlier in the history read and not churned at ``t-1``).
+    ``net_winback`` = reactivated - new churn.
 """
 
 from __future__ import annotations
@@ -642,6 +642,12 @@ def campaign_costs(
     return out[cols]
 
 
+def _ordinal(months: pd.Series) -> np.ndarray:
+    """Month labels (``YYYY-MM``) as consecutive integers (months since 1970-01)."""
+    codes, labels = pd.factorize(months.astype(str))
+    return np.array([pd.Period(m, "M").ordinal for m in labels], dtype=np.int64)[codes]
+
+
 def _treated_later(assigned: pd.DataFrame, plan: pd.DataFrame) -> pd.DataFrame:
     """Per customer and window: treated by a later campaign executed inside the window."""
     keys = ["campaign_month", "customer_id", "window"]
@@ -653,8 +659,8 @@ def _treated_later(assigned: pd.DataFrame, plan: pd.DataFrame) -> pd.DataFrame:
     hits = pairs.merge(treated, on="customer_id")
     if hits.empty:
         return pairs.assign(treated_later=False)[[*keys, "treated_later"]]
-    c = hits["campaign_month"].map(lambda m: pd.Period(m, "M").ordinal)
-    later = hits["later_month"].map(lambda m: pd.Period(m, "M").ordinal)
+    c = _ordinal(hits["campaign_month"])
+    later = _ordinal(hits["later_month"])
     inside = (later > c) & (later <= c + hits["window"] - 1)
     flagged = hits.loc[inside, keys].drop_duplicates().assign(treated_later=True)
     out = pairs.merge(flagged, on=keys, how="left")
@@ -695,8 +701,9 @@ def collect(con, run_month: str, *, params: EvaluationParams) -> EvaluationData:
 
     Reads ``campaign_log`` (campaign months ``R-max(windows)..R-1``), the windows'
     outcomes from ``transactions``/``interactions`` (:func:`window_outcomes`),
-    ``contact_outcomes`` of those campaigns, the ``churn_status`` history and
-    ``surveys`` up to the run month's end. Missing optional tables give empty frames
+    ``contact_outcomes`` of those campaigns, the ``churn_status`` of the last
+    ``trend_months`` months and the one before them (re-churn looks back that far) and
+    ``surveys`` of the last ``trend_months`` months. Missing optional tables give empty frames
     and a line in ``notes``.
     """
     run_month = _check_month(run_month)
@@ -735,8 +742,8 @@ def collect(con, run_month: str, *, params: EvaluationParams) -> EvaluationData:
             con.execute(
                 "SELECT CAST(month AS VARCHAR) AS month, customer_id, "
                 "CAST(status AS VARCHAR) AS status "
-                "FROM churn_status WHERE month <= ? ORDER BY month, customer_id",
-                [run_month],
+                "FROM churn_status WHERE month BETWEEN ? AND ? ORDER BY month, customer_id",
+                [_shift(run_month, -params.trend_months), run_month],
             )
             .df()
             .astype("string")
@@ -752,9 +759,9 @@ def collect(con, run_month: str, *, params: EvaluationParams) -> EvaluationData:
     )
     if _has_table(con, "surveys") and "satisfaction" in _columns(con, "surveys"):
         surveys = con.execute(
-            "SELECT customer_id, ts, satisfaction FROM surveys WHERE ts < ? "
+            "SELECT customer_id, ts, satisfaction FROM surveys WHERE ts >= ? AND ts < ? "
             "ORDER BY ts, customer_id",
-            [end],
+            [pd.Period(_shift(run_month, 1 - params.trend_months), "M").start_time, end],
         ).df()
         surveys["ts"] = surveys["ts"].astype("datetime64[us]")
         surveys["satisfaction"] = pd.to_numeric(surveys["satisfaction"]).astype("Float64")
@@ -1428,43 +1435,55 @@ def status_flows(status: pd.DataFrame, *, churned_statuses=("churned", "lost")) 
     ]
     if status.empty:
         return pd.DataFrame({c: [] for c in cols})
-    s = status[["month", "customer_id", "status"]].copy()
-    s["month"] = s["month"].astype(str)
-    dup = s.duplicated(["month", "customer_id"], keep=False)
+    # integer codes, then sorted numpy arrays: fast for millions of customer-months
+    month_code, month_labels = pd.factorize(status["month"].astype(str), sort=True)
+    ordinal = np.array([pd.Period(m, "M").ordinal for m in month_labels], dtype=np.int64)
+    cust, _ = pd.factorize(status["customer_id"])
+    status_code, status_labels = pd.factorize(status["status"].astype(str))
+    churned_code = np.isin(np.asarray(status_labels, dtype=object), list(churned_statuses))
+    order = np.lexsort((month_code, cust))
+    cust, mcode = cust[order], month_code[order]
+    now = churned_code[status_code[order]]
+    same = np.zeros(len(cust), bool)
+    same[1:] = cust[1:] == cust[:-1]
+    dup = same & np.r_[False, mcode[1:] == mcode[:-1]]
     if dup.any():
-        raise EvaluationError(f"churn_status holds customers twice in one month: {_rows(s, dup)}.")
-    s["p"] = s["month"].map(lambda m: pd.Period(m, "M").ordinal).astype("int64")
-    s["is_churned"] = s["status"].isin(list(churned_statuses)).astype(bool)
-    s = s.sort_values(["customer_id", "p"], ignore_index=True)
-    g = s.groupby("customer_id", sort=False)
-    consecutive = (g["p"].shift() == s["p"] - 1).to_numpy()
-    prev = g["is_churned"].shift().astype("boolean").fillna(False).to_numpy(bool)
-    now = s["is_churned"].to_numpy(bool)
-    s["base_active"] = consecutive & ~prev
-    s["new_churn"] = consecutive & ~prev & now
-    s["base_churned"] = consecutive & prev
-    s["reactivated"] = consecutive & prev & ~now
-    before = s.groupby("customer_id", sort=False)["reactivated"].cumsum() - s["reactivated"]
-    s["base_reactivated"] = s["base_active"] & (before.to_numpy() > 0)
-    s["rechurned"] = s["base_reactivated"] & now
-    s["has_prev"] = consecutive
-    out = (
-        s.groupby("month", sort=True)
-        .agg(
-            customers=("customer_id", "size"),
-            churned=("is_churned", "sum"),
-            has_prev=("has_prev", "any"),
-            base_active=("base_active", "sum"),
-            new_churn=("new_churn", "sum"),
-            base_churned=("base_churned", "sum"),
-            reactivated=("reactivated", "sum"),
-            base_reactivated=("base_reactivated", "sum"),
-            rechurned=("rechurned", "sum"),
+        ids = status["customer_id"].to_numpy()[order][dup]
+        raise EvaluationError(
+            f"churn_status holds customers twice in one month: {sorted(set(map(str, ids)))[:5]}."
         )
-        .reset_index()
+    consecutive = same & np.r_[False, ordinal[mcode[1:]] == ordinal[mcode[:-1]] + 1]
+    prev = np.r_[False, now[:-1]]
+    base_active = consecutive & ~prev
+    new_churn = base_active & now
+    base_churned = consecutive & prev
+    reactivated = base_churned & ~now
+    # reactivations strictly before each row, within the customer
+    total = np.cumsum(reactivated)
+    starts = np.flatnonzero(~same)
+    offset = np.repeat(total[starts] - reactivated[starts], np.diff(np.r_[starts, len(cust)]))
+    before = total - reactivated - offset
+    base_reactivated = base_active & (before > 0)
+    rechurned = base_reactivated & now
+    k = len(month_labels)
+
+    def count(mask):
+        return np.bincount(mcode[mask], minlength=k).astype("float64")
+
+    out = pd.DataFrame(
+        {
+            "month": np.asarray(month_labels, dtype=object),
+            "customers": np.bincount(mcode, minlength=k),
+            "churned": np.bincount(mcode, weights=now, minlength=k).astype("int64"),
+            "base_active": count(base_active),
+            "new_churn": count(new_churn),
+            "base_churned": count(base_churned),
+            "reactivated": count(reactivated),
+            "base_reactivated": count(base_reactivated),
+            "rechurned": count(rechurned),
+        }
     )
-    months = out["month"].map(lambda m: pd.Period(m, "M"))
-    follows = months.shift().map(lambda p: p if pd.isna(p) else p + 1) == months
+    follows = np.r_[False, ordinal[1:] == ordinal[:-1] + 1]
     for col in (
         "base_active",
         "new_churn",
@@ -1473,7 +1492,7 @@ def status_flows(status: pd.DataFrame, *, churned_statuses=("churned", "lost")) 
         "base_reactivated",
         "rechurned",
     ):
-        out[col] = out[col].astype("float64").where(follows)
+        out[col] = out[col].where(follows)
     out["churned_share"] = out["churned"] / out["customers"]
     with np.errstate(all="ignore"):
         out["churn_rate"] = out["new_churn"] / out["base_active"]
@@ -1481,6 +1500,7 @@ def status_flows(status: pd.DataFrame, *, churned_statuses=("churned", "lost")) 
         out["rechurn_rate"] = out["rechurned"] / out["base_reactivated"]
     out["net_winback"] = out["reactivated"] - out["new_churn"]
     out = out.replace([np.inf, -np.inf], np.nan)
+    out["month"] = out["month"].astype("string")
     return out[cols]
 
 
