@@ -22,6 +22,7 @@ from winback.campaign import (
     describe_campaign,
     export_frame,
     plan_campaign,
+    plan_month,
     read_campaign_log,
     strategy_mix,
     write_campaign_log,
@@ -242,3 +243,70 @@ def test_charts_draw_from_the_plan_tables():
         plt.close(fig)
     with pytest.raises(ValueError, match="language"):
         charts.plot_budget_use(plan.budget, language="fr")
+
+
+def _store(tmp_path, n=60):
+    from winback.store import replace_month, replace_table
+
+    status, tiers, reasons, customers, prefs = make_inputs(n, 3)
+    rng = np.random.default_rng(3)
+    tx = pd.DataFrame(
+        {
+            "order_id": [f"o{i}" for i in range(400)],
+            "customer_id": rng.choice(status["customer_id"], 400),
+            "order_ts": (
+                pd.Timestamp("2023-09-01") + pd.to_timedelta(rng.integers(0, 300, 400), "D")
+            ).astype("datetime64[us]"),
+            "amount": rng.gamma(2.0, 50.0, 400),
+            "category": rng.choice(["生鲜", "美妆"], 400),
+        }
+    )
+    con = duckdb.connect(str(tmp_path / "store.duckdb"))
+    replace_month(con, "churn_status", "2024-06", status.assign(month="2024-06"))
+    replace_month(con, "tiers", "2024-06", tiers.assign(month="2024-06"))
+    replace_month(con, "reasons", "2024-06", reasons.assign(month="2024-06"))
+    replace_table(con, "customers", customers.assign(name="x", phone="y"))
+    replace_table(con, "transactions", tx)
+    return con, status, customers
+
+
+def test_plan_month_reads_the_store_and_respects_released_customers(tmp_path):
+    from winback.config import load_params
+    from winback.store import replace_month
+
+    con, status, customers = _store(tmp_path)
+    params = load_params(None, ["run.month=2024-06"])
+    plan = plan_month(con, params, "2024-06")
+    assert plan.month == "2024-06" and len(plan.screened) == len(status)
+    assert "name" not in plan.screened.columns and "phone" not in plan.screened.columns
+    assert plan.budget.index.tolist() == ["1", "2", "3", "4", "5"]
+    picked = plan.assignment["customer_id"].iloc[:2].tolist()
+    replace_month(
+        con,
+        "no_response",
+        "2024-05",
+        pd.DataFrame(
+            {
+                "month": "2024-05",
+                "campaign_month": "2024-04",
+                "customer_id": picked,
+                "attempts": 3,
+                "outcome": "unreached",
+                "action": ["release", "reenter_next_cycle"],
+            }
+        ),
+    )
+    again = plan_month(con, params, "2024-06")
+    assert picked[0] not in set(again.assignment["customer_id"])
+    screened = again.screened.set_index("customer_id")
+    assert screened.loc[picked[0], "exclusion"] == "released"
+    assert pd.isna(screened.loc[picked[1], "exclusion"])
+
+
+def test_plan_month_names_the_missing_stage(tmp_path):
+    from winback.config import load_params
+    from winback.strategy import StrategyError
+
+    con = duckdb.connect(str(tmp_path / "empty.duckdb"))
+    with pytest.raises(StrategyError, match="no table 'churn_status'"):
+        plan_month(con, load_params(None), "2024-06")

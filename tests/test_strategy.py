@@ -591,6 +591,13 @@ def test_screen_candidates_excludes_dnc_lost_and_other_statuses():
     assert out["churn_type"].tolist() == ["passive", "unknown", "unknown", "unknown", "unknown"]
     assert out["tier"].tolist() == ["1", "2", "3", "4", "5"]
     assert candidates_of(out)["customer_id"].tolist() == ["a", "e"]
+    released = screen_candidates(status, tiers, reasons, customers, released=["e", "b"])
+    assert values(released["exclusion"])[1:] == [
+        "do_not_contact",
+        "lost",
+        "status_not_targeted",
+        "released",
+    ]
     wider = screen_candidates(status, tiers, reasons, customers, statuses=["churned", "at_risk"])
     assert candidates_of(wider)["customer_id"].tolist() == ["a", "d", "e"]
     funnel = candidate_funnel(out)

@@ -1297,7 +1297,7 @@ def plan_strategies(
 
 # --------------------------------------------------------------------------- candidates
 
-EXCLUSIONS: tuple[str, ...] = ("do_not_contact", "lost", "status_not_targeted")
+EXCLUSIONS: tuple[str, ...] = ("do_not_contact", "lost", "released", "status_not_targeted")
 
 
 def _unique(frame: pd.DataFrame, what: str) -> pd.DataFrame:
@@ -1320,13 +1320,15 @@ def screen_candidates(
     *,
     statuses: Sequence[str] = ("churned",),
     value_column: str = "future_value",
+    released: Iterable[str] = (),
 ) -> pd.DataFrame:
     """Every customer of the month with why they are, or are not, a win-back candidate.
 
-    A candidate has a status in ``statuses``, is not ``lost`` and is not flagged
-    ``do_not_contact`` (a missing flag counts as not flagged, as in the snapshot).
-    ``exclusion`` says why a customer is not one, checked in this order:
-    ``do_not_contact``, ``lost``, ``status_not_targeted``.
+    A candidate has a status in ``statuses``, is not ``lost``, is not flagged
+    ``do_not_contact`` (a missing flag counts as not flagged, as in the snapshot) and is
+    not ``released`` (treated last campaign, never answered, and params say to leave them
+    alone). ``exclusion`` says why a customer is not one, checked in this order:
+    ``do_not_contact``, ``lost``, ``released``, ``status_not_targeted``.
 
     Parameters
     ----------
@@ -1345,6 +1347,9 @@ def screen_candidates(
         Statuses to consider (``churned``, and ``at_risk`` when params say so).
     value_column : str
         The column of ``tiers`` valued in the expected value.
+    released : iterable of str
+        Customer ids released after not answering the last campaign (stage 6's
+        ``no_response`` list when ``evaluation.no_response_action`` is ``release``).
 
     Returns
     -------
@@ -1429,12 +1434,16 @@ def screen_candidates(
         out["reason_source"].astype(object).where(out["reason_source"].notna(), None)
     )
     stat = _text(out["status"])
-    exclusion = np.where(
-        out["do_not_contact"].to_numpy(bool),
-        "do_not_contact",
-        np.where(
-            stat == "lost", "lost", np.where(stat.isin(list(statuses)), "", "status_not_targeted")
-        ),
+    gone = out["customer_id"].isin([str(r) for r in released]).to_numpy()
+    exclusion = np.select(
+        [
+            out["do_not_contact"].to_numpy(bool),
+            (stat == "lost").to_numpy(),
+            gone,
+            ~stat.isin(list(statuses)).to_numpy(),
+        ],
+        ["do_not_contact", "lost", "released", "status_not_targeted"],
+        default="",
     )
     out["exclusion"] = pd.Series(exclusion, dtype=object).where(exclusion != "", None)
     cand = out["exclusion"].isna()
@@ -1512,6 +1521,9 @@ class StrategyInputs:
         ``customer_id``, ``do_not_contact``, ``preferred_channel`` (when the client has them).
     preferences : DataFrame
         :func:`category_preference` of the month.
+    released : list of str
+        Customers stage 6 released last month (treated, never answered, params
+        ``evaluation.no_response_action: release``): not contacted again.
     """
 
     month: str
@@ -1520,6 +1532,7 @@ class StrategyInputs:
     reasons: pd.DataFrame
     customers: pd.DataFrame
     preferences: pd.DataFrame
+    released: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
         return (
@@ -1537,6 +1550,7 @@ class StrategyInputs:
             self.customers,
             statuses=params.candidate_statuses,
             value_column=params.value_column,
+            released=self.released,
         )
 
 
@@ -1551,6 +1565,11 @@ def _columns_of(con, table: str) -> list[str]:
 
 def load_inputs(con, month: str, *, window_days: int = 365) -> StrategyInputs:
     """Read stage 4's inputs for ``month`` from the engagement store.
+
+    The month's ``churn_status``, ``tiers`` and ``reasons`` rows; the contact flags of
+    ``customers`` (never names, phones or emails); category preferences from
+    ``transactions``; and the customers stage 6 released last month (its ``no_response``
+    table, rows of the previous month whose action is ``release``).
 
     Raises
     ------
@@ -1584,7 +1603,19 @@ def load_inputs(con, month: str, *, window_days: int = 365) -> StrategyInputs:
     customers = con.execute(f"SELECT {', '.join(wanted)} FROM customers ORDER BY customer_id").df()
     customers["customer_id"] = customers["customer_id"].astype(str)
     prefs = category_preference(con, month, window_days=window_days)
-    return StrategyInputs(month, frames["churn_status"], frames["tiers"], reasons, customers, prefs)
+    released: tuple[str, ...] = ()
+    no_response = _columns_of(con, "no_response")
+    if {"month", "customer_id", "action"} <= set(no_response):
+        prev = str(pd.Period(month, "M") - 1)
+        rows = con.execute(
+            "SELECT DISTINCT CAST(customer_id AS VARCHAR) FROM no_response "
+            "WHERE month = ? AND action = 'release' ORDER BY 1",
+            [prev],
+        ).fetchall()
+        released = tuple(r[0] for r in rows)
+    return StrategyInputs(
+        month, frames["churn_status"], frames["tiers"], reasons, customers, prefs, released
+    )
 
 
 def reason_taxonomy(reasons_params) -> tuple[list[str], dict[str, str]]:
