@@ -392,32 +392,33 @@ def label_frame(
         raise WarningError(f"The statuses frame lacks column(s) {missing}.")
     if horizon < 1:
         raise WarningError(f"horizon must be at least 1 month, got {horizon}")
-    st = pd.DataFrame({
-        "month": statuses["month"].astype("str").to_numpy(),
-        "customer_id": statuses["customer_id"].astype("str").to_numpy(),
-        "status": statuses["status"].astype("str").to_numpy(),
+    month_codes, months = pd.factorize(statuses["month"].astype("str"), sort=True)
+    cust_codes, customers = pd.factorize(statuses["customer_id"].astype("str"))
+    status_codes, status_values = pd.factorize(statuses["status"].astype("str"))
+    ordinals = np.array([_period(m).ordinal for m in months], dtype=np.int64)
+    n_cust = max(len(customers), 1)
+    keys = ordinals[month_codes] * n_cust + cust_codes
+    ordered = np.sort(keys)
+    if (ordered[1:] == ordered[:-1]).any():
+        dup = pd.Series(keys).duplicated().to_numpy()
+        ex = statuses.loc[dup, ["month", "customer_id"]].head(3).to_dict("records")
+        raise WarningError(
+            f"Statuses hold {int(dup.sum())} duplicate (month, customer_id), e.g. {ex}.")
+    known = set(ordinals.tolist())
+    observed = np.array([all(o + k in known for k in range(1, horizon + 1)) for o in ordinals],
+                        dtype=bool)
+    in_pop = np.isin(status_values, list(population_statuses))[status_codes]
+    is_churn = np.isin(status_values, list(churn_statuses))[status_codes]
+    pop = np.flatnonzero(observed[month_codes] & in_pop)
+    churned = keys[is_churn]
+    back = np.concatenate([churned - k * n_cust for k in range(1, horizon + 1)])
+    label = np.isin(keys[pop], back, kind="sort").astype(int)
+    out = pd.DataFrame({
+        "month": np.asarray(months, dtype=object)[month_codes[pop]],
+        "customer_id": np.asarray(customers, dtype=object)[cust_codes[pop]],
+        "label": label,
     })
-    dup = st.duplicated(["month", "customer_id"])
-    if dup.any():
-        ex = st.loc[dup, ["month", "customer_id"]].head(3).to_dict("records")
-        raise WarningError(f"Statuses hold {int(dup.sum())} duplicate (month, customer_id), e.g. {ex}.")
-    months = sorted(set(st["month"]))
-    known = set(months)
-    observed = [m for m in months
-                if all(str(_period(m) + k) in known for k in range(1, horizon + 1))]
-    pop = st.loc[st["month"].isin(observed) & st["status"].isin(list(population_statuses)),
-                 ["month", "customer_id"]]
-    churned = st.loc[st["status"].isin(list(churn_statuses)), ["month", "customer_id"]]
-    periods = pd.PeriodIndex(churned["month"].to_numpy(), freq="M")
-    back = pd.concat(
-        [pd.DataFrame({"month": (periods - k).astype("str").to_numpy(dtype=object),
-                       "customer_id": churned["customer_id"].to_numpy()})
-         for k in range(1, horizon + 1)],
-        ignore_index=True,
-    ).drop_duplicates()
-    back["label"] = 1
-    out = pop.merge(back, on=["month", "customer_id"], how="left")
-    out["label"] = out["label"].fillna(0).astype(int)
+    out = out.astype({"month": "str", "customer_id": "str"})
     return out.sort_values(["month", "customer_id"], ignore_index=True)
 
 
@@ -1464,9 +1465,9 @@ def load_history(con, month: str, *, params: WarningParams, snapshot_params,
             churn_score=st["score"].reindex(snap["customer_id"].astype("str")).to_numpy())
         if m == month:
             snapshot = snap
-        in_pop = st["status"].astype("str").isin(params.population_statuses)
-        pop_ids = set(st.index[in_pop.to_numpy()].astype("str"))
-        rows = snap.loc[snap["customer_id"].astype("str").isin(pop_ids)].reset_index(drop=True)
+        status_of = st["status"].astype("str").reindex(snap["customer_id"].astype("str"))
+        in_pop = status_of.isin(params.population_statuses).to_numpy()
+        rows = snap.loc[in_pop].reset_index(drop=True)
         feats = feature_frame(rows, features=features)
         feats.insert(0, "month", m)
         feats["do_not_contact"] = rows["do_not_contact"].astype(bool).to_numpy() \
