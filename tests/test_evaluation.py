@@ -737,9 +737,12 @@ def simulated_campaign(tmp_path_factory):
     world.advance("2024-03")
     world.advance("2024-04")
     con = duckdb.connect()
-    replace_table(con, "transactions", pd.read_parquet(root / "client/transactions.parquet"))
+    # the client's files as delivered (the transactions path may be a glob of monthly files)
+    con.execute(
+        f"CREATE TABLE transactions AS SELECT * FROM read_parquet('{world.paths['transactions']}')"
+    )
     inter = pd.read_csv(
-        root / "client/interactions.csv", encoding="utf-8-sig", dtype={"customer_id": str}
+        world.paths["interactions"], encoding="utf-8-sig", dtype={"customer_id": str}
     )
     inter["ts"] = pd.to_datetime(inter["ts"]).astype(TS)
     replace_table(con, "interactions", inter)
