@@ -113,9 +113,10 @@ def plot_segment_trend(rates: pd.DataFrame, dimension: str, *, ax=None, top: int
     last = last[last["segment"].isin(keep)]
     if len(last):
         hi = last.loc[last["rate"].idxmax()]
+        hidden = len(size) - len(keep)
         takeaway(ax, f"{months[-1]}: highest in {hi['segment']} at {_pct(hi['rate'])} "
-                     f"({int(hi['n_churned'])} of {int(hi['n_base'])}); "
-                     f"{len(size) - len(keep)} smaller segment(s) not drawn.")
+                     f"({int(hi['n_churned'])} of {int(hi['n_base'])})"
+                     + (f"; {hidden} smaller segment(s) not drawn." if hidden else "."))
     return ax
 
 
