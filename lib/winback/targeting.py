@@ -28,7 +28,10 @@ would buy.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import contextlib
+import os
+import sys
+from collections.abc import Iterable, Iterator, Mapping
 
 import numpy as np
 import pandas as pd
@@ -108,6 +111,25 @@ def lp_bound(ev, cost, budget: float) -> float:
     return float(total)
 
 
+@contextlib.contextmanager
+def _quiet_fd1() -> Iterator[None]:
+    """Silence file descriptor 1 (HiGHS prints a debugging line from C++ on some instances)."""
+    try:
+        sys.stdout.flush()
+        saved = os.dup(1)
+    except (OSError, ValueError, AttributeError):
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
+
+
 def knapsack_exact(ev, cost, budget: float) -> np.ndarray:
     """Exact 0/1 knapsack (mixed-integer program, HiGHS, zero gap); boolean mask.
 
@@ -128,13 +150,14 @@ def knapsack_exact(ev, cost, budget: float) -> np.ndarray:
     fits = items[c[items] <= budget + _EPS]
     if fits.size == 0:
         return take
-    res = milp(
-        c=-v[fits],
-        constraints=LinearConstraint(c[fits][None, :], -np.inf, float(budget)),
-        integrality=np.ones(fits.size),
-        bounds=Bounds(0, 1),
-        options={"mip_rel_gap": 0.0, "presolve": True},
-    )
+    with _quiet_fd1():
+        res = milp(
+            c=-v[fits],
+            constraints=LinearConstraint(c[fits][None, :], -np.inf, float(budget)),
+            integrality=np.ones(fits.size),
+            bounds=Bounds(0, 1),
+            options={"mip_rel_gap": 0.0, "presolve": True},
+        )
     if res.x is None:
         return greedy
     chosen = fits[np.round(res.x).astype(bool)]
