@@ -416,7 +416,8 @@ def test_no_response_list_and_its_store_table(tmp_path):
     nr = no_response_list(ASSIGNED, CONTACTS, run_month="2024-04", action="release")
     assert nr["customer_id"].tolist() == ["B", "D"]
     assert nr["outcome"].tolist() == ["unreached", "not_attempted"]
-    assert nr["attempts"].tolist() == [3, 0] and (nr["action"] == "release").all()
+    assert nr["attempts"].tolist() == [3, 0]
+    assert nr["action"].tolist() == ["release", "reenter_next_cycle"]  # D was never tried
     assert set(nr.columns) == {
         "month",
         "campaign_month",
@@ -683,10 +684,14 @@ def test_no_response_sentence():
 
     nr = no_response_list(ASSIGNED, CONTACTS, run_month="2024-04")
     assert describe_no_response(nr) == (
-        "2 treated customers of campaign 2024-03 never answered (1 unreached, 1 not attempted); "
-        "params say reenter_next_cycle: they re-enter the next cycle's targeting."
+        "2 treated customers of campaign 2024-03 never answered (1 unreached, 1 not attempted): "
+        "2 re-enter the next cycle's targeting."
     )
     assert describe_no_response(nr.iloc[0:0]).startswith("No treated customer")
+    released = no_response_list(ASSIGNED, CONTACTS, run_month="2024-04", action="release")
+    assert describe_no_response(released).endswith(
+        ": 1 re-enter the next cycle's targeting; 1 are released (not contacted again)."
+    )
 
 
 # --------------------------------------------- the simulated client's true campaign effect

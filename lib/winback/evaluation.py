@@ -1256,8 +1256,10 @@ def no_response_list(
     Returns
     -------
     DataFrame
-        :data:`NO_RESPONSE_COLUMNS` (``month`` = run month, ``action`` from params:
-        ``reenter_next_cycle`` or ``release``), sorted by customer.
+        :data:`NO_RESPONSE_COLUMNS`, sorted by customer: ``month`` = run month,
+        ``action`` = ``action`` (``reenter_next_cycle`` or ``release``) for customers
+        who were tried, and always ``reenter_next_cycle`` for ``not_attempted`` ones
+        (never tried, so nothing to give up on).
     """
     run_month = _check_month(run_month)
     if action not in ("reenter_next_cycle", "release"):
@@ -1291,7 +1293,7 @@ def no_response_list(
             "customer_id": t["customer_id"].astype("string").to_numpy(),
             "attempts": t["attempts"].to_numpy(),
             "outcome": outcome,
-            "action": action,
+            "action": np.where(outcome == "not_attempted", "reenter_next_cycle", action),
         },
         columns=NO_RESPONSE_COLUMNS,
     )
@@ -1302,7 +1304,7 @@ def no_response_list(
 
 
 def describe_no_response(no_response: pd.DataFrame) -> str:
-    """One sentence on the no-response list: how many, why, and what params say to do."""
+    """One sentence on the no-response list: how many, why, and what happens to them next."""
     if no_response.empty:
         return "No treated customer of last month's campaign is left without an answer."
     cm = no_response["campaign_month"].iloc[0]
@@ -1312,15 +1314,17 @@ def describe_no_response(no_response: pd.DataFrame) -> str:
         for k in ("unreached", "no_response", "not_attempted")
         if k in counts
     )
-    action = no_response["action"].iloc[0]
-    todo = (
-        "they re-enter the next cycle's targeting"
-        if action == "reenter_next_cycle"
-        else "they are released (not contacted again)"
+    actions = no_response["action"].value_counts()
+    todo = "; ".join(
+        f"{int(actions[a])} {text}"
+        for a, text in (
+            ("reenter_next_cycle", "re-enter the next cycle's targeting"),
+            ("release", "are released (not contacted again)"),
+        )
+        if a in actions
     )
     return (
-        f"{len(no_response)} treated customers of campaign {cm} never answered ({parts}); "
-        f"params say {action}: {todo}."
+        f"{len(no_response)} treated customers of campaign {cm} never answered ({parts}): {todo}."
     )
 
 
