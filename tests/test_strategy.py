@@ -665,3 +665,13 @@ def test_shipped_params_resolve_the_shipped_taxonomy_and_tiers():
     scripts = p.build_matrix().second_contact_scripts(r.order, types)
     assert scripts["reason_code"].tolist() == r.order
     assert "care_survey" not in set(scripts["strategy"])
+
+
+def test_load_params_names_the_bad_matrix_entry():
+    from winback.config import ParamsError, load_params
+
+    bad = {"reason": "*", "strategy": "care_message", "channels": ["sms"], "offer": "voucher"}
+    with pytest.raises(ParamsError, match=r"strategy\.matrix = .*unknown offer package 'voucher'"):
+        load_params(None, {"strategy": {"matrix": [bad]}})
+    with pytest.raises(ParamsError, match=r"strategy\.matrix\.0\.channels = \['fax'\]"):
+        load_params(None, {"strategy": {"matrix": [{**bad, "channels": ["fax"], "offer": "none"}]}})

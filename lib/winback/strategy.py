@@ -360,9 +360,9 @@ class StrategyParams(Section):
     value_column: str = "future_value"
     value_basis: Literal["if_alive", "as_is"] = "if_alive"
     p_alive_floor: float = Field(default=0.05, gt=0, le=1)
-    matrix: tuple[StrategyRule, ...]
     channels: ChannelParams
     offers: OfferParams
+    matrix: tuple[StrategyRule, ...]  # after offers: its rules are checked against the packages
     p_winback: dict[str, WinbackPrior]
     prior_strength: float = Field(default=200.0, gt=0)
     targeting: TargetingParams
@@ -392,10 +392,12 @@ class StrategyParams(Section):
             )
         return value
 
-    @model_validator(mode="after")
-    def _matrix_is_consistent(self):
-        StrategyMatrix(self.matrix, offers=self.offers.packages)
-        return self
+    @field_validator("matrix")
+    @classmethod
+    def _matrix_is_consistent(cls, value, info):
+        offers = info.data.get("offers")
+        StrategyMatrix(value, offers=None if offers is None else offers.packages)
+        return value
 
     def build_matrix(self) -> StrategyMatrix:
         """The :class:`StrategyMatrix` of these params."""
