@@ -554,3 +554,47 @@ def test_large_training_tables_are_sampled_with_a_seed_and_the_run_says_so():
     pd.testing.assert_frame_equal(bt.metrics, again.metrics)
     other = run_backtest(table, params=params, capacity=40, seed=12)
     assert not other.predictions["logistic_score"].equals(bt.predictions["logistic_score"])
+
+
+# --- charts ----------------------------------------------------------------------------------
+
+
+def test_charts_draw_with_a_takeaway_and_say_when_there_is_nothing_to_show():
+    import matplotlib.pyplot as plt
+
+    from winback.plots import warning as charts
+    from winback.warning import alert_counts, factor_counts, fit_final
+
+    table = _table(MONTHS[:8], n=300, seed=9)
+    params = WarningParams(min_train_months=1, backtest_months=2, gbm={"max_iter": 15})
+    bt = run_backtest(table, params=params, capacity=30, seed=2)
+    final = fit_final(table, "2023-08", params=params, seed=2, backtest=bt)
+    wl = watchlist(final.model, table[table["month"] == "2023-08"], month="2023-08",
+                   model_name=final.chosen, capacity=30)
+    snap = pd.DataFrame({"customer_id": ["a", "b"], "orders_90": [0, 3],
+                         "orders_prev_90": [4, 3], "spend_90": [0.0, 9.0],
+                         "spend_prev_90": [50.0, 9.0], "engagement_90": [0, 0],
+                         "engagement_prev_90": [0, 0]})
+    perf = pd.DataFrame({"month": ["2023-05", "2023-05"], "horizon": 3, "model": "gbm",
+                         "metric": ["realized_precision", "realized_base_rate"],
+                         "value": [0.3, 0.1], "ci_low": [0.2, 0.08], "ci_high": [0.4, 0.12]})
+    for language in ("zh", "en"):
+        axes = [
+            charts.plot_backtest(bt.metrics, language=language),
+            charts.plot_capacity_curve(bt.capacity_curve(), capacity=30, language=language),
+            charts.plot_reliability(bt.reliability(), model=final.chosen,
+                                    brier=bt.mean("brier", final.chosen), language=language),
+            charts.plot_coefficients(final.coefficients(), language=language),
+            charts.plot_factor_counts(factor_counts(wl, language=language), language=language),
+            charts.plot_alert_counts(alert_counts(threshold_alerts(snap, params=AlertParams())),
+                                     language=language),
+            charts.plot_realized(perf, horizon=3, language=language),
+        ]
+        for ax in axes:
+            assert ax.get_title() and ax.get_xlabel() and ax.get_ylabel()
+            assert len(ax.texts) >= 1  # the takeaway line
+        plt.close("all")
+    empty = charts.plot_realized(perf.iloc[0:0], horizon=3, language="en")
+    assert "3 months" in empty.texts[0].get_text()
+    assert charts.plot_backtest(bt.metrics.iloc[0:0], language="en").texts
+    plt.close("all")

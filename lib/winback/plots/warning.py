@@ -44,6 +44,7 @@ _TEXT = {
         "rel_takeaway": "{model}：Brier {b:.3f}；最大分箱偏差 {gap:.0%}",
         "coef": "逻辑回归系数 (标准化特征)",
         "coef_axis": "每增加一个标准差的对数几率变化",
+        "feature": "特征",
         "coef_takeaway": "最强信号：{f} (系数 {c:+.2f}，{dir})",
         "up": "提高风险",
         "down": "降低风险",
@@ -54,6 +55,7 @@ _TEXT = {
         "factor_takeaway": "{f}：{s:.0%} 的名单客户的前三因素之一",
         "alerts": "阈值预警：指标较自身前 90 天下降",
         "alert_axis": "客户数",
+        "alert_rule": "预警规则",
         "alert_names": {"frequency_drop": "购买频次下降", "spend_drop": "消费金额下降",
                         "engagement_drop": "互动下降", "any_alert": "任一预警",
                         "two_or_more": "两项及以上"},
@@ -89,6 +91,7 @@ _TEXT = {
         "rel_takeaway": "{model}: Brier {b:.3f}; largest bin gap {gap:.0%}",
         "coef": "Logistic coefficients (standardized features)",
         "coef_axis": "Change in log-odds per standard deviation",
+        "feature": "Feature",
         "coef_takeaway": "Strongest signal: {f} (coef {c:+.2f}, {dir})",
         "up": "raises risk",
         "down": "lowers risk",
@@ -99,6 +102,7 @@ _TEXT = {
         "factor_takeaway": "{f}: among the top three factors of {s:.0%} of the watchlist",
         "alerts": "Threshold alerts: indicators down vs the customer's previous 90 days",
         "alert_axis": "Customers",
+        "alert_rule": "Alert rule",
         "alert_names": {"frequency_drop": "Frequency drop", "spend_drop": "Spend drop",
                         "engagement_drop": "Engagement drop", "any_alert": "Any alert",
                         "two_or_more": "Two or more"},
@@ -269,6 +273,7 @@ def plot_coefficients(coefficients: pd.DataFrame, *, ax=None, language: str = "z
     ax.barh(labels, c["coef"], color=colors)
     ax.axvline(0, color="#555555", lw=0.8)
     ax.set_xlabel(t["coef_axis"])
+    ax.set_ylabel(t["feature"])
     ax.set_title(t["coef"])
     top = coefficients.iloc[coefficients["coef"].abs().argmax()]
     takeaway(ax, t["coef_takeaway"].format(
@@ -295,6 +300,7 @@ def plot_factor_counts(counts: pd.DataFrame, *, top: int = 10, ax=None, language
     ax.barh(y - 0.2, c["first"], 0.4, color=PALETTE[3], label=t["first"])
     ax.set_yticks(y, c["label"])
     ax.set_xlabel(t["factor_axis"])
+    ax.set_ylabel(t["feature"])
     ax.legend(frameon=False, loc="lower right")
     ax.set_title(t["factors"])
     first = counts.iloc[0]
@@ -322,6 +328,7 @@ def plot_alert_counts(counts: pd.DataFrame, *, ax=None, language: str = "zh"):
     for xi, n, s in zip(x, counts["customers"], counts["share"], strict=True):
         ax.annotate(f"{n:,} ({s:.0%})", (xi, n), ha="center", va="bottom", fontsize=8)
     ax.set_xticks(x, names)
+    ax.set_xlabel(t["alert_rule"])
     ax.set_ylabel(t["alert_axis"])
     ax.legend(frameon=False)
     ax.set_title(t["alerts"])
@@ -360,7 +367,8 @@ def plot_realized(performance: pd.DataFrame, *, horizon: int, ax=None, language:
     ax.set_xlabel(t["watch_month"])
     ax.set_ylabel(t["realized_axis"])
     format_pct(ax)
-    ax.set_ylim(0, 1)
+    top = np.nanmax(np.r_[p["ci_high"].to_numpy(dtype=float), base, p["value"].to_numpy()])
+    ax.set_ylim(0, min(1.0, 1.25 * top + 0.05) if np.isfinite(top) else 1.0)
     ax.legend(frameon=False)
     ax.set_title(t["realized"])
     takeaway(ax, t["realized_takeaway"].format(m=p["month"].iloc[-1], p=p["value"].iloc[-1],
