@@ -486,7 +486,12 @@ def demo_warning(demo_run, tmp_path_factory):
                            "performance": perf}
         again = load_history(con, "2024-06", params=wp, snapshot_params=params.snapshot,
                              churn_params=params.churn)
-    return {"runs": runs, "again": again, "params": params, "capacity": capacity}
+        rerun = fit_final(again.table, "2024-06", params=wp, seed=seed,
+                          backtest=runs["2024-06"]["backtest"])
+        rerun_wl = watchlist(rerun.model, again.scoring, month="2024-06", model_name=rerun.chosen,
+                             capacity=capacity, rule=wp.watchlist_rule)
+    return {"runs": runs, "again": again, "params": params, "capacity": capacity,
+            "rerun_watchlist": rerun_wl}
 
 
 @pytest.mark.slow
@@ -527,6 +532,7 @@ def test_demo_history_is_cached_and_labels_follow_the_churn_rules(demo_warning):
 def test_demo_watchlist_and_realized_performance_in_the_store(demo_warning):
     runs, capacity = demo_warning["runs"], demo_warning["capacity"]
     wl = runs["2024-06"]["watchlist"]
+    pd.testing.assert_frame_equal(wl, demo_warning["rerun_watchlist"])  # deterministic
     assert len(wl) == min(capacity, len(runs["2024-06"]["history"].scoring))
     assert wl["factor_1"].notna().all()
     perf = runs["2024-06"]["performance"]
