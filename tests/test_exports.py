@@ -116,6 +116,7 @@ def test_excel_structure_zh(exported):
             width = ws.column_dimensions[cell.column_letter].width
             assert 8 <= width <= 40
         assert ws.column_dimensions["B"].width >= len("上午 09:00-12:00") + 2
+        assert ws.column_dimensions["A"].width == len("2024-07-08") + 2
     phone = book["phone-01"]
     rows = [[c.value for c in r] for r in phone.iter_rows(min_row=2)]
     assert [r[1] for r in rows] == ["上午 09:00-12:00", "下午 13:30-17:30"]

@@ -22,6 +22,7 @@ from winback.schedule import (
     daily_load,
     describe_schedule,
     describe_window,
+    execution_month,
     load_contact_preferences,
     plan_start,
     schedule_contacts,
@@ -461,3 +462,43 @@ def test_level_pacing_leaves_room_for_later_attempts():
     # the last first contact leaves two gaps of 3 days before 07-26
     last_first = s.calendar.loc[s.calendar["attempt"] == 1, "day"].max()
     assert last_first <= pd.Timestamp("2024-07-20")
+
+
+@pytest.mark.slow
+def test_demo_month_schedule(demo_run):
+    """On the demo run: the stored calendar keeps every rule, and PII stays in the exports."""
+    import stat
+
+    from tests.demo_engagement import OVERRIDES
+    from winback.config import load_params
+    from winback.runner import stages
+    from winback.settings import month_end
+    from winback.store import opened
+
+    if "execution_schedule" not in [s.id for s in stages()]:
+        pytest.skip("stage 5 is not in playbook/stages.yaml")
+    month = demo_run.months[-1]
+    p = load_params("demo", OVERRIDES).schedule
+    with opened(demo_run.ws.store_path, read_only=True) as con:
+        cal = con.execute("SELECT * FROM contact_schedule WHERE month = ?", [month]).df()
+        log = con.execute("SELECT * FROM campaign_log WHERE month = ?", [month]).df()
+        cust = con.execute("SELECT customer_id, name, phone, do_not_contact FROM customers").df()
+    assert len(cal) > 0
+    days = pd.DatetimeIndex(cal["day"])
+    assert (days > month_end(month)).all() and (days <= month_end(execution_month(month))).all()
+    assert days.isin(working_days(days.min(), days.max(), calendar=p.calendar)).all()
+    control = set(log.loc[log["group"] == "control", "customer_id"])
+    dnc = set(cust.loc[cust["do_not_contact"].fillna(False).astype(bool), "customer_id"])
+    assert control.isdisjoint(cal["customer_id"]) and dnc.isdisjoint(cal["customer_id"])
+    run = demo_run.month_dir(month)
+    exports = run / "exports"
+    assert stat.S_IMODE(exports.stat().st_mode) == 0o700
+    assert stat.S_IMODE((exports / "call_lists.xlsx").stat().st_mode) == 0o600
+    pii = set(cust["phone"].dropna()) | set(cust["name"].dropna())
+    for path in (run / "tables").glob("*.parquet"):
+        table = pd.read_parquet(path)
+        for col in table.columns:
+            assert not table[col].astype(str).isin(pii).any(), f"PII in {path.name}:{col}"
+    for path in (run / "notebooks").glob("*.ipynb"):
+        text = path.read_text(encoding="utf-8")
+        assert not any(v in text for v in cust["phone"].dropna().head(500)), path.name

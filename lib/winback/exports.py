@@ -205,7 +205,8 @@ def write_workbook(sheets: dict[str, pd.DataFrame], path: str | Path, *,
         n = len(safe) + 1
         for i, col in enumerate(safe.columns):
             letter = get_column_letter(i + 1)
-            widest = max([_width(col), *(_width(v) for v in safe[col].tolist())])
+            values = (safe[col].dt.strftime("%Y-%m-%d") if i in date_cols else safe[col])
+            widest = max([_width(col), *(_width(v) for v in values.tolist())])
             ws.column_dimensions[letter].width = min(max(widest + 2, 8), max_column_width)
             fmt = "@" if i in text_cols else ("yyyy-mm-dd" if i in date_cols else None)
             if fmt:
