@@ -502,3 +502,29 @@ def test_demo_month_schedule(demo_run):
     for path in (run / "notebooks").glob("*.ipynb"):
         text = path.read_text(encoding="utf-8")
         assert not any(v in text for v in cust["phone"].dropna().head(500)), path.name
+
+
+def test_charts_have_titles_labels_and_computed_takeaways(crowded):
+    import matplotlib.pyplot as plt
+
+    from winback.budget import budget_summary, campaign_budget, staffing
+    from winback.plots import schedule as charts
+
+    camp, _, p, s = crowded
+    plan = campaign_plan("2024-06", plan=p.plan, calendar=p.calendar)
+    ax = charts.plot_campaign_plan(plan, contact_days=s.days, execution_month="2024-07")
+    assert ax.get_title() == "Campaign plan: 8 weeks"
+    assert any("15 working days, 07-08 to 07-26" in t.get_text() for t in ax.texts)
+    load = daily_load(s)
+    ax = charts.plot_daily_load(load)
+    full = load.loc[load["scheduled"] >= load["capacity"]].groupby("channel").size()
+    assert any(f"{full.idxmax()} is full on {full.max()} of 15" in t.get_text()
+               for t in ax.texts)
+    ax = charts.plot_staffing(staffing(s, teams=p.teams))
+    assert ax.get_ylabel() == "agent-days" and ax.texts
+    lines = campaign_budget(s, camp.assign(offer_value=10.0, p_winback=0.5), budget=p.budget)
+    summary = budget_summary(lines, cap=p.budget.cap)
+    ax = charts.plot_budget(summary, cap=p.budget.cap)
+    total = summary.set_index("category").loc["total", "amount"]
+    assert any(f"{total:,.0f}" in t.get_text() for t in ax.texts)
+    plt.close("all")

@@ -52,7 +52,7 @@ def plot_campaign_plan(plan: pd.DataFrame, *, ax=None, contact_days: pd.Datetime
     ax.tick_params(axis="x", labelrotation=45)
     ax.set_xlabel("date (month-day, ticks on Mondays)")
     ax.set_ylabel("task")
-    ax.set_title("Campaign plan: 8 weeks")
+    ax.set_title(f"Campaign plan: {int(plan['week_end'].max())} weeks")
     ax.legend(loc="lower left", fontsize=8, frameon=True)
     first, last = plan["start"].min(), plan["end"].max()
     if contact_days is not None and len(contact_days):
