@@ -56,10 +56,11 @@ TEAMS = {"phone": ChannelTeam(agents=2, per_agent_day=2, slots={"morning": 1.0})
 
 
 def test_budget_lines_closed_form():
-    lines = campaign_budget(SCHED, CAMPAIGN, budget=BUDGET)
+    lines = campaign_budget(SCHED, CAMPAIGN, budget=BUDGET, teams=TEAMS)
     got = lines.set_index(["category", "item", "channel"])["amount"]
-    assert got[("people", "agent-days", "phone")] == 3 * 400  # (01,D1), (01,D2), (02,D1)
-    assert got[("people", "agent-days", "sms")] == 0
+    # time used: 4 phone contacts at 2 per agent-day = 2 agent-days
+    assert got[("people", "agent time", "phone")] == 2 * 400
+    assert got[("people", "agent time", "sms")] == 0
     assert got[("materials", "contacts", "phone")] == pytest.approx(4 * 1.5)
     assert got[("materials", "contacts", "sms")] == pytest.approx(3 * 0.1)
     assert got[("materials", "training", None)] == 300
@@ -71,8 +72,17 @@ def test_budget_lines_closed_form():
     assert lines["amount"].tolist() == pytest.approx((lines["quantity"] * lines["unit_cost"]).tolist())
 
 
+def test_people_cost_by_days_worked():
+    budget = BUDGET.model_copy(update={"people_cost": "days_worked"})
+    lines = campaign_budget(SCHED, CAMPAIGN, budget=budget)
+    got = lines.set_index(["category", "item", "channel"])["amount"]
+    assert got[("people", "agent-days worked", "phone")] == 3 * 400  # (01,D1) (01,D2) (02,D1)
+    assert got[("people", "agent-days worked", "sms")] == 0
+
+
 def test_budget_summary_and_sentence():
-    lines = campaign_budget(SCHED, CAMPAIGN, budget=BUDGET)
+    budget = BUDGET.model_copy(update={"people_cost": "days_worked"})
+    lines = campaign_budget(SCHED, CAMPAIGN, budget=budget)
     summary = budget_summary(lines, cap=2000).set_index("category")
     assert summary.loc["people", "amount"] == 1200
     assert summary.loc["materials", "amount"] == pytest.approx(306.3)
@@ -87,19 +97,21 @@ def test_budget_summary_and_sentence():
 
 def test_flat_redemption_rate():
     budget = BUDGET.model_copy(update={"offer_redemption": 0.25})
-    lines = campaign_budget(SCHED, CAMPAIGN.drop(columns="p_winback"), budget=budget)
+    lines = campaign_budget(SCHED, CAMPAIGN.drop(columns="p_winback"), budget=budget, teams=TEAMS)
     row = lines.loc[lines["item"].str.startswith("offers redeemed")].iloc[0]
     assert row["amount"] == pytest.approx((100 + 50) * 0.25)
 
 
 def test_budget_errors_name_the_fix():
     with pytest.raises(BudgetError, match="schedule.budget.day_rate.sms"):
-        campaign_budget(SCHED, CAMPAIGN, budget=BUDGET.model_copy(
+        campaign_budget(SCHED, CAMPAIGN, teams=TEAMS, budget=BUDGET.model_copy(
             update={"day_rate": {"phone": 400}}))
+    with pytest.raises(BudgetError, match="pass teams"):
+        campaign_budget(SCHED, CAMPAIGN, budget=BUDGET)
     with pytest.raises(BudgetError, match="p_winback"):
-        campaign_budget(SCHED, CAMPAIGN.drop(columns="p_winback"), budget=BUDGET)
+        campaign_budget(SCHED, CAMPAIGN.drop(columns="p_winback"), budget=BUDGET, teams=TEAMS)
     with pytest.raises(BudgetError, match="offer_value"):
-        campaign_budget(SCHED, CAMPAIGN.assign(offer_value=-1.0), budget=BUDGET)
+        campaign_budget(SCHED, CAMPAIGN.assign(offer_value=-1.0), budget=BUDGET, teams=TEAMS)
     with pytest.raises(ValidationError, match="not contact channels"):
         BudgetParams(cap=1, day_rate={"fax": 1}, unit_cost={})
     with pytest.raises(ValidationError, match="between 0 and 1"):
@@ -138,7 +150,7 @@ def test_staffing_shortfall():
 def test_empty_schedule():
     empty = make_schedule([])
     assert staffing(empty, teams={}).empty
-    lines = campaign_budget(empty, CAMPAIGN, budget=BUDGET)
+    lines = campaign_budget(empty, CAMPAIGN, budget=BUDGET, teams=TEAMS)
     assert budget_summary(lines, cap=2000).set_index("category").loc["total", "amount"] == 300
 
 

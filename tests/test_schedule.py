@@ -522,7 +522,8 @@ def test_charts_have_titles_labels_and_computed_takeaways(crowded):
                for t in ax.texts)
     ax = charts.plot_staffing(staffing(s, teams=p.teams))
     assert ax.get_ylabel() == "agent-days" and ax.texts
-    lines = campaign_budget(s, camp.assign(offer_value=10.0, p_winback=0.5), budget=p.budget)
+    lines = campaign_budget(s, camp.assign(offer_value=10.0, p_winback=0.5), budget=p.budget,
+                            teams=p.teams)
     summary = budget_summary(lines, cap=p.budget.cap)
     ax = charts.plot_budget(summary, cap=p.budget.cap)
     total = summary.set_index("category").loc["total", "amount"]

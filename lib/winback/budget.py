@@ -11,8 +11,11 @@ agent-days the team provides over the contact days:
 
 **Budget** prices the calendar as scheduled, in the engagement's currency:
 
-* people: agent-days worked (distinct agent x day pairs with at least one contact) x the
-  channel's day rate;
+* people: agent time x the channel's day rate. ``people_cost: time_used`` (default) counts
+  the agent-days the scheduled contacts take (contacts / contacts per agent-day, a
+  fraction: the agents of a shared call centre do other work the rest of the day);
+  ``days_worked`` counts every agent x day with at least one contact as a full day (a
+  team dedicated to the campaign);
 * materials: contacts scheduled x the channel's cost per contact (SMS fees, call charges,
   printed material), plus the campaign's fixed items (offer design, scripts, training);
 * marketing: one offer per customer with at least one scheduled contact; its expected
@@ -74,6 +77,7 @@ class BudgetParams(Section):
     fixed: dict[str, float] = Field(default_factory=dict)
     offer_redemption: Literal["p_winback"] | float = "p_winback"
     offer_handling: float = Field(0.0, ge=0)
+    people_cost: Literal["time_used", "days_worked"] = "time_used"
 
     @field_validator("day_rate")
     @classmethod
@@ -209,8 +213,8 @@ def _price(table: dict[str, float], channel: str, key: str) -> float:
     return float(table[channel])
 
 
-def campaign_budget(schedule: Schedule, campaign: pd.DataFrame, *,
-                    budget: BudgetParams) -> pd.DataFrame:
+def campaign_budget(schedule: Schedule, campaign: pd.DataFrame, *, budget: BudgetParams,
+                    teams: dict[str, ChannelTeam] | None = None) -> pd.DataFrame:
     """The campaign's budget lines: people, materials and marketing (see the module docstring).
 
     Parameters
@@ -223,6 +227,9 @@ def campaign_budget(schedule: Schedule, campaign: pd.DataFrame, *,
         with a scheduled contact.
     budget
         ``params.schedule.budget``.
+    teams
+        ``params.schedule.teams`` (contacts per agent-day), needed when ``people_cost`` is
+        ``time_used``.
 
     Returns
     -------
@@ -233,10 +240,22 @@ def campaign_budget(schedule: Schedule, campaign: pd.DataFrame, *,
     """
     cal = schedule.calendar
     rows: list[dict] = []
-    worked = cal.drop_duplicates(["agent", "day"]).groupby("channel", sort=True).size()
-    for ch, n in worked.items():
-        rate = _price(budget.day_rate, ch, "day_rate")
-        rows.append(_line("people", "agent-days", ch, int(n), "agent-day", rate))
+    if budget.people_cost == "days_worked":
+        worked = cal.drop_duplicates(["agent", "day"]).groupby("channel", sort=True).size()
+        for ch, n in worked.items():
+            rate = _price(budget.day_rate, ch, "day_rate")
+            rows.append(_line("people", "agent-days worked", ch, float(n), "agent-day", rate))
+    else:
+        for ch, n in cal.groupby("channel", sort=True).size().items():
+            team = (teams or {}).get(ch)
+            if team is None or team.per_agent_day <= 0:
+                raise BudgetError(
+                    f"people_cost: time_used needs the contacts per agent-day of channel "
+                    f"{ch!r}: pass teams=params.schedule.teams (or set "
+                    "schedule.budget.people_cost: days_worked).")
+            rate = _price(budget.day_rate, ch, "day_rate")
+            rows.append(_line("people", "agent time", ch, n / team.per_agent_day,
+                              "agent-day", rate))
     contacts = cal.groupby("channel", sort=True).size()
     for ch, n in contacts.items():
         cost = _price(budget.unit_cost, ch, "unit_cost")
@@ -282,11 +301,11 @@ def campaign_budget(schedule: Schedule, campaign: pd.DataFrame, *,
                       budget.offer_handling))
     out = pd.DataFrame(rows, columns=["category", "item", "channel", "quantity", "unit",
                                       "unit_cost", "amount"])
-    return out.astype({"category": "str", "item": "str", "channel": "str", "quantity": "int64",
+    return out.astype({"category": "str", "item": "str", "channel": "str", "quantity": "float64",
                        "unit": "str", "unit_cost": "float64", "amount": "float64"})
 
 
-def _line(category: str, item: str, channel: str | None, quantity: int, unit: str,
+def _line(category: str, item: str, channel: str | None, quantity: float, unit: str,
           unit_cost: float, amount: float | None = None) -> dict:
     return {"category": category, "item": item, "channel": channel, "quantity": quantity,
             "unit": unit, "unit_cost": float(unit_cost),
