@@ -20,6 +20,7 @@ from winback.targeting import (
     lp_bound,
     select_targets,
     select_within_budget,
+    shadow_price,
 )
 
 
@@ -68,6 +69,14 @@ def test_known_small_case_where_greedy_is_not_optimal():
     assert used == "exact" and mask.tolist() == [False, True, True]
 
 
+def test_shadow_price_is_the_frontier_slope_at_the_budget():
+    v, c = np.array([60.0, 100.0, 120.0, -5.0]), np.array([10.0, 20.0, 30.0, 1.0])
+    assert shadow_price(v, c, 5) == 6.0
+    assert shadow_price(v, c, 29) == 5.0
+    assert shadow_price(v, c, 30) == 4.0
+    assert shadow_price(v, c, 60) == 0.0
+
+
 def test_free_positive_candidates_are_always_taken_and_bad_input_refused():
     assert knapsack_exact([5.0, 1.0], [0.0, 10.0], 0.0).tolist() == [True, False]
     assert knapsack_greedy([5.0, -1.0], [0.0, 0.0], 0.0).tolist() == [True, False]
@@ -107,7 +116,7 @@ def test_select_targets_per_tier_and_summary():
     summary = budget_summary(out, {"1": 50.0, "2": 100.0, "*": 3.0})
     t1 = summary.loc["1"]
     assert (t1["selected"], t1["cost"], t1["expected_value"]) == (2, 50.0, 220.0)
-    assert t1["next_ev_per_unit"] == pytest.approx(6.0)  # a: 60 / 10 left out
+    assert t1["next_ev_per_unit"] == pytest.approx(4.0)  # c (120 / 30) crosses the budget
     assert t1["gap"] == pytest.approx(60 + 100 + 120 * 20 / 30 - 220)
     assert t1["ev_of_extra"] == pytest.approx(0.0)  # 55 buys nothing more than 50 does
     assert t1["budget_to_take_all"] == 60.0

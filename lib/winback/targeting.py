@@ -21,9 +21,9 @@ greedy
     reported ``gap = V_LP - V_selected`` bounds how far from optimal any selection is.
 
 The marginal-value curve (:func:`budget_curve`) is the LP frontier: candidates in ratio
-order with cumulative cost and expected value; its slope at the budget,
-``next_ev_per_unit`` in :func:`budget_summary`, is what one more currency unit of budget
-would buy.
+order with cumulative cost and expected value; its slope at the budget
+(:func:`shadow_price`, ``next_ev_per_unit`` in :func:`budget_summary`) is what one more
+currency unit of budget would buy, and ``ev_of_extra`` re-solves with 10% more budget.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ __all__ = [
     "lp_bound",
     "select_targets",
     "select_within_budget",
+    "shadow_price",
 ]
 
 _EPS = 1e-9
@@ -128,6 +129,25 @@ def _quiet_fd1() -> Iterator[None]:
         os.dup2(saved, 1)
         os.close(saved)
         os.close(devnull)
+
+
+def shadow_price(ev, cost, budget: float) -> float:
+    """What one more unit of budget buys: the LP frontier's slope at ``budget``.
+
+    The expected value per unit of cost of the *critical* candidate, the first in ratio
+    order whose cost no longer fits (the dual price of the budget constraint in the LP
+    relaxation); 0 when every positive-value candidate fits.
+    """
+    v, c = _arrays(ev, cost)
+    pos = v > 0
+    v, c = v[pos], c[pos]
+    left = float(budget)
+    for i in _ratio_order(v, c):
+        if c[i] <= left + _EPS:
+            left -= c[i]
+        else:
+            return float(v[i] / c[i])
+    return 0.0
 
 
 def knapsack_exact(ev, cost, budget: float) -> np.ndarray:
@@ -326,9 +346,9 @@ def budget_summary(
         Index ``tier``: ``budget``, ``candidates``, ``positive_ev`` (candidates worth
         contacting at any budget), ``selected``, ``cost``, ``expected_value``, ``unspent``,
         ``lp_bound`` and ``gap`` (LP bound minus selected value: how far from optimal any
-        selection could be), ``next_ev_per_unit`` (expected value per currency unit of the
-        best candidate left out: what the next unit of budget buys; 0 when every
-        positive-value candidate is in), ``ev_of_extra`` (gain in expected value from
+        selection could be), ``next_ev_per_unit`` (:func:`shadow_price`: what one more
+        currency unit of budget buys; 0 when every positive-value candidate fits),
+        ``ev_of_extra`` (gain in expected value from
         ``extra_share`` more budget, re-solved), ``budget_to_take_all`` (cost of every
         positive-value candidate) and ``solver``.
     """
@@ -343,9 +363,6 @@ def budget_summary(
         v = part["expected_value"].to_numpy(float)
         c = part["cost"].to_numpy(float)
         sel = part["selected"].to_numpy(bool)
-        left = (~sel) & (v > 0)
-        with np.errstate(over="ignore"):
-            ratio = np.where(c > 0, v / np.where(c > 0, c, 1.0), np.inf)
         method = str(part["solver"].iloc[0]) if len(part) else "none"
         more, _ = select_within_budget(
             v, c, budget * (1 + extra_share), method=method if len(part) else "greedy"
@@ -363,7 +380,7 @@ def budget_summary(
                 "unspent": float(budget - c[sel].sum()),
                 "lp_bound": bound,
                 "gap": max(float(bound - v[sel].sum()), 0.0),
-                "next_ev_per_unit": float(ratio[left].max()) if left.any() else 0.0,
+                "next_ev_per_unit": shadow_price(v, c, budget),
                 "ev_of_extra": float(v[more].sum() - v[sel].sum()),
                 "budget_to_take_all": float(c[v > 0].sum()),
                 "solver": method,

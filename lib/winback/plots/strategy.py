@@ -26,7 +26,7 @@ _TEXT = {
         ),
         "marginal": "下一单位预算的边际期望价值",
         "ev_per_unit": "每单位成本的期望价值",
-        "marginal_takeaway": ("层级 {t}：预算之外下一位客户每 1 {c} 可带来 {r:.1f} {c} 期望价值"),
+        "marginal_takeaway": "层级 {t}：预算再增加 1 {c} 可多带来 {r:.2f} {c} 期望价值 (各层级最高)",
         "marginal_none": "所有期望价值为正的客户都在预算内",
         "use": "各层级预算使用",
         "amount": "金额 ({c})",
@@ -50,8 +50,8 @@ _TEXT = {
         "(every positive candidate would cost {all:,.0f} {c})",
         "marginal": "What the next unit of budget buys",
         "ev_per_unit": "Expected value per unit of cost",
-        "marginal_takeaway": "Tier {t}: the next candidate beyond the budget returns {r:.1f} {c} "
-        "per 1 {c}",
+        "marginal_takeaway": "Tier {t}: one more {c} of budget buys {r:.2f} {c} of expected value "
+        "(the highest of the tiers)",
         "marginal_none": "Every candidate with a positive expected value fits in the budget",
         "use": "Budget use by tier",
         "amount": "Amount ({c})",
@@ -122,11 +122,12 @@ def plot_budget_curve(
         ax.legend(frameon=False, loc="lower right", fontsize=8)
     ax.set_title(t["curve"])
     if len(budget):
-        top = budget.iloc[0]
+        tier = budget["expected_value"].idxmax()
+        top = budget.loc[tier]
         takeaway(
             ax,
             t["curve_takeaway"].format(
-                t=budget.index[0],
+                t=tier,
                 b=top["budget"],
                 ev=top["expected_value"],
                 c=currency,
@@ -146,26 +147,36 @@ def plot_marginal_value(
 ):
     """Expected value per unit of cost of each next candidate (the curve's slope), budgets marked.
 
-    Left of a tier's budget mark is what the budget buys; the height just right of it is
-    what one more unit of budget would buy.
+    Left of a tier's budget mark (dashed) is what the budget buys; the height just right
+    of it is what one more unit of budget would buy. A tier whose budget exceeds the cost of
+    all its positive candidates has no mark. The value axis is logarithmic (ratios span
+    orders of magnitude).
     """
     t = _t(language)
     ax = new_axes(ax)
+    right = 0.0
     for i, tier in enumerate(str(x) for x in budget.index):
         part = curve[curve["tier"].astype(str) == tier]
-        if part.empty:
+        r = part["ev_per_unit"].to_numpy(float)
+        keep = np.isfinite(r) & (r > 0)
+        if not keep.any():
             continue
         color = PALETTE[i % len(PALETTE)]
-        x = np.concatenate([[0.0], part["cum_cost"].to_numpy(float)])
-        r = part["ev_per_unit"].to_numpy(float)
-        r = np.where(np.isfinite(r), r, np.nan)
-        ax.step(x[:-1], r, where="post", color=color, lw=1.8, label=t["tier"].format(t=tier))
-        ax.axvline(float(budget.loc[tier, "budget"]), color=color, lw=1, ls="--")
+        start = np.concatenate([[0.0], part["cum_cost"].to_numpy(float)[:-1]])
+        ax.step(
+            start[keep], r[keep], where="post", color=color, lw=1.8, label=t["tier"].format(t=tier)
+        )
+        total = float(part["cum_cost"].iloc[-1])
+        right = max(right, total)
+        b = float(budget.loc[tier, "budget"])
+        if b < total:
+            ax.axvline(b, color=color, lw=1, ls="--")
     ax.set_xlabel(t["cum_cost"].format(c=currency))
     ax.set_ylabel(t["ev_per_unit"])
     format_money(ax, "x")
-    ax.set_xlim(left=0)
-    ax.set_ylim(bottom=0)
+    ax.set_xlim(0, right * 1.05 if right > 0 else 1.0)
+    if right > 0:
+        ax.set_yscale("log")
     if len(budget):
         ax.legend(frameon=False, fontsize=8)
     ax.set_title(t["marginal"])
