@@ -125,7 +125,7 @@ def test_staffing_closed_form():
     assert phone["contacts_needed"] == 5 and phone["contacts_unscheduled"] == 1
     assert phone["agent_days_needed"] == 3 and phone["agent_days_available"] == 6
     assert phone["agent_days_used"] == 3 and phone["agents_needed"] == 1
-    assert not phone["fits"]  # one contact did not fit
+    assert phone["fits"]  # the team has the agent-days, although one contact did not fit
     sms = table.loc["sms"]
     assert sms["agent_days_needed"] == 1 and sms["agent_days_available"] == 3 and sms["fits"]
     visit = table.loc["visit"]  # no team: cannot be staffed
@@ -160,5 +160,6 @@ def test_staffing_sentence_names_the_busiest_channel():
     table = staffing(make_schedule(rows), teams=TEAMS)
     # phone 3 of 2 x 2 x 3 = 12 (25%), sms 30 of 100 x 3 = 300 (10%)
     assert describe_staffing(table) == (
-        "The teams cover every planned contact; the busiest channel, phone, uses 25% of its "
+        "The teams have the agent-days every planned contact needs; the busiest channel, "
+        "phone, uses 25% of its "
         "capacity (3 contacts, 2 of 6 agent-days).")

@@ -127,7 +127,9 @@ def staffing(schedule: Schedule, *, teams: dict[str, ChannelTeam]) -> pd.DataFra
         ``contacts_unscheduled``, ``agent_days_needed``, ``agent_days_available``,
         ``agent_days_used``, ``agents_needed``, ``shortfall_agent_days``, ``fits``.
         Needs of a channel without a team (no agents) are empty (NaN): no contact can be
-        made on it at any staffing.
+        made on it at any staffing. ``fits``: the team provides the agent-days needed
+        (contacts may still be unscheduled for other reasons: the gap between attempts,
+        time slots; see the schedule's ``unscheduled`` table).
     """
     cal, uns = schedule.calendar, schedule.unscheduled
     n_days = len(schedule.days)
@@ -157,7 +159,8 @@ def staffing(schedule: Schedule, *, teams: dict[str, ChannelTeam]) -> pd.DataFra
             "contacts_needed": need, "contacts_scheduled": s, "contacts_unscheduled": u,
             "agent_days_needed": days_needed, "agent_days_available": available,
             "agent_days_used": int(used.get(ch, 0)), "agents_needed": agents_needed,
-            "shortfall_agent_days": shortfall, "fits": u == 0,
+            "shortfall_agent_days": shortfall,
+            "fits": bool(need == 0 or (not np.isnan(shortfall) and shortfall == 0)),
         })
     cols = ["channel", "agents", "per_agent_day", "contact_days", "contacts_needed",
             "contacts_scheduled", "contacts_unscheduled", "agent_days_needed",
@@ -184,8 +187,8 @@ def describe_staffing(table: pd.DataFrame) -> str:
         ranked = busiest.assign(load=busiest["contacts_needed"] / capacity).sort_values(
             ["load", "contacts_needed"], ascending=False, kind="stable")
         top = ranked.iloc[0]
-        return (f"The teams cover every planned contact; the busiest channel, {top['channel']}, "
-                f"uses {top['load']:.0%} of its capacity ({top['contacts_needed']:,} contacts, "
+        return (f"The teams have the agent-days every planned contact needs; the busiest "
+                f"channel, {top['channel']}, uses {top['load']:.0%} of its capacity ({top['contacts_needed']:,} contacts, "
                 f"{top['agent_days_needed']:.0f} of {top['agent_days_available']} agent-days).")
     parts = []
     for _, r in short.iterrows():
@@ -193,11 +196,15 @@ def describe_staffing(table: pd.DataFrame) -> str:
             parts.append(f"{r['channel']} has no team for {r['contacts_needed']:,} contacts")
         else:
             parts.append(
-                f"{r['channel']} needs {r['agent_days_needed']:.0f} agent-days but has "
+                f"{r['channel']} needs {_days(r['agent_days_needed'])} but has "
                 f"{r['agent_days_available']} ({r['agents_needed']:.0f} agents instead of "
                 f"{r['agents']})")
     return ("The teams fall short: " + "; ".join(parts)
             + ". Add agents or contact days, or accept the unscheduled contacts.")
+
+
+def _days(n: float) -> str:
+    return f"{n:.0f} agent-day{'' if n == 1 else 's'}"
 
 
 # --------------------------------------------------------------------------------------
