@@ -101,9 +101,13 @@ from winback.backtest import (
     rank_order,
     reliability_table,
     training_months,
+    wilson_interval,
 )
+from winback.churn import score_churn
 from winback.config import Section
-from winback.settings import derive_seed
+from winback.settings import derive_seed, month_range
+from winback.snapshot import month_end_snapshot, read_snapshot, snapshot_months, store_frame
+from winback.store import has_table, replace_month, table_months
 
 __all__ = [
     "FEATURES",
@@ -111,6 +115,7 @@ __all__ = [
     "MODELS",
     "AlertParams",
     "Backtest",
+    "FinalModels",
     "GBMParams",
     "WarningError",
     "WarningHistory",
@@ -118,7 +123,6 @@ __all__ = [
     "WarningParams",
     "alert_counts",
     "choose_model",
-    "FinalModels",
     "describe_backtest",
     "describe_watchlist",
     "factor_counts",
@@ -1257,8 +1261,6 @@ def realized_performance(
         in the population), ``realized_recall`` (watchlisted churners / population
         churners) and ``realized_base_rate``, with 95% Wilson intervals.
     """
-    from winback.backtest import wilson_interval
-
     cols = ["month", "horizon", "model", "metric", "value", "ci_low", "ci_high"]
     rows = []
     lab_months = set(labels["month"].astype("str"))
@@ -1301,8 +1303,6 @@ def history_months(con, month: str, *, params: WarningParams) -> list[str]:
     (``month - 2H - (backtest_months - 1) - (max_train_months - 1)``), but not before the
     month of the first transaction, to ``month``.
     """
-    from winback.settings import month_range
-
     H = params.horizon_months
     start = (_period(month) - 2 * H - (params.backtest_months - 1)
              - (params.max_train_months - 1))
@@ -1314,13 +1314,22 @@ def history_months(con, month: str, *, params: WarningParams) -> list[str]:
 
 
 def _cached(con, table: str, month: str, digest: str) -> pd.DataFrame | None:
-    from winback.store import has_table
-
+    """``month``'s rows of cache ``table`` computed with params hash ``digest``, or ``None``."""
     if not has_table(con, table):
         return None
     frame = con.execute(f'SELECT * FROM "{table}" WHERE month = ? AND params_hash = ?',
                         [month, digest]).df()
     return None if frame.empty else frame.drop(columns="params_hash")
+
+
+def _write_cache(con, table: str, month: str, frame: pd.DataFrame) -> None:
+    """Cache ``frame`` as ``month``'s rows of ``table``; a cache whose columns no longer match
+    (the snapshot definition changed) is dropped and rebuilt, month by month, as needed."""
+    if has_table(con, table):
+        cols = {r[0] for r in con.execute(f'DESCRIBE "{table}"').fetchall()}
+        if cols != set(frame.columns):
+            con.execute(f'DROP TABLE "{table}"')
+    replace_month(con, table, month, frame)
 
 
 def month_snapshot(con, month: str, *, snapshot_params) -> tuple[pd.DataFrame, str]:
@@ -1335,8 +1344,6 @@ def month_snapshot(con, month: str, *, snapshot_params) -> tuple[pd.DataFrame, s
     (pandas.DataFrame, str)
         The snapshot and its source: ``snapshots``, ``cache`` or ``computed``.
     """
-    from winback.snapshot import month_end_snapshot, read_snapshot, snapshot_months, store_frame
-    from winback.store import replace_month
 
     if month in snapshot_months(con):
         return read_snapshot(con, month), "snapshots"
@@ -1347,7 +1354,7 @@ def month_snapshot(con, month: str, *, snapshot_params) -> tuple[pd.DataFrame, s
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a missing interactions table is said once by stage 1
         snap = month_end_snapshot(con, month, params=snapshot_params)
-    replace_month(con, SNAPSHOT_CACHE, month, store_frame(snap).assign(params_hash=digest))
+    _write_cache(con, SNAPSHOT_CACHE, month, store_frame(snap).assign(params_hash=digest))
     return snap, "computed"
 
 
@@ -1360,8 +1367,6 @@ def month_status(con, month: str, snapshot: pd.DataFrame, *, churn_params) -> tu
     ``warning_status``; else scored now with :func:`winback.churn.score_churn` (the BG/NBD
     fitted on that month's snapshot, stage 1's rules) and cached.
     """
-    from winback.churn import score_churn
-    from winback.store import replace_month, table_months
 
     keep = list(_STATUS_COLUMNS)
     if month in table_months(con, "churn_status"):
@@ -1381,7 +1386,7 @@ def month_status(con, month: str, snapshot: pd.DataFrame, *, churn_params) -> tu
         "score": scored["score"].to_numpy(dtype=float),
         "p_alive": scored["p_alive"].to_numpy(dtype=float),
     })
-    replace_month(con, STATUS_CACHE, month, frame.assign(params_hash=digest))
+    _write_cache(con, STATUS_CACHE, month, frame.assign(params_hash=digest))
     return frame, "computed"
 
 
@@ -1518,15 +1523,11 @@ def resolve_capacity(params, schedule=None) -> int:
 
 def write_watchlist(con, month: str, watchlist: pd.DataFrame) -> int:
     """Store ``watchlist`` in the table ``watchlist``, replacing exactly ``month``'s rows."""
-    from winback.store import replace_month
-
     frame = watchlist.astype({"month": "str", "customer_id": "str", "risk": float,
                               "rank": "int64", "model": "str"})
     for c in [c for c in frame.columns if c.startswith("factor_")]:
         frame[c] = frame[c].astype("str").where(frame[c].notna(), None)
     if frame.empty:
-        from winback.store import has_table
-
         if not has_table(con, WATCHLIST_TABLE):
             return 0
         con.execute(f'DELETE FROM "{WATCHLIST_TABLE}" WHERE month = ?', [month])
@@ -1542,7 +1543,6 @@ def write_performance(con, rows: pd.DataFrame) -> int:
     replaced and other stored rows of that month (e.g. the realized precision written by
     another run) are kept; one transaction per month.
     """
-    from winback.store import has_table, replace_month
 
     if rows.empty:
         return 0
@@ -1565,8 +1565,6 @@ def write_performance(con, rows: pd.DataFrame) -> int:
 
 def read_performance(con) -> pd.DataFrame:
     """The whole ``warning_performance`` table (empty with its columns when missing)."""
-    from winback.store import has_table
-
     if not has_table(con, PERFORMANCE_TABLE):
         return pd.DataFrame(columns=_PERFORMANCE_COLUMNS)
     return con.execute(f'SELECT * FROM "{PERFORMANCE_TABLE}" ORDER BY month, model, metric').df()
@@ -1574,8 +1572,6 @@ def read_performance(con) -> pd.DataFrame:
 
 def past_watchlists(con) -> pd.DataFrame:
     """Every stored watchlist (empty when none yet)."""
-    from winback.store import has_table
-
     if not has_table(con, WATCHLIST_TABLE):
         return pd.DataFrame(columns=["month", "customer_id", "risk", "rank", "model"])
     return con.execute(f'SELECT * FROM "{WATCHLIST_TABLE}" ORDER BY month, rank').df()
