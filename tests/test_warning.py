@@ -604,3 +604,20 @@ def test_charts_draw_with_a_takeaway_and_say_when_there_is_nothing_to_show():
     assert "3 months" in empty.texts[0].get_text()
     assert charts.plot_backtest(bt.metrics.iloc[0:0], language="en").texts
     plt.close("all")
+
+
+def test_a_cache_with_other_columns_is_rebuilt():
+    import duckdb
+
+    from winback.warning import _write_cache
+
+    con = duckdb.connect()
+    _write_cache(con, "warning_status", "2024-01",
+                 pd.DataFrame({"month": ["2024-01"], "customer_id": ["a"], "score": [0.1]}))
+    _write_cache(con, "warning_status", "2024-02",
+                 pd.DataFrame({"month": ["2024-02"], "customer_id": ["a"], "score": [0.2]}))
+    _write_cache(con, "warning_status", "2024-02",
+                 pd.DataFrame({"month": ["2024-02"], "customer_id": ["a"], "score": [0.3],
+                               "p_alive": [0.9]}))
+    got = con.execute("SELECT month, score, p_alive FROM warning_status").fetchall()
+    assert got == [("2024-02", 0.3, 0.9)]
