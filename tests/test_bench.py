@@ -93,6 +93,19 @@ def test_rss_sampler_counts_child_processes():
     assert "RssSampler(method='proc'" in repr(rss)
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc sampling")
+def test_rss_sampler_kernel_peak_includes_its_forked_workers():
+    code = ("import os, time\n"
+            "pid = os.fork()\n"
+            "if pid == 0:\n"
+            "    block = bytearray(150 * 1024 * 1024); time.sleep(2); os._exit(0)\n"
+            "os.waitpid(pid, 0)\n")
+    with bench.RssSampler(interval=0.05) as rss:  # an argument naming it like a kernel
+        subprocess.run([sys.executable, "-c", code, "ipykernel_launcher"], check=True)
+    (kernel,) = rss.kernels  # the forked worker (same command line) is not a kernel
+    assert kernel["hwm_mb"] > 150
+
+
 def test_command_line_refuses_bad_options(capsys, tmp_path):
     assert bench.main(["--sizes", "12", "--out", str(tmp_path / "x.json")]) == 2
     assert "--sizes" in capsys.readouterr().err

@@ -19,8 +19,9 @@ peak RSS
     Resident memory of the benchmark process plus every descendant process (the papermill
     kernels are children), summed over the processes alive at each moment, sampled from
     ``/proc/<pid>/status`` every 0.1 s while the month runs (:class:`RssSampler`); the peak
-    is the largest sum. Each stage's peak is the kernel's own high-water mark (``VmHWM``,
-    kept by the kernel, so exact up to the last sample). ``getrusage`` is not used on
+    is the largest sum. Each stage's peak is its kernel's own high-water mark (``VmHWM``,
+    kept by the kernel, so exact up to the last sample), or the sampled sum over the kernel
+    and the worker processes it forks, when larger. ``getrusage`` is not used on
     Linux: its ``RUSAGE_CHILDREN`` peak is the largest single child's, not the sum of the
     processes running together, and it accumulates over the benchmark's lifetime (every
     size, the data generator). Without ``/proc`` (macOS) the peak falls back to
@@ -123,8 +124,8 @@ def _proc_status(pid: int) -> tuple[int, int] | None:
     return values["VmRSS"], values.get("VmHWM", values["VmRSS"])
 
 
-def _descendants(pid: int) -> list[int]:
-    """``pid`` and every process below it, from the parent ids in ``/proc/<pid>/stat``."""
+def _process_tree(pid: int) -> dict[int, list[int]]:
+    """Children of ``pid`` and of each of its descendants, from ``/proc/<pid>/stat``."""
     children: dict[int, list[int]] = {}
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
@@ -135,11 +136,20 @@ def _descendants(pid: int) -> list[int]:
             continue
         ppid = int(stat.rsplit(")", 1)[1].split()[1])  # fields after the command name
         children.setdefault(ppid, []).append(int(entry.name))
+    tree, todo = {}, [pid]
+    while todo:
+        p = todo.pop()
+        tree[p] = children.get(p, [])
+        todo.extend(tree[p])
+    return tree
+
+
+def _subtree(tree: dict[int, list[int]], pid: int) -> list[int]:
     out, todo = [], [pid]
     while todo:
         p = todo.pop()
         out.append(p)
-        todo.extend(children.get(p, ()))
+        todo.extend(tree.get(p, ()))
     return out
 
 
@@ -157,7 +167,9 @@ class RssSampler:
     ``with RssSampler() as rss: ...`` samples ``/proc`` every ``interval`` seconds in a
     thread. After the block, ``peak_mb`` is the largest sum of the resident set sizes
     (``VmRSS``) of the processes alive at one sample, and ``kernels`` lists the Jupyter
-    kernels seen, in order of start, with their own high-water mark (``VmHWM``) in MB.
+    kernels this process started, in order of start, with their peak in MB: the larger of
+    the kernel's own high-water mark (``VmHWM``) and the sampled sum over the kernel and
+    the processes it started.
     Where ``/proc`` is missing, ``peak_mb`` is ``getrusage``'s peak of this process plus
     its children's largest, an upper bound, and ``kernels`` stays empty; ``method`` says
     which was used.
@@ -184,14 +196,15 @@ class RssSampler:
 
     def sample(self) -> None:
         """Take one sample now."""
-        total = 0
-        for pid in _descendants(self.pid):
+        tree = _process_tree(self.pid)
+        rss = {}
+        for pid in tree:
             status = _proc_status(pid)
-            if status is None:
-                continue
-            rss, hwm = status
-            total += rss
-            if pid == self.pid:
+            if status is not None:
+                rss[pid] = status
+        self.peak_mb = max(self.peak_mb, sum(r for r, _ in rss.values()) / _MB)
+        for pid in tree[self.pid]:  # kernels are started by this process
+            if pid not in rss:
                 continue
             info = self._seen.get(pid)
             if info is None:
@@ -199,8 +212,9 @@ class RssSampler:
                 self._seen[pid] = info
                 if "ipykernel" in info["cmd"]:
                     self.kernels.append(info)
-            info["hwm_mb"] = max(info["hwm_mb"], hwm / _MB)
-        self.peak_mb = max(self.peak_mb, total / _MB)
+            # the process's own high-water mark, or its subtree's sum (forked workers)
+            below = sum(rss[p][0] for p in _subtree(tree, pid) if p in rss)
+            info["hwm_mb"] = max(info["hwm_mb"], rss[pid][1] / _MB, below / _MB)
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -527,6 +541,7 @@ def _count_rows(store: Path) -> dict[str, int | None]:
     if not store.exists():
         return dict.fromkeys(INPUT_TABLES)
     with opened(store, read_only=True) as con:
+        con.execute("SET enable_progress_bar = false")
         return {t: (int(con.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0])
                     if has_table(con, t) else None) for t in INPUT_TABLES}
 
@@ -762,6 +777,7 @@ def run_bench(
         comparisons: dict[str, Any] = {"n_customers": n, "month": month}
         try:
             with opened(store, read_only=True) as con:
+                con.execute("SET enable_progress_bar = false")  # no bar in the printed table
                 comparisons["snapshot"], snap = compare_snapshot(con, month, params.snapshot)
             comparisons["bgnbd"] = compare_bgnbd(snap, time_unit=params.churn.time_unit)
         except BenchMismatch as exc:
