@@ -28,7 +28,8 @@ from winback.demo import taxonomy as tx
 
 N = 1500
 SEED = 7
-CLIENT = ["customers.csv", "transactions.parquet", "interactions.csv", "surveys.csv", "contact_outcomes.csv"]
+CLIENT = ["customers.csv", "transactions", "interactions.csv", "surveys.csv", "contact_outcomes.csv"]
+HISTORY = [str(m) for m in pd.period_range("2022-01", "2024-01", freq="M")]
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +45,15 @@ def world(base, tmp_path) -> DemoWorld:
     root = tmp_path / "world"
     shutil.copytree(base, root)
     return DemoWorld.open(root)
+
+
+def _client_bytes(root: Path) -> dict[str, bytes]:
+    """Every file the client delivered (monthly transaction files included), by relative path."""
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted((root / "client").rglob("*")) if p.is_file()}
+
+
+def _transactions(root: Path) -> pd.DataFrame:
+    return pd.read_parquet(root / "client/transactions")
 
 
 def _customers(root: Path) -> pd.DataFrame:
@@ -132,8 +142,30 @@ def test_client_files_in_stated_encodings(base):
     assert outcomes.empty and "campaign_month" in outcomes.columns
 
 
+def test_transactions_arrive_as_one_file_per_month(base):
+    folder = base / "client/transactions"
+    names = sorted(p.name for p in folder.iterdir())
+    assert names == [f"transactions_{m}.parquet" for m in HISTORY], "no temporary or stray files"
+    for month in (HISTORY[0], HISTORY[-1]):
+        part = pd.read_parquet(folder / f"transactions_{month}.parquet")
+        assert len(part) and (part.order_ts.dt.to_period("M").astype(str) == month).all()
+
+
+def test_the_kit_reads_the_monthly_files_through_the_demo_params(base):
+    from winback.config import load_params
+    from winback.sources import read_source
+
+    spec = load_params("demo").sources.spec("transactions")
+    assert spec.path == "transactions/transactions_*.parquet"
+    raw = read_source("transactions", spec, base_dir=base / "client")
+    assert [p.name for p in raw.files] == [f"transactions_{m}.parquet" for m in HISTORY]
+    txn = _transactions(base)
+    assert len(raw.frame) == len(txn)
+    assert raw.frame.order_id.tolist() == txn.order_id.tolist(), "stacked in month order"
+
+
 def test_transactions_follow_the_contract(base):
-    txn = pd.read_parquet(base / "client/transactions.parquet")
+    txn = _transactions(base)
     assert list(txn.columns) == ["order_id", "customer_id", "order_ts", "amount", "quantity", "category",
                                  "business_line", "channel", "discount", "is_return"]
     assert str(txn.order_ts.dtype) == "datetime64[us]"
@@ -158,11 +190,11 @@ def test_transactions_follow_the_contract(base):
 def test_same_seed_gives_identical_files_and_another_seed_does_not(base, tmp_path):
     again = tmp_path / "again"
     DemoWorld.create(again, n_customers=N, seed=SEED)
-    for name in CLIENT:
-        assert (again / "client" / name).read_bytes() == (base / "client" / name).read_bytes(), name
+    assert _client_bytes(again) == _client_bytes(base)
     other = tmp_path / "other"
     DemoWorld.create(other, n_customers=N, seed=SEED + 1)
-    assert (other / "client/transactions.parquet").read_bytes() != (base / "client/transactions.parquet").read_bytes()
+    last = f"client/transactions/transactions_{HISTORY[-1]}.parquet"
+    assert (other / last).read_bytes() != (base / last).read_bytes()
 
 
 def test_create_refuses_an_existing_world(base):
@@ -249,7 +281,7 @@ def test_engagement_declines_before_dropout(base):
 
 # --- advancing and the call centre --------------------------------------------------------
 
-def test_advance_moves_one_month_forward_only(world):
+def test_advance_moves_one_month_forward_only(base, world):
     with pytest.raises(DemoStateError, match="already simulated"):
         world.advance("2024-01")
     with pytest.raises(DemoStateError, match="next month to simulate is 2024-02"):
@@ -261,8 +293,13 @@ def test_advance_moves_one_month_forward_only(world):
     with pytest.raises(DemoStateError, match="already simulated"):
         world.advance("2024-02")
     assert DemoWorld.open(world.root).data_through == "2024-02"
-    txn = pd.read_parquet(world.root / "client/transactions.parquet")
+    txn = _transactions(world.root)
     assert txn.order_ts.max() < pd.Timestamp("2024-03-01") and txn.order_id.is_unique
+    new = pd.read_parquet(world.root / "client/transactions/transactions_2024-02.parquet")
+    assert len(new) and (new.order_ts >= pd.Timestamp("2024-02-01")).all()
+    history = {k: v for k, v in _client_bytes(base).items() if "/transactions/" in k}
+    now = _client_bytes(world.root)
+    assert all(now[k] == v for k, v in history.items()), "delivered months are never rewritten"
     assert len(_customers(world.root)) > N, "new customers keep signing up"
 
 
@@ -276,11 +313,11 @@ def test_reopening_between_months_changes_nothing(base, tmp_path):
     w.advance("2024-03")
     DemoWorld.open(two).advance("2024-02", assignment, SCRIPTS)
     DemoWorld.open(two).advance("2024-03")
-    for name in CLIENT:
-        assert (one / "client" / name).read_bytes() == (two / "client" / name).read_bytes(), name
+    assert _client_bytes(one) == _client_bytes(two)
 
 
 def test_a_failed_month_is_cut_back_and_can_be_rerun(base, tmp_path, monkeypatch):
+    """A month failing half-way leaves no file of its month; the rerun gives the same bytes."""
     clean, broken = tmp_path / "clean", tmp_path / "broken"
     shutil.copytree(base, clean)
     shutil.copytree(base, broken)
@@ -296,10 +333,37 @@ def test_a_failed_month_is_cut_back_and_can_be_rerun(base, tmp_path, monkeypatch
     with pytest.raises(OSError, match="disk full"):
         world.advance("2024-02")
     assert world.data_through == "2024-01"
+    assert _client_bytes(broken).keys() == _client_bytes(base).keys(), "the month's files are deleted"
+    assert not [p for p in broken.rglob(".*.tmp")]
     monkeypatch.setattr(DemoWorld, "_write_interactions", original)
     world.advance("2024-02")
-    for name in CLIENT:
-        assert (clean / "client" / name).read_bytes() == (broken / "client" / name).read_bytes(), name
+    assert _client_bytes(clean) == _client_bytes(broken)
+
+
+def test_a_month_that_fails_after_its_files_are_in_place_is_rerun_identically(base, tmp_path, monkeypatch):
+    clean, broken = tmp_path / "clean", tmp_path / "broken"
+    shutil.copytree(base, clean)
+    shutil.copytree(base, broken)
+    DemoWorld.open(clean).advance("2024-02")
+    world = DemoWorld.open(broken)
+    original = DemoWorld._write_truth_tables
+
+    def fail(self):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(DemoWorld, "_write_truth_tables", fail)  # after the renames, before the state
+    with pytest.raises(OSError, match="disk full"):
+        world.advance("2024-02")
+    assert (broken / "client/transactions/transactions_2024-02.parquet").exists()
+    assert DemoWorld.open(broken).data_through == "2024-01"
+    monkeypatch.setattr(DemoWorld, "_write_truth_tables", original)
+    DemoWorld.open(broken).advance("2024-02")
+    assert _client_bytes(clean) == _client_bytes(broken)
+    for name in ("status", "reasons", "reactivations", "traces"):
+        folder = f"truth/{name}.parquet"
+        files = sorted(p.name for p in (clean / folder).iterdir())
+        assert files == sorted(p.name for p in (broken / folder).iterdir()) and f"{name}_2024-02.parquet" in files
+        assert all((clean / folder / f).read_bytes() == (broken / folder / f).read_bytes() for f in files), name
 
 
 def test_control_is_never_contacted_and_outcomes_are_recorded(world):
@@ -412,7 +476,7 @@ def test_potential_outcomes_agree_with_realized_reactivation(world):
     world.advance("2024-03")
     world.advance("2024-04")
     truth = pd.read_parquet(world.root / "truth/campaign_2024-01.parquet")
-    txn = pd.read_parquet(world.root / "client/transactions.parquet")
+    txn = _transactions(world.root)
     sales = txn[~txn.is_return & (txn.order_ts >= "2024-02-01")]
     for k, end in ((1, "2024-03-01"), (2, "2024-04-01"), (3, "2024-05-01")):
         bought = truth.customer_id.isin(sales.loc[sales.order_ts < end, "customer_id"])
@@ -441,40 +505,73 @@ def test_command_line_creates_and_advances(tmp_path, capsys):
     assert DemoWorld.open(root).data_through == "2024-03"
 
 
-def test_parquet_appends_leave_readable_files(tmp_path):
-    """Months are appended without rewriting; pyarrow and DuckDB read the grown file; a cut restores it."""
+def test_monthly_parquet_writes_each_month_once_and_commits_atomically(tmp_path):
+    """Months land under a hidden name and move into place on commit; an abort or a reopen removes the rest."""
     import duckdb
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    from winback.demo.files import ParquetLog, _footer, _Reader, _Writer
+    from winback.demo.files import MonthlyParquet
 
     schema = pa.schema([("id", pa.string()), ("n", pa.int64()), ("ts", pa.timestamp("us")), ("ok", pa.bool_())])
-    path = tmp_path / "log.parquet"
+    folder = tmp_path / "log"
 
     def month(k: int) -> pa.Table:
         n = np.arange(100 * k, 100 * k + 50 + k)
-        return pa.table({"id": [f"C{i}" for i in n], "n": n,
-                         "ts": pa.array(np.datetime64("2024-01-01", "us") + n.astype("timedelta64[m]")),
-                         "ok": n % 3 == 0})
+        return pa.table({"ok": n % 3 == 0, "id": [f"C{i}" for i in n], "n": n,
+                         "ts": pa.array(np.datetime64("2024-01-01", "us") + n.astype("timedelta64[m]"))})
 
-    log = ParquetLog(path, schema, None)
-    log.append(month(0))
-    log.append(month(1))
-    size = log.close()
-    log = ParquetLog(path, schema, size)
-    log.append(month(2))
-    size = log.close()
-    expected = pa.concat_tables([month(k) for k in range(3)])
-    assert pq.read_table(path).equals(expected)
+    log = MonthlyParquet(folder, "log", schema, None)
+    log.write("2024-01", month(0))
+    log.write("2024-02", month(1))
+    assert [p.name for p in folder.iterdir()] and log.files() == [], "nothing visible before the commit"
+    log.commit()
+    assert [p.name for p in log.files()] == ["log_2024-01.parquet", "log_2024-02.parquet"]
+    expected = pa.concat_tables([month(k).select(schema.names) for k in range(2)])
+    assert pd.read_parquet(folder).equals(expected.to_pandas())
     con = duckdb.connect()
-    assert con.execute(f"select count(*), sum(n) from read_parquet('{path}') where ok").fetchone() == (
-        int(expected["ok"].to_numpy().sum()), int(expected["n"].to_numpy()[expected["ok"].to_numpy()].sum()))
-    _, footer = _footer(path.read_bytes())
-    writer = _Writer()
-    writer.struct(_Reader(footer).struct())
-    assert bytes(writer.out) == footer, "the footer codec round-trips byte for byte"
-    log = ParquetLog(path, schema, size)
-    log.append(month(3))
+    assert con.execute(f"select count(*) from read_parquet('{folder}/log_*.parquet') where ok").fetchone() == (
+        int(expected["ok"].to_numpy().sum()),)
+    with pytest.raises(RuntimeError, match="written once"):
+        log.write("2024-02", month(1))
+
+    log = MonthlyParquet(folder, "log", schema, "2024-02")
+    log.write("2024-03", month(2))
     log.abort()
-    assert path.stat().st_size == size and pq.read_table(path).equals(expected)
+    assert sorted(p.name for p in folder.iterdir()) == ["log_2024-01.parquet", "log_2024-02.parquet"]
+    # a month left behind by a failure after its commit, and a stray temporary file
+    log = MonthlyParquet(folder, "log", schema, "2024-02")
+    log.write("2024-03", month(2))
+    log.commit()
+    (folder / ".log_2024-04.parquet.tmp").write_bytes(b"partial")
+    first = (folder / "log_2024-01.parquet").read_bytes()
+    MonthlyParquet(folder, "log", schema, "2024-02")
+    assert sorted(p.name for p in folder.iterdir()) == ["log_2024-01.parquet", "log_2024-02.parquet"]
+    again = MonthlyParquet(tmp_path / "again", "log", schema, None)
+    again.write("2024-01", month(0))
+    again.commit()
+    assert (tmp_path / "again/log_2024-01.parquet").read_bytes() == first, "same rows, same bytes"
+    MonthlyParquet(folder, "log", schema, None)
+    assert list(folder.iterdir()) == []
+
+
+def test_monthly_parquet_skips_empty_months_when_asked_and_refuses_a_file(tmp_path):
+    import pyarrow as pa
+
+    from winback.demo.files import MonthlyParquet
+
+    schema = pa.schema([("id", pa.string())])
+    empty = pa.table({"id": pa.array([], pa.string())})
+    skip = MonthlyParquet(tmp_path / "skip", "t", schema, None, skip_empty=True)
+    skip.write("2024-01", empty)
+    skip.commit()
+    assert skip.files() == []
+    keep = MonthlyParquet(tmp_path / "keep", "t", schema, None)
+    keep.write("2024-01", empty)
+    keep.commit()
+    assert [p.name for p in keep.files()] == ["t_2024-01.parquet"]
+    assert pd.read_parquet(tmp_path / "keep").empty
+    (tmp_path / "old.parquet").write_bytes(b"PAR1")
+    with pytest.raises(RuntimeError, match="is a file"):
+        MonthlyParquet(tmp_path / "old.parquet", "old", schema, "2024-01")
+    MonthlyParquet(tmp_path / "old.parquet", "old", schema, None)  # a new world replaces it
+    assert (tmp_path / "old.parquet").is_dir()

@@ -1,21 +1,36 @@
-"""Append-only client and truth files that survive an interrupted month.
+"""Client and truth files that survive an interrupted month.
 
-Each month the simulator appends rows to cumulative files. The committed length of every
-file (in bytes) is recorded in the saved state; before a month is written, anything
-beyond that length (left by a month that failed half-way) is cut off, so a retried month
-never duplicates rows. Appending never rewrites what is already there, so a month costs
-the same whatever the size of the history.
+Two kinds of file, both written so that a month that fails half-way leaves no trace:
+
+``CsvLog``
+    A cumulative CSV file that grows by whole months. Its committed length (bytes) is
+    recorded in the saved state; anything beyond it (left by a failed month) is cut off
+    before the next month is written, so a retried month never duplicates rows.
+``MonthlyParquet``
+    One Parquet file per month in a folder (``<folder>/<stem>_<YYYY-MM>.parquet``), each
+    written once with ``pyarrow.parquet.write_table``, the way a client delivers monthly
+    extracts. A month's file is written under a hidden temporary name and renamed into
+    place only when the month commits; files of months after the committed one (a month
+    that failed between the rename and saving the state) are deleted before the next
+    month is written. Files are deterministic: the same table gives the same bytes.
 """
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-__all__ = ["CsvLog", "ParquetLog"]
+__all__ = ["CsvLog", "MonthlyParquet", "PARQUET_OPTIONS"]
+
+#: Options of every Parquet file the simulator writes: explicit, so files do not change with
+#: pyarrow's defaults within a version (pyarrow writes no timestamps into a file).
+PARQUET_OPTIONS = {"compression": "zstd", "compression_level": 3, "version": "2.6",
+                   "data_page_version": "1.0", "write_statistics": True}
 
 
 class CsvLog:
@@ -66,284 +81,79 @@ class CsvLog:
         return self.path.stat().st_size
 
 
-# --- Parquet footers: a minimal Thrift compact-protocol codec ------------------------------
-# Appending a month to a Parquet file writes the month's pages after the committed bytes and
-# a new footer listing the old row groups plus the new ones (their byte offsets shifted to
-# where the pages now sit). The committed bytes are never touched, so cutting the file back
-# to its committed length restores the previous, valid file.
+class MonthlyParquet:
+    """One Parquet file per month in a folder, each written once.
 
-_STOP, _TRUE, _FALSE, _BYTE, _I16, _I32, _I64, _DOUBLE, _BINARY, _LIST, _SET, _MAP, _STRUCT = range(13)
-
-
-class _Reader:
-    def __init__(self, data: bytes):
-        self.data = data
-        self.pos = 0
-
-    def byte(self) -> int:
-        b = self.data[self.pos]
-        self.pos += 1
-        return b
-
-    def varint(self) -> int:
-        shift = result = 0
-        while True:
-            b = self.byte()
-            result |= (b & 0x7F) << shift
-            if not b & 0x80:
-                return result
-            shift += 7
-
-    def zigzag(self) -> int:
-        n = self.varint()
-        return (n >> 1) ^ -(n & 1)
-
-    def value(self, ftype: int):
-        if ftype in (_TRUE, _FALSE):
-            return ftype == _TRUE
-        if ftype == _BYTE:
-            return self.byte()
-        if ftype in (_I16, _I32, _I64):
-            return self.zigzag()
-        if ftype == _DOUBLE:
-            raw = self.data[self.pos:self.pos + 8]
-            self.pos += 8
-            return raw
-        if ftype == _BINARY:
-            n = self.varint()
-            raw = self.data[self.pos:self.pos + n]
-            self.pos += n
-            return raw
-        if ftype in (_LIST, _SET):
-            head = self.byte()
-            size, etype = head >> 4, head & 0x0F
-            if size == 15:
-                size = self.varint()
-            if etype in (_TRUE, _FALSE):  # booleans inside a collection: one byte each
-                return etype, [self.byte() for _ in range(size)]
-            return etype, [self.value(etype) for _ in range(size)]
-        if ftype == _MAP:
-            size = self.varint()
-            if size == 0:
-                return 0, 0, []
-            kv = self.byte()
-            return kv >> 4, kv & 0x0F, [(self.value(kv >> 4), self.value(kv & 0x0F)) for _ in range(size)]
-        if ftype == _STRUCT:
-            return self.struct()
-        raise ValueError(f"unsupported Thrift compact type {ftype}")
-
-    def struct(self) -> list[list]:
-        fields, last = [], 0
-        while True:
-            head = self.byte()
-            ftype = head & 0x0F
-            if ftype == _STOP:
-                return fields
-            delta = head >> 4
-            fid = last + delta if delta else self.zigzag()
-            fields.append([fid, ftype, self.value(ftype)])
-            last = fid
-
-
-class _Writer:
-    def __init__(self):
-        self.out = bytearray()
-
-    def varint(self, n: int) -> None:
-        while True:
-            if n < 0x80:
-                self.out.append(n)
-                return
-            self.out.append((n & 0x7F) | 0x80)
-            n >>= 7
-
-    def zigzag(self, n: int) -> None:
-        self.varint((n << 1) ^ (n >> 63))
-
-    def value(self, ftype: int, v) -> None:
-        if ftype in (_TRUE, _FALSE):
-            return
-        if ftype == _BYTE:
-            self.out.append(v)
-        elif ftype in (_I16, _I32, _I64):
-            self.zigzag(v)
-        elif ftype == _DOUBLE:
-            self.out += v
-        elif ftype == _BINARY:
-            self.varint(len(v))
-            self.out += v
-        elif ftype in (_LIST, _SET):
-            etype, items = v
-            if len(items) < 15:
-                self.out.append((len(items) << 4) | etype)
-            else:
-                self.out.append(0xF0 | etype)
-                self.varint(len(items))
-            for item in items:
-                if etype in (_TRUE, _FALSE):
-                    self.out.append(item)
-                else:
-                    self.value(etype, item)
-        elif ftype == _MAP:
-            ktype, vtype, items = v
-            self.varint(len(items))
-            if items:
-                self.out.append((ktype << 4) | vtype)
-                for key, val in items:
-                    self.value(ktype, key)
-                    self.value(vtype, val)
-        elif ftype == _STRUCT:
-            self.struct(v)
-        else:
-            raise ValueError(f"unsupported Thrift compact type {ftype}")
-
-    def struct(self, fields: list[list]) -> None:
-        last = 0
-        for fid, ftype, v in fields:
-            if ftype in (_TRUE, _FALSE):
-                ftype = _TRUE if v else _FALSE
-            delta = fid - last
-            if 0 < delta <= 15:
-                self.out.append((delta << 4) | ftype)
-            else:
-                self.out.append(ftype)
-                self.zigzag(fid)
-            self.value(ftype, v)
-            last = fid
-        self.out.append(_STOP)
-
-
-def _field(fields: list[list], fid: int) -> list | None:
-    return next((f for f in fields if f[0] == fid), None)
-
-
-def _shift_row_group(rg: list[list], shift: int, ordinal: int) -> None:
-    """Move a RowGroup's byte offsets by ``shift`` and renumber it."""
-    for f in rg:
-        if f[0] == 5 and f[2] > 0:  # RowGroup.file_offset
-            f[2] += shift
-        elif f[0] == 7:  # RowGroup.ordinal
-            f[2] = ordinal
-    for chunk in _field(rg, 1)[2][1]:  # RowGroup.columns: list<ColumnChunk>
-        for f in chunk:
-            if f[0] in (2, 4, 6) and f[1] == _I64 and f[2] > 0:  # file_offset, offset/column index
-                f[2] += shift
-            if f[0] == 3:  # ColumnMetaData
-                for g in f[2]:
-                    if g[0] in (9, 10, 11, 14) and g[2] > 0:  # data/index/dictionary page, bloom filter
-                        g[2] += shift
-
-
-def _footer(data: bytes) -> tuple[int, bytes]:
-    """(start of the footer, footer bytes) of a complete Parquet file's bytes (tail suffices)."""
-    if data[-4:] != b"PAR1":
-        raise ValueError("not a Parquet file (no PAR1 at the end)")
-    n = int.from_bytes(data[-8:-4], "little")
-    return len(data) - 8 - n, data[-8 - n:-8]
-
-
-def append_parquet_bytes(path: Path, segment: bytes) -> None:
-    """Append the row groups of ``segment`` (a complete Parquet file) to the file at ``path``.
-
-    The pages of ``segment`` go after the current end of the file, followed by a footer
-    that lists the old and the new row groups; the bytes already there stay untouched.
-    """
-    size = path.stat().st_size
-    with open(path, "rb") as fh:
-        fh.seek(max(0, size - (1 << 20)))
-        tail = fh.read()
-    n_old = int.from_bytes(tail[-8:-4], "little")
-    if n_old + 8 > len(tail):
-        with open(path, "rb") as fh:
-            fh.seek(size - 8 - n_old)
-            tail = fh.read()
-    _, old_bytes = _footer(tail)
-    new_start, new_bytes = _footer(segment)
-    old, new = _Reader(old_bytes).struct(), _Reader(new_bytes).struct()
-    shift = size - 4  # segment's pages start at offset 4 in the segment, at ``size`` in the file
-    old_groups = _field(old, 4)
-    new_groups = _field(new, 4)[2][1]
-    for i, rg in enumerate(new_groups):
-        _shift_row_group(rg, shift, len(old_groups[2][1]) + i)
-    old_groups[2] = (old_groups[2][0], old_groups[2][1] + new_groups)
-    _field(old, 3)[2] += _field(new, 3)[2]  # FileMetaData.num_rows
-    writer = _Writer()
-    writer.struct(old)
-    footer = bytes(writer.out)
-    with open(path, "ab") as fh:
-        fh.write(segment[4:new_start])
-        fh.write(footer)
-        fh.write(len(footer).to_bytes(4, "little"))
-        fh.write(b"PAR1")
-
-
-class ParquetLog:
-    """A Parquet file that grows by whole months.
-
-    A new file is streamed by one writer (a row group per append); appending to a
-    committed file writes each append's pages after its end with a new footer
-    (``append_parquet_bytes``), so a month costs the same whatever the file's size.
+    ``write`` puts a month's rows in ``.<stem>_<YYYY-MM>.parquet.tmp`` (a hidden name, which
+    globs such as ``<stem>_*.parquet`` and pyarrow datasets skip); ``commit`` renames the
+    month's files into place, ``abort`` deletes them. Readers see the folder as one table:
+    ``pandas.read_parquet(folder)``, or the glob ``<folder>/<stem>_*.parquet`` read in name
+    order.
 
     Parameters
     ----------
-    path : Path
-        The file.
+    folder : Path
+        The folder (created when missing).
+    stem : str
+        Start of every file's name.
     schema : pyarrow.Schema
-        Columns and types of every row.
-    committed : int or None
-        Bytes known to be complete; ``None`` for a file created now. Bytes beyond it
-        (a month that failed half-way) are cut off first.
+        Columns and types of every row (tables are cast to it; it carries no metadata).
+    committed : str or None
+        Last committed month (``YYYY-MM``): files of later months and temporary files are
+        deleted now. ``None`` starts an empty folder: every file of ``stem`` is deleted (and
+        a file in the folder's place).
+    skip_empty : bool
+        Write no file for a month without rows (a client does not deliver an empty extract);
+        otherwise an empty month gets a file holding only the schema.
     """
 
-    def __init__(self, path: Path, schema: pa.Schema, committed: int | None):
-        self.path = Path(path)
-        self.schema = schema
-        self.fresh = committed is None or not self.path.exists()
-        self.committed = None if self.fresh else int(committed)
-        self.rows = 0
-        self._writer = None
-        if self.fresh:
-            self._writer = pq.ParquetWriter(self.path, schema, compression="zstd")
-            return
-        size = self.path.stat().st_size
-        if size < self.committed:
-            raise RuntimeError(
-                f"{self.path} is shorter ({size} bytes) than the state says ({self.committed}); "
-                "the files were edited or truncated: recreate the demo world"
-            )
-        if size > self.committed:
-            with open(self.path, "r+b") as fh:
-                fh.truncate(self.committed)
-        self.rows = pq.read_metadata(self.path).num_rows
+    def __init__(self, folder: Path, stem: str, schema: pa.Schema, committed: str | None,
+                 *, skip_empty: bool = False):
+        self.folder = Path(folder)
+        self.stem = stem
+        self.schema = schema.remove_metadata()
+        self.skip_empty = skip_empty
+        self._month = re.compile(rf"^\.?{re.escape(stem)}_(\d{{4}}-\d{{2}})\.parquet(\.tmp)?$")
+        self._pending: dict[Path, Path] = {}
+        if self.folder.is_file() and committed is None:
+            self.folder.unlink()  # a single file of an older layout, replaced by the folder
+        if self.folder.exists() and not self.folder.is_dir():
+            raise RuntimeError(f"{self.folder} should be a folder of monthly Parquet files but is a "
+                               "file (written by another version of the simulator): recreate the demo world")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for path in self.folder.iterdir():
+            found = self._month.match(path.name)
+            if found and (committed is None or found.group(2) or found.group(1) > committed):
+                path.unlink()
 
-    def append(self, table: pa.Table) -> None:
-        """Add rows at the end of the file."""
+    def path(self, month: str) -> Path:
+        """Where month ``month``'s file is once committed."""
+        return self.folder / f"{self.stem}_{month}.parquet"
+
+    def files(self) -> list[Path]:
+        """Committed files, in month order."""
+        return sorted(p for p in self.folder.glob(f"{self.stem}_*.parquet") if self._month.match(p.name))
+
+    def write(self, month: str, table: pa.Table) -> None:
+        """Write month ``month``'s rows (once per month) under a temporary name until ``commit``."""
+        final = self.path(month)
+        if final in self._pending.values() or final.exists():
+            raise RuntimeError(f"{final} is already written; a month is written once")
         table = table.select(self.schema.names).cast(self.schema)
-        if table.num_rows == 0:
+        if table.num_rows == 0 and self.skip_empty:
             return
-        if self._writer is not None:
-            self._writer.write_table(table)
-        else:
-            sink = pa.BufferOutputStream()
-            pq.write_table(table, sink, compression="zstd")
-            append_parquet_bytes(self.path, sink.getvalue().to_pybytes())
-        self.rows += table.num_rows
+        tmp = final.with_name(f".{final.name}.tmp")
+        self._pending[tmp] = final
+        pq.write_table(table, tmp, **PARQUET_OPTIONS)
 
-    def close(self) -> int:
-        """Finish the file; returns its committed length in bytes."""
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
-        found = pq.read_metadata(self.path).num_rows
-        if found != self.rows:
-            raise RuntimeError(f"{self.path}: expected {self.rows} rows after appending, found {found}")
-        return self.path.stat().st_size
+    def commit(self) -> None:
+        """Move the written months' files into place."""
+        for tmp, final in self._pending.items():
+            os.replace(tmp, final)
+        self._pending.clear()
 
     def abort(self) -> None:
-        """Cut the file back to its committed length (a new file is left for the next create)."""
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
-        elif self.path.exists() and self.path.stat().st_size > self.committed:
-            with open(self.path, "r+b") as fh:
-                fh.truncate(self.committed)
+        """Delete the files written since the last commit."""
+        for tmp in self._pending:
+            tmp.unlink(missing_ok=True)
+        self._pending.clear()

@@ -3,17 +3,22 @@
 Layout under ``root`` (``data/<engagement>/``):
 
 ``client/``
-    What the client delivers, cumulative, appended month by month: ``customers.csv``
-    (GB18030, Chinese headers, see ``CUSTOMER_COLUMNS``), ``transactions.parquet``,
-    ``interactions.csv`` (UTF-8 with BOM), ``surveys.csv`` and ``contact_outcomes.csv``
-    (UTF-8), canonical column names elsewhere.
+    What the client delivers: ``customers.csv`` (GB18030, Chinese headers, see
+    ``CUSTOMER_COLUMNS``), ``interactions.csv`` (UTF-8 with BOM), ``surveys.csv`` and
+    ``contact_outcomes.csv`` (UTF-8), cumulative files appended month by month, and
+    transactions as monthly extracts: ``transactions/transactions_<YYYY-MM>.parquet``, one
+    Parquet file per month of the history and per month simulated since (a month without
+    orders has no file), each written once. Canonical column names except in
+    ``customers.csv``.
 ``truth/``
     Ground truth, never read by the kit: ``customers.parquet`` (latent parameters and
     current true state), ``status.parquet`` (month, customer_id, truly_churned at every
     month end), ``reasons.parquet`` (every dropout with its true reason),
     ``reactivations.parquet``, ``traces.parquet`` (the client rows that a dropout's reason
     left behind), ``campaign_<YYYY-MM>.parquet`` (potential outcomes of every assigned
-    customer) and ``summary.json``.
+    customer) and ``summary.json``. ``status``, ``reasons``, ``reactivations`` and
+    ``traces`` are Parquet datasets: folders named ``<name>.parquet`` holding one file per
+    month (``<name>_<YYYY-MM>.parquet``), which ``pandas.read_parquet`` reads as one table.
 ``sim/``
     The simulator's state (``state.npz``, the single commit point of a month, and a
     readable ``meta.json``).
@@ -35,12 +40,12 @@ from winback.demo import callcentre as cc
 from winback.demo import engine as eng
 from winback.demo import population as pop
 from winback.demo import taxonomy as tx
-from winback.demo.files import CsvLog, ParquetLog
+from winback.demo.files import CsvLog, MonthlyParquet
 from winback.settings import derive_seed
 
 __all__ = ["DemoWorld", "DemoStateError"]
 
-STATE_VERSION = 2
+STATE_VERSION = 3
 PRE_EXISTING = 0.30  # share of the base that signed up before the history starts
 PRE_EXISTING_DAYS = 730.0
 SIGNUP_GROWTH = 0.02  # monthly growth of signups over the history
@@ -48,7 +53,7 @@ _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
 CLIENT_FILES = {
     "customers": "client/customers.csv",
-    "transactions": "client/transactions.parquet",
+    "transactions": "client/transactions/transactions_*.parquet",
     "interactions": "client/interactions.csv",
     "surveys": "client/surveys.csv",
     "contact_outcomes": "client/contact_outcomes.csv",
@@ -58,8 +63,9 @@ SURVEY_COLUMNS = ["customer_id", "ts", "satisfaction", "nps", "reason_code", "te
 OUTCOME_COLUMNS = ["customer_id", "campaign_month", "attempt", "contact_ts", "channel", "reached",
                    "reason_code", "response", "offer_redeemed", "satisfaction", "notes"]
 TS = pa.timestamp("us")
+TRANSACTIONS_DIR = "client/transactions"
 SCHEMAS = {
-    "client/transactions.parquet": pa.schema([
+    TRANSACTIONS_DIR: pa.schema([
         ("order_id", pa.string()), ("customer_id", pa.string()), ("order_ts", TS),
         ("amount", pa.float64()), ("quantity", pa.int64()), ("category", pa.string()),
         ("business_line", pa.string()), ("channel", pa.string()), ("discount", pa.float64()),
@@ -133,7 +139,7 @@ class DemoWorld:
 
     @property
     def paths(self) -> dict[str, Path]:
-        """Client files by source name."""
+        """Client files by source name (for transactions, the glob of its monthly files)."""
         return {name: self.root / rel for name, rel in CLIENT_FILES.items()}
 
     @classmethod
@@ -203,11 +209,13 @@ class DemoWorld:
             base = pop.customers_frame(np.random.default_rng(derive_seed(seed, "demo", "pii")),
                                        world._ids, arrays, engine.epoch)
             logs["client/customers.csv"].append(base)
+            # the history's transactions: one file per month, written as each month is
+            # simulated, so memory holds one month and the bytes written equal one big file's
             for m in range(n_hist):
                 world._step(m, logs, None)
         except BaseException:
             for log in logs.values():
-                if isinstance(log, ParquetLog):
+                if isinstance(log, MonthlyParquet):
                     log.abort()
             raise
         world._commit(logs, engine.month_label(n_hist - 1))
@@ -277,7 +285,7 @@ class DemoWorld:
             self._commit(logs, month)
         except BaseException:
             for log in logs.values():
-                if isinstance(log, ParquetLog):
+                if isinstance(log, MonthlyParquet):
                     log.abort()
             # the month did not happen: back to the saved state (files are cut back on the next advance)
             saved = DemoWorld.open(self.root)
@@ -291,6 +299,7 @@ class DemoWorld:
 
     def _open_logs(self, fresh: bool) -> dict:
         c = {} if fresh else self.meta["committed"]
+        through = None if fresh else self.data_through
         r = self.root
         logs: dict = {
             "client/customers.csv": CsvLog(r / "client/customers.csv", list(pop.CUSTOMER_COLUMNS),
@@ -303,13 +312,19 @@ class DemoWorld:
                                                   "utf-8", c.get("client/contact_outcomes.csv")),
         }
         for rel, schema in SCHEMAS.items():
-            logs[rel] = ParquetLog(r / rel, schema, c.get(rel))
+            stem = Path(rel).name.removesuffix(".parquet")
+            logs[rel] = MonthlyParquet(r / rel, stem, schema, through, skip_empty=rel == TRANSACTIONS_DIR)
         return logs
 
     def _commit(self, logs: dict, month: str) -> None:
+        # monthly files go into place before the state is saved: should saving fail, the next
+        # month's opening deletes them (they are after the committed month)
         committed = {}
         for rel, log in logs.items():
-            committed[rel] = log.close() if isinstance(log, ParquetLog) else log.size()
+            if isinstance(log, MonthlyParquet):
+                log.commit()
+            else:
+                committed[rel] = log.size()
         self.meta["committed"] = committed
         self.meta["data_through"] = month
         self.meta["next_order"] = self.engine.next_order
@@ -353,7 +368,7 @@ class DemoWorld:
         order_ids = pc.binary_join_element_wise("O", digits, suffix, "")
         cats = pa.array(tx.CATEGORIES)
         lines = pa.array(tx.BUSINESS_LINES)
-        logs["client/transactions.parquet"].append(pa.table({
+        logs[TRANSACTIONS_DIR].write(label, pa.table({
             "order_id": order_ids,
             "customer_id": self._arrow_ids(o["cust"][sort]),
             "order_ts": self._ts(o["t"][sort]),
@@ -371,7 +386,7 @@ class DemoWorld:
         # truth: status at month end, dropouts, reactivations
         signed = np.flatnonzero(a["signup_t"] < t1)
         churned = ~a["alive"][signed]
-        logs["truth/status.parquet"].append(pa.table({
+        logs["truth/status.parquet"].write(label, pa.table({
             "month": pa.array(np.full(signed.size, label), pa.string()),
             "customer_id": self._arrow_ids(signed),
             "truly_churned": churned,
@@ -380,7 +395,7 @@ class DemoWorld:
         d = res.dropouts
         names = np.array(tx.REASONS, dtype=object)
         sources = np.array([ev.name for ev in tx.EVENTS] + ["base"], dtype=object)
-        logs["truth/reasons.parquet"].append(pa.table({
+        logs["truth/reasons.parquet"].write(label, pa.table({
             "customer_id": self._arrow_ids(d["cust"]),
             "dropout_ts": self._ts(d["t"]),
             "month": pa.array(np.full(d["cust"].size, label), pa.string()),
@@ -392,7 +407,7 @@ class DemoWorld:
         self.meta["dropouts"][label] = np.bincount(d["reason"], minlength=len(tx.REASONS)).tolist()
         r = res.reactivations
         camp = r["campaign"]
-        logs["truth/reactivations.parquet"].append(pa.table({
+        logs["truth/reactivations.parquet"].write(label, pa.table({
             "customer_id": self._arrow_ids(r["cust"]),
             "ts": self._ts(r["t"]),
             "month": pa.array(np.full(r["cust"].size, label), pa.string()),
@@ -455,7 +470,7 @@ class DemoWorld:
         logs["client/surveys.csv"].append(sframe)
         ti = np.flatnonzero(it["trace"] >= 0)
         ts_ = np.flatnonzero(sv["trace"] >= 0)
-        logs["truth/traces.parquet"].append(pa.table({
+        logs["truth/traces.parquet"].write(e.month_label(res.month), pa.table({
             "customer_id": self._arrow_ids(np.concatenate([it["cust"][ti], sv["cust"][ts_]])),
             "ts": self._ts(np.concatenate([it["t"][ti], sv["t"][ts_]])),
             "source": pa.array(["interactions"] * ti.size + ["surveys"] * ts_.size, pa.string()),
