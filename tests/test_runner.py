@@ -131,3 +131,14 @@ def test_manifest_is_valid_json_while_running(kit, tmp_path):
     run_month("demo", "2024-03", root=kit, progress=False)
     text = (tmp_path / "home" / "runs" / "demo" / "2024-03" / "manifest.json").read_text()
     assert json.loads(text)["month"] == "2024-03"
+
+
+def test_rerunning_one_stage_keeps_the_other_stages_outputs(kit, tmp_path):
+    run_month("demo", "2024-02", root=kit, progress=False)
+    month_dir = tmp_path / "home" / "runs" / "demo" / "2024-02"
+    run_month("demo", "2024-02", root=kit, progress=False, only=["b"])
+    assert (month_dir / "tables" / "a.txt").exists()
+    assert (month_dir / "notebooks" / "01_a.ipynb").exists()
+    manifest = read_manifest(month_dir)
+    assert [s["id"] for s in manifest["stages"]] == ["b"]
+    assert [s["id"] for s in manifest["carried_over"]] == ["a"]

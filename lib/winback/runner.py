@@ -172,6 +172,9 @@ def run_month(
 ) -> dict[str, Any]:
     """Run every stage of ``month`` for ``engagement``; return the manifest.
 
+    ``only`` reruns just those stage ids: the month's other outputs are carried over from
+    its complete output, and the manifest lists them under ``carried_over``.
+
     Raises :class:`RunFailed` when a stage fails (the month's previous output stays in place).
     """
     import papermill as pm
@@ -186,7 +189,10 @@ def run_month(
         partial = ws.engagement_runs / f".{month}.partial"
         if partial.exists():
             shutil.rmtree(partial)
-        (partial / "notebooks").mkdir(parents=True)
+        if only and final.exists():
+            # Rerunning some stages: the month's other outputs are carried over unchanged.
+            shutil.copytree(final, partial, symlinks=True)
+        (partial / "notebooks").mkdir(parents=True, exist_ok=True)
         manifest: dict[str, Any] = {
             "engagement": engagement,
             "month": month,
@@ -199,6 +205,12 @@ def run_month(
             "versions": _versions(),
             "stages": [{"id": s.id, "notebook": s.notebook, "status": "pending"} for s in chosen],
         }
+        if only:
+            manifest["only"] = list(only)
+            if final.exists():
+                previous = read_manifest(final)
+                manifest["carried_over"] = [
+                    s for s in previous.get("stages", []) if s["id"] not in set(only)]
         _write_json(partial / MANIFEST, manifest)
         failure = None
         for entry, stage in zip(manifest["stages"], chosen, strict=True):
