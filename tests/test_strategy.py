@@ -675,3 +675,15 @@ def test_load_params_names_the_bad_matrix_entry():
         load_params(None, {"strategy": {"matrix": [bad]}})
     with pytest.raises(ParamsError, match=r"strategy\.matrix\.0\.channels = \['fax'\]"):
         load_params(None, {"strategy": {"matrix": [{**bad, "channels": ["fax"], "offer": "none"}]}})
+
+
+def test_recent_control_customers_are_held_out_of_new_campaigns():
+    status = pd.DataFrame({"customer_id": ["a", "b", "c"], "status": ["churned"] * 3})
+    tiers = pd.DataFrame({"customer_id": ["a", "b", "c"], "tier": ["1", "1", "1"],
+                          "future_value": [10.0, 10.0, 10.0]})
+    reasons = pd.DataFrame({"customer_id": [], "reason_code": [], "churn_type": []})
+    customers = pd.DataFrame({"customer_id": ["a", "b", "c"], "do_not_contact": [False, True, False]})
+    out = screen_candidates(status, tiers, reasons, customers, held_out=["a", "b"])
+    got = dict(zip(out["customer_id"], out["exclusion"], strict=True))
+    assert got == {"a": "control_hold", "b": "do_not_contact", "c": None}
+    assert candidate_funnel(out).loc["churned", "control_hold"] == 1

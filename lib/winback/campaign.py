@@ -338,7 +338,8 @@ def plan_month(
         P(win back) priors replacing ``params.strategy.p_winback``.
     """
     sp = params.strategy
-    inputs = load_inputs(con, month, window_days=sp.offers.window_days)
+    inputs = load_inputs(con, month, window_days=sp.offers.window_days,
+                         keep_months=sp.holdout.keep_months)
     codes, types = reason_taxonomy(params.reasons)
     return plan_campaign(
         inputs.screen(sp),

@@ -351,6 +351,7 @@ class HoldoutParams(Section):
 
     share: float = Field(ge=0, lt=1)
     strata: tuple[str, ...] = ("tier", "churn_type")
+    keep_months: int = Field(default=3, ge=0, le=12)
 
 
 class StrategyParams(Section):
@@ -1299,7 +1300,9 @@ def plan_strategies(
 
 # --------------------------------------------------------------------------- candidates
 
-EXCLUSIONS: tuple[str, ...] = ("do_not_contact", "lost", "released", "status_not_targeted")
+EXCLUSIONS: tuple[str, ...] = (
+    "do_not_contact", "lost", "control_hold", "released", "status_not_targeted",
+)
 
 
 def _unique(frame: pd.DataFrame, what: str) -> pd.DataFrame:
@@ -1323,14 +1326,17 @@ def screen_candidates(
     statuses: Sequence[str] = ("churned",),
     value_column: str = "future_value",
     released: Iterable[str] = (),
+    held_out: Iterable[str] = (),
 ) -> pd.DataFrame:
     """Every customer of the month with why they are, or are not, a win-back candidate.
 
     A candidate has a status in ``statuses``, is not ``lost``, is not flagged
     ``do_not_contact`` (a missing flag counts as not flagged, as in the snapshot) and is
     not ``released`` (treated last campaign, never answered, and params say to leave them
-    alone). ``exclusion`` says why a customer is not one, checked in this order:
-    ``do_not_contact``, ``lost``, ``released``, ``status_not_targeted``.
+    alone) and not ``held_out`` (in the control group of a recent campaign whose follow-up
+    windows are still open: contacting them now would spoil that campaign's comparison).
+    ``exclusion`` says why a customer is not one, checked in this order:
+    ``do_not_contact``, ``lost``, ``control_hold``, ``released``, ``status_not_targeted``.
 
     Parameters
     ----------
@@ -1352,6 +1358,9 @@ def screen_candidates(
     released : iterable of str
         Customer ids released after not answering the last campaign (stage 6's
         ``no_response`` list when ``evaluation.no_response_action`` is ``release``).
+    held_out : iterable of str
+        Customer ids in the control group of a campaign of the last
+        ``strategy.holdout.keep_months`` months.
 
     Returns
     -------
@@ -1437,14 +1446,16 @@ def screen_candidates(
     )
     stat = _text(out["status"])
     gone = out["customer_id"].isin([str(r) for r in released]).to_numpy()
+    hold = out["customer_id"].isin([str(r) for r in held_out]).to_numpy()
     exclusion = np.select(
         [
             out["do_not_contact"].to_numpy(bool),
             (stat == "lost").to_numpy(),
+            hold,
             gone,
             ~stat.isin(list(statuses)).to_numpy(),
         ],
-        ["do_not_contact", "lost", "released", "status_not_targeted"],
+        list(EXCLUSIONS),
         default="",
     )
     out["exclusion"] = pd.Series(exclusion, dtype=object).where(exclusion != "", None)
@@ -1526,6 +1537,8 @@ class StrategyInputs:
     released : list of str
         Customers stage 6 released last month (treated, never answered, params
         ``evaluation.no_response_action: release``): not contacted again.
+    held_out : list of str
+        Control customers of the campaigns of the last ``keep_months`` months.
     """
 
     month: str
@@ -1535,6 +1548,7 @@ class StrategyInputs:
     customers: pd.DataFrame
     preferences: pd.DataFrame
     released: tuple[str, ...] = ()
+    held_out: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
         return (
@@ -1553,6 +1567,7 @@ class StrategyInputs:
             statuses=params.candidate_statuses,
             value_column=params.value_column,
             released=self.released,
+            held_out=self.held_out,
         )
 
 
@@ -1565,13 +1580,15 @@ def _columns_of(con, table: str) -> list[str]:
     return [r[0] for r in rows]
 
 
-def load_inputs(con, month: str, *, window_days: int = 365) -> StrategyInputs:
+def load_inputs(con, month: str, *, window_days: int = 365, keep_months: int = 3) -> StrategyInputs:
     """Read stage 4's inputs for ``month`` from the engagement store.
 
     The month's ``churn_status``, ``tiers`` and ``reasons`` rows; the contact flags of
     ``customers`` (never names, phones or emails); category preferences from
-    ``transactions``; and the customers stage 6 released last month (its ``no_response``
-    table, rows of the previous month whose action is ``release``).
+    ``transactions``; the customers stage 6 released last month (its ``no_response``
+    table, rows of the previous month whose action is ``release``); and the control
+    customers of the campaigns of the ``keep_months`` months before ``month`` (the
+    ``campaign_log``), kept out of contact until their follow-up windows close.
 
     Raises
     ------
@@ -1615,8 +1632,18 @@ def load_inputs(con, month: str, *, window_days: int = 365) -> StrategyInputs:
             [prev],
         ).fetchall()
         released = tuple(r[0] for r in rows)
+    held_out: tuple[str, ...] = ()
+    if keep_months and {"month", "customer_id", "group"} <= set(_columns_of(con, "campaign_log")):
+        first = str(pd.Period(month, "M") - keep_months)
+        rows = con.execute(
+            'SELECT DISTINCT CAST(customer_id AS VARCHAR) FROM campaign_log '
+            "WHERE month >= ? AND month < ? AND \"group\" = 'control' ORDER BY 1",
+            [first, month],
+        ).fetchall()
+        held_out = tuple(r[0] for r in rows)
     return StrategyInputs(
-        month, frames["churn_status"], frames["tiers"], reasons, customers, prefs, released
+        month, frames["churn_status"], frames["tiers"], reasons, customers, prefs, released,
+        held_out,
     )
 
 
