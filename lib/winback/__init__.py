@@ -6,7 +6,7 @@ Notebooks import the package as ``import winback as wb`` and call the public nam
 from winback.clv import BGNBD, GammaGamma, simulate_bgnbd, simulate_gamma_gamma
 from winback.config import ParamsError, load_params
 from winback.contract import ContractError, orphans, quality_summary
-from winback.ingest import load_sources, quarantine_counts, source_overview, store_sources
+from winback.ingest import load_sources, quarantine_counts, store_sources
 from winback.runner import RunFailed, backfill, read_manifest, run_month, stages
 from winback.settings import derive_seed, month_end, month_range
 from winback.store import connect, opened, read_month, read_table, replace_month, replace_table
@@ -41,7 +41,6 @@ __all__ = [
     "run_month",
     "simulate_bgnbd",
     "simulate_gamma_gamma",
-    "source_overview",
     "stages",
     "store_sources",
     "workspace",

@@ -18,7 +18,7 @@ from winback.sources import read_sources
 from winback.store import replace_table
 from winback.workspace import Workspace
 
-__all__ = ["Loaded", "load_sources", "quarantine_counts", "source_overview", "store_sources"]
+__all__ = ["Loaded", "load_sources", "quarantine_counts", "store_sources"]
 
 
 @dataclass
@@ -64,22 +64,6 @@ def store_sources(con, loaded: Loaded) -> None:
     for name, result in loaded.by_source.items():
         replace_table(con, name, result.clean)
     replace_table(con, "quarantine", loaded.quarantine)
-
-
-def source_overview(loaded: Loaded) -> pd.DataFrame:
-    """One row per source: where it came from, how it was read, and what was mapped."""
-    rows = []
-    for name, v in loaded.by_source.items():
-        rows.append({
-            "source": name,
-            "origin": v.origin,
-            "encoding": v.meta.get("encoding"),
-            "rows_read": v.counts["rows_read"],
-            "rows_clean": v.counts["rows_clean"],
-            "columns_delivered": len(v.present_columns),
-            "unmapped_columns": ", ".join(v.meta.get("unmapped_columns", ())),
-        })
-    return pd.DataFrame(rows)
 
 
 def quarantine_counts(quarantine: pd.DataFrame) -> pd.DataFrame:
