@@ -10,6 +10,7 @@ import pytest
 
 from winback import bench
 from winback.clv import BGNBD, simulate_bgnbd
+from winback.config import ParamsError
 
 
 def _tx(rows):
@@ -114,6 +115,18 @@ def test_command_line_refuses_bad_options(capsys, tmp_path):
     assert "nope" in err and "data_collection" in err
     assert bench.main(["--months", "0"]) == 2
     assert not (tmp_path / "x.json").exists()
+
+
+def test_command_line_reports_bad_params_before_running(monkeypatch, capsys, tmp_path):
+    def bad_params(*args, **kwargs):
+        raise ParamsError("Invalid params:\n- unknown key 'demo.n_clients'")
+
+    monkeypatch.setattr(bench, "load_params", bad_params)
+    assert bench.main(["--sizes", "300", "--home", str(tmp_path / "home"),
+                       "--out", str(tmp_path / "x.json")]) == 2
+    assert "demo.n_clients" in capsys.readouterr().err
+    assert not (tmp_path / "x.json").exists()
+    assert not (tmp_path / "home" / "customers-300").exists()
 
 
 def _size(n, total, stages):

@@ -758,6 +758,15 @@ def run_bench(
         "growth_per_customer": None,
         "comparisons": None,
     }
+    # params are validated once, up front (a bad key fails now, not after the first size)
+    try:
+        with _home(base / f"customers-{sizes[-1]}"):
+            params = load_params(ENGAGEMENT, [f"demo.n_customers={sizes[-1]}"], root=root)
+            store = workspace(params, root).store_path
+    except ParamsError:
+        if temporary:
+            shutil.rmtree(base, ignore_errors=True)
+        raise
     log(f"winback benchmark: {', '.join(f'{n:,}' for n in sizes)} customers, "
         f"{months} month(s), scratch homes under {base}")
     for n in sizes:
@@ -771,9 +780,6 @@ def run_bench(
         n = sizes[-1]
         month = large["months"][-1]
         log(f"  comparisons on the {n:,}-customer data ({month})")
-        with _home(base / f"customers-{n}"):
-            params = load_params(ENGAGEMENT, [f"demo.n_customers={n}"], root=root)
-            store = workspace(params, root).store_path
         comparisons: dict[str, Any] = {"n_customers": n, "month": month}
         try:
             with opened(store, read_only=True) as con:
@@ -947,6 +953,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = run_bench(sorted(set(sizes)), months=args.months, stage_ids=stage_ids,
                            home=args.home, root=root, compare=args.compare, log=log)
+    except ParamsError as exc:
+        print(f"winback.bench: {exc}", file=sys.stderr)
+        return 2
     except RunFailed as exc:
         print(f"winback.bench: {exc}", file=sys.stderr)
         return 3
