@@ -823,7 +823,8 @@ def format_table(result: dict[str, Any]) -> str:
         "",
     ]
     width = max(12, *(len(f"{s['n_customers']:,}") + 2 for s in sizes))
-    label_width = 30
+    stage_ids = list(sizes[0]["stage_seconds"])
+    label_width = max(32, *(len(f"  {sid} kernel (MB)") + 2 for sid in stage_ids))
 
     def row(label: str, values: list[str]) -> str:
         return f"{label:<{label_width}}" + "".join(f"{v:>{width}}" for v in values)
