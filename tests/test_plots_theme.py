@@ -46,3 +46,13 @@ def test_number_formats():
     format_pct(ax, "x", decimals=1)
     assert ax.xaxis.get_major_formatter()(0.125, 0) == "12.5%"
     plt.close(fig)
+
+
+def test_interval_errors_never_negative():
+    import numpy as np
+
+    from winback.plots import interval_errors
+
+    err = interval_errors([0.0, 0.5], [1e-17, 0.4], [0.2, 0.5 - 1e-17])
+    assert (err >= 0).all()
+    np.testing.assert_allclose(err, [[0.0, 0.1], [0.2, 0.0]])

@@ -14,11 +14,15 @@ from winback.plots.theme import (
     cjk_font,
     format_money,
     format_pct,
+    interval_errors,
     new_axes,
     takeaway,
     use_theme,
 )
 
-__all__ = ["PALETTE", "cjk_font", "format_money", "format_pct", "new_axes", "takeaway", "use_theme"]
+__all__ = [
+    "PALETTE", "cjk_font", "format_money", "format_pct", "interval_errors", "new_axes",
+    "takeaway", "use_theme",
+]
 
 use_theme()

@@ -9,7 +9,7 @@ import pandas as pd
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter
 
-from winback.plots.theme import PALETTE, format_pct, new_axes, takeaway
+from winback.plots.theme import PALETTE, format_pct, interval_errors, new_axes, takeaway
 from winback.reasons import NO_TIERS
 
 __all__ = [
@@ -42,12 +42,6 @@ def reason_colours(codes) -> dict[str, str]:
 
 def _pct(x: float) -> str:
     return "n/a" if x is None or not np.isfinite(x) else f"{100 * x:.1f}%"
-
-
-def _errors(values, low, high) -> np.ndarray:
-    v = np.asarray(values, float)
-    return np.vstack([np.clip(v - np.asarray(low, float), 0, None),
-                      np.clip(np.asarray(high, float) - v, 0, None)])
 
 
 def _empty(ax, title: str, text: str):
@@ -140,7 +134,7 @@ def plot_concentration(conc: pd.DataFrame, dimension: str, *, ax=None, top: int 
     ranked = data["rank"].notna().to_numpy()
     colours = np.where(data["above_overall"], PALETTE[3], PALETTE[0])
     colours = np.where(ranked, colours, "#bbbbbb")
-    ax.barh(y, data["rate"], color=colours, xerr=_errors(data["rate"], data["low"], data["high"]),
+    ax.barh(y, data["rate"], color=colours, xerr=interval_errors(data["rate"], data["low"], data["high"]),
             error_kw={"elinewidth": 1, "capsize": 2})
     overall = float(data["overall_rate"].iloc[0])
     ax.axvline(overall, color="#333333", ls="--", lw=1, label=f"overall {_pct(overall)}")
@@ -197,10 +191,10 @@ def plot_coverage(coverage: pd.DataFrame, *, ax=None, **kw):
         return _empty(ax, title, "No churned customer this month.")
     x = np.arange(len(data))
     ax.bar(x - 0.2, data["share"], width=0.4, color=PALETTE[0],
-           yerr=_errors(data["share"], data["low"], data["high"]), capsize=3,
+           yerr=interval_errors(data["share"], data["low"], data["high"]), capsize=3,
            label="reason taken from this source")
     ax.bar(x + 0.2, data["available_share"], width=0.4, color=PALETTE[2],
-           yerr=_errors(data["available_share"], data["available_low"], data["available_high"]),
+           yerr=interval_errors(data["available_share"], data["available_low"], data["available_high"]),
            capsize=3, label="any evidence in this source")
     ax.set_xticks(x, data["source"].tolist())
     ax.set_xlabel("source (in priority order; 'any' = all sources)")
@@ -225,7 +219,7 @@ def plot_reason_mix(mix: pd.DataFrame, *, ax=None, **kw):
     y = np.arange(len(data))
     colours = [TYPE_COLOUR.get(t, "#999999") for t in data["churn_type"]]
     ax.barh(y, data["share"], color=colours,
-            xerr=_errors(data["share"], data["low"], data["high"]),
+            xerr=interval_errors(data["share"], data["low"], data["high"]),
             error_kw={"elinewidth": 1, "capsize": 2})
     ax.set_yticks(y, data["label"].tolist())
     ax.set_xlabel(f"share of {int(mix['total'].iloc[0])} customers (95% interval)")

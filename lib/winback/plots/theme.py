@@ -5,11 +5,15 @@ from __future__ import annotations
 import functools
 
 import matplotlib.pyplot as plt
+import numpy as np
 import seaborn as sns
 from matplotlib import font_manager
 from matplotlib.ticker import FuncFormatter
 
-__all__ = ["PALETTE", "cjk_font", "format_money", "format_pct", "new_axes", "takeaway", "use_theme"]
+__all__ = [
+    "PALETTE", "cjk_font", "format_money", "format_pct", "interval_errors", "new_axes",
+    "takeaway", "use_theme",
+]
 
 # Qualitative palette (colour-blind safe, seaborn "colorblind"), first colour = the kit's accent.
 PALETTE = sns.color_palette("colorblind", 10).as_hex()
@@ -88,3 +92,14 @@ def takeaway(ax, text: str) -> None:
     ax.annotate(text, xy=(0, 1), xycoords="axes fraction", xytext=(0, 6),
                 textcoords="offset points", fontsize=9, color="#444444", ha="left", va="bottom")
     ax.set_title(ax.get_title(), pad=22)
+
+
+def interval_errors(values, low, high) -> np.ndarray:
+    """``yerr`` for ``errorbar`` from interval bounds: distances below and above each value.
+
+    Bounds that sit a rounding error on the wrong side of their value give 0, not a
+    negative length (matplotlib refuses those).
+    """
+    v = np.asarray(values, float)
+    return np.vstack([np.clip(v - np.asarray(low, float), 0, None),
+                      np.clip(np.asarray(high, float) - v, 0, None)])

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from winback.plots.theme import PALETTE, format_pct, new_axes, takeaway
+from winback.plots.theme import PALETTE, format_pct, interval_errors, new_axes, takeaway
 
 __all__ = [
     "plot_alert_counts",
@@ -231,7 +231,7 @@ def plot_reliability(reliability: pd.DataFrame, *, model: str | None = None,
         return _empty(ax, t["reliability"], t["none"])
     ax.plot([0, 1], [0, 1], color="#999999", ls="--", lw=1, label=t["perfect"])
     for name, g in rel.groupby("model", sort=False):
-        err = np.vstack([g["observed"] - g["observed_low"], g["observed_high"] - g["observed"]])
+        err = interval_errors(g["observed"], g["observed_low"], g["observed_high"])
         ax.errorbar(g["mean_predicted"], g["observed"], yerr=err, marker="o", capsize=3,
                     color=_COLORS.get(name), label=t["models"].get(name, name))
     ax.set_xlim(0, 1)
@@ -358,7 +358,7 @@ def plot_realized(performance: pd.DataFrame, *, horizon: int, ax=None, language:
     p = p.sort_values("month")
     b = performance.loc[performance["metric"] == "realized_base_rate"].set_index("month")
     x = np.arange(len(p))
-    err = np.vstack([p["value"] - p["ci_low"], p["ci_high"] - p["value"]])
+    err = interval_errors(p["value"], p["ci_low"], p["ci_high"])
     ax.errorbar(x, p["value"], yerr=err, marker="o", capsize=3, color=PALETTE[0],
                 label=t["realized_axis"])
     base = b["value"].reindex(p["month"]).to_numpy()
