@@ -78,22 +78,47 @@ def test_missing_engagement_overlay_lists_known_ones():
 
 
 def test_every_default_key_is_commented():
-    """Each leaf key of default.yaml carries a comment (repeated keys: at their first use)."""
+    """Each knob of default.yaml carries a comment (repeated keys: at their first use).
+
+    Entries of a commented table (``taxonomy: {price: {zh: ..., en: ...}}``-style rows whose
+    value is an inline mapping or list) are data described by their parent's comment.
+    """
     lines = (ROOT / "params" / "default.yaml").read_text(encoding="utf-8").splitlines()
     data = yaml.safe_load("\n".join(lines))
     assert data, "default.yaml is empty"
     bare, commented = [], set()
+    parents: list[tuple[int, bool]] = []  # (indent, has comment) of the enclosing keys
     for i, line in enumerate(lines):
         text = line.split("#", 1)[0].rstrip()
         if not text.strip() or text.strip().startswith("- "):
             continue
-        key = text.strip().split(":", 1)[0]
-        is_leaf = ":" in text and text.split(":", 1)[1].strip() not in ("", "|", ">")
-        if "#" in line:
+        indent = len(text) - len(text.lstrip())
+        while parents and parents[-1][0] >= indent:
+            parents.pop()
+        key, _, value = text.strip().partition(":")
+        value = value.strip()
+        has_comment = "#" in line
+        if has_comment:
             commented.add(key)
-        elif is_leaf and key not in commented:
+        table_row = value[:1] in ("{", "[") and bool(parents) and parents[-1][1]
+        if value not in ("", "|", ">") and not has_comment and key not in commented \
+                and not table_row:
             bare.append(f"line {i + 1}: {line.strip()}")
+        if value == "":
+            parents.append((indent, has_comment))
     assert not bare, "uncommented knobs in default.yaml:\n" + "\n".join(bare)
+
+
+def test_comment_check_flags_a_bare_knob(tmp_path, monkeypatch):
+    """The check above is live: a knob without a comment fails it."""
+    import tests.test_config as me
+
+    kit = tmp_path / "kit"
+    (kit / "params").mkdir(parents=True)
+    (kit / "params" / "default.yaml").write_text("run:\n  month: x\n", encoding="utf-8")
+    monkeypatch.setattr(me, "ROOT", kit)
+    with pytest.raises(AssertionError, match="line 2: month: x"):
+        me.test_every_default_key_is_commented()
 
 
 def test_yaml_error_names_the_file(tmp_path):
