@@ -34,8 +34,22 @@ class DemoRun:
         return self.ws.month_dir(month)
 
 
-@functools.cache
+_FAILED: list[BaseException] = []
+
+
 def ensure_demo_run() -> DemoRun:
+    """The session's demo run; a failure is raised once, then reported without rerunning."""
+    if _FAILED:
+        raise RuntimeError(f"the demo engagement run failed earlier: {_FAILED[0]}")
+    try:
+        return _demo_run()
+    except Exception as exc:
+        _FAILED.append(exc)
+        raise
+
+
+@functools.cache
+def _demo_run() -> DemoRun:
     from winback.demo_loop import DemoLoop
 
     assert os.environ.get("WINBACK_HOME"), "conftest sets a scratch WINBACK_HOME"
