@@ -56,6 +56,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, field_validator, model_validator
 
+from winback.campaign import CAMPAIGN_COLUMNS
 from winback.config import Section
 from winback.contract import CONTACT_CHANNELS, INTERACTION_KINDS
 from winback.settings import month_end
@@ -131,20 +132,8 @@ EVALUATION_COLUMNS = [
     "note",
 ]
 NO_RESPONSE_COLUMNS = ["month", "campaign_month", "customer_id", "attempts", "outcome", "action"]
-_LOG_OPTIONAL = (
-    "tier",
-    "reason_code",
-    "churn_type",
-    "strategy",
-    "channel_1",
-    "channel_2",
-    "channel_3",
-    "offer_category",
-    "offer_value",
-    "p_winback",
-    "expected_value",
-    "cost",
-)
+# The campaign log's columns beyond the key (stage 4 defines them).
+_LOG_OPTIONAL = tuple(c for c in CAMPAIGN_COLUMNS if c not in ("customer_id", "month", "group"))
 
 
 class EvaluationError(ValueError):
