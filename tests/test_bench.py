@@ -150,11 +150,15 @@ def test_format_table_with_two_sizes():
         "sizes": [_size(1000, 10.0, stages), _size(10_000, 50.0, stages)],
         "growth_per_customer": 0.5, "comparisons": None,
     }
+    result["growth_steps"] = [bench._growth(*result["sizes"])]
+    assert result["growth_steps"][0]["stages"] == {"data_collection": 0.5,
+                                                   "reason_analysis": 0.5}
     text = bench.format_table(result)
     assert "commit 0123456789" in text
     assert "reason_analysis (s)" in text and "data_collection kernel (MB)" in text
     assert "150,000" in text  # transactions rows of the larger size
     assert "1,000 -> 10,000 customers: 0.50 (linear = 1.0)" in text
+    assert "by stage, 1,000 -> 10,000: data_collection 0.50, reason_analysis 0.50" in text
 
 
 @pytest.mark.slow
@@ -170,7 +174,7 @@ def test_benchmark_runs_at_a_tiny_size(tmp_path, capsys):
     assert printed.count("equal") >= 2
     result = json.loads(out.read_text(encoding="utf-8"))
     assert {"commit", "date", "host", "rss_method", "months", "stages", "sizes",
-            "growth_per_customer", "comparisons"} <= set(result)
+            "growth_per_customer", "growth_steps", "comparisons"} <= set(result)
     (size,) = result["sizes"]
     assert size["n_customers"] == 300 and size["months"] == ["2024-01"]
     assert list(size["stage_seconds"]) == ["data_collection"]
