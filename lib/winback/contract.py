@@ -46,6 +46,7 @@ __all__ = [
     "CONTACT_CHANNELS",
     "CONTRACT",
     "INTERACTION_KINDS",
+    "INTERACTION_KIND_ORDER",
     "QUARANTINE_COLUMNS",
     "RESPONSES",
     "RULES",
@@ -67,10 +68,12 @@ __all__ = [
 # Vocabulary
 # --------------------------------------------------------------------------------------
 
-INTERACTION_KINDS = frozenset({
+# In the order the snapshot lays out its engagement columns.
+INTERACTION_KIND_ORDER: tuple[str, ...] = (
     "service_ticket", "complaint", "review", "referral", "community_post",
     "community_answer", "campaign_participation", "survey_response", "suggestion",
-})
+)
+INTERACTION_KINDS = frozenset(INTERACTION_KIND_ORDER)
 CONTACT_CHANNELS = frozenset({"phone", "sms", "email", "wechat", "app_push", "visit"})
 RESPONSES = frozenset({"accepted", "declined", "no_response", "callback"})
 

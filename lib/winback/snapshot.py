@@ -65,6 +65,7 @@ import pyarrow.compute as pc
 from pydantic import Field, field_validator
 
 from winback.config import Section
+from winback.contract import INTERACTION_KIND_ORDER
 from winback.settings import month_end
 from winback.store import read_month, replace_month, table_months
 
@@ -80,17 +81,7 @@ __all__ = [
 ]
 
 # Interaction kinds of the data contract (one engagement column per kind and window).
-INTERACTION_KINDS: tuple[str, ...] = (
-    "service_ticket",
-    "complaint",
-    "review",
-    "referral",
-    "community_post",
-    "community_answer",
-    "campaign_participation",
-    "survey_response",
-    "suggestion",
-)
+INTERACTION_KINDS: tuple[str, ...] = INTERACTION_KIND_ORDER
 
 _REQUIRED = {
     "customers": ("customer_id", "signup_date"),
