@@ -21,6 +21,7 @@ demo: $(STAMP)
 	$(BIN)/winback demo
 
 test: $(STAMP)
+	@bash .ci/system-packages
 	$(BIN)/python -m pytest --nbval-lax -p no:cacheprovider
 
 lint: $(STAMP)
