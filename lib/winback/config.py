@@ -59,6 +59,7 @@ SECTIONS: dict[str, str] = {
     "warning": "winback.warning:WarningParams",
     "strategy": "winback.strategy:StrategyParams",
     "schedule": "winback.schedule:ScheduleParams",
+    "report": "winback.messages:ReportParams",
     "privacy": "winback.privacy:PrivacyParams",
 }
 

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 
 from winback.config import Section
 
@@ -233,8 +233,15 @@ RULES: dict[str, Rule] = {
         "to params validation.date_formats"),
     "unparseable_number": Rule(
         "blank", ("error", "quarantine", "blank"), "not a number",
-        "write plain numbers (currency symbols and thousands separators are accepted); "
-        "fix the rows in the client's extract"),
+        "write plain numbers (currency symbols and thousands separators are read, see rule "
+        "formatted_number; '1,23' or '1.234,50' are ambiguous); fix the rows in the client's "
+        "extract"),
+    "formatted_number": Rule(
+        "warn", ("error", "quarantine", "blank", "warn"),
+        "a number written with a currency symbol, thousands separators, 元 or parentheses",
+        "warn keeps the row and reads the number shown ('¥1,234.50' -> 1234.5, '(5)' -> -5); "
+        "set params validation.rules.formatted_number: error (or quarantine) to refuse "
+        "such values and have the client export plain numbers"),
     "unparseable_bool": Rule(
         "blank", ("error", "quarantine", "blank"), "not a yes/no value",
         "use true/false, 1/0, Y/N or 是/否, or map the client's values in params "
@@ -271,6 +278,13 @@ RULES: dict[str, Rule] = {
         "quarantine", ("error", "quarantine", "warn"), "a customer id not in customers",
         "deliver the missing customers in the customers extract, or check the id format "
         "(leading zeros, prefixes) is the same in both files"),
+    "unknown_campaign_month": Rule(
+        "error", ("error", "quarantine", "warn"),
+        "a campaign month the engagement never ran (no campaign_log rows)",
+        "campaign_month must be the month whose run produced the contact list (month M's "
+        "list is called during M+1), not the month of the call; fix those rows in the "
+        "call centre's file, or, if they are outcomes of a campaign run outside the kit, "
+        "set params validation.rules.unknown_campaign_month: quarantine to hold them out"),
     "text_too_long": Rule(
         "truncate", ("error", "quarantine", "truncate", "warn"),
         "longer than validation.max_text_length characters",
@@ -343,12 +357,13 @@ class ValidationParams(Section):
                 raise ValueError(f"ranges: {name} runs backwards ({lo} > {hi})")
         return value
 
-    @model_validator(mode="after")
-    def _formats(self) -> ValidationParams:
-        for fmt in self.date_formats:
+    @field_validator("date_formats")
+    @classmethod
+    def _formats(cls, value: list[str]) -> list[str]:
+        for fmt in value:
             if "%" not in fmt:
-                raise ValueError(f"date_formats: {fmt!r} is not a strftime format (e.g. %d/%m/%Y)")
-        return self
+                raise ValueError(f"{fmt!r} is not a strftime format (e.g. %d/%m/%Y)")
+        return value
 
     def action(self, rule: str) -> str:
         return self.rules.get(rule, RULES[rule].default)
@@ -444,6 +459,11 @@ _NUMBER_LIKE = re.compile(r"^[+-]?[\d\s().,/-]*\d[\d\s().,/-]*$")
 _EXCEL_ERRORS = frozenset({"#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#NULL!", "#N/A"})
 _NAN_WORDS = frozenset({"nan", "-nan", "+nan"})
 _CURRENCY = r"(?:[¥￥$€£]|RMB|CNY|USD|EUR|HKD)"
+# Excel's day numbers (1900 date system): 20000 = 1954-10-03, 80000 = 2119-01-10.
+_EXCEL_SERIAL = r"\d{5}(?:\.\d+)?"
+_SERIAL_RANGE = (20000, 80000)
+_EXCEL_EPOCH = pd.Timestamp("1899-12-30")
+_FLOAT_ID = r"[+-]?\d+\.0+"
 
 
 def _texts(s: pd.Series, missing: frozenset[str] = frozenset()) -> pd.Series:
@@ -475,12 +495,14 @@ class _Parsed:
     nonfinite: np.ndarray | None = None
     converted: int = 0                   # values parsed after cleaning (currency, 年月日, ...)
     converted_example: str = ""
+    converted_mask: np.ndarray | None = None  # per row: parsed after cleaning
 
 
 def _parse_number(s: pd.Series, missing: frozenset[str], whole: bool) -> _Parsed:
     n = len(s)
     reason = np.full(n, "", dtype=object)
     converted, example = 0, ""
+    conv_mask = np.zeros(n, bool)
     if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
         v = s.astype("float64").to_numpy(copy=True)
         nonfinite = np.isinf(v)
@@ -507,6 +529,7 @@ def _parse_number(s: pd.Series, missing: frozenset[str], whole: bool) -> _Parsed
             ok = np.isfinite(v2)
             idx = np.flatnonzero(failed)
             v[idx[ok]] = v2[ok]
+            conv_mask[idx[ok]] = True
             converted = int(ok.sum())
             if converted:
                 example = f"{raw[ok].iloc[0]!r} -> {v2[ok][0]:g}"
@@ -524,7 +547,7 @@ def _parse_number(s: pd.Series, missing: frozenset[str], whole: bool) -> _Parsed
             v[frac] = np.nan
             reason[frac] = "not a whole number"
     return _Parsed(pd.Series(v, index=s.index), bad, reason=reason, nonfinite=nonfinite,
-                   converted=converted, converted_example=example)
+                   converted=converted, converted_example=example, converted_mask=conv_mask)
 
 
 def _parse_datetime(s: pd.Series, missing: frozenset[str], formats: list[str]) -> _Parsed:
@@ -550,6 +573,12 @@ def _parse_datetime(s: pd.Series, missing: frozenset[str], formats: list[str]) -
             if not todo.any():
                 break
             cand = cand.fillna(_to_datetime(rest[todo], fmt))
+        serial = cand.isna() & rest.str.fullmatch(_EXCEL_SERIAL).fillna(False)
+        if serial.any():
+            days = pd.to_numeric(rest[serial], errors="coerce")
+            days = days[(days >= _SERIAL_RANGE[0]) & (days <= _SERIAL_RANGE[1])]
+            stamps = (_EXCEL_EPOCH + pd.to_timedelta(days, unit="D")).dt.round("s")
+            cand = cand.fillna(stamps.astype("datetime64[us]"))
         ok = cand.notna().to_numpy()
         idx = np.flatnonzero(failed)
         v = v.copy()
@@ -794,7 +823,8 @@ def _empty_typed(col: Column, n: int, index: pd.Index) -> pd.Series:
 
 
 def validate(raw: RawSource, *, as_of: pd.Timestamp | str, rules: ValidationParams | None = None,
-             known_customers: pd.Series | None = None) -> Validated:
+             known_customers: pd.Series | None = None,
+             campaign_months: Any = None) -> Validated:
     """Check one source against the contract, type its columns, and split clean from held-out rows.
 
     Parameters
@@ -811,6 +841,10 @@ def validate(raw: RawSource, *, as_of: pd.Timestamp | str, rules: ValidationPara
     known_customers
         Customer ids of the clean customers source; when given, rows of other sources with
         other customer ids fire ``unknown_customer``.
+    campaign_months
+        The months the engagement's ``campaign_log`` holds (``YYYY-MM``); when given,
+        ``contact_outcomes`` rows of any other ``campaign_month`` fire
+        ``unknown_campaign_month`` (outcomes of a campaign the kit never ran).
 
     Returns
     -------
@@ -919,7 +953,12 @@ def validate(raw: RawSource, *, as_of: pd.Timestamp | str, rules: ValidationPara
             det = _details(src, p.reason)
             act_on_value("unparseable_number", col, p.bad, src, det)
             act_on_value("non_finite", col, p.nonfinite, src)
-            if p.converted:
+            fmt_action = rules.action("formatted_number")
+            act_on_value("formatted_number", col, p.converted_mask, src,
+                         _details(src, np.full(len(src), "a formatted number", dtype=object)),
+                         what=(f"{RULES['formatted_number'].what} (read as the number shown, "
+                               f"e.g. {p.converted_example})" if fmt_action == "warn" else None))
+            if p.converted and fmt_action == "warn":
                 chk.note("parsed_number", name, p.converted,
                          f"{p.converted} values with currency symbols, thousands separators "
                          f"or parentheses were parsed as numbers (e.g. {p.converted_example}).")
@@ -939,6 +978,17 @@ def validate(raw: RawSource, *, as_of: pd.Timestamp | str, rules: ValidationPara
             p = _parse_string(src, missing_tokens if col.type == "category" else frozenset(),
                               strip=col.type != "text")
             typed[name] = p.values
+            if col.type == "id":
+                floaty = typed[name].str.fullmatch(_FLOAT_ID).fillna(False).to_numpy()
+                if floaty.any():
+                    ids = typed[name]
+                    example = ids[floaty].iloc[0]
+                    typed[name] = ids.where(~floaty, ids.str.replace(r"\.0+$", "", regex=True))
+                    chk.note("id_decimal_suffix", name, int(floaty.sum()),
+                             f"{int(floaty.sum())} ids written as decimals were read as whole "
+                             f"numbers (e.g. {example!r} -> {typed[name][floaty].iloc[0]!r}); "
+                             "the extract passed the ids through a number column.",
+                             np.flatnonzero(floaty))
             if col.allowed is not None:
                 _check_category(chk, col, typed, act_on_value, src)
             if col.type == "text":
@@ -1026,6 +1076,20 @@ def validate(raw: RawSource, *, as_of: pd.Timestamp | str, rules: ValidationPara
         unknown = alive & ~found & ids.notna().to_numpy()
         chk.fire("unknown_customer", "customer_id", unknown, values=ids)
         alive = ~(chk.quarantined | chk.held_out)
+
+    if campaign_months is not None and "campaign_month" in typed:
+        logged = sorted({str(m) for m in campaign_months})
+        cm = typed["campaign_month"]
+        never = (alive & ~cm.isin(logged).fillna(False).to_numpy()
+                 & cm.notna().to_numpy())
+        if never.any():
+            months = sorted(cm[never].unique().tolist())
+            chk.fire("unknown_campaign_month", "campaign_month", never, values=cm,
+                     details=cm.map(lambda m: f"no campaign_log rows for {m}"),
+                     what=(f"outcomes of campaign {'month' if len(months) == 1 else 'months'} "
+                           f"{', '.join(months)}, which the engagement never ran (campaign_log "
+                           f"holds {', '.join(logged) if logged else 'no month yet'})"))
+            alive = ~(chk.quarantined | chk.held_out)
 
     if contract.key:
         _check_duplicates(chk, contract, typed, present, alive)
@@ -1197,8 +1261,12 @@ def _error_text(source: str, origin: Any, errors: list[Issue]) -> str:
 
 
 def validate_all(raws: dict[str, RawSource], *, as_of: pd.Timestamp | str,
-                 rules: ValidationParams | None = None) -> dict[str, Validated]:
+                 rules: ValidationParams | None = None,
+                 campaign_months: Any = None) -> dict[str, Validated]:
     """Validate several sources, customers first (its clean ids feed ``unknown_customer``).
+
+    ``campaign_months`` (the months in the store's ``campaign_log``) is passed to the
+    ``contact_outcomes`` check, see :func:`validate`.
 
     Every source is validated before raising, so one :class:`ContractError` lists the
     error-level problems of all of them.
@@ -1212,7 +1280,9 @@ def validate_all(raws: dict[str, RawSource], *, as_of: pd.Timestamp | str,
         if name not in raws:
             continue
         try:
-            out[name] = validate(raws[name], as_of=as_of, rules=rules, known_customers=known)
+            out[name] = validate(raws[name], as_of=as_of, rules=rules, known_customers=known,
+                                 campaign_months=(campaign_months if name == "contact_outcomes"
+                                                  else None))
         except ContractError as exc:
             errors.append(str(exc))
             issues.extend(exc.issues)

@@ -1,0 +1,889 @@
+"""The kit's message catalog: every text a person reads, in Chinese (zh) and English (en).
+
+Charts, table headers, reason / tier / status names and the report's text come from
+here, so one params key switches them all: ``report.language`` (``zh`` or ``en``; when
+it is not set, the engagement's language ``engagement.language``). Read it with
+:func:`output_language`.
+
+Keys are dotted names, grouped by what they label:
+
+``column.<name>``
+    Header of a canonical column in displayed and exported tables (:func:`column_labels`).
+``status.*``, ``churn_type.*``, ``channel.*``, ``quadrant.*``, ``rfm.*``, ...
+    Names of the kit's fixed codes (:func:`label`). Reason and tier names are
+    engagement params (``reasons.taxonomy``, ``tiering.labels_zh`` / ``labels_en``).
+``plots.<module>.*``
+    Titles, axis labels, legends and takeaways of :mod:`winback.plots` charts.
+``report.*``
+    Section names and summary labels of the monthly report.
+
+Texts may hold :meth:`str.format` fields (``"{n:,} customers"``); both languages of a
+key hold the same fields, so a caller's arguments fit either (tests check it).
+
+Examples
+--------
+>>> t("plots.churn.status_title", "en")
+'Customers by churn status'
+>>> m = Messages("zh", scope="plots.churn")
+>>> m("status_takeaway", n=120, s=0.15)
+'120 位客户已流失 (占客户总数 15.0%)：即挽回对象池'
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal
+
+import pandas as pd
+
+from winback.config import Section
+
+__all__ = [
+    "CATALOG",
+    "LANGUAGES",
+    "Messages",
+    "ReportParams",
+    "check_language",
+    "column_labels",
+    "label",
+    "labels",
+    "output_language",
+    "placeholders",
+    "show_tables",
+    "t",
+]
+
+LANGUAGES: tuple[str, ...] = ("zh", "en")
+
+# key -> (zh, en). Keep both columns side by side so a translation is never forgotten.
+_PAIRS: dict[str, tuple[str, str]] = {
+    # ------------------------------------------------------------------ common words
+    "common.none": ("暂无数据", "No data"),
+    "common.other": ("其他", "other"),
+    "common.overall": ("整体", "overall"),
+    "common.unknown": ("未知", "Unknown"),
+    "common.na": ("无", "n/a"),
+    "common.period": ("。", "."),
+    "common.list_sep": ("、", ", "),
+    "common.clause_sep": ("；", "; "),
+    "common.month": ("月份", "month"),
+    "common.customers": ("客户数 (人)", "customers (count)"),
+    "common.share_pct": ("占比 (%)", "share (%)"),
+    "common.interval95": ("95% 区间", "95% interval"),
+    # ------------------------------------------------------------------ fixed codes
+    "status.new": ("新客户", "new"),
+    "status.active": ("活跃", "active"),
+    "status.at_risk": ("有流失风险", "at risk"),
+    "status.churned": ("已流失", "churned"),
+    "status.lost": ("无法挽回", "lost"),
+    "churn_type.passive": ("被动流失", "passive"),
+    "churn_type.active": ("主动流失", "active"),
+    "churn_type.unknown": ("未知", "unknown"),
+    "channel.phone": ("电话", "phone"),
+    "channel.sms": ("短信", "sms"),
+    "channel.email": ("邮件", "email"),
+    "channel.wechat": ("微信", "wechat"),
+    "channel.app_push": ("APP推送", "app_push"),
+    "channel.visit": ("上门拜访", "visit"),
+    "response.accepted": ("接受", "accepted"),
+    "response.declined": ("拒绝", "declined"),
+    "response.no_response": ("无回应", "no response"),
+    "response.callback": ("要求回电", "callback"),
+    "dimension.business_line": ("业务线", "business line"),
+    "dimension.region": ("地区", "region"),
+    "dimension.tier": ("层级 (上月)", "tier (last month)"),
+    "dimension.cohort": ("注册季度", "signup cohort (quarter)"),
+    "dimension.overall": ("整体", "overall"),
+    "dimension.churn_type": ("流失类型", "churn type"),
+    "evidence.contact_outcomes": ("外呼结果", "contact_outcomes"),
+    "evidence.surveys": ("问卷", "surveys"),
+    "evidence.tickets": ("工单", "tickets"),
+    "evidence.keywords": ("文本关键词", "keywords"),
+    "evidence.any": ("任一来源", "any"),
+    "funnel.attempted": ("已尝试联系", "attempted"),
+    "funnel.reached": ("已接通", "reached"),
+    "funnel.responded": ("有回应", "responded"),
+    "funnel.accepted": ("接受", "accepted"),
+    "funnel.redeemed": ("已使用优惠", "redeemed"),
+    "satisfaction_source.survey": ("问卷", "surveys"),
+    "satisfaction_source.contact": ("回访", "contacts"),
+    "rag.green": ("绿", "green"),
+    "rag.amber": ("黄", "amber"),
+    "rag.red": ("红", "red"),
+    "rag.n/a": ("无数据", "n/a"),
+    "budget_category.people": ("人力", "people"),
+    "budget_category.materials": ("物料", "materials"),
+    "budget_category.marketing": ("营销", "marketing"),
+    "budget_category.total": ("合计", "total"),
+    "quadrant.high_value_high_risk": ("高价值·高风险", "High value, high risk"),
+    "quadrant.high_value_low_risk": ("高价值·低风险", "High value, low risk"),
+    "quadrant.low_value_high_risk": ("低价值·高风险", "Low value, high risk"),
+    "quadrant.low_value_low_risk": ("低价值·低风险", "Low value, low risk"),
+    "quadrant_action.high_value_high_risk": (
+        "优先挽回：专人联系，定制优惠", "win back first: personal contact, tailored offer"),
+    "quadrant_action.high_value_low_risk": (
+        "维护：关怀与认可，不打折", "keep: care and recognition, no discount"),
+    "quadrant_action.low_value_high_risk": (
+        "低成本挽回 (短信等) 或放弃", "low-cost win-back (messages) or let go"),
+    "quadrant_action.low_value_low_risk": ("培育：交叉销售、提升互动",
+                                           "develop: cross-sell, engagement"),
+    "rfm.champions": ("冠军客户", "Champions"),
+    "rfm.loyal": ("忠诚客户", "Loyal"),
+    "rfm.potential_loyalists": ("潜力客户", "Potential loyalists"),
+    "rfm.new_customers": ("新客户", "New customers"),
+    "rfm.promising": ("有望客户", "Promising"),
+    "rfm.need_attention": ("需关注客户", "Need attention"),
+    "rfm.about_to_sleep": ("将沉睡客户", "About to sleep"),
+    "rfm.at_risk": ("风险客户", "At risk"),
+    "rfm.cannot_lose": ("不可失去客户", "Cannot lose"),
+    "rfm.hibernating": ("沉睡客户", "Hibernating"),
+    "rfm.lost": ("已流失客户", "Lost"),
+    "warning.model.logistic": ("逻辑回归", "Logistic"),
+    "warning.model.gbm": ("梯度提升", "Gradient boosting"),
+    "warning.model.recency_rule": ("仅看最近购买", "Recency rule"),
+    "warning.metric.pr_auc": ("PR-AUC", "PR-AUC"),
+    "warning.metric.roc_auc": ("ROC-AUC", "ROC-AUC"),
+    "warning.metric.precision_at_capacity": ("外呼容量内的精确率", "precision at capacity"),
+    "warning.metric.recall_at_capacity": ("外呼容量内的召回率", "recall at capacity"),
+    "warning.metric.lift_at_capacity": ("外呼容量内的提升度", "lift at capacity"),
+    "warning.metric.brier": ("Brier 分数", "Brier score"),
+    "warning.alert.frequency_drop": ("购买频次下降", "Frequency drop"),
+    "warning.alert.spend_drop": ("消费金额下降", "Spend drop"),
+    "warning.alert.engagement_drop": ("互动下降", "Engagement drop"),
+    "warning.alert.any_alert": ("任一预警", "Any alert"),
+    "warning.alert.two_or_more": ("两项及以上", "Two or more"),
+    # ------------------------------------------------------------------ plots.churn
+    "plots.churn.status_title": ("各流失状态客户数", "Customers by churn status"),
+    "plots.churn.status_x": ("流失状态", "churn status"),
+    "plots.churn.status_y": ("客户数 (人)", "customers (count)"),
+    "plots.churn.status_takeaway": ("{n:,} 位客户已流失 (占客户总数 {s:.1%})：即挽回对象池",
+                                    "{n:,} customers churned ({s:.1%} of the base): "
+                                    "the win-back pool"),
+    "plots.churn.status_none": ("本月没有已流失客户", "No churned customer this month"),
+    "plots.churn.score_title": ("流失评分分布", "Churn score distribution"),
+    "plots.churn.score_x": ("流失评分 (0 = 确定活跃，1 = 确定流失)",
+                            "churn score (0 = surely active, 1 = surely churned)"),
+    "plots.churn.score_y": ("已评分客户占比 (%)", "share of scored customers (%)"),
+    "plots.churn.cutoff": ("{status} ≥ {cut:.2f}", "{status} ≥ {cut:.2f}"),
+    "plots.churn.score_takeaway": ("{s:.1%} 的已评分客户达到或超过流失阈值",
+                                   "{s:.1%} of scored customers at or above the churned cut-off"),
+    # ------------------------------------------------------------------ plots.reasons
+    "plots.reasons.trend_title": ("月度流失率", "Monthly churn rate"),
+    "plots.reasons.trend_empty": ("暂无流失率：需要连续两个月的流失状态。",
+                                  "No rate yet: churn statuses of two consecutive months needed."),
+    "plots.reasons.rate": ("流失率", "churn rate"),
+    "plots.reasons.trend_y": ("新流失 / 上月末活跃及风险客户 (%)",
+                              "newly churned / active + at-risk at previous month end (%)"),
+    "plots.reasons.trend_takeaway": ("最近 {last}：{rate}；峰值 {peak}：{peak_rate} ({n} / {base})。",
+                                     "Latest {last}: {rate}; peak {peak}: {peak_rate} "
+                                     "({n} of {base})."),
+    "plots.reasons.segment_title": ("按{dim}的月度流失率", "Monthly churn rate by {dim}"),
+    "plots.reasons.no_breakdown": ("暂无按{dim}的细分。", "No {dim} breakdown available."),
+    "plots.reasons.segment_y": ("流失率 (%)", "churn rate (%)"),
+    "plots.reasons.segment_takeaway": ("{month}：{segment} 最高，为 {rate} ({n} / {base})",
+                                       "{month}: highest in {segment} at {rate} "
+                                       "({n} of {base})"),
+    "plots.reasons.hidden": ("；另有 {k} 个较小的细分未绘出。",
+                             "; {k} smaller segment(s) not drawn."),
+    "plots.reasons.conc_title": ("流失集中在哪里：{dim}", "Where churn concentrates: {dim}"),
+    "plots.reasons.overall_line": ("整体 {rate}", "overall {rate}"),
+    "plots.reasons.conc_x": ("流失率，客户月 {months} (%，95% 区间)",
+                             "churn rate, customer-months {months} (%, 95% interval)"),
+    "plots.reasons.conc_takeaway": ("最高：{segment} 为 {rate}，整体 {overall} ({lift:.1f} 倍)；"
+                                    "红色 = 区间高于整体，灰色 = 样本太小{more}。",
+                                    "Highest: {segment} at {rate} vs {overall} overall "
+                                    "({lift:.1f}x); red = interval above overall, "
+                                    "grey = too small{more}."),
+    "plots.reasons.more": ("；另有 {k} 个细分未绘出", "; {k} more segment(s) not drawn"),
+    "plots.reasons.profile_title": ("流失 vs 留存客户：效应量", "Churned vs retained: effect sizes"),
+    "plots.reasons.profile_empty": ("没有可检验的属性。", "No attribute could be tested."),
+    "plots.reasons.profile_x": ("效应量 (Cramér's V 0..1；秩二列相关 / Cohen's d：+ = 流失客户更高)",
+                                "effect size (Cramér's V 0..1; rank-biserial / Cohen's d: "
+                                "+ = churned higher)"),
+    "plots.reasons.profile_y": ("属性", "attribute"),
+    "plots.reasons.profile_takeaway": ("{k} / {n} 个属性在 Holm 校正后有显著差异{largest} "
+                                       "(实心 = 显著)。",
+                                       "{k} of {n} attributes differ after Holm adjustment"
+                                       "{largest} (filled = significant)."),
+    "plots.reasons.largest": ("；最大：{variable}", "; largest: {variable}"),
+    "plots.reasons.coverage_title": ("流失客户的原因覆盖率", "Reason coverage of churned customers"),
+    "plots.reasons.coverage_empty": ("本月没有流失客户。", "No churned customer this month."),
+    "plots.reasons.taken": ("原因取自此来源", "reason taken from this source"),
+    "plots.reasons.available": ("此来源有任何证据", "any evidence in this source"),
+    "plots.reasons.coverage_x": ("来源 (按优先级；任一来源 = 所有来源)",
+                                 "source (in priority order; 'any' = all sources)"),
+    "plots.reasons.coverage_y": ("占 {n} 位流失客户的比例 (%，95% 区间)",
+                                 "share of {n} churned customers (%, 95% interval)"),
+    "plots.reasons.coverage_takeaway": ("{rate} 的流失客户原因已知 ({k} / {n})。",
+                                        "{rate} of churned customers have a known reason "
+                                        "({k} of {n})."),
+    "plots.reasons.mix_title": ("流失原因 (原因已知的客户)",
+                                "Churn reasons (customers with a known reason)"),
+    "plots.reasons.mix_empty": ("没有原因已知的流失客户。", "No churned customer with a known reason."),
+    "plots.reasons.mix_x": ("占 {n} 位客户的比例 (%，95% 区间)",
+                            "share of {n} customers (%, 95% interval)"),
+    "plots.reasons.reason": ("原因", "reason"),
+    "plots.reasons.churn_type": ("流失类型", "churn type"),
+    "plots.reasons.mix_takeaway": ("首要原因：{label}，占 {rate} ({low}–{high})。",
+                                   "Top reason: {label} at {rate} ({low}–{high})."),
+    "plots.reasons.mix_by_title": ("按{dim}的原因构成", "Reason mix by {dim}"),
+    "plots.reasons.mix_by_x": ("原因已知客户中的占比 (%)", "share of customers with a known reason (%)"),
+    "plots.reasons.no_tiers": ("尚无层级细分：第 3 阶段首次运行后才有存储表 'tiers'。",
+                               "No tier breakdown yet: stage 3's store table 'tiers' appears "
+                               "after its first run."),
+    "plots.reasons.mix_by_distinct": ("{name} 整体居首；在 {segment} 中首要原因是 {other} ({rate})。",
+                                      "{name} leads overall; in {segment} the top reason is "
+                                      "{other} ({rate})."),
+    "plots.reasons.mix_by_same": ("{name} 在每个细分中都是首要原因。",
+                                  "{name} is the top reason in every segment."),
+    "plots.reasons.type_trend_title": ("每月新流失客户的流失类型",
+                                       "Churn type of newly churned customers by month"),
+    "plots.reasons.reason_trend_title": ("每月新流失客户的流失原因",
+                                         "Reasons of newly churned customers by month"),
+    "plots.reasons.reason_trend_empty": ("之前月份尚未存储原因 (随月份运行逐步积累)。",
+                                         "No reasons stored for earlier months yet (the trend "
+                                         "builds up as months run)."),
+    "plots.reasons.reason_trend_x": ("新流失月份 (n = 原因已知)",
+                                     "month newly churned (n = with a known reason)"),
+    "plots.reasons.reason_trend_takeaway": ("{name} 在 {first}..{last} 期间最多 ({k} / {n} 位客户)。",
+                                            "{name} is the largest over {first}..{last} "
+                                            "({k} of {n} customers)."),
+    "plots.reasons.odds_title": ("流失驱动因素：每个标准差的优势比",
+                                 "Churn drivers: odds ratio per standard deviation"),
+    "plots.reasons.odds_empty": ("模型中没有指标。", "No indicator in the model."),
+    "plots.reasons.odds_x": ("每增加 1 个标准差下月流失的优势比 (对数刻度，95% 区间)",
+                             "odds ratio of churning next month per +1 SD "
+                             "(log scale, 95% interval)"),
+    "plots.reasons.odds_y": ("上月末指标", "indicator at previous month end"),
+    "plots.reasons.odds_takeaway": ("最强：{indicator} (OR {ratio:.2f}，{low:.2f}–{high:.2f})；"
+                                    "{k} / {n} 个区间不含 1。",
+                                    "Strongest: {indicator} (OR {ratio:.2f}, "
+                                    "{low:.2f}–{high:.2f}); {k} of {n} intervals exclude 1."),
+    "plots.reasons.odds_none": ("没有优势比区间排除 1。", "No odds-ratio interval excludes 1."),
+    # ------------------------------------------------------------------ plots.tiers
+    "plots.tiers.tier_shares": ("各层级客户占比与预测价值占比",
+                                "Share of customers and of predicted value by tier"),
+    "plots.tiers.tier": ("价值层级", "Value tier"),
+    "plots.tiers.share": ("占比 (%)", "Share (%)"),
+    "plots.tiers.customers": ("客户占比", "Customers"),
+    "plots.tiers.value": ("预测价值占比", "Predicted value"),
+    "plots.tiers.holds": ("{label}：{c:.0%} 的客户，贡献 {v:.0%} 的预测价值",
+                          "{label}: {c:.0%} of customers hold {v:.0%} of predicted value"),
+    "plots.tiers.lorenz": ("预测价值集中度 (帕累托曲线)",
+                           "Concentration of predicted value (Pareto curve)"),
+    "plots.tiers.top_customers": ("按预测价值排序的前 x% 客户 (%)",
+                                  "Top x% of customers by predicted value (%)"),
+    "plots.tiers.value_share": ("累计预测价值占比 (%)", "Cumulative share of predicted value (%)"),
+    "plots.tiers.equal": ("均匀分布", "Equal shares"),
+    "plots.tiers.top_holds": ("前 {x:.0%} 的客户拥有 {y:.0%} 的预测价值 (基尼系数 {g:.2f})",
+                              "The top {x:.0%} of customers hold {y:.0%} of predicted value "
+                              "(Gini {g:.2f})"),
+    "plots.tiers.split": ("各层级预测价值：必需 vs 可选消费",
+                          "Predicted value by tier: necessary vs discretionary spend"),
+    "plots.tiers.amount": ("预测价值 ({currency}, 未来 {h:g} 个月)",
+                           "Predicted value ({currency}, next {h:g} months)"),
+    "plots.tiers.necessary": ("必需消费", "Necessary"),
+    "plots.tiers.discretionary": ("可选消费", "Discretionary"),
+    "plots.tiers.split_takeaway": ("必需消费占预测价值的 {s:.0%}",
+                                   "Necessary spend is {s:.0%} of predicted value"),
+    "plots.tiers.quadrant": ("价值 × 流失风险 四象限", "Value x churn risk quadrants"),
+    "plots.tiers.value_axis": ("价值 (预测价值高 / 低)", "Value (predicted value high / low)"),
+    "plots.tiers.risk_axis": ("流失风险 (流失评分高 / 低)", "Churn risk (churn score high / low)"),
+    "plots.tiers.high": ("高", "high"),
+    "plots.tiers.low": ("低", "low"),
+    "plots.tiers.cell": ("{n:,} 人 ({c:.0%})\n价值占比 {v:.0%}",
+                         "{n:,} customers ({c:.0%})\n{v:.0%} of value"),
+    "plots.tiers.quad_takeaway": ("高价值·高风险：{n:,} 人，占预测价值 {v:.0%}",
+                                  "High value, high risk: {n:,} customers with {v:.0%} of "
+                                  "predicted value"),
+    "plots.tiers.rfm": ("RFM 客户分群", "RFM segments"),
+    "plots.tiers.rfm_axis": ("客户数 (人；标注：人数 · 预测价值占比)",
+                             "Customers (count; labels: customers · share of predicted value)"),
+    "plots.tiers.rfm_segment": ("RFM 分群", "RFM segment"),
+    "plots.tiers.rfm_takeaway": ("最大分群：{label} ({c:.0%})；价值占比最高：{vlabel} ({v:.0%})",
+                                 "Largest: {label} ({c:.0%}); most value: {vlabel} ({v:.0%})"),
+    "plots.tiers.transitions": ("层级迁移 ({prev} → {month})", "Tier transitions ({prev} -> {month})"),
+    "plots.tiers.prev_tier": ("上月层级", "Tier last month"),
+    "plots.tiers.cur_tier": ("本月层级", "Tier this month"),
+    "plots.tiers.moved": ("{s:.1%} 的客户层级发生变化 ({up:,} 升, {down:,} 降)",
+                          "{s:.1%} of customers changed tier ({up:,} up, {down:,} down)"),
+    "plots.tiers.no_prev": ("{month} 为首个分层月份，无上月数据",
+                            "{month} is the first month with tiers: no previous month to compare"),
+    # ------------------------------------------------------------------ plots.strategy
+    "plots.strategy.curve": ("预算能买到多少期望价值 (按层级)", "What the budget buys, by tier"),
+    "plots.strategy.cum_cost": ("累计成本 ({c})", "Cumulative cost ({c})"),
+    "plots.strategy.cum_ev": ("累计期望价值 ({c})", "Cumulative expected value ({c})"),
+    "plots.strategy.tier": ("层级 {t}", "Tier {t}"),
+    "plots.strategy.tier_axis": ("价值层级", "Value tier"),
+    "plots.strategy.curve_takeaway": ("层级 {t}：预算 {b:,.0f} {c} 买到 {ev:,.0f} {c} 期望价值 "
+                                      "(全部正值客户需 {all:,.0f} {c})",
+                                      "Tier {t}: a budget of {b:,.0f} {c} buys {ev:,.0f} {c} of "
+                                      "expected value (every positive candidate would cost "
+                                      "{all:,.0f} {c})"),
+    "plots.strategy.curve_none": ("没有期望价值为正的候选客户",
+                                  "No candidate with a positive expected value"),
+    "plots.strategy.marginal": ("下一单位预算的边际期望价值", "What the next unit of budget buys"),
+    "plots.strategy.ev_per_unit": ("每单位成本的期望价值 ({c}/{c}，对数刻度)",
+                                   "Expected value per unit of cost ({c} per {c}, log scale)"),
+    "plots.strategy.marginal_takeaway": ("层级 {t}：预算再增加 1 {c} 可多带来 {r:.2f} {c} 期望价值 "
+                                         "(各层级最高)",
+                                         "Tier {t}: one more {c} of budget buys {r:.2f} {c} of "
+                                         "expected value (the highest of the tiers)"),
+    "plots.strategy.marginal_none": ("所有期望价值为正的客户都在预算内",
+                                     "Every candidate with a positive expected value fits in the "
+                                     "budget"),
+    "plots.strategy.use": ("各层级预算使用", "Budget use by tier"),
+    "plots.strategy.amount": ("金额 ({c})", "Amount ({c})"),
+    "plots.strategy.treated": ("实验组成本", "Treated cost"),
+    "plots.strategy.held": ("对照组 (留存不花费)", "Control (kept unspent)"),
+    "plots.strategy.unspent": ("未使用", "Unspent"),
+    "plots.strategy.use_takeaway": ("预算 {b:,.0f} {c}：实验组使用 {s:.0%}，对照组占 {h:.0%}",
+                                    "Budget {b:,.0f} {c}: {s:.0%} used on the treated, {h:.0%} "
+                                    "held out as control"),
+    "plots.strategy.no_budget": ("未设定预算", "No budget set"),
+    "plots.strategy.mix": ("各策略客户数：实验组 vs 对照组",
+                           "Customers per strategy: treatment vs control"),
+    "plots.strategy.customers": ("客户数 (人)", "Customers (count)"),
+    "plots.strategy.strategy": ("挽回策略", "Strategy"),
+    "plots.strategy.treatment": ("实验组", "Treatment"),
+    "plots.strategy.control": ("对照组", "Control"),
+    "plots.strategy.mix_takeaway": ("最多的策略：{s} ({n:,} 人, 占实验组 {p:.0%})",
+                                    "Most used: {s} ({n:,} customers, {p:.0%} of the treated)"),
+    "plots.strategy.mix_none": ("本月没有实验组客户", "No treated customer this month"),
+    # ------------------------------------------------------------------ plots.schedule
+    "plots.schedule.plan_title": ("活动计划：{weeks} 周", "Campaign plan: {weeks} weeks"),
+    "plots.schedule.plan_title_empty": ("活动计划", "Campaign plan"),
+    "plots.schedule.plan_empty": ("params 的 schedule.plan.tasks 中没有任务。",
+                                  "No task in params schedule.plan.tasks."),
+    "plots.schedule.execution_month": ("执行月 {month}", "execution month {month}"),
+    "plots.schedule.plan_x": ("日期 (月-日，刻度为周一)", "date (month-day, ticks on Mondays)"),
+    "plots.schedule.plan_y": ("任务", "task"),
+    "plots.schedule.plan_takeaway_days": ("计划 {first} 至 {last}；一对一联系安排在 {n} 个工作日，"
+                                          "{d0} 至 {d1}。",
+                                          "Plan {first} to {last}; one-to-one contacts on {n} "
+                                          "working days, {d0} to {d1}."),
+    "plots.schedule.plan_takeaway": ("计划 {first} 至 {last}。", "Plan {first} to {last}."),
+    "plots.schedule.load_title": ("每日负荷：已排联系数 / 容量",
+                                  "Daily load: contacts scheduled / capacity"),
+    "plots.schedule.load_x": ("联系日 (月-日)", "contact day (month-day)"),
+    "plots.schedule.channel": ("渠道", "channel"),
+    "plots.schedule.load_empty": ("没有安排了人员的联系日。", "No contact day with a staffed channel."),
+    "plots.schedule.capacity_used": ("容量使用率 (%)", "capacity used (%)"),
+    "plots.schedule.load_peak": ("没有渠道在任何一天满载；峰值为 {u:.0%} ({channel}，{day})。",
+                                 "No channel is full on any day; the peak is {u:.0%} "
+                                 "({channel}, {day})."),
+    "plots.schedule.load_full": ("{channel} 在 {k} / {n} 个联系日满载：即瓶颈。",
+                                 "{channel} is full on {k} of {n} contact days: the bottleneck."),
+    "plots.schedule.staff_title": ("人力：需要 vs 可用的坐席人天",
+                                   "Staffing: agent-days needed vs available"),
+    "plots.schedule.staff_y": ("坐席人天", "agent-days"),
+    "plots.schedule.needed": ("需要", "needed"),
+    "plots.schedule.available": ("可用", "available"),
+    "plots.schedule.no_team": ("无团队", "no team"),
+    "plots.schedule.staff_empty": ("没有计划的联系。", "No contact planned."),
+    "plots.schedule.staff_ok": ("每个渠道都有所需的坐席人天。",
+                                "Every channel has the agent-days its contacts need."),
+    "plots.schedule.staff_short": ("{channels} 坐席不足：多出的联系未排期。",
+                                   "Short of agents on {channels}: their extra contacts are "
+                                   "unscheduled."),
+    "plots.schedule.budget_title": ("活动预算 vs 上限", "Campaign budget vs cap"),
+    "plots.schedule.budget_y": ("本月活动", "this campaign"),
+    "plots.schedule.budget_item": ("{category} {amount:,.0f}", "{category} {amount:,.0f}"),
+    "plots.schedule.cap": ("上限 {cap:,.0f}", "cap {cap:,.0f}"),
+    "plots.schedule.amount": ("金额 ({currency})", "amount ({currency})"),
+    "plots.schedule.budget_fits": ("合计 {currency} {total:,.0f}：占上限的 {s:.0%}，在预算内。",
+                                   "Total {currency} {total:,.0f}: {s:.0%} of the cap, it fits."),
+    "plots.schedule.budget_total": ("合计 {currency} {total:,.0f}。", "Total {currency} {total:,.0f}."),
+    "plots.schedule.budget_over": ("合计 {currency} {total:,.0f}，超出上限 {over:,.0f}。",
+                                   "Total {currency} {total:,.0f} exceeds the cap by {over:,.0f}."),
+    # ------------------------------------------------------------------ plots.evaluation
+    "plots.evaluation.title.reactivation": ("回购提升：实验组减对照组",
+                                            "Reactivation uplift: treated minus control"),
+    "plots.evaluation.axis.reactivation": ("购买客户占比之差 (百分点)",
+                                           "difference in the share who bought "
+                                           "(percentage points)"),
+    "plots.evaluation.title.engagement": ("互动提升：实验组减对照组",
+                                          "Engagement uplift: treated minus control"),
+    "plots.evaluation.axis.engagement": ("有互动客户占比之差 (百分点)",
+                                         "difference in the share with an interaction "
+                                         "(percentage points)"),
+    "plots.evaluation.title.offer_match": ("优惠匹配：实验组减对照组",
+                                           "Offer match: treated minus control"),
+    "plots.evaluation.axis.offer_match": ("购买优惠品类客户占比之差 (百分点)",
+                                          "difference in the share buying the offer's category "
+                                          "(percentage points)"),
+    "plots.evaluation.title.revenue": ("人均净消费：实验组减对照组",
+                                       "Net spend per customer: treated minus control"),
+    "plots.evaluation.axis.revenue": ("人均净消费之差 (货币单位)",
+                                      "difference in net spend per customer (currency units)"),
+    "plots.evaluation.title.incremental_revenue": ("实验组增量收入",
+                                                   "Incremental revenue of the treated"),
+    "plots.evaluation.axis.incremental_revenue": ("收入差 × 实验组客户数 (货币单位)",
+                                                  "revenue difference x treated customers "
+                                                  "(currency units)"),
+    "plots.evaluation.title.incremental_reactivations": ("活动挽回的客户",
+                                                         "Customers won back by the campaign"),
+    "plots.evaluation.axis.incremental_reactivations": ("回购率差 × 实验组客户数 (人)",
+                                                        "reactivation difference x treated "
+                                                        "customers (customers)"),
+    "plots.evaluation.title.roi": ("ROI：(毛利率 × 增量收入 - 成本) / 成本",
+                                   "ROI: (margin x incremental revenue - cost) / cost"),
+    "plots.evaluation.axis.roi": ("活动成本的回报率 (%，0% = 盈亏平衡)",
+                                  "return on the campaign's cost (%, 0% = break-even)"),
+    "plots.evaluation.axis.default": ("实验组减对照组", "treated minus control"),
+    "plots.evaluation.uplift_title": ("{title} (意向性分析)", "{title} (intention to treat)"),
+    "plots.evaluation.uplift_x": ("{axis}；横线 = 95% 区间", "{axis}; bars = 95% interval"),
+    "plots.evaluation.uplift_y": ("活动月份 · 观察窗口", "campaign month · window"),
+    "plots.evaluation.uplift_empty": ("尚无已过跟进窗口的活动可供评估。",
+                                      "No campaign with an elapsed follow-up window to evaluate "
+                                      "yet."),
+    "plots.evaluation.row": ("{month} · {window} 个月", "{month} · {window} mo"),
+    "plots.evaluation.pts": ("{d:+.1f} 个百分点", "{d:+.1f} pts"),
+    "plots.evaluation.zero": ("零", "zero"),
+    "plots.evaluation.break_even": ("盈亏平衡", "break-even"),
+    "plots.evaluation.uplift_takeaway": ("{k} / {n} 个区间位于{zero}之上；最大估计 {shown} ({row})。",
+                                         "{k} of {n} intervals lie above {zero}; largest "
+                                         "estimate {shown} ({row})."),
+    "plots.evaluation.hollow": (" 空心：见该行备注 (如对照组后来被联系)。",
+                                " Hollow: see the row's note (e.g. controls treated later)."),
+    "plots.evaluation.uplift_small": ("所有单元格都低于最小组规模：无法比较。",
+                                      "Every cell is below the minimum group sizes: no "
+                                      "comparison."),
+    "plots.evaluation.funnel_title": ("联系漏斗：各步骤实验组客户占比",
+                                      "Contact funnel: share of treated customers at each step"),
+    "plots.evaluation.funnel_x": ("漏斗步骤", "funnel step"),
+    "plots.evaluation.funnel_y": ("实验组客户占比 (%)", "share of treated customers (%)"),
+    "plots.evaluation.funnel_empty": ("尚无活动联系可展示。", "No campaign contacts to show yet."),
+    "plots.evaluation.funnel_series": ("活动 {month} (n={n})", "campaign {month} (n={n})"),
+    "plots.evaluation.funnel_takeaway": ("活动 {month}：{reached:.0%} 的实验组客户已接通，"
+                                         "{accepted:.0%} 接受，{redeemed:.0%} 使用了优惠。",
+                                         "Campaign {month}: {reached:.0%} of treated reached, "
+                                         "{accepted:.0%} accepted, {redeemed:.0%} redeemed."),
+    "plots.evaluation.flows_title": ("挽回的比流失的多吗？", "Are we winning back more than we lose?"),
+    "plots.evaluation.flows_y": ("每月客户数 (人)", "customers per month"),
+    "plots.evaluation.flows_empty": ("需要连续两个月的流失状态。",
+                                     "Two consecutive months of churn status are needed."),
+    "plots.evaluation.came_back": ("回流 (已流失 -> 非流失)", "came back (churned -> not churned)"),
+    "plots.evaluation.new_churn": ("新流失", "newly churned"),
+    "plots.evaluation.net": ("净值", "net"),
+    "plots.evaluation.flows_takeaway": ("{month} 净值 {net:+d}；{k} / {n} 个月回流多于流失。",
+                                        "Net {net:+d} in {month}; more came back than churned "
+                                        "in {k} of {n} months."),
+    "plots.evaluation.sat_title": ("满意度趋势", "Satisfaction trend"),
+    "plots.evaluation.sat_y": ("平均满意度 (1-5 分)", "mean satisfaction (1-5)"),
+    "plots.evaluation.sat_empty": ("尚无满意度评分。", "No satisfaction scores yet."),
+    "plots.evaluation.sat_part": ("{source} {month} 为 {mean:.2f}{change}",
+                                  "{source} {mean:.2f} in {month}{change}"),
+    "plots.evaluation.sat_change": (" (自 {since} 以来 {d:+.2f})", " ({d:+.2f} since {since})"),
+    "plots.evaluation.kpi_title": ("KPI 对比目标", "KPIs against targets"),
+    "plots.evaluation.kpi_x": ("达成率 (1 = 达标；虚线右侧为好)",
+                               "attainment (1 = on target; right of the line is good)"),
+    "plots.evaluation.kpi_y": ("KPI", "KPI"),
+    "plots.evaluation.kpi_empty": ("未设定 KPI 目标。", "No KPI targets set."),
+    "plots.evaluation.kpi_count": ("{n} 项{status}", "{n} {status}"),
+    # ------------------------------------------------------------------ plots.warning
+    "plots.warning.backtest": ("按月回测：{metric} (95% 区间)",
+                               "Backtest by month: {metric} (95% interval)"),
+    "plots.warning.month": ("评估月份 (月末快照)", "Evaluated month (month-end snapshot)"),
+    "plots.warning.bt_takeaway": ("平均 {metric}：{best} {b:.3f}，仅看最近购买 {r:.3f}",
+                                  "Mean {metric}: {best} {b:.3f} vs recency rule {r:.3f}"),
+    "plots.warning.curve": ("联系风险最高的前 k 位客户时的精确率",
+                            "Precision when contacting the k riskiest customers"),
+    "plots.warning.k": ("联系客户数 k (人/月)", "Customers contacted, k (per month)"),
+    "plots.warning.precision": ("精确率 (其中 H 个月内流失的比例，%)",
+                                "Precision (share churning within H months, %)"),
+    "plots.warning.capacity": ("外呼容量 {k:,}", "capacity {k:,}"),
+    "plots.warning.curve_takeaway": ("容量 {k:,} 人时：{best} 精确率 {b:.0%}，仅看最近购买 {r:.0%}",
+                                     "At capacity {k:,}: {best} precision {b:.0%} vs recency "
+                                     "rule {r:.0%}"),
+    "plots.warning.reliability": ("校准曲线：预测风险 vs 实际流失率",
+                                  "Calibration: predicted risk vs observed churn"),
+    "plots.warning.predicted": ("预测流失概率 (%)", "Predicted churn probability (%)"),
+    "plots.warning.observed": ("实际流失率 (%，95% 区间)", "Observed churn rate (%, 95% interval)"),
+    "plots.warning.perfect": ("完全校准", "Perfect calibration"),
+    "plots.warning.rel_takeaway": ("{model}：Brier {b:.3f}；最大分箱偏差 {gap:.0%}",
+                                   "{model}: Brier {b:.3f}; largest bin gap {gap:.0%}"),
+    "plots.warning.rel_gap": ("{model}：最大分箱偏差 {gap:.0%}", "{model}: largest bin gap {gap:.0%}"),
+    "plots.warning.coef": ("逻辑回归系数 (标准化特征)", "Logistic coefficients (standardized features)"),
+    "plots.warning.coef_axis": ("每增加一个标准差的对数几率变化",
+                                "Change in log-odds per standard deviation"),
+    "plots.warning.feature": ("特征", "Feature"),
+    "plots.warning.coef_takeaway": ("最强信号：{f} (系数 {c:+.2f}，{dir})",
+                                    "Strongest signal: {f} (coef {c:+.2f}, {dir})"),
+    "plots.warning.up": ("提高风险", "raises risk"),
+    "plots.warning.down": ("降低风险", "lowers risk"),
+    "plots.warning.factors": ("预警名单的主要风险因素", "Main risk factors on the watchlist"),
+    "plots.warning.factor_axis": ("客户数 (人)", "Customers (count)"),
+    "plots.warning.first": ("首要因素", "Main factor"),
+    "plots.warning.any": ("前三因素之一", "Among top three"),
+    "plots.warning.factor_takeaway": ("{f}：{s:.0%} 的名单客户的前三因素之一",
+                                      "{f}: among the top three factors of {s:.0%} of the "
+                                      "watchlist"),
+    "plots.warning.alerts": ("阈值预警：指标较自身前 90 天下降",
+                             "Threshold alerts: indicators down vs the customer's previous 90 days"),
+    "plots.warning.alert_axis": ("客户数 (人)", "Customers (count)"),
+    "plots.warning.alert_rule": ("预警规则", "Alert rule"),
+    "plots.warning.listed": ("其中在预警名单", "on the watchlist"),
+    "plots.warning.alert_takeaway": ("{n:,} 位活跃客户 ({s:.0%}) 触发至少一项预警，其中 {w:,} 位在名单上",
+                                     "{n:,} active customers ({s:.0%}) raise at least one alert; "
+                                     "{w:,} are on the watchlist"),
+    "plots.warning.realized": ("历史预警名单的实际精确率", "Realized precision of past watchlists"),
+    "plots.warning.watch_month": ("名单月份", "Watchlist month"),
+    "plots.warning.realized_axis": ("名单中 H 个月内流失的比例 (%)",
+                                    "Share of the watchlist churning within H months (%)"),
+    "plots.warning.base": ("全体活跃客户流失率", "Churn rate of all active customers"),
+    "plots.warning.realized_takeaway": ("最近一期 ({m})：精确率 {p:.0%}，基准流失率 {b:.0%}",
+                                        "Latest ({m}): precision {p:.0%} vs base rate {b:.0%}"),
+    "plots.warning.no_realized": ("尚无名单满 {h} 个月，无法核对实际流失",
+                                  "No watchlist is {h} months old yet: nothing realized to check"),
+    # ------------------------------------------------------------------ report
+    "report.title": ("客户流失挽回月度报告", "Customer win-back monthly report"),
+    "report.subtitle": ("{client} · {month}", "{client} · {month}"),
+    "report.generated": ("生成时间 {ts}", "Generated {ts}"),
+    "report.contents": ("目录", "Contents"),
+    "report.summary": ("执行摘要", "Executive summary"),
+    "report.churn_rate": ("流失率", "Churn rate"),
+    "report.churn_trend": ("流失趋势", "Churn trend"),
+    "report.won_back": ("挽回客户 (实验组 vs 对照组)", "Customers won back (treated vs control)"),
+    "report.incremental_revenue": ("增量收入", "Incremental revenue"),
+    "report.cost": ("成本", "Cost"),
+    "report.roi": ("投资回报率 (ROI)", "Return on investment (ROI)"),
+    "report.kpis": ("KPI 对比目标", "KPIs against targets"),
+    "report.kpi": ("KPI", "KPI"),
+    "report.value": ("数值", "Value"),
+    "report.target": ("目标", "Target"),
+    "report.status": ("状态", "Status"),
+    "report.treated": ("实验组", "Treated"),
+    "report.control": ("对照组", "Control"),
+    "report.difference": ("差值", "Difference"),
+    "report.interval": ("95% 区间", "95% interval"),
+    "report.vs_previous": ("较上月 {delta}", "{delta} vs last month"),
+    "report.stages": ("各阶段结果", "Results by stage"),
+    "report.stage.01": ("数据收集与流失定义", "Data collection and churn definition"),
+    "report.stage.02": ("流失原因分析", "Churn reason analysis"),
+    "report.stage.03": ("客户分层", "Customer tiering"),
+    "report.stage.04": ("挽回策略设计", "Win-back strategy design"),
+    "report.stage.05": ("执行排期", "Execution schedule"),
+    "report.stage.06": ("月度效果评估", "Monthly evaluation"),
+    "report.stage.07": ("流失预警", "Early warning"),
+    "report.trends": ("多月趋势", "Trends across months"),
+    "report.reactivation_vs_control": ("回购率：实验组 vs 对照组",
+                                       "Reactivation: treated vs control"),
+    "report.model_performance": ("预警模型表现", "Early-warning model performance"),
+    "report.tables": ("表格", "Tables"),
+    "report.figures": ("图表", "Figures"),
+    "report.no_data": ("本月暂无数据", "No data this month"),
+    "report.stage_failed": ("该阶段未成功运行：{reason}", "This stage did not run: {reason}"),
+    "report.footer": ("由 winback 根据本月运行结果生成；数字取自运行的表格。",
+                      "Made by winback from this month's run; numbers are read from the run's "
+                      "tables."),
+}
+
+# Headers of canonical columns (displayed tables, exported files for people).
+_COLUMNS: dict[str, tuple[str, str]] = {
+    "customer_id": ("客户编号", "Customer ID"),
+    "month": ("月份", "Month"),
+    "run_month": ("运行月份", "Run month"),
+    "campaign_month": ("活动月份", "Campaign month"),
+    "day": ("日期", "Day"),
+    "slot": ("时段", "Slot"),
+    "agent": ("坐席", "Agent"),
+    "attempt": ("第几次联系", "Attempt"),
+    "channel": ("渠道", "Channel"),
+    "name": ("姓名", "Name"),
+    "phone": ("手机", "Phone"),
+    "email": ("邮箱", "E-mail"),
+    "tier": ("客户层级", "Tier"),
+    "tier_label": ("层级名称", "Tier name"),
+    "reason_code": ("流失原因", "Reason"),
+    "reason": ("流失原因", "Reason"),
+    "churn_type": ("流失类型", "Churn type"),
+    "strategy": ("挽回策略", "Strategy"),
+    "offer_category": ("优惠品类", "Offer category"),
+    "offer_value": ("优惠金额", "Offer value"),
+    "status": ("状态", "Status"),
+    "customers": ("客户数", "Customers"),
+    "n": ("人数", "N"),
+    "share": ("占比", "Share"),
+    "customer_share": ("客户占比", "Share of customers"),
+    "value_share": ("价值占比", "Share of value"),
+    "label": ("名称", "Label"),
+    "source": ("来源", "Source"),
+    "rule": ("规则", "Rule"),
+    "column": ("列", "Column"),
+    "rows": ("行数", "Rows"),
+    "row": ("行", "Row"),
+    "detail": ("说明", "Detail"),
+    "file": ("文件", "File"),
+    "format": ("格式", "Format"),
+    "sheets": ("工作表数", "Sheets"),
+    "count": ("数量", "Count"),
+    "amount": ("金额", "Amount"),
+    "category": ("类别", "Category"),
+    "item": ("项目", "Item"),
+    "quantity": ("数量", "Quantity"),
+    "unit": ("单位", "Unit"),
+    "unit_cost": ("单价", "Unit cost"),
+    "budget": ("预算", "Budget"),
+    "cost": ("成本", "Cost"),
+    "expected_value": ("期望价值", "Expected value"),
+    "future_value": ("预测价值", "Predicted value"),
+    "future_value_necessary": ("预测价值 (必需)", "Predicted value (necessary)"),
+    "future_value_discretionary": ("预测价值 (可选)", "Predicted value (discretionary)"),
+    "mean_future_value": ("人均预测价值", "Mean predicted value"),
+    "mean_churn_score": ("平均流失评分", "Mean churn score"),
+    "churn_score": ("流失评分", "Churn score"),
+    "p_alive": ("存活概率", "P(alive)"),
+    "quadrant": ("象限", "Quadrant"),
+    "action": ("建议行动", "Suggested action"),
+    "rfm_segment": ("RFM 分群", "RFM segment"),
+    "segment": ("细分", "Segment"),
+    "segment_type": ("细分类型", "Segment type"),
+    "dimension": ("维度", "Dimension"),
+    "rate": ("比率", "Rate"),
+    "low": ("下限", "Low"),
+    "high": ("上限", "High"),
+    "ci_low": ("95% 区间下限", "95% CI low"),
+    "ci_high": ("95% 区间上限", "95% CI high"),
+    "metric": ("指标", "Metric"),
+    "value": ("数值", "Value"),
+    "target": ("目标", "Target"),
+    "op": ("比较", "Comparison"),
+    "kpi": ("KPI", "KPI"),
+    "text": ("说明", "Text"),
+    "note": ("备注", "Note"),
+    "notes": ("备注", "Notes"),
+    "window": ("观察窗口 (月)", "Window (months)"),
+    "diff": ("差值", "Difference"),
+    "p_value": ("p 值", "p-value"),
+    "n_treated": ("实验组人数", "Treated"),
+    "n_control": ("对照组人数", "Control"),
+    "treated": ("实验组", "Treated"),
+    "control": ("对照组", "Control"),
+    "treatment": ("实验组", "Treatment"),
+    "group": ("分组", "Group"),
+    "model": ("模型", "Model"),
+    "feature": ("特征", "Feature"),
+    "coef": ("系数", "Coefficient"),
+    "alert": ("预警", "Alert"),
+    "on_watchlist": ("在预警名单", "On the watchlist"),
+    "phase": ("阶段", "Phase"),
+    "phase_label": ("阶段", "Phase"),
+    "task": ("任务", "Task"),
+    "start": ("开始", "Start"),
+    "end": ("结束", "End"),
+    "week_start": ("开始周", "Start week"),
+    "week_end": ("结束周", "End week"),
+    "capacity": ("容量", "Capacity"),
+    "scheduled": ("已排期", "Scheduled"),
+    "utilization": ("使用率", "Utilization"),
+    "agents": ("坐席数", "Agents"),
+    "fits": ("是否足够", "Fits"),
+    "contact_ts": ("联系时间", "Contact time"),
+    "reached": ("是否接通", "Reached"),
+    "response": ("回应", "Response"),
+    "offer_redeemed": ("是否使用优惠", "Offer redeemed"),
+    "satisfaction": ("满意度", "Satisfaction"),
+    "mean": ("平均值", "Mean"),
+    "region": ("地区", "Region"),
+    "business_line": ("业务线", "Business line"),
+    "signup_date": ("注册日期", "Signup date"),
+    "do_not_contact": ("勿扰", "Do not contact"),
+}
+
+CATALOG: dict[str, dict[str, str]] = {
+    language: {**{k: v[i] for k, v in _PAIRS.items()},
+               **{f"column.{k}": v[i] for k, v in _COLUMNS.items()}}
+    for i, language in enumerate(LANGUAGES)
+}
+
+
+def check_language(language: str) -> str:
+    """``language`` itself when the catalog has it; otherwise a ``ValueError`` naming the choices."""
+    if language not in CATALOG:
+        raise ValueError(f"language: zh or en, got {language!r} (set report.language in params)")
+    return language
+
+
+def t(key: str, language: str, /, **fmt: Any) -> str:
+    """The text of ``key`` in ``language``, formatted with ``fmt`` when given.
+
+    Raises
+    ------
+    KeyError
+        The catalog has no such key (names the key and the closest existing ones).
+    ValueError
+        ``language`` is not ``zh`` or ``en``.
+    """
+    texts = CATALOG[check_language(language)]
+    try:
+        text = texts[key]
+    except KeyError:
+        import difflib
+
+        close = difflib.get_close_matches(key, list(texts), n=3, cutoff=0.6)
+        hint = f" Closest: {', '.join(close)}." if close else ""
+        raise KeyError(f"No message {key!r} in winback.messages.{hint}") from None
+    return text.format(**fmt) if fmt else text
+
+
+def label(group: str, code: Any, language: str, default: str | None = None) -> str:
+    """Name of a fixed code (``label("status", "churned", "zh") == "已流失"``).
+
+    Codes the catalog does not name come back as ``default`` (or the code itself), so
+    data with client-specific codes (regions, strategies) still draws.
+    """
+    key = f"{group}.{code}"
+    texts = CATALOG[check_language(language)]
+    if key in texts:
+        return texts[key]
+    return str(code) if default is None else default
+
+
+def labels(group: str, language: str) -> dict[str, str]:
+    """Every code of ``group`` and its name, in catalog order."""
+    prefix = f"{group}."
+    texts = CATALOG[check_language(language)]
+    return {k[len(prefix):]: v for k, v in texts.items() if k.startswith(prefix)}
+
+
+def placeholders(text: str) -> set[str]:
+    """Names of the :meth:`str.format` fields in ``text`` (with their format specs)."""
+    return {f"{name}:{spec}" for _, name, spec, _ in string.Formatter().parse(text)
+            if name is not None}
+
+
+def column_labels(frame: pd.DataFrame, language: str, *,
+                  extra: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """A copy of ``frame`` with its column (and index) names in ``language``, for people to read.
+
+    Canonical names the catalog knows (``column.<name>``) are replaced; others (a client's
+    own columns, computed metrics) are kept. Tables written as data (``tables/*.parquet``)
+    keep canonical names: call this only on what is shown or exported for people.
+
+    Parameters
+    ----------
+    frame
+        Any table; it is not changed.
+    language
+        ``zh`` or ``en``.
+    extra
+        Names for columns the catalog does not know (``{"n_orders": "订单数"}``); they win.
+    """
+    texts = CATALOG[check_language(language)]
+
+    def one(name: Any) -> Any:
+        if not isinstance(name, str):
+            return name
+        if extra and name in extra:
+            return extra[name]
+        return texts.get(f"column.{name}", name)
+
+    out = frame.copy(deep=False)
+    if isinstance(out.columns, pd.MultiIndex):
+        out.columns = out.columns.set_names([one(n) for n in out.columns.names])
+    else:
+        out.columns = [one(c) for c in out.columns]
+        out.columns.name = one(frame.columns.name)
+    out.index = out.index.set_names([one(n) for n in out.index.names])
+    return out
+
+
+class Messages:
+    """The catalog in one language, optionally scoped to a key prefix.
+
+    Parameters
+    ----------
+    language
+        ``zh`` or ``en``.
+    scope
+        Prefix of relative keys: ``Messages("zh", scope="plots.tiers")("tier")`` reads
+        ``plots.tiers.tier``. A key that is not found under the scope is read as a full key.
+
+    Examples
+    --------
+    >>> m = Messages("en")
+    >>> m.label("channel", "wechat"), m("common.none")
+    ('wechat', 'No data')
+    """
+
+    def __init__(self, language: str, scope: str | None = None):
+        self.language = check_language(language)
+        self.scope = scope
+
+    def __call__(self, key: str, /, **fmt: Any) -> str:
+        if self.scope:
+            full = f"{self.scope}.{key}"
+            if full in CATALOG[self.language]:
+                return t(full, self.language, **fmt)
+        return t(key, self.language, **fmt)
+
+    def label(self, group: str, code: Any, default: str | None = None) -> str:
+        """See :func:`label`."""
+        return label(group, code, self.language, default)
+
+    def labels(self, group: str) -> dict[str, str]:
+        """See :func:`labels`."""
+        return labels(group, self.language)
+
+    def names(self, group: str, codes: Iterable[Any]) -> list[str]:
+        """Names of several codes of one group, in order."""
+        return [self.label(group, c) for c in codes]
+
+    def columns(self, frame: pd.DataFrame, **kw: Any) -> pd.DataFrame:
+        """See :func:`column_labels`."""
+        return column_labels(frame, self.language, **kw)
+
+    def __repr__(self) -> str:
+        scope = f", scope={self.scope!r}" if self.scope else ""
+        return f"Messages({self.language!r}{scope})"
+
+
+class ReportParams(Section):
+    """``report`` params: how the month's outputs read for people.
+
+    ``language`` switches chart labels, table headers, reason / tier / status names, the
+    call-centre exports' headers and the report's text. ``None`` (the default) follows
+    ``engagement.language``, so an engagement sets its language once.
+    """
+
+    language: Literal["zh", "en"] | None = None
+
+
+def output_language(params: Any) -> str:
+    """The language of the run's outputs: ``report.language``, else ``engagement.language``.
+
+    ``params`` is the validated :class:`winback.config.Params` (or anything with the
+    ``report`` and ``engagement`` sections).
+    """
+    report = getattr(params, "report", None)
+    chosen = getattr(report, "language", None) if report is not None else None
+    return check_language(chosen or params.engagement.language)
+
+
+def show_tables(language: str) -> None:
+    """Show every DataFrame of the running notebook with headers in ``language``.
+
+    Registers IPython display formatters (HTML and plain text) that pass each displayed
+    frame through :func:`column_labels`; the frames themselves, and what is written to
+    ``tables/*.parquet``, keep their canonical columns. Does nothing outside IPython.
+    """
+    check_language(language)
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython ships with the notebook stack
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+    formatters = shell.display_formatter.formatters
+
+    def html(frame: pd.DataFrame) -> str:
+        return column_labels(frame, language)._repr_html_()
+
+    def plain(frame: pd.DataFrame, printer, cycle) -> None:
+        printer.text(repr(column_labels(frame, language)))
+
+    formatters["text/html"].for_type(pd.DataFrame, html)
+    formatters["text/plain"].for_type(pd.DataFrame, plain)
