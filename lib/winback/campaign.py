@@ -13,14 +13,22 @@ from it in months M+1..M+3. Columns (:data:`CAMPAIGN_COLUMNS`): ``customer_id``,
 ``month`` (the campaign month, ``YYYY-MM``), ``group`` (``treatment`` | ``control``),
 ``tier`` (text), ``reason_code``, ``churn_type``, ``strategy``, ``channel_1`` ..
 ``channel_3``, ``offer_category``, ``offer_value`` (currency units), ``p_winback``,
-``expected_value`` and ``cost`` (currency units). Control rows carry the strategy,
-channels and offer they would have received.
+``expected_value`` and ``cost`` (currency units) and ``program``. Control rows carry the
+strategy, channels and offer they would have received.
+
+Two programs share the month's log, told apart by ``program``: ``winback`` (churned
+customers, the strategy matrix) and ``preventive`` (care contacts of the customers on
+the previous month's early-warning watchlist, :func:`winback.strategy.plan_preventive`,
+selected under their own budget line ``strategy.preventive.budget`` and held out by the
+same stratified hash holdout with their own seed). A customer is in at most one of them
+per month; stage 6 evaluates each program against its own control group. Rows written
+before the column existed are win-back rows.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -32,11 +40,15 @@ from winback.strategy import (
     UNKNOWN_REASON,
     StrategyError,
     StrategyParams,
+    Watchlist,
     WinbackPrior,
     candidates_of,
     load_inputs,
+    load_watchlist,
+    plan_preventive,
     plan_strategies,
     reason_taxonomy,
+    screen_preventive,
 )
 from winback.targeting import budget_curve, budget_summary, select_targets
 
@@ -44,17 +56,27 @@ __all__ = [
     "ASSIGNMENT_EXPORT",
     "CAMPAIGN_COLUMNS",
     "EXPORT_COLUMNS",
+    "GUARD_TABLE",
+    "PREVENTIVE",
+    "PROGRAMS",
     "SCRIPTS_EXPORT",
+    "WINBACK",
     "CampaignError",
+    "CampaignLogLocked",
     "CampaignPlan",
     "campaign_assignment",
+    "check_campaign_rewrite",
     "describe_campaign",
+    "describe_preventive",
+    "drop_campaign_guard",
     "export_frame",
     "offer_summary",
     "plan_campaign",
     "plan_month",
     "read_campaign_log",
+    "recorded_outcomes",
     "strategy_mix",
+    "write_campaign_guard",
     "write_campaign_log",
     "write_exports",
 ]
@@ -75,7 +97,11 @@ CAMPAIGN_COLUMNS: tuple[str, ...] = (
     "p_winback",
     "expected_value",
     "cost",
+    "program",
 )
+WINBACK = "winback"
+PREVENTIVE = "preventive"
+PROGRAMS: tuple[str, ...] = (WINBACK, PREVENTIVE)
 # The columns of the call centre's assignment file, exactly (the demo client validates them).
 EXPORT_COLUMNS: tuple[str, ...] = (
     "customer_id",
@@ -90,6 +116,7 @@ EXPORT_COLUMNS: tuple[str, ...] = (
     "offer_category",
     "offer_value",
     "expected_value",
+    "program",
 )
 ASSIGNMENT_EXPORT = "campaign_assignment.parquet"
 SCRIPTS_EXPORT = "second_contact_scripts.csv"
@@ -105,6 +132,7 @@ _TEXT = (
     "channel_2",
     "channel_3",
     "offer_category",
+    "program",
 )
 _FLOAT = ("offer_value", "p_winback", "expected_value", "cost")
 
@@ -137,6 +165,13 @@ class CampaignPlan:
     screened : DataFrame
         Every customer of the month with their exclusion, if any
         (:func:`winback.strategy.screen_candidates`).
+    watchlist : Watchlist or None
+        The early-warning watchlist acted on (None: not given).
+    preventive : DataFrame or None
+        Every watchlisted customer with their exclusion (:func:`screen_preventive`) and,
+        for the candidates, the planned care contact, ``selected`` and ``group``.
+    preventive_budget, preventive_holdout : DataFrame or None
+        Budget summary and holdout summary of the preventive contacts.
     """
 
     month: str
@@ -147,13 +182,19 @@ class CampaignPlan:
     holdout: pd.DataFrame
     scripts: pd.DataFrame
     screened: pd.DataFrame
+    watchlist: Watchlist | None = None
+    preventive: pd.DataFrame | None = field(default=None, repr=False)
+    preventive_budget: pd.DataFrame | None = field(default=None, repr=False)
+    preventive_holdout: pd.DataFrame | None = field(default=None, repr=False)
 
     def __repr__(self) -> str:
         a = self.assignment
         treat = a["group"] == TREATMENT
+        prev = a["program"] == PREVENTIVE
         return (
             f"CampaignPlan(month={self.month!r}, candidates={len(self.candidates)}, "
-            f"treatment={int(treat.sum())}, control={int((~treat).sum())}, "
+            f"treatment={int((treat & ~prev).sum())}, control={int((~treat & ~prev).sum())}, "
+            f"preventive={int((treat & prev).sum())}+{int((~treat & prev).sum())} control, "
             f"expected_value={a.loc[treat, 'expected_value'].sum():.0f})"
         )
 
@@ -181,7 +222,8 @@ def campaign_assignment(frame: pd.DataFrame, month: str) -> pd.DataFrame:
     ----------
     frame : DataFrame
         One row per selected customer with ``group`` and the planned fields (from
-        :func:`plan_campaign`); ``do_not_contact`` and ``status`` are checked when present.
+        :func:`plan_campaign`); ``do_not_contact`` and ``status`` are checked when present;
+        ``program`` (:data:`PROGRAMS`) is ``winback`` when absent.
     month : str
         The campaign month (``YYYY-MM``).
 
@@ -196,10 +238,19 @@ def campaign_assignment(frame: pd.DataFrame, month: str) -> pd.DataFrame:
         When a do-not-contact or lost customer is in the frame, a customer appears twice,
         a group is not treatment/control, or a treatment row has no strategy or channel.
     """
+    if "program" not in frame.columns:
+        frame = frame.assign(program=WINBACK)
     missing = [c for c in CAMPAIGN_COLUMNS if c not in frame.columns and c != "month"]
     if missing:
         raise CampaignError(f"cannot build the campaign assignment: column(s) {missing} missing")
     ids = frame["customer_id"].astype(str)
+    bad_program = ~frame["program"].isin(PROGRAMS)
+    if bad_program.any():
+        raise CampaignError(
+            f"program must be one of {list(PROGRAMS)}; found "
+            f"{sorted(set(frame.loc[bad_program, 'program'].astype(str)))} for customers "
+            f"{ids[bad_program.to_numpy()].head(10).tolist()}"
+        )
     if "do_not_contact" in frame.columns:
         dnc = frame["do_not_contact"].astype("boolean").fillna(False).to_numpy(bool)
         if dnc.any():
@@ -240,8 +291,18 @@ def plan_campaign(
     churn_types: Mapping[str, str],
     tiers: Iterable[object] | None = None,
     priors: Mapping[str, WinbackPrior | Mapping[str, float]] | None = None,
+    watchlist: Watchlist | pd.DataFrame | None = None,
 ) -> CampaignPlan:
     """Stage 4 on frames: strategies, offers, expected value, budgeted targets, holdout.
+
+    Then, when a ``watchlist`` is given and ``params.preventive.enabled``, the preventive
+    care contacts of the watchlisted customers who are neither churned, lost, win-back
+    candidates, do-not-contact nor held out (:func:`winback.strategy.screen_preventive`):
+    planned by :func:`winback.strategy.plan_preventive`, selected per tier within
+    ``params.preventive.budget`` by the same expected-value knapsack, and split by the same
+    stratified hash holdout with the seed ``derive_seed(seed, month, "holdout",
+    "preventive")`` and share ``preventive.holdout_share`` (``holdout.share`` when unset).
+    Their rows join the assignment with ``program = "preventive"``.
 
     Parameters
     ----------
@@ -263,6 +324,9 @@ def plan_campaign(
         The tier ids (``1..n_tiers``); rules naming another tier are refused.
     priors : mapping, optional
         P(win back) priors replacing ``params.p_winback`` (see ``update_priors``).
+    watchlist : Watchlist or DataFrame, optional
+        The previous month's early-warning watchlist (``customer_id``, ``risk``,
+        ``rank``, ``factor_*``); None for no preventive contacts.
 
     Returns
     -------
@@ -300,6 +364,19 @@ def plan_campaign(
     ctrl = held.groupby(held["tier"].astype(str))["cost"].sum()
     budget["held_out_cost"] = ctrl.reindex(budget.index).fillna(0.0)
     budget["treated_cost"] = budget["cost"] - budget["held_out_cost"]
+    if isinstance(watchlist, pd.DataFrame):
+        watchlist = Watchlist(None, watchlist, f"Watchlist given: {len(watchlist)} customers.")
+    prev = _plan_preventive(screened, preferences, params, month=month, seed=seed,
+                            tiers=tiers, watchlist=watchlist)
+    if prev is not None:
+        assignment = pd.concat([assignment, prev["assignment"]], ignore_index=True)
+        dup = assignment["customer_id"].duplicated(keep=False)
+        if dup.any():
+            raise CampaignError(
+                "customers both in the win-back and the preventive program: "
+                f"{sorted(set(assignment.loc[dup, 'customer_id']))[:10]}"
+            )
+        assignment = assignment.sort_values("customer_id", kind="stable", ignore_index=True)
     return CampaignPlan(
         month=month,
         candidates=selected,
@@ -309,7 +386,57 @@ def plan_campaign(
         holdout=holdout_summary(grouped, share=params.holdout.share),
         scripts=scripts,
         screened=screened,
+        watchlist=watchlist,
+        preventive=None if prev is None else prev["screened"],
+        preventive_budget=None if prev is None else prev["budget"],
+        preventive_holdout=None if prev is None else prev["holdout"],
     )
+
+
+def _plan_preventive(
+    screened: pd.DataFrame,
+    preferences: pd.DataFrame,
+    params: StrategyParams,
+    *,
+    month: str,
+    seed: int,
+    tiers: list[str] | None,
+    watchlist: Watchlist | None,
+) -> dict[str, pd.DataFrame] | None:
+    """The preventive part of :func:`plan_campaign` (None without a watchlist or when off)."""
+    pp = params.preventive
+    if watchlist is None or not pp.enabled:
+        return None
+    watch = screen_preventive(screened, watchlist.frame, statuses=pp.statuses)
+    cands = watch[watch["exclusion"].isna()]
+    planned = plan_preventive(cands, preferences, params)
+    t = params.targeting
+    selected = select_targets(planned, pp.budget, method=t.method, exact_max_n=t.exact_max_n)
+    share = params.holdout.share if pp.holdout_share is None else pp.holdout_share
+    grouped = assign_holdout(
+        selected[selected["selected"]],
+        share=share,
+        seed=derive_seed(seed, month, "holdout", PREVENTIVE),
+        strata=pp.strata,
+    )
+    selected = selected.merge(
+        grouped[["customer_id", "group", "stratum"]], on="customer_id", how="left"
+    )
+    assignment = campaign_assignment(grouped.assign(program=PREVENTIVE), month)
+    budget = budget_summary(selected, pp.budget, tiers=tiers if len(selected) else None)
+    held = selected[selected["group"] == CONTROL]
+    ctrl = held.groupby(held["tier"].astype(str))["cost"].sum()
+    budget["held_out_cost"] = ctrl.reindex(budget.index).fillna(0.0)
+    budget["treated_cost"] = budget["cost"] - budget["held_out_cost"]
+    cols = [c for c in selected.columns if c not in watch.columns or c == "customer_id"]
+    screened_watch = watch.merge(selected[cols], on="customer_id", how="left")
+    screened_watch["selected"] = screened_watch["selected"].astype("boolean").fillna(False)
+    return {
+        "assignment": assignment,
+        "screened": screened_watch.astype({"selected": bool}),
+        "budget": budget,
+        "holdout": holdout_summary(grouped, share=share),
+    }
 
 
 def plan_month(
@@ -322,7 +449,8 @@ def plan_month(
     """Plan ``month``'s campaign from the store (stage 4 as the notebook runs it).
 
     Reads the month's statuses, tiers, reasons, customers and category preferences
-    (:func:`winback.strategy.load_inputs`), screens the candidates and calls
+    (:func:`winback.strategy.load_inputs`) and the latest early-warning watchlist before
+    the month (:func:`winback.strategy.load_watchlist`), screens the candidates and calls
     :func:`plan_campaign` with the reason taxonomy of ``params.reasons``, the tiers
     ``1..params.tiering.n_tiers`` and the seed ``params.engagement.seed``.
 
@@ -340,6 +468,7 @@ def plan_month(
     sp = params.strategy
     inputs = load_inputs(con, month, window_days=sp.offers.window_days,
                          keep_months=sp.holdout.keep_months)
+    watchlist = load_watchlist(con, month, max_age_months=sp.preventive.max_age_months)
     codes, types = reason_taxonomy(params.reasons)
     return plan_campaign(
         inputs.screen(sp),
@@ -351,6 +480,7 @@ def plan_month(
         churn_types=types,
         tiers=range(1, params.tiering.n_tiers + 1),
         priors=priors,
+        watchlist=watchlist,
     )
 
 
@@ -368,8 +498,23 @@ def offer_summary(assignment: pd.DataFrame) -> pd.DataFrame:
     return table.sort_values("customers", ascending=False)
 
 
-def strategy_mix(assignment: pd.DataFrame) -> pd.DataFrame:
-    """Customers per strategy and group, with expected value and cost of the treated."""
+def _program(assignment: pd.DataFrame, program: str | None) -> pd.DataFrame:
+    """The rows of ``program`` (all rows when None; rows without the column are win-back)."""
+    if program is None:
+        return assignment
+    if program not in PROGRAMS:
+        raise CampaignError(f"program must be one of {list(PROGRAMS)} or None, got {program!r}")
+    if "program" not in assignment.columns:
+        return assignment if program == WINBACK else assignment.iloc[0:0]
+    return assignment[(assignment["program"].fillna(WINBACK) == program).to_numpy()]
+
+
+def strategy_mix(assignment: pd.DataFrame, *, program: str | None = WINBACK) -> pd.DataFrame:
+    """Customers per strategy and group, with expected value and cost of the treated.
+
+    ``program`` selects the win-back (default) or preventive rows; None counts both.
+    """
+    assignment = _program(assignment, program)
     treat = assignment["group"] == TREATMENT
     table = pd.crosstab(assignment["strategy"], assignment["group"])
     for col in (TREATMENT, CONTROL):
@@ -392,8 +537,8 @@ def strategy_mix(assignment: pd.DataFrame) -> pd.DataFrame:
 
 
 def describe_campaign(plan: CampaignPlan, *, currency: str = "CNY") -> str:
-    """One paragraph on the month's campaign, with numbers computed from the plan."""
-    a = plan.assignment
+    """One paragraph on the month's win-back campaign, with numbers computed from the plan."""
+    a = _program(plan.assignment, WINBACK)
     treat = a[a["group"] == TREATMENT]
     ctrl = a[a["group"] == CONTROL]
     b = plan.budget
@@ -418,10 +563,161 @@ def describe_campaign(plan: CampaignPlan, *, currency: str = "CNY") -> str:
     )
 
 
-def write_campaign_log(con, month: str, assignment: pd.DataFrame) -> int:
+def describe_preventive(plan: CampaignPlan, *, currency: str = "CNY") -> str:
+    """One paragraph on the month's preventive care contacts, computed from the plan."""
+    note = plan.watchlist.note if plan.watchlist is not None else (
+        "No early-warning watchlist was given: no preventive contacts this month.")
+    w = plan.preventive
+    if w is None or w.empty:
+        return note
+    a = _program(plan.assignment, PREVENTIVE)
+    treat = a[a["group"] == TREATMENT]
+    ctrl = a[a["group"] == CONTROL]
+    ex = w["exclusion"].value_counts()
+    left = ", ".join(f"{int(ex[k])} {k.replace('_', ' ')}" for k in ex.index)
+    b = plan.preventive_budget
+    budget = float(b["budget"].sum()) if b is not None and len(b) else 0.0
+    return (
+        f"{note} {int(w['exclusion'].isna().sum())} of them are preventive-care candidates"
+        + (f" (left out: {left})" if left else "")
+        + f"; {len(a)} selected within the preventive budget of {budget:,.0f} {currency}: "
+        f"{len(treat)} to contact with a care contact and {len(ctrl)} held out as their own "
+        f"control. Cost of the contacted: {treat['cost'].sum():,.0f} {currency}; expected "
+        f"value {treat['expected_value'].sum():,.0f} {currency}."
+    )
+
+
+def _add_missing_columns(con, table: str) -> None:
+    """Add campaign-log columns an older table lacks (``program`` defaults to ``winback``)."""
+    if not has_table(con, table):
+        return
+    have = {
+        r[0]
+        for r in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
+            "AND table_schema = current_schema()",
+            [table],
+        ).fetchall()
+    }
+    for col in CAMPAIGN_COLUMNS:
+        if col in have:
+            continue
+        kind = "DOUBLE" if col in _FLOAT else "VARCHAR"
+        default = f" DEFAULT '{WINBACK}'" if col == "program" else ""
+        con.execute(f'ALTER TABLE "{table}" ADD COLUMN "{col}" {kind}{default}')
+
+
+GUARD_TABLE = "campaign_guard"
+
+
+class CampaignLogLocked(CampaignError):
+    """The campaign log of a month with recorded contact outcomes would be rewritten."""
+
+
+def write_campaign_guard(con, source, month: str, *, force: bool = False) -> None:
+    """Note in store ``con`` the contact outcomes recorded in store ``source``.
+
+    The month runner works on a copy of the store in which stage 1 loads the sources as of
+    the run month's end, so a rerun of month M does not see the outcomes of M's campaign
+    (they arrive with later months' data). The runner copies their counts per campaign
+    month from the engagement's store into table :data:`GUARD_TABLE` of the copy, with
+    ``force`` set for ``month`` when the user passed ``--force-campaign``;
+    :func:`check_campaign_rewrite` reads it.
+    """
+    counts = pd.DataFrame({"campaign_month": pd.Series(dtype="string"),
+                           "outcome_rows": pd.Series(dtype="int64")})
+    if has_table(source, "contact_outcomes"):
+        counts = source.execute(
+            "SELECT CAST(campaign_month AS VARCHAR) AS campaign_month, count(*) AS outcome_rows "
+            "FROM contact_outcomes GROUP BY 1 ORDER BY 1"
+        ).df()
+    if force and month not in set(counts["campaign_month"].astype(str)):
+        counts = pd.concat([counts, pd.DataFrame({"campaign_month": [month],
+                                                  "outcome_rows": [0]})], ignore_index=True)
+    counts["force"] = counts["campaign_month"].astype(str).eq(month) & bool(force)
+    con.register("_guard", counts)
+    try:
+        con.execute(f'CREATE OR REPLACE TABLE "{GUARD_TABLE}" AS SELECT '
+                    "CAST(campaign_month AS VARCHAR) AS campaign_month, "
+                    "CAST(outcome_rows AS BIGINT) AS outcome_rows, "
+                    "CAST(force AS BOOLEAN) AS force FROM _guard")
+    finally:
+        con.unregister("_guard")
+
+
+def drop_campaign_guard(con) -> None:
+    """Remove table :data:`GUARD_TABLE` (the runner does so before the copy is committed)."""
+    con.execute(f'DROP TABLE IF EXISTS "{GUARD_TABLE}"')
+
+
+def recorded_outcomes(con, month: str) -> tuple[int, bool]:
+    """Contact outcome rows recorded for campaign ``month``, and whether a rewrite is forced.
+
+    Counts the store's ``contact_outcomes`` rows with that ``campaign_month`` and, when the
+    store is a month run's copy, the counts the runner noted in :data:`GUARD_TABLE`
+    (the larger of the two).
+    """
+    rows, force = 0, False
+    if has_table(con, "contact_outcomes"):
+        rows = con.execute(
+            "SELECT count(*) FROM contact_outcomes WHERE CAST(campaign_month AS VARCHAR) = ?",
+            [month],
+        ).fetchall()[0][0]
+    if has_table(con, GUARD_TABLE):
+        for n, forced in con.execute(
+            f'SELECT outcome_rows, force FROM "{GUARD_TABLE}" WHERE campaign_month = ?', [month]
+        ).fetchall():
+            rows, force = max(rows, int(n)), force or bool(forced)
+    return int(rows), force
+
+
+def check_campaign_rewrite(con, month: str, frame: pd.DataFrame, *, force: bool = False) -> None:
+    """Refuse to rewrite ``month``'s campaign log once its contact outcomes are recorded.
+
+    Writing the same rows again (a deterministic rerun) is not a rewrite and is allowed;
+    so is any write with ``force`` (``winback run ... --force-campaign``).
+
+    Raises
+    ------
+    CampaignLogLocked
+        Naming the month, the number of outcome rows and the flag.
+    """
+    rows, forced = recorded_outcomes(con, month)
+    if rows == 0 or force or forced or not has_table(con, "campaign_log"):
+        return
+    old = read_campaign_log(con, [month])
+    if old.empty:
+        return
+    cols = [c for c in CAMPAIGN_COLUMNS if c in old.columns and c in frame.columns]
+    a = _typed(old[cols]).sort_values("customer_id", kind="stable").reset_index(drop=True)
+    b = _typed(frame[cols]).sort_values("customer_id", kind="stable").reset_index(drop=True)
+    if len(a) == len(b) and a.equals(b):
+        return
+    ids_a, ids_b = set(a["customer_id"]), set(b["customer_id"])
+    raise CampaignLogLocked(
+        f"The campaign log of {month} cannot be rewritten: {rows} contact outcome rows of "
+        f"that campaign have been recorded (store table contact_outcomes, campaign_month "
+        f"{month}), and stage 6 evaluates the campaign as it was executed. This run "
+        f"assigned a different campaign ({len(ids_b - ids_a)} customers added, "
+        f"{len(ids_a - ids_b)} removed, {len(ids_a & ids_b)} kept, possibly with other "
+        f"groups or offers), so the log of {month} was left as it is. If the campaign of "
+        f"{month} really must be replaced, rerun with --force-campaign "
+        f"(winback run -m {month} --force-campaign); the recorded outcomes will then be "
+        "evaluated against the new log."
+    )
+
+
+def write_campaign_log(con, month: str, assignment: pd.DataFrame, *, force: bool = False) -> int:
     """Replace ``month``'s rows of the store's ``campaign_log`` with ``assignment``.
 
-    Returns the number of rows written.
+    A month whose contact outcomes have been recorded keeps its log unless ``force``
+    (:func:`check_campaign_rewrite`; the runner's ``--force-campaign`` sets it through the
+    run's store copy). Returns the number of rows written.
+
+    Raises
+    ------
+    CampaignLogLocked
+        When the rewrite is refused.
     """
     missing = [c for c in CAMPAIGN_COLUMNS if c not in assignment.columns]
     if missing:
@@ -429,6 +725,8 @@ def write_campaign_log(con, month: str, assignment: pd.DataFrame) -> int:
             f"campaign log rows lack column(s) {missing}; build them with campaign_assignment"
         )
     frame = _typed(assignment[list(CAMPAIGN_COLUMNS)])
+    check_campaign_rewrite(con, month, frame, force=force)
+    _add_missing_columns(con, "campaign_log")
     replace_month(con, "campaign_log", month, frame)
     return len(frame)
 
@@ -446,6 +744,9 @@ def read_campaign_log(con, months: Iterable[str] | None = None) -> pd.DataFrame:
             "ORDER BY month, customer_id",
             {"m": wanted},
         ).df()
+    if "program" not in frame.columns:
+        frame["program"] = WINBACK
+    frame["program"] = frame["program"].astype(object).where(frame["program"].notna(), WINBACK)
     return _typed(frame)
 
 

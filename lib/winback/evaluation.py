@@ -31,6 +31,15 @@ Comparisons (:mod:`winback.uplift`), intention to treat
     The offer-match baseline is the same share among reactivated *control* customers
     (what they would have been offered): how often a returning customer buys in that
     category anyway.
+Programs
+    The campaign log holds two programs, told apart by its ``program`` column
+    (:data:`winback.campaign.PROGRAMS`; rows without it are win-back): ``winback``
+    contacts of churned customers and ``preventive`` care contacts of watchlisted active
+    customers, each with its own control group. They are never pooled:
+    :func:`evaluate_campaigns` evaluates one program at a time (win-back by default) and
+    every evaluations row carries its ``program``, so the win-back uplift is the win-back
+    program's alone. For a preventive contact "reactivated" reads as *bought again in the
+    window* (the customer stayed).
 Contamination
     A control customer assigned to treatment by a later campaign executed inside the
     window (window 2 and 3 only) is no longer a clean control; such rows keep their arm
@@ -114,9 +123,11 @@ METRICS = {
     "roi": "(margin x incremental revenue - cost) / cost",
     "offer_match": "share of reactivated customers whose first purchase is in their offer category",
 }
+PROGRAMS = ("winback", "preventive")  # winback.campaign.PROGRAMS
 EVALUATION_COLUMNS = [
     "month",
     "campaign_month",
+    "program",
     "window",
     "segment_type",
     "segment",
@@ -330,6 +341,8 @@ def read_campaign_log(con, months) -> pd.DataFrame:
     for col in _LOG_OPTIONAL:
         if col not in frame.columns:
             frame[col] = 0.0 if col == "cost" else pd.NA
+    if "program" in frame.columns:  # rows written before the column existed are win-back
+        frame["program"] = frame["program"].astype(object).where(frame["program"].notna(), "winback")
     frame = _typed_log(frame[columns])
     bad = ~frame["group"].isin(["treatment", "control"])
     if bad.any():
@@ -920,9 +933,16 @@ def _offer_match_row(
 
 
 def evaluate_campaigns(
-    outcomes: pd.DataFrame, *, run_month: str, params: EvaluationParams
+    outcomes: pd.DataFrame,
+    *,
+    run_month: str,
+    params: EvaluationParams,
+    program: str = "winback",
 ) -> pd.DataFrame:
     """Treated vs control per campaign month, window and segment (the ``evaluations`` table).
+
+    One program at a time: only the outcome rows of ``program`` are compared (rows without
+    a ``program`` are win-back), so preventive contacts never enter the win-back uplift.
 
     Parameters
     ----------
@@ -935,11 +955,14 @@ def evaluate_campaigns(
         The month being run (the table's ``month``).
     params
         The ``evaluation`` params section.
+    program
+        ``winback`` (default) or ``preventive``.
 
     Returns
     -------
     DataFrame
-        :data:`EVALUATION_COLUMNS`; one row per campaign month, window, segment
+        :data:`EVALUATION_COLUMNS` (``program`` = ``program``); one row per campaign
+        month, window, segment
         (``segment_type`` ``all`` with segment ``all``, then each segment column's
         values, ``unknown`` for empty ones) and metric (:data:`METRICS`).
         Rates are shares (0-1), amounts currency units, ROI a ratio.
@@ -961,9 +984,17 @@ def evaluate_campaigns(
     missing = [c for c in required if c not in outcomes.columns]
     if missing:
         raise EvaluationError(f"evaluate_campaigns: outcomes lack column(s) {missing}.")
+    if program not in PROGRAMS:
+        raise EvaluationError(f"program must be one of {list(PROGRAMS)}, got {program!r}")
+    if "program" in outcomes.columns:
+        own = outcomes["program"].astype("string").fillna("winback") == program
+        outcomes = outcomes[own.to_numpy(bool)]
+    elif program != "winback":
+        outcomes = outcomes.iloc[0:0]
     rows: list[dict] = []
     for (cm, k), cell in outcomes.groupby(["campaign_month", "window"], sort=True):
-        base = {"month": run_month, "campaign_month": str(cm), "window": int(k)}
+        base = {"month": run_month, "campaign_month": str(cm), "program": program,
+                "window": int(k)}
         rows += _cell_rows(cell, {**base, "segment_type": "all", "segment": "all"}, params)
         for seg in params.segments:
             if seg not in cell.columns or cell[seg].isna().all():
@@ -988,7 +1019,8 @@ def evaluate_campaigns(
 
 def _typed_evaluations(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy()
-    for col in ("month", "campaign_month", "segment_type", "segment", "metric", "note"):
+    for col in ("month", "campaign_month", "program", "segment_type", "segment", "metric",
+                "note"):
         out[col] = out[col].astype("string")
     for col in ("window", "n_treated", "n_control"):
         out[col] = out[col].astype("int64")
@@ -1042,10 +1074,13 @@ def describe_evaluation(evaluations: pd.DataFrame) -> str:
     if main.empty:
         return "No campaign had a follow-up window to evaluate this month."
     lines = []
-    for cm, g in main.groupby("campaign_month", sort=True):
+    for (cm, program), g in main.groupby(
+        [main["campaign_month"], main["program"].astype("string").fillna("winback")], sort=True
+    ):
         r = g.sort_values("window").iloc[-1]
         k = int(r["window"])
-        head = f"Campaign {cm}, {k} month{'s' if k > 1 else ''} after:"
+        what = "Preventive care contacts of" if program == "preventive" else "Campaign"
+        head = f"{what} {cm}, {k} month{'s' if k > 1 else ''} after:"
         if pd.isna(r["diff"]):
             lines.append(f"{head} {r['note']}.")
             continue
@@ -1065,6 +1100,7 @@ def describe_evaluation(evaluations: pd.DataFrame) -> str:
             text += f" Note: {r['note']}."
         roi = evaluations[
             (evaluations["campaign_month"] == cm)
+            & (evaluations["program"].astype("string").fillna("winback") == program)
             & (evaluations["window"] == k)
             & (evaluations["segment_type"] == "all")
             & (evaluations["metric"] == "roi")
@@ -1318,15 +1354,18 @@ def describe_no_response(no_response: pd.DataFrame) -> str:
 
 
 def campaign_overview(data: EvaluationData) -> pd.DataFrame:
-    """Per campaign month and window: arm sizes, contacts, contamination, cost.
+    """Per campaign month, program and window: arm sizes, contacts, contamination, cost.
 
     ``control_contacted`` counts control customers with a contact attempt (should be 0:
     the holdout is never contacted); ``control_treated_later`` counts control customers
     treated by a later campaign executed inside the window.
     """
     o = data.outcomes
+    if "program" not in o.columns:
+        o = o.assign(program="winback")
     cols = [
         "campaign_month",
+        "program",
         "window",
         "n_treated",
         "n_control",
@@ -1347,7 +1386,7 @@ def campaign_overview(data: EvaluationData) -> pd.DataFrame:
             _cl=(o["group"] == "control") & o["treated_later"].fillna(False).astype(bool),
             _cost=o["cost"].where(o["group"] == "treatment", 0.0),
         )
-        .groupby(["campaign_month", "window"], sort=True)
+        .groupby(["campaign_month", "program", "window"], sort=True)
         .agg(
             n_treated=("_t", "sum"),
             n_control=("_c", "sum"),
@@ -1372,6 +1411,9 @@ def write_evaluations(con, run_month: str, evaluations: pd.DataFrame) -> int:
     if missing:
         raise EvaluationError(f"write_evaluations: the frame lacks column(s) {missing}.")
     frame = _typed_evaluations(evaluations[EVALUATION_COLUMNS])
+    if _has_table(con, "evaluations") and "program" not in _columns(con, "evaluations"):
+        # rows of months evaluated before programs were told apart are win-back rows
+        con.execute("ALTER TABLE evaluations ADD COLUMN program VARCHAR DEFAULT 'winback'")
     replace_month(con, "evaluations", run_month, frame)
     return len(frame)
 

@@ -89,11 +89,14 @@ __all__ = [
     "OfferBand",
     "OfferPackage",
     "OfferParams",
+    "PREVENTIVE_EXCLUSIONS",
+    "PreventiveParams",
     "StrategyError",
     "StrategyMatrix",
     "StrategyParams",
     "StrategyInputs",
     "StrategyRule",
+    "Watchlist",
     "WinbackPrior",
     "EXCLUSIONS",
     "candidate_funnel",
@@ -103,11 +106,15 @@ __all__ = [
     "expected_value",
     "fill_channels",
     "load_inputs",
+    "load_watchlist",
     "offer_value",
+    "plan_preventive",
     "plan_strategies",
+    "preventive_funnel",
     "prior_table",
     "reason_taxonomy",
     "screen_candidates",
+    "screen_preventive",
     "tier_text",
     "update_priors",
     "won_back_value",
@@ -354,6 +361,64 @@ class HoldoutParams(Section):
     keep_months: int = Field(default=3, ge=0, le=12)
 
 
+class PreventiveParams(Section):
+    """Preventive care of the early-warning watchlist (see :func:`plan_preventive`)."""
+
+    enabled: bool = True
+    statuses: tuple[str, ...] = ("active", "at_risk")
+    max_age_months: int = Field(default=1, ge=1, le=12)
+    strategy: str = "care_message"
+    channels: tuple[str | None, ...] = (PREFERRED, "sms", None)
+    offer: str = "none"
+    p_save: float = Field(default=0.10, ge=0, le=1)
+    budget: dict[str, float] = Field(default_factory=lambda: {"*": 0.0})
+    holdout_share: float | None = Field(default=None, ge=0, lt=1)
+    strata: tuple[str, ...] = ("tier", "status")
+
+    @field_validator("statuses")
+    @classmethod
+    def _statuses(cls, value):
+        allowed = ("new", "active", "at_risk")
+        bad = [v for v in value if v not in allowed]
+        if bad or not value:
+            raise ValueError(
+                f"preventive statuses are among {allowed} (churned customers are win-back "
+                f"candidates; lost and do-not-contact customers are never contacted), "
+                f"got {list(value)}"
+            )
+        return tuple(dict.fromkeys(value))
+
+    @field_validator("strategy")
+    @classmethod
+    def _care(cls, value):
+        if value not in ("care_survey", "care_message"):
+            raise ValueError(
+                f"a preventive contact is a care contact: care_survey or care_message, got {value!r}"
+            )
+        return value
+
+    @field_validator("channels", mode="before")
+    @classmethod
+    def _channels(cls, value):
+        try:
+            rule = StrategyRule.model_validate({"strategy": "care_message", "channels": value})
+        except ValueError as exc:
+            errors = getattr(exc, "errors", None)
+            msg = errors()[0]["msg"] if callable(errors) else str(exc)
+            raise ValueError(msg.removeprefix("Value error, ")) from None
+        return rule.channels
+
+    @field_validator("budget", mode="before")
+    @classmethod
+    def _budget(cls, value):
+        return TargetingParams._text_keys(value)
+
+    @field_validator("budget")
+    @classmethod
+    def _budget_sign(cls, value):
+        return TargetingParams._non_negative(value)
+
+
 class StrategyParams(Section):
     """Params section ``strategy``: stage 4, strategy design."""
 
@@ -368,6 +433,7 @@ class StrategyParams(Section):
     prior_strength: float = Field(default=200.0, gt=0)
     targeting: TargetingParams
     holdout: HoldoutParams
+    preventive: PreventiveParams = Field(default_factory=PreventiveParams)
 
     @field_validator("candidate_statuses")
     @classmethod
@@ -399,6 +465,15 @@ class StrategyParams(Section):
         offers = info.data.get("offers")
         StrategyMatrix(value, offers=None if offers is None else offers.packages)
         return value
+
+    @model_validator(mode="after")
+    def _preventive_offer(self):
+        if self.preventive.offer not in self.offers.packages:
+            raise ValueError(
+                f"preventive.offer {self.preventive.offer!r} is not a package of "
+                f"offers.packages ({', '.join(self.offers.packages)})"
+            )
+        return self
 
     def build_matrix(self) -> StrategyMatrix:
         """The :class:`StrategyMatrix` of these params."""
@@ -1651,3 +1726,232 @@ def reason_taxonomy(reasons_params) -> tuple[list[str], dict[str, str]]:
     """Reason codes (taxonomy order) and code -> churn type from the ``reasons`` params section."""
     codes = [str(c) for c in reasons_params.taxonomy]
     return codes, {c: str(reasons_params.taxonomy[c].churn_type) for c in codes}
+
+
+# --------------------------------------------------------------------------- preventive care
+
+PREVENTIVE_EXCLUSIONS: tuple[str, ...] = (
+    "not_in_month", "do_not_contact", "lost", "churned", "winback_candidate", "control_hold",
+    "released", "status_not_targeted",
+)
+
+
+@dataclass(frozen=True)
+class Watchlist:
+    """The early-warning watchlist stage 4 acts on (stage 7 of an earlier month).
+
+    Attributes
+    ----------
+    month : str or None
+        The watchlist's month; None when no usable watchlist is stored.
+    frame : DataFrame
+        ``customer_id``, ``risk`` (calibrated P(churn within the warning horizon)),
+        ``watch_rank`` (1 = riskiest) and ``factor_1``.. (main contributing factors);
+        empty when ``month`` is None.
+    note : str
+        What was read, as a sentence for the report.
+    """
+
+    month: str | None
+    frame: pd.DataFrame
+    note: str
+
+    def __repr__(self) -> str:
+        return f"Watchlist(month={self.month!r}, customers={len(self.frame)})"
+
+
+def _watch_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    out = frame.rename(columns={"rank": "watch_rank"}).copy()
+    out["customer_id"] = out["customer_id"].astype(str)
+    if "watch_rank" not in out.columns:
+        out["watch_rank"] = np.arange(1, len(out) + 1)
+    factors = sorted(c for c in out.columns if c.startswith("factor_"))
+    cols = ["customer_id", "risk", "watch_rank", *factors]
+    return out[cols].sort_values("watch_rank", kind="stable").reset_index(drop=True)
+
+
+def load_watchlist(con, month: str, *, max_age_months: int = 1) -> Watchlist:
+    """The latest watchlist stored before ``month`` (stage 7's store table ``watchlist``).
+
+    Stage 7 of month ``M-1`` runs after stage 4 of ``M-1``, so its watchlist reaches the
+    strategy stage of ``M``. The latest watchlist month before ``month`` is used when it is
+    at most ``max_age_months`` months old; an older one is stale (its customers were scored
+    on data that no longer describes them) and none is used. In the engagement's first
+    month there is none, and the note says so.
+
+    Returns
+    -------
+    Watchlist
+    """
+    table = "watchlist"  # winback.warning.WATCHLIST_TABLE (not imported: it loads sklearn)
+    empty = pd.DataFrame(
+        {"customer_id": pd.Series(dtype=str), "risk": pd.Series(dtype=float),
+         "watch_rank": pd.Series(dtype="int64")}
+    )
+    cols = set(_columns_of(con, table))
+    if not {"month", "customer_id", "risk"} <= cols:
+        return Watchlist(None, empty, f"No early-warning watchlist is stored before {month} "
+                         "(stage 7 has not run yet): no preventive contacts this month.")
+    row = con.execute(
+        f'SELECT max(CAST(month AS VARCHAR)) FROM "{table}" WHERE CAST(month AS VARCHAR) < ?',
+        [month],
+    ).fetchall()
+    latest = row[0][0] if row else None
+    if latest is None:
+        return Watchlist(None, empty, f"No early-warning watchlist is stored before {month} "
+                         "(first month of the engagement): no preventive contacts this month.")
+    age = (pd.Period(month, "M") - pd.Period(latest, "M")).n
+    if age > max_age_months:
+        return Watchlist(None, empty, f"The latest watchlist ({latest}) is {age} months old, "
+                         f"more than strategy.preventive.max_age_months={max_age_months}: "
+                         "not used; no preventive contacts this month.")
+    frame = con.execute(f'SELECT * FROM "{table}" WHERE CAST(month AS VARCHAR) = ?',
+                        [latest]).df()
+    frame = _watch_frame(frame)
+    return Watchlist(latest, frame, f"Watchlist of {latest}: {len(frame)} active customers "
+                     "above the early-warning risk threshold.")
+
+
+def screen_preventive(
+    screened: pd.DataFrame,
+    watchlist: pd.DataFrame,
+    *,
+    statuses: Sequence[str] = ("active", "at_risk"),
+) -> pd.DataFrame:
+    """Every watchlisted customer with why they are, or are not, a preventive-care candidate.
+
+    A watchlisted customer (scored active last month) gets a preventive care contact when
+    their status this month is in ``statuses`` and nothing else rules them out. The
+    ``exclusion`` says why not, checked in this order: ``not_in_month`` (no status this
+    month), ``do_not_contact``, ``lost``, ``churned`` (churned since the watchlist: a
+    win-back case, never counted twice), ``winback_candidate`` (already a win-back
+    candidate this month, e.g. ``at_risk`` when the win-back statuses include it),
+    ``control_hold`` (control customer of a recent campaign), ``released`` and
+    ``status_not_targeted``.
+
+    Parameters
+    ----------
+    screened : DataFrame
+        :func:`screen_candidates` of the month (every customer, with ``exclusion``).
+    watchlist : DataFrame
+        ``customer_id``, ``risk``, ``watch_rank`` (or ``rank``), ``factor_*``.
+    statuses : sequence of str
+        Statuses contacted preventively (``strategy.preventive.statuses``).
+
+    Returns
+    -------
+    DataFrame
+        One row per watchlisted customer: the watchlist's columns, the screened columns
+        (status, tier, value, contact flags, ...) and ``exclusion`` (None for candidates),
+        in watchlist order.
+    """
+    _require(screened, ("customer_id", "status", "exclusion"), "screened customers")
+    _require(watchlist, ("customer_id", "risk"), "watchlist")
+    watch = _unique(_watch_frame(watchlist), "watchlist")
+    sc = screened.rename(columns={"exclusion": "_winback_exclusion"})
+    out = watch.merge(sc, on="customer_id", how="left")
+    stat = _text(out["status"])
+    wex = out["_winback_exclusion"].astype(object)
+    missing = stat.isna().to_numpy()
+    exclusion = np.select(
+        [
+            missing,
+            (wex == "do_not_contact").to_numpy(),
+            (stat == "lost").to_numpy(),
+            (stat == "churned").to_numpy(),
+            wex.isna().to_numpy() & ~missing,
+            (wex == "control_hold").to_numpy(),
+            (wex == "released").to_numpy(),
+            ~stat.isin(list(statuses)).to_numpy(),
+        ],
+        list(PREVENTIVE_EXCLUSIONS),
+        default="",
+    )
+    out["exclusion"] = pd.Series(exclusion, dtype=object).where(exclusion != "", None)
+    cand = out["exclusion"].isna()
+    no_tier = cand & out["tier"].isna()
+    if no_tier.any():
+        raise StrategyError(
+            f"{int(no_tier.sum())} preventive candidate(s) have no row in the tiers table (e.g. "
+            f"{out.loc[no_tier, 'customer_id'].head(5).tolist()}); rerun stage 3 for the month"
+        )
+    return out.drop(columns="_winback_exclusion").reset_index(drop=True)
+
+
+def preventive_funnel(screened_watch: pd.DataFrame) -> pd.DataFrame:
+    """Watchlisted customers by outcome: candidates, and each reason for leaving one out.
+
+    Returns
+    -------
+    DataFrame
+        ``outcome``, ``customers`` (``candidates`` first, then :data:`PREVENTIVE_EXCLUSIONS`
+        in order, then ``watchlisted``, the total).
+    """
+    _require(screened_watch, ("exclusion",), "screened watchlist")
+    ex = screened_watch["exclusion"].astype(object)
+    rows = [("candidates", int(ex.isna().sum()))]
+    rows += [(name, int((ex == name).sum())) for name in PREVENTIVE_EXCLUSIONS]
+    rows.append(("watchlisted", len(screened_watch)))
+    return pd.DataFrame(rows, columns=["outcome", "customers"])
+
+
+def plan_preventive(
+    candidates: pd.DataFrame, preferences: pd.DataFrame, params: StrategyParams
+) -> pd.DataFrame:
+    """Care contact, channels, offer and expected value of each preventive candidate.
+
+    Every candidate gets the care strategy, channel sequence and offer package of
+    ``params.preventive``. The value at stake is the customer's future value as it is
+    (stage 3's ``value_column``: they are alive, and a kept customer brings it);
+    ``p_winback`` is here the probability that the contact keeps a customer who would
+    otherwise churn: ``risk x p_save`` (the watchlist's calibrated churn risk times the
+    share of would-be churners a care contact keeps). ``contact_cost`` = the channel costs
+    of the planned attempts; the offer is counted at its full face value (an active
+    customer who buys uses it, churn or not); ``cost = contact_cost + offer_value`` and
+    ``expected_value = p_winback x value - cost`` (currency units).
+
+    Returns
+    -------
+    DataFrame
+        ``candidates`` plus ``strategy``, ``channel_1``..``3``, ``offer_package``,
+        ``reason_match`` (False), the offer (:func:`design_offers`), ``value``,
+        ``p_winback``, ``contact_cost``, ``offer_cost``, ``cost``, ``expected_value``,
+        sorted by ``customer_id``.
+    """
+    pp = params.preventive
+    _require(candidates, ("customer_id", "risk", "tier", params.value_column), "candidates")
+    frame = candidates.reset_index(drop=True).copy()
+    frame["strategy"] = pp.strategy
+    for i, ch in enumerate(pp.channels, start=1):
+        frame[f"channel_{i}"] = pd.Series([ch] * len(frame), dtype=object)
+    frame["offer_package"] = pp.offer
+    frame["reason_match"] = False
+    frame["tier"] = tier_text(frame["tier"])
+    frame = fill_channels(frame, fallback=params.channels.preferred_fallback)
+    frame = design_offers(frame, preferences, offers=params.offers)
+    value = won_back_value(frame, value_column=params.value_column, basis="as_is")
+    if np.isnan(value).any():
+        ids = frame.loc[np.isnan(value), "customer_id"].head(10).tolist()
+        raise StrategyError(
+            f"{int(np.isnan(value).sum())} preventive candidate(s) have no "
+            f"{params.value_column!r} (e.g. {ids}); run stage 3 (tiering) for the month first"
+        )
+    risk = pd.to_numeric(frame["risk"], errors="coerce").astype(float).to_numpy()
+    if np.isnan(risk).any() or ((risk < 0) | (risk > 1)).any():
+        raise StrategyError("watchlist risk must be a probability in [0, 1] for every candidate")
+    contact = np.zeros(len(frame))
+    for col in ("channel_1", "channel_2", "channel_3"):
+        contact += (
+            frame[col].astype(object)
+            .map(lambda c: 0.0 if pd.isna(c) else float(params.channels.cost[c]))
+            .to_numpy(float)
+        )
+    p = risk * pp.p_save
+    offer = frame["offer_value"].astype(float).to_numpy()
+    frame["value"] = value
+    frame["p_winback"] = p
+    frame["contact_cost"] = contact
+    frame["offer_cost"] = offer
+    frame["cost"] = contact + offer
+    frame["expected_value"] = p * value - frame["cost"].to_numpy()
+    return frame.sort_values("customer_id", kind="stable").reset_index(drop=True)
