@@ -1110,7 +1110,8 @@ def validate(raw: RawSource, *, as_of: pd.Timestamp | str, rules: ValidationPara
         "rows_held_out": int(chk.held_out.sum()),
         "blank_rows_skipped": int(getattr(raw, "blank_rows", 0) or 0),
     }
-    meta = {k: getattr(raw, k, None) for k in ("encoding", "delimiter", "unmapped_columns")}
+    meta = {k: getattr(raw, k, None) for k in ("encoding", "delimiter", "unmapped_columns",
+                                                "label", "warnings")}
     return Validated(
         source=contract.name, origin=str(raw.origin), clean=clean, quarantine=quarantine,
         issues=chk.issues, notes=chk.notes, counts=counts, present_columns=tuple(present),
@@ -1302,12 +1303,14 @@ def validate_all(raws: dict[str, RawSource], *, as_of: pd.Timestamp | str,
 def quality_summary(validated_by_source: dict[str, Validated]) -> pd.DataFrame:
     """The data-quality table of stage 1: one row per source.
 
-    Columns: ``source``, ``origin``, ``encoding``, ``rows_read``, ``rows_clean``,
+    Columns: ``source``, ``origin`` (relative to the sources folder; a glob's files as
+    ``"transactions/transactions_*.parquet (6 files)"``), ``encoding``, ``rows_read``, ``rows_clean``,
     ``rows_quarantined``, ``rows_held_out`` (dated after the run month), ``date_column``,
     ``date_min``, ``date_max`` (clean rows), ``duplicate_keys`` (rows flagged as exact or
     conflicting duplicates), ``issues`` (rules that fired), ``nulls`` (empty values per
-    delivered column, clean rows, e.g. ``"age 3 · gender 10"``), and one
-    ``quarantined_<rule>`` count per rule that moved rows to quarantine in any source.
+    delivered column, clean rows, e.g. ``"age 3 · gender 10"``), ``warnings`` (what the
+    reader found risky beyond single rows, e.g. a stored SQL query limited to the run month),
+    and one ``quarantined_<rule>`` count per rule that moved rows to quarantine in any source.
     """
     rows = []
     rules_seen: list[str] = []
@@ -1326,7 +1329,7 @@ def quality_summary(validated_by_source: dict[str, Validated]) -> pd.DataFrame:
                                                           "conflicting_duplicate"))
         rows.append({
             "source": name,
-            "origin": v.origin,
+            "origin": v.meta.get("label") or v.origin,
             "encoding": v.meta.get("encoding"),
             "rows_read": v.counts["rows_read"],
             "rows_clean": v.counts["rows_clean"],
@@ -1338,6 +1341,7 @@ def quality_summary(validated_by_source: dict[str, Validated]) -> pd.DataFrame:
             "duplicate_keys": dup,
             "issues": ", ".join(dict.fromkeys(f"{i.rule} ({i.action})" for i in v.issues)),
             "nulls": " · ".join(f"{c} {n}" for c, n in nulls.items() if n),
+            "warnings": " | ".join(v.meta.get("warnings") or ()),
             **{f"quarantined_{r}": int(by_rule.get(r, 0)) for r in by_rule.index},
         })
     out = pd.DataFrame(rows)

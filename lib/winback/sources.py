@@ -15,6 +15,7 @@ value spanning lines counts every line), for Excel the sheet row, for Parquet an
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import datetime as dt
 import difflib
@@ -24,7 +25,7 @@ import io
 import os
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -52,6 +53,17 @@ DELIMITERS = (",", ";", "\t", "|")
 _DELIM_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _CONNECT_TIMEOUT_S = 10
+# backend -> driver -> the DBAPI connect() argument that bounds the connection wait (seconds)
+_TIMEOUT_ARGS: dict[str, dict[str, str]] = {
+    "postgresql": {"psycopg": "connect_timeout", "psycopg2": "connect_timeout",
+                   "pg8000": "timeout"},
+    "mysql": {"pymysql": "connect_timeout", "mysqldb": "connect_timeout",
+              "mysqlconnector": "connection_timeout"},
+    "mariadb": {"pymysql": "connect_timeout", "mysqldb": "connect_timeout",
+                "mariadbconnector": "connect_timeout"},
+    "mssql": {"pyodbc": "timeout", "pymssql": "login_timeout"},
+    "oracle": {"oracledb": "tcp_connect_timeout"},
+}
 
 # Common client column names, used only to suggest a mapping in error messages.
 _ALIASES: dict[str, tuple[str, ...]] = {
@@ -96,6 +108,7 @@ class SourceSpec(Section):
     sheet: str | int | None = None
     url_env: str | None = None
     query: str | None = None
+    connect_timeout_s: int = Field(_CONNECT_TIMEOUT_S, ge=1, le=600)
     columns: dict[str, str] = Field(default_factory=dict)
     values: dict[str, dict[str, Any]] = Field(default_factory=dict)
     required: bool = True
@@ -253,6 +266,12 @@ class RawSource:
         Completely empty rows skipped.
     notes
         What the reader did that a consultant should know (values mapped, files empty).
+    label
+        ``origin`` as the data-quality report shows it: relative to the sources folder,
+        a glob's files compacted to ``"transactions/transactions_*.parquet (6 files)"``.
+    warnings
+        What the reader found risky beyond single rows (e.g. a stored SQL query that only
+        delivers the run month); shown in the data-quality report.
     """
 
     name: str
@@ -267,6 +286,8 @@ class RawSource:
     column_map: dict[str, str] = field(default_factory=dict)
     blank_rows: int = 0
     notes: tuple[str, ...] = ()
+    label: str = ""
+    warnings: tuple[str, ...] = ()
 
     @classmethod
     def from_frame(cls, name: str, frame: pd.DataFrame, origin: str = "(frame)",
@@ -361,8 +382,9 @@ def read_source(name: str, spec: SourceSpec, *, base_dir: Path | str,
                          "false).")
             continue
         parts.append(part)
+    origin, label = _origin_of(base, pattern, files)
     if not parts:
-        return _empty(name, ", ".join(map(str, files)), tuple(notes), tuple(files))
+        return replace(_empty(name, origin, tuple(notes), tuple(files)), label=label)
 
     frames, row_files, unmapped, column_map = [], [], [], {}
     for part in parts:
@@ -378,7 +400,7 @@ def read_source(name: str, spec: SourceSpec, *, base_dir: Path | str,
     return RawSource(
         name=name,
         frame=frame.reset_index(drop=True),
-        origin=", ".join(str(p.path) for p in parts),
+        origin=origin,
         row_numbers=np.concatenate([p.row_numbers for p in parts]).astype("int64"),
         row_files=np.concatenate(row_files),
         files=tuple(files),
@@ -388,6 +410,7 @@ def read_source(name: str, spec: SourceSpec, *, base_dir: Path | str,
         column_map=column_map,
         blank_rows=sum(p.blank_rows for p in parts),
         notes=tuple(notes),
+        label=label,
     )
 
 
@@ -406,6 +429,23 @@ def _empty(name: str, origin: str, notes: tuple[str, ...],
                      files=files, notes=notes)
 
 
+def _origin_of(base: Path, pattern: str, files: list[Path]) -> tuple[str, str]:
+    """(origin, label) of the files a path or glob matched: one file by its path; several
+    by the glob and their count, so the text does not grow with every monthly file."""
+    rel = Path(pattern)
+    if rel.is_absolute():
+        with contextlib.suppress(ValueError):
+            rel = rel.relative_to(base)
+    if len(files) == 1:
+        one = files[0]
+        try:
+            return str(one), str(one.relative_to(base))
+        except ValueError:
+            return str(one), str(one)
+    count = f" ({len(files)} files)"
+    return str(base / pattern) + count, str(rel) + count
+
+
 def _find_files(base: Path, pattern: str) -> list[Path]:
     full = Path(pattern) if Path(pattern).is_absolute() else base / pattern
     if any(ch in pattern for ch in "*?["):
@@ -419,12 +459,23 @@ def _missing_file_text(name: str, base: Path, pattern: str) -> str:
         return (f"{name}: the folder {base} does not exist (looking for {pattern}). "
                 "Check params sources.dir (it is relative to the kit's home) or copy the "
                 "client's files there.")
-    present = sorted(p.name for p in base.iterdir() if p.is_file())
+    # the folder the file name is looked up in: the pattern's own folder part, if any
+    folder = where.parent
+    while any(ch in str(folder) for ch in "*?[") and folder != folder.parent:
+        folder = folder.parent
+    lost = ""
+    if not folder.is_dir():
+        lost = f" The folder {folder} does not exist."
+        folder = base
+    present = sorted(p.name for p in folder.iterdir() if p.is_file())
     close = difflib.get_close_matches(Path(pattern).name, present, n=1, cutoff=0.5)
-    hint = f" Did you mean {close[0]!r}? Set params sources.{name}.path." if close else ""
+    inner = folder.relative_to(base) if folder.is_relative_to(base) else None
+    shown = f"{inner.as_posix()}/{close[0]}" if close and inner and str(inner) != "." else (
+        close[0] if close else "")
+    hint = f" Did you mean {shown!r}? Set params sources.{name}.path." if close else ""
     listing = ", ".join(present[:20]) + (" ..." if len(present) > 20 else "") or "none"
-    return (f"{name}: no file matches {where}.{hint} Files in {base}: {listing}. If the client "
-            f"has no {name} data, set params sources.{name}.required: false.")
+    return (f"{name}: no file matches {where}.{lost}{hint} Files in {folder}: {listing}. If "
+            f"the client has no {name} data, set params sources.{name}.required: false.")
 
 
 # --------------------------------------------------------------------------------------
@@ -763,9 +814,11 @@ def _read_sql(name: str, spec: SourceSpec, month: str | None) -> RawSource:
                   "month_end": per.end_time.floor("us").to_pydatetime()}
         binds = {k: bounds[k] for k in used}
 
+    timeout = spec.connect_timeout_s
     connect_args: dict[str, Any] = {}
-    if url.get_backend_name() == "postgresql" and "connect_timeout" not in url.query:
-        connect_args["connect_timeout"] = _CONNECT_TIMEOUT_S
+    arg = _TIMEOUT_ARGS.get(url.get_backend_name(), {}).get(url.get_driver_name())
+    if arg and arg not in url.query:
+        connect_args[arg] = timeout
     try:
         engine = create_engine(url, connect_args=connect_args)
     except (NoSuchModuleError, ImportError) as exc:
@@ -778,11 +831,15 @@ def _read_sql(name: str, spec: SourceSpec, month: str | None) -> RawSource:
             con = engine.connect()
         except (DBAPIError, SQLAlchemyError) as exc:
             reason = scrub(str(getattr(exc, "orig", None) or exc)).strip().splitlines()
+            text_ = reason[0] if reason else type(exc).__name__
+            waited = (f" (gave up after params sources.{name}.connect_timeout_s = {timeout} s; "
+                      "a firewall dropping the connection looks like this)"
+                      if "timeout" in text_.lower() or "timed out" in text_.lower() else "")
             raise SourceError(
                 f"{name}: cannot connect to the database in environment variable {env} "
-                f"({place}; URL {safe_url}): {reason[0] if reason else type(exc).__name__}. "
-                f"Check the server is running and reachable from this machine, and the user, "
-                f"password and database in {env}.") from None
+                f"({place}; URL {safe_url}): {text_}{waited}. "
+                f"Check the server is running and reachable from this machine, and the host, "
+                f"port, user, password and database in {env}.") from None
         try:
             with con:
                 result = con.execute(text(query), binds)
@@ -806,9 +863,16 @@ def _read_sql(name: str, spec: SourceSpec, month: str | None) -> RawSource:
                           f"the month, or set params sources.{name}.required: false.")
     canon, unmapped, cmap, notes = _map(name, spec, frame, origin)
     n = len(canon)
+    warn = ()
+    if "month_start" in used:
+        warn = (f"the query of sources.{name} filters on :month_start, so it delivers only "
+                f"{month}'s rows; stage 1 replaces the stored {name} table with each month's "
+                f"load, so rows before {month} are lost to every later stage (snapshot "
+                "windows, history, evaluation). Select everything up to :month_end instead.",)
     return RawSource(name, canon.reset_index(drop=True), origin,
                      np.arange(1, n + 1, dtype="int64"), np.full(n, origin, dtype=object),
-                     unmapped_columns=tuple(unmapped), column_map=cmap, notes=tuple(notes))
+                     unmapped_columns=tuple(unmapped), column_map=cmap, notes=tuple(notes),
+                     label=origin, warnings=warn)
 
 
 # --------------------------------------------------------------------------------------
