@@ -145,8 +145,17 @@ def parse_override(text: str) -> dict[str, Any]:
     for key in keys[:-1]:
         node[key] = {}
         node = node[key]
-    node[keys[-1]] = yaml.safe_load(value) if value.strip() else None
+    try:
+        node[keys[-1]] = yaml.safe_load(value) if value.strip() else None
+    except (yaml.YAMLError, ValueError) as exc:  # ValueError: e.g. a date like 2024-13-01
+        raise ParamsError(f"Override {text!r}: the value {value!r} is not valid YAML "
+                          f"({_first_line(exc)}); quote it to pass a string.") from None
     return out
+
+
+def _first_line(exc: Exception) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -154,6 +163,9 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
         raise ParamsError(f"{path}: not valid YAML ({exc}).") from None
+    except ValueError as exc:  # the YAML parses, but a value cannot be built (2024-13-01)
+        raise ParamsError(f"{path}: a value cannot be read ({_first_line(exc)}); quote dates "
+                          "and other values that are meant as text.") from None
     if not isinstance(data, dict):
         raise ParamsError(f"{path}: expected a mapping of sections at the top level.")
     return data
@@ -202,7 +214,10 @@ def _explain(exc: ValidationError, raw: dict[str, Any], root: type[BaseModel]) -
             lines.append(f"- missing key {key!r}: add it (see params/default.yaml).")
         else:
             value = _dig(raw, loc)
-            lines.append(f"- {key} = {value!r}: {err['msg']}.")
+            msg = str(err["msg"]).removeprefix("Value error, ")
+            shown = "" if isinstance(value, dict | list) and len(repr(value)) > 60 else (
+                f" = {value!r}")
+            lines.append(f"- {key}{shown}: {msg.rstrip('.')}.")
     return "Invalid params:\n" + "\n".join(lines)
 
 
