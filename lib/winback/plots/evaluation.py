@@ -1,10 +1,14 @@
-"""Charts of stage 6: campaign uplift with intervals, contact funnel, status flows, satisfaction, KPIs."""
+"""Charts of stage 6: campaign uplift with intervals, contact funnel, status flows, satisfaction, KPIs.
+
+Texts come from :mod:`winback.messages` (``plots.evaluation.*``) in the ``language`` given.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
+from winback.messages import Messages
 from winback.plots.theme import PALETTE, format_pct, new_axes, takeaway
 
 __all__ = [
@@ -17,44 +21,8 @@ __all__ = [
 ]
 
 RAG_COLOURS = {"green": "#2e7d32", "amber": "#f9a825", "red": "#c62828", "n/a": "#9e9e9e"}
-# metric -> (title, x-axis label, shown in percent)
-_LABELS = {
-    "reactivation": (
-        "Reactivation uplift: treated minus control",
-        "difference in the share who bought (percentage points)",
-        True,
-    ),
-    "engagement": (
-        "Engagement uplift: treated minus control",
-        "difference in the share with an interaction (percentage points)",
-        True,
-    ),
-    "offer_match": (
-        "Offer match: treated minus control",
-        "difference in the share buying the offer's category (percentage points)",
-        True,
-    ),
-    "revenue": (
-        "Net spend per customer: treated minus control",
-        "difference in net spend per customer (currency units)",
-        False,
-    ),
-    "incremental_revenue": (
-        "Incremental revenue of the treated",
-        "revenue difference x treated customers (currency units)",
-        False,
-    ),
-    "incremental_reactivations": (
-        "Customers won back by the campaign",
-        "reactivation difference x treated customers (customers)",
-        False,
-    ),
-    "roi": (
-        "ROI: (margin x incremental revenue - cost) / cost",
-        "return on the campaign's cost (0% = break-even)",
-        True,
-    ),
-}
+# Metrics drawn in percent (their title and axis are plots.evaluation.title.<metric> / axis.<metric>).
+_PERCENT = {"reactivation", "engagement", "offer_match", "roi"}
 
 
 def plot_uplift(
@@ -63,6 +31,7 @@ def plot_uplift(
     metric: str = "reactivation",
     segment_type: str = "all",
     ax=None,
+    language: str = "en",
     **kw,
 ):
     """Forest plot: treated minus control per campaign month and window, with 95% intervals.
@@ -73,20 +42,25 @@ def plot_uplift(
     control customers treated by a later campaign) are drawn hollow. Green: the
     interval lies above zero (break-even for ROI); red: below.
     """
+    m = Messages(language, scope="plots.evaluation")
     rows = evaluations[
         (evaluations["metric"] == metric) & (evaluations["segment_type"] == segment_type)
     ]
     rows = rows.sort_values(["campaign_month", "window", "segment"], ascending=[False, False, True])
     ax = new_axes(ax, figsize=kw.pop("figsize", (8, max(2.6, 0.45 * len(rows) + 1.4))))
-    title, xlabel, pct = _LABELS.get(metric, (metric, "treated minus control", False))
-    ax.set_title(f"{title} (intention to treat)")
-    ax.set_xlabel(f"{xlabel}; bars = 95% interval")
-    ax.set_ylabel("campaign month · window")
+    known = metric in m.labels("plots.evaluation.title")
+    title = m(f"title.{metric}") if known else metric
+    xlabel = m(f"axis.{metric}") if known else m("axis.default")
+    pct = metric in _PERCENT
+    ax.set_title(m("uplift_title", title=title))
+    ax.set_xlabel(m("uplift_x", axis=xlabel))
+    ax.set_ylabel(m("uplift_y"))
     if rows.empty:
-        takeaway(ax, "No campaign with an elapsed follow-up window to evaluate yet.")
+        takeaway(ax, m("uplift_empty"))
         return ax
     labels = [
-        f"{r.campaign_month} · {r.window} mo" + ("" if segment_type == "all" else f" · {r.segment}")
+        m("row", month=r.campaign_month, window=r.window)
+        + ("" if segment_type == "all" else f" · {r.segment}")
         for r in rows.itertuples()
     ]
     y = np.arange(len(rows))
@@ -120,36 +94,35 @@ def plot_uplift(
         above = int((low[ok] > 0).sum())
         best = int(np.nanargmax(np.where(ok, diff, -np.inf)))
         if scale == 100:
-            shown = f"{diff[best]:+.1f} pts"
+            shown = m("pts", d=diff[best])
         elif metric == "roi":
             shown = f"{diff[best]:+.0%}"
         else:
             shown = f"{diff[best]:+,.1f}"
-        zero = "break-even" if metric == "roi" else "zero"
-        text = (
-            f"{above} of {int(ok.sum())} intervals lie above {zero}; largest estimate "
-            f"{shown} ({labels[best]})."
-        )
+        zero = m("break_even") if metric == "roi" else m("zero")
+        text = m("uplift_takeaway", k=above, n=int(ok.sum()), zero=zero, shown=shown,
+                 row=labels[best])
         if flagged.any():
-            text += " Hollow: see the row's note (e.g. controls treated later)."
+            text += m("hollow")
     else:
-        text = "Every cell is below the minimum group sizes: no comparison."
+        text = m("uplift_small")
     takeaway(ax, text)
     return ax
 
 
-def plot_contact_funnel(summary: pd.DataFrame, *, ax=None, **kw):
+def plot_contact_funnel(summary: pd.DataFrame, *, ax=None, language: str = "en", **kw):
     """Share of treated customers at each funnel step, one group of bars per campaign month.
 
     ``summary`` is :func:`winback.evaluation.funnel_summary`.
     """
+    m = Messages(language, scope="plots.evaluation")
     ax = new_axes(ax, figsize=kw.pop("figsize", (8, 4.2)))
     steps = ["attempted", "reached", "responded", "accepted", "redeemed"]
-    ax.set_title("Contact funnel: share of treated customers at each step")
-    ax.set_xlabel("funnel step")
-    ax.set_ylabel("share of treated customers (%)")
+    ax.set_title(m("funnel_title"))
+    ax.set_xlabel(m("funnel_x"))
+    ax.set_ylabel(m("funnel_y"))
     if summary.empty:
-        takeaway(ax, "No campaign contacts to show yet.")
+        takeaway(ax, m("funnel_empty"))
         return ax
     n = len(summary)
     width = 0.8 / n
@@ -161,68 +134,65 @@ def plot_contact_funnel(summary: pd.DataFrame, *, ax=None, **kw):
             values,
             width=width,
             color=PALETTE[i % len(PALETTE)],
-            label=f"campaign {r.campaign_month} (n={r.treated})",
+            label=m("funnel_series", month=r.campaign_month, n=r.treated),
         )
-    ax.set_xticks(x, steps)
+    ax.set_xticks(x, m.names("funnel", steps))
     format_pct(ax)
     ax.set_ylim(0, 1.05)
     ax.legend(fontsize=8)
     last = summary.iloc[-1]
-    takeaway(
-        ax,
-        f"Campaign {last['campaign_month']}: {last['reached_share']:.0%} of treated reached, "
-        f"{last['accepted_share']:.0%} accepted, {last['redeemed_share']:.0%} redeemed.",
-    )
+    takeaway(ax, m("funnel_takeaway", month=last["campaign_month"], reached=last["reached_share"],
+                   accepted=last["accepted_share"], redeemed=last["redeemed_share"]))
     return ax
 
 
-def plot_status_flows(flows: pd.DataFrame, *, ax=None, **kw):
+def plot_status_flows(flows: pd.DataFrame, *, ax=None, language: str = "en", **kw):
     """Customers coming back vs newly churned each month, with the net as a line.
 
     ``flows`` is :func:`winback.evaluation.status_flows`.
     """
+    m = Messages(language, scope="plots.evaluation")
     f = flows.dropna(subset=["reactivated", "new_churn"])
     ax = new_axes(ax, figsize=kw.pop("figsize", (8, 4.2)))
-    ax.set_title("Are we winning back more than we lose?")
-    ax.set_xlabel("month")
-    ax.set_ylabel("customers per month")
+    ax.set_title(m("flows_title"))
+    ax.set_xlabel(m("common.month"))
+    ax.set_ylabel(m("flows_y"))
     if f.empty:
-        takeaway(ax, "Two consecutive months of churn status are needed.")
+        takeaway(ax, m("flows_empty"))
         return ax
     x = np.arange(len(f))
-    ax.bar(x, f["reactivated"], color=PALETTE[2], label="came back (churned -> not churned)")
-    ax.bar(x, -f["new_churn"], color=PALETTE[3], label="newly churned")
-    ax.plot(x, f["net_winback"], "o-", color="#333333", label="net")
+    ax.bar(x, f["reactivated"], color=PALETTE[2], label=m("came_back"))
+    ax.bar(x, -f["new_churn"], color=PALETTE[3], label=m("new_churn"))
+    ax.plot(x, f["net_winback"], "o-", color="#333333", label=m("net"))
     ax.axhline(0, color="#444444", lw=0.8)
     ax.set_xticks(x, f["month"].tolist())
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     wins = int((f["net_winback"] > 0).sum())
     last = f.iloc[-1]
-    takeaway(
-        ax,
-        f"Net {int(last['net_winback']):+d} in {last['month']}; more came back than "
-        f"churned in {wins} of {len(f)} months.",
-    )
+    takeaway(ax, m("flows_takeaway", net=int(last["net_winback"]), month=last["month"], k=wins,
+                   n=len(f)))
     return ax
 
 
-def plot_satisfaction(trend: pd.DataFrame, *, ax=None, **kw):
+def plot_satisfaction(trend: pd.DataFrame, *, ax=None, language: str = "en", **kw):
     """Mean satisfaction (1-5) per month from surveys and from contacts, with 95% intervals.
 
     ``trend`` is :func:`winback.evaluation.satisfaction_trend`.
     """
+    m = Messages(language, scope="plots.evaluation")
     ax = new_axes(ax, figsize=kw.pop("figsize", (8, 4.2)))
-    ax.set_title("Satisfaction trend")
-    ax.set_xlabel("month")
-    ax.set_ylabel("mean satisfaction (1-5)")
+    ax.set_title(m("sat_title"))
+    ax.set_xlabel(m("common.month"))
+    ax.set_ylabel(m("sat_y"))
     if trend.empty:
-        takeaway(ax, "No satisfaction scores yet.")
+        takeaway(ax, m("sat_empty"))
         return ax
     months = sorted(trend["month"].unique())
-    pos = {m: i for i, m in enumerate(months)}
+    pos = {mo: i for i, mo in enumerate(months)}
     for i, (source, g) in enumerate(trend.groupby("source", sort=True)):
         x = g["month"].map(pos).to_numpy()
-        ax.plot(x, g["mean"], "o-", color=PALETTE[i], label=f"{source}s")
+        ax.plot(x, g["mean"], "o-", color=PALETTE[i],
+                label=m.label("satisfaction_source", source))
         ax.fill_between(
             x, g["ci_low"].astype(float), g["ci_high"].astype(float), color=PALETTE[i], alpha=0.15
         )
@@ -233,29 +203,28 @@ def plot_satisfaction(trend: pd.DataFrame, *, ax=None, **kw):
     parts = []
     for source, g in trend.groupby("source", sort=True):
         g = g.sort_values("month")
-        change = (
-            ""
-            if len(g) < 2
-            else f" ({g['mean'].iloc[-1] - g['mean'].iloc[0]:+.2f} since {g['month'].iloc[0]})"
-        )
-        parts.append(f"{source}s {g['mean'].iloc[-1]:.2f} in {g['month'].iloc[-1]}{change}")
-    takeaway(ax, "; ".join(parts) + ".")
+        change = ("" if len(g) < 2 else
+                  m("sat_change", d=g["mean"].iloc[-1] - g["mean"].iloc[0], since=g["month"].iloc[0]))
+        parts.append(m("sat_part", source=m.label("satisfaction_source", source),
+                       mean=g["mean"].iloc[-1], month=g["month"].iloc[-1], change=change))
+    takeaway(ax, m("common.clause_sep").join(parts) + m("common.period"))
     return ax
 
 
-def plot_kpis(status: pd.DataFrame, *, ax=None, **kw):
+def plot_kpis(status: pd.DataFrame, *, ax=None, language: str = "en", **kw):
     """KPIs against their targets: attainment (1 = on target) coloured red/amber/green.
 
     Attainment is ``value / target`` for ``>=`` targets and ``target / value`` for ``<=``
     targets, so bars to the right of 1 are on target. ``status`` is
     :func:`winback.kpis.kpi_status`.
     """
+    m = Messages(language, scope="plots.evaluation")
     ax = new_axes(ax, figsize=kw.pop("figsize", (8, max(2.4, 0.5 * len(status) + 1.4))))
-    ax.set_title("KPIs against targets")
-    ax.set_xlabel("attainment (1 = on target; right of the line is good)")
-    ax.set_ylabel("KPI")
+    ax.set_title(m("kpi_title"))
+    ax.set_xlabel(m("kpi_x"))
+    ax.set_ylabel(m("kpi_y"))
     if status.empty:
-        takeaway(ax, "No KPI targets set.")
+        takeaway(ax, m("kpi_empty"))
         return ax
     v, t = status["value"].to_numpy(float), status["target"].to_numpy(float)
     with np.errstate(all="ignore"):
@@ -278,13 +247,7 @@ def plot_kpis(status: pd.DataFrame, *, ax=None, **kw):
     ax.set_yticks(y, status["kpi"].tolist())
     ax.set_xlim(0, max(1.6, float(np.nanmax(ratio)) * 1.35 if np.isfinite(ratio).any() else 1.6))
     counts = status["status"].value_counts()
-    takeaway(
-        ax,
-        ", ".join(
-            f"{int(counts.get(s, 0))} {s}"
-            for s in ("green", "amber", "red", "n/a")
-            if counts.get(s, 0)
-        )
-        + ".",
-    )
+    takeaway(ax, m("common.list_sep").join(
+        m("kpi_count", n=int(counts.get(s, 0)), status=m.label("rag", s))
+        for s in ("green", "amber", "red", "n/a") if counts.get(s, 0)) + m("common.period"))
     return ax

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from winback.messages import Messages
 from winback.plots.theme import PALETTE, format_money, format_pct, new_axes, takeaway
 
 __all__ = [
@@ -19,83 +20,7 @@ __all__ = [
     "plot_value_split",
 ]
 
-_TEXT = {
-    "zh": {
-        "tier_shares": "各层级客户占比与预测价值占比",
-        "tier": "价值层级",
-        "share": "占比 (%)",
-        "customers": "客户占比",
-        "value": "预测价值占比",
-        "holds": "{label}：{c:.0%} 的客户，贡献 {v:.0%} 的预测价值",
-        "lorenz": "预测价值集中度 (帕累托曲线)",
-        "top_customers": "按预测价值排序的前 x% 客户",
-        "value_share": "累计预测价值占比 (%)",
-        "equal": "均匀分布",
-        "top_holds": "前 {x:.0%} 的客户拥有 {y:.0%} 的预测价值 (基尼系数 {g:.2f})",
-        "split": "各层级预测价值：必需 vs 可选消费",
-        "amount": "预测价值 ({currency}, 未来 {h:g} 个月)",
-        "necessary": "必需消费",
-        "discretionary": "可选消费",
-        "split_takeaway": "必需消费占预测价值的 {s:.0%}",
-        "quadrant": "价值 × 流失风险 四象限",
-        "value_axis": "价值",
-        "risk_axis": "流失风险",
-        "high": "高",
-        "low": "低",
-        "cell": "{n:,} 人 ({c:.0%})\n价值占比 {v:.0%}",
-        "quad_takeaway": "高价值·高风险：{n:,} 人，占预测价值 {v:.0%}",
-        "rfm": "RFM 客户分群",
-        "rfm_axis": "客户数 (标注：人数 · 预测价值占比)",
-        "rfm_takeaway": "最大分群：{label} ({c:.0%})；价值占比最高：{vlabel} ({v:.0%})",
-        "transitions": "层级迁移 ({prev} → {month})",
-        "prev_tier": "上月层级",
-        "cur_tier": "本月层级",
-        "moved": "{s:.1%} 的客户层级发生变化 ({up:,} 升, {down:,} 降)",
-        "no_prev": "{month} 为首个分层月份，无上月数据",
-    },
-    "en": {
-        "tier_shares": "Share of customers and of predicted value by tier",
-        "tier": "Value tier",
-        "share": "Share (%)",
-        "customers": "Customers",
-        "value": "Predicted value",
-        "holds": "{label}: {c:.0%} of customers hold {v:.0%} of predicted value",
-        "lorenz": "Concentration of predicted value (Pareto curve)",
-        "top_customers": "Top x% of customers by predicted value",
-        "value_share": "Cumulative share of predicted value (%)",
-        "equal": "Equal shares",
-        "top_holds": "The top {x:.0%} of customers hold {y:.0%} of predicted value (Gini {g:.2f})",
-        "split": "Predicted value by tier: necessary vs discretionary spend",
-        "amount": "Predicted value ({currency}, next {h:g} months)",
-        "necessary": "Necessary",
-        "discretionary": "Discretionary",
-        "split_takeaway": "Necessary spend is {s:.0%} of predicted value",
-        "quadrant": "Value x churn risk quadrants",
-        "value_axis": "Value",
-        "risk_axis": "Churn risk",
-        "high": "high",
-        "low": "low",
-        "cell": "{n:,} customers ({c:.0%})\n{v:.0%} of value",
-        "quad_takeaway": "High value, high risk: {n:,} customers with {v:.0%} of predicted value",
-        "rfm": "RFM segments",
-        "rfm_axis": "Customers (labels: customers · share of predicted value)",
-        "rfm_takeaway": "Largest: {label} ({c:.0%}); most value: {vlabel} ({v:.0%})",
-        "transitions": "Tier transitions ({prev} -> {month})",
-        "prev_tier": "Tier last month",
-        "cur_tier": "Tier this month",
-        "moved": "{s:.1%} of customers changed tier ({up:,} up, {down:,} down)",
-        "no_prev": "{month} is the first month with tiers: no previous month to compare",
-    },
-}
-
-
-def _t(language: str) -> dict[str, str]:
-    if language not in _TEXT:
-        raise ValueError(f"language: zh or en, got {language!r}")
-    return _TEXT[language]
-
-
-def plot_tier_shares(summary: pd.DataFrame, *, ax=None, language: str = "zh"):
+def plot_tier_shares(summary: pd.DataFrame, *, ax=None, language: str = "en"):
     """Bars of each tier's share of customers beside its share of predicted value.
 
     Parameters
@@ -103,29 +28,29 @@ def plot_tier_shares(summary: pd.DataFrame, *, ax=None, language: str = "zh"):
     summary : pandas.DataFrame
         :func:`winback.tiers.tier_summary`.
     """
-    t = _t(language)
+    t = Messages(language, scope="plots.tiers")
     ax = new_axes(ax)
     x = np.arange(len(summary))
     w = 0.4
-    ax.bar(x - w / 2, summary["customer_share"], w, label=t["customers"], color=PALETTE[7])
-    ax.bar(x + w / 2, summary["value_share"], w, label=t["value"], color=PALETTE[0])
+    ax.bar(x - w / 2, summary["customer_share"], w, label=t("customers"), color=PALETTE[7])
+    ax.bar(x + w / 2, summary["value_share"], w, label=t("value"), color=PALETTE[0])
     for xi, c, v in zip(x, summary["customer_share"], summary["value_share"], strict=True):
         ax.annotate(f"{c:.0%}", (xi - w / 2, c), ha="center", va="bottom", fontsize=8)
         ax.annotate(f"{v:.0%}", (xi + w / 2, v), ha="center", va="bottom", fontsize=8)
     ax.set_xticks(x, summary["tier_label"])
-    ax.set_xlabel(t["tier"])
-    ax.set_ylabel(t["share"])
+    ax.set_xlabel(t("tier"))
+    ax.set_ylabel(t("share"))
     format_pct(ax)
     ax.legend(frameon=False)
-    ax.set_title(t["tier_shares"])
+    ax.set_title(t("tier_shares"))
     top = summary.iloc[0]
-    takeaway(ax, t["holds"].format(label=top["tier_label"], c=top["customer_share"],
+    takeaway(ax, t("holds", label=top["tier_label"], c=top["customer_share"],
                                    v=top["value_share"]))
     return ax
 
 
 def plot_value_concentration(curve: pd.DataFrame, concentration: pd.DataFrame, *, ax=None,
-                             point: float = 0.2, language: str = "zh"):
+                             point: float = 0.2, language: str = "en"):
     """Pareto (Lorenz) curve: cumulative share of predicted value held by the top customers.
 
     Parameters
@@ -135,10 +60,10 @@ def plot_value_concentration(curve: pd.DataFrame, concentration: pd.DataFrame, *
     concentration : pandas.DataFrame
         :func:`winback.tiers.value_concentration`; the row nearest ``point`` is marked.
     """
-    t = _t(language)
+    t = Messages(language, scope="plots.tiers")
     ax = new_axes(ax)
     ax.plot(curve["customer_share"], curve["value_share"], color=PALETTE[0], lw=2)
-    ax.plot([0, 1], [0, 1], color="#999999", lw=1, ls="--", label=t["equal"])
+    ax.plot([0, 1], [0, 1], color="#999999", lw=1, ls="--", label=t("equal"))
     row = concentration.iloc[int(np.argmin(np.abs(concentration["top_share"] - point)))]
     ax.scatter([row["top_share"]], [row["value_share"]], color=PALETTE[3], zorder=3)
     ax.annotate(f"{row['top_share']:.0%} → {row['value_share']:.0%}",
@@ -146,19 +71,19 @@ def plot_value_concentration(curve: pd.DataFrame, concentration: pd.DataFrame, *
                 textcoords="offset points", fontsize=9)
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.02)
-    ax.set_xlabel(t["top_customers"])
-    ax.set_ylabel(t["value_share"])
+    ax.set_xlabel(t("top_customers"))
+    ax.set_ylabel(t("value_share"))
     format_pct(ax, "x")
     format_pct(ax, "y")
     ax.legend(frameon=False, loc="lower right")
-    ax.set_title(t["lorenz"])
-    takeaway(ax, t["top_holds"].format(x=row["top_share"], y=row["value_share"],
+    ax.set_title(t("lorenz"))
+    takeaway(ax, t("top_holds", x=row["top_share"], y=row["value_share"],
                                        g=row["gini"]))
     return ax
 
 
 def plot_value_split(summary: pd.DataFrame, *, ax=None, horizon_months: float = 12,
-                     currency: str = "CNY", language: str = "zh"):
+                     currency: str = "CNY", language: str = "en"):
     """Stacked bars of each tier's predicted necessary and discretionary spend.
 
     Parameters
@@ -166,26 +91,26 @@ def plot_value_split(summary: pd.DataFrame, *, ax=None, horizon_months: float = 
     summary : pandas.DataFrame
         :func:`winback.tiers.tier_summary`.
     """
-    t = _t(language)
+    t = Messages(language, scope="plots.tiers")
     ax = new_axes(ax)
     x = np.arange(len(summary))
     nec = summary["future_value_necessary"].fillna(0).to_numpy()
     disc = summary["future_value_discretionary"].fillna(0).to_numpy()
-    ax.bar(x, nec, label=t["necessary"], color=PALETTE[2])
-    ax.bar(x, disc, bottom=nec, label=t["discretionary"], color=PALETTE[4])
+    ax.bar(x, nec, label=t("necessary"), color=PALETTE[2])
+    ax.bar(x, disc, bottom=nec, label=t("discretionary"), color=PALETTE[4])
     ax.set_xticks(x, summary["tier_label"])
-    ax.set_xlabel(t["tier"])
-    ax.set_ylabel(t["amount"].format(currency=currency, h=horizon_months))
+    ax.set_xlabel(t("tier"))
+    ax.set_ylabel(t("amount", currency=currency, h=horizon_months))
     format_money(ax, currency=currency)
     ax.legend(frameon=False)
-    ax.set_title(t["split"])
+    ax.set_title(t("split"))
     total = summary["future_value"].sum()
     share = float(summary["future_value_necessary"].sum() / total) if total > 0 else np.nan
-    takeaway(ax, t["split_takeaway"].format(s=share))
+    takeaway(ax, t("split_takeaway", s=share))
     return ax
 
 
-def plot_quadrants(quadrants: pd.DataFrame, *, ax=None, language: str = "zh"):
+def plot_quadrants(quadrants: pd.DataFrame, *, ax=None, language: str = "en"):
     """The value x risk 2x2: customers and share of predicted value in each cell.
 
     Parameters
@@ -193,7 +118,7 @@ def plot_quadrants(quadrants: pd.DataFrame, *, ax=None, language: str = "zh"):
     quadrants : pandas.DataFrame
         :func:`winback.tiers.quadrant_summary`.
     """
-    t = _t(language)
+    t = Messages(language, scope="plots.tiers")
     ax = new_axes(ax, figsize=(6.5, 5))
     q = quadrants.set_index("quadrant")
     cells = {  # (column = risk low/high, row = value low/high)
@@ -209,22 +134,22 @@ def plot_quadrants(quadrants: pd.DataFrame, *, ax=None, language: str = "zh"):
             continue
         row = q.loc[code]
         color = "white" if grid[cy, cx] > 0.6 * grid.max() else "#222222"
-        ax.text(cx, cy, f"{row['label']}\n" + t["cell"].format(
+        ax.text(cx, cy, f"{row['label']}\n" + t("cell",
             n=int(row["customers"]), c=row["customer_share"], v=row["value_share"]),
             ha="center", va="center", fontsize=9, color=color)
-    ax.set_xticks([0, 1], [t["low"], t["high"]])
-    ax.set_yticks([0, 1], [t["low"], t["high"]])
-    ax.set_xlabel(t["risk_axis"])
-    ax.set_ylabel(t["value_axis"])
+    ax.set_xticks([0, 1], [t("low"), t("high")])
+    ax.set_yticks([0, 1], [t("low"), t("high")])
+    ax.set_xlabel(t("risk_axis"))
+    ax.set_ylabel(t("value_axis"))
     ax.grid(False)
-    ax.set_title(t["quadrant"])
+    ax.set_title(t("quadrant"))
     hh = q.loc["high_value_high_risk"] if "high_value_high_risk" in q.index else None
     if hh is not None:
-        takeaway(ax, t["quad_takeaway"].format(n=int(hh["customers"]), v=hh["value_share"]))
+        takeaway(ax, t("quad_takeaway", n=int(hh["customers"]), v=hh["value_share"]))
     return ax
 
 
-def plot_rfm_segments(segments: pd.DataFrame, *, ax=None, language: str = "zh"):
+def plot_rfm_segments(segments: pd.DataFrame, *, ax=None, language: str = "en"):
     """Horizontal bars of customers per RFM segment, annotated with their share of value.
 
     Parameters
@@ -232,7 +157,7 @@ def plot_rfm_segments(segments: pd.DataFrame, *, ax=None, language: str = "zh"):
     segments : pandas.DataFrame
         :func:`winback.tiers.rfm_summary`.
     """
-    t = _t(language)
+    t = Messages(language, scope="plots.tiers")
     ax = new_axes(ax, figsize=(8, 5))
     data = segments.iloc[::-1]
     y = np.arange(len(data))
@@ -241,17 +166,18 @@ def plot_rfm_segments(segments: pd.DataFrame, *, ax=None, language: str = "zh"):
         ax.annotate(f"{int(n):,} · {v:.0%}", (n, yi), xytext=(3, 0), textcoords="offset points",
                     va="center", fontsize=8)
     ax.set_yticks(y, data["label"])
-    ax.set_xlabel(t["rfm_axis"])
-    ax.set_title(t["rfm"])
+    ax.set_xlabel(t("rfm_axis"))
+    ax.set_ylabel(t("rfm_segment"))
+    ax.set_title(t("rfm"))
     big = segments.loc[segments["customers"].idxmax()]
     rich = segments.loc[segments["value_share"].fillna(-1).idxmax()]
-    takeaway(ax, t["rfm_takeaway"].format(label=big["label"], c=big["customer_share"],
+    takeaway(ax, t("rfm_takeaway", label=big["label"], c=big["customer_share"],
                                           vlabel=rich["label"], v=rich["value_share"]))
     return ax
 
 
 def plot_tier_transitions(transitions, *, ax=None, labels: list[str] | None = None,
-                          language: str = "zh"):
+                          language: str = "en"):
     """Heatmap of the row shares of last month's tier -> this month's tier.
 
     Parameters
@@ -262,13 +188,13 @@ def plot_tier_transitions(transitions, *, ax=None, labels: list[str] | None = No
     labels : list of str, optional
         Tier labels (tier 1 first) for the ticks.
     """
-    t = _t(language)
+    t = Messages(language, scope="plots.tiers")
     ax = new_axes(ax, figsize=(6.5, 5))
     if not transitions.available:
         ax.axis("off")
-        ax.text(0.5, 0.5, t["no_prev"].format(month=transitions.month), ha="center",
+        ax.text(0.5, 0.5, t("no_prev", month=transitions.month), ha="center",
                 va="center", fontsize=11, transform=ax.transAxes)
-        ax.set_title(t["transitions"].format(prev=transitions.previous, month=transitions.month))
+        ax.set_title(t("transitions", prev=transitions.previous, month=transitions.month))
         return ax
     shares = transitions.shares.fillna(0.0)
     ax.imshow(shares.to_numpy(), cmap="Blues", vmin=0, vmax=1)
@@ -287,10 +213,10 @@ def plot_tier_transitions(transitions, *, ax=None, labels: list[str] | None = No
 
     ax.set_xticks(range(shares.shape[1]), names(shares.columns))
     ax.set_yticks(range(shares.shape[0]), names(shares.index))
-    ax.set_xlabel(t["cur_tier"])
-    ax.set_ylabel(t["prev_tier"])
+    ax.set_xlabel(t("cur_tier"))
+    ax.set_ylabel(t("prev_tier"))
     ax.grid(False)
-    ax.set_title(t["transitions"].format(prev=transitions.previous, month=transitions.month))
-    takeaway(ax, t["moved"].format(s=transitions.share_changed, up=transitions.n_up,
+    ax.set_title(t("transitions", prev=transitions.previous, month=transitions.month))
+    takeaway(ax, t("moved", s=transitions.share_changed, up=transitions.n_up,
                                    down=transitions.n_down))
     return ax
