@@ -22,6 +22,7 @@ from winback.exports import (
     export_outcome_template,
     outcome_template_frame,
 )
+from winback.privacy import split_pii
 from winback.schedule import Schedule, SlotParams
 from winback.settings import month_end
 from winback.sources import SourceSpec, read_source
@@ -74,8 +75,11 @@ SCHED = make_schedule([
 def store(tmp_path):
     path = tmp_path / "store.duckdb"
     con = duckdb.connect(str(path))
-    con.register("c", CUSTOMERS)
+    customers, contacts = split_pii(CUSTOMERS, ["name", "phone", "email"])  # as stage 1 stores
+    con.register("c", customers)
     con.execute("CREATE TABLE customers AS SELECT * FROM c")
+    con.register("p", contacts)
+    con.execute("CREATE TABLE customer_contacts AS SELECT * FROM p")
     con.close()
     return path
 

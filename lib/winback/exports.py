@@ -1,8 +1,9 @@
 """Call-centre exports: call lists per agent and day, and the contact-outcomes template.
 
 These files are the only outputs of the kit that carry names and phone numbers. The
-personal data is read from the store's ``customers`` table inside
-:func:`export_call_lists` and written straight to the files; it never comes back to the
+personal data is read from the store's ``customer_contacts`` table (where stage 1 sets the
+PII columns apart, see :mod:`winback.privacy`) inside :func:`export_call_lists`, the only
+reader of that table, and written straight to the files; it never comes back to the
 caller (who gets a table of files, rows and sheets). Every text cell goes through
 :func:`winback.contract.neutralize_formula` (a name like ``=HYPERLINK(...)`` must not run
 in the call centre's spreadsheet). Files are written with owner-only permissions (0o600)
@@ -33,6 +34,7 @@ from pydantic import Field
 
 from winback.config import Section
 from winback.contract import CONTRACT, RESPONSES, neutralize_formula
+from winback.privacy import CONTACTS_TABLE
 from winback.store import opened
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -40,6 +42,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "CALL_LIST_COLUMNS",
+    "CALL_LIST_FILES",
     "CHANNEL_ZH",
     "HEADERS_ZH",
     "OUTCOME_COLUMNS",
@@ -71,6 +74,8 @@ CHANNEL_ZH = {"phone": "电话", "sms": "短信", "email": "邮件", "wechat": "
 CONTACT_FIELD = {"phone": "phone", "sms": "phone", "wechat": "phone", "visit": "phone",
                  "email": "email", "app_push": None}
 PII_COLUMNS = ("name", "phone", "email")
+#: The files (in a run's ``exports/``) that carry personal data.
+CALL_LIST_FILES = ("call_list.csv", "call_lists.xlsx")
 _ILLEGAL = re.compile(r"[\000-\010]|[\013-\014]|[\016-\037]")
 _SHEET_BAD = re.compile(r"[\[\]:*?/\\]")
 
@@ -93,10 +98,16 @@ class ExportParams(Section):
 
 
 def secure_folder(folder: str | Path) -> Path:
-    """Create ``folder`` when missing and make it owner-only (0o700)."""
+    """Create ``folder`` when missing and make it owner-only (0o700), its files too (0o600).
+
+    Files other stages wrote there before (the campaign assignment) become owner-only as well.
+    """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     os.chmod(folder, 0o700)
+    for path in folder.iterdir():
+        if path.is_file() and not path.is_symlink():
+            os.chmod(path, 0o600)
     return folder
 
 
@@ -231,19 +242,28 @@ def write_workbook(sheets: dict[str, pd.DataFrame], path: str | Path, *,
 # --------------------------------------------------------------------------------------
 
 
+def _columns(con, table: str) -> set[str]:
+    return {r[0] for r in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]
+    ).fetchall()}
+
+
 def _read_pii(store_path: str | Path, ids: pd.Series) -> pd.DataFrame:
     with opened(store_path, read_only=True) as con:
-        cols = {r[0] for r in con.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = 'customers'"
-        ).fetchall()}
+        cols = _columns(con, "customers")
         if "customer_id" not in cols:
             raise ExportError(f"The store {store_path} has no customers table: run stage 1.")
-        wanted = [*PII_COLUMNS, "do_not_contact"]
-        select = ", ".join(f'c."{c}"' if c in cols else f"NULL AS {c}" for c in wanted)
+        contact_cols = _columns(con, CONTACTS_TABLE)
+        if "customer_id" not in contact_cols:
+            raise ExportError(f"The store {store_path} has no {CONTACTS_TABLE} table (names "
+                              "and phones): rerun stage 1 for the month, then stage 5.")
+        pii = ", ".join(f'p."{c}"' if c in contact_cols else f"NULL AS {c}" for c in PII_COLUMNS)
+        dnc = 'c."do_not_contact"' if "do_not_contact" in cols else "NULL AS do_not_contact"
         con.register("_ids", pd.DataFrame({"customer_id": ids.astype("str").unique()}))
         frame = con.execute(
-            f"SELECT i.customer_id, {select}, c.customer_id IS NOT NULL AS known "
-            "FROM _ids i LEFT JOIN customers c ON c.customer_id = i.customer_id").df()
+            f"SELECT i.customer_id, {pii}, {dnc}, c.customer_id IS NOT NULL AS known "
+            "FROM _ids i LEFT JOIN customers c ON c.customer_id = i.customer_id "
+            f'LEFT JOIN "{CONTACTS_TABLE}" p ON p.customer_id = i.customer_id').df()
         con.unregister("_ids")
     unknown = ~frame["known"].astype(bool)
     if unknown.any():
@@ -311,8 +331,8 @@ def export_call_lists(schedule: Schedule, campaign: pd.DataFrame, *, store_path:
     campaign
         The month's ``campaign_log`` rows (tier, reason, strategy and offer per customer).
     store_path
-        The engagement's store: names, phones and e-mails are read from its ``customers``
-        table here and only here.
+        The engagement's store: names, phones and e-mails are read from its
+        ``customer_contacts`` table here and only here.
     folder
         The run's ``exports/`` folder (made owner-only).
     slots
@@ -344,14 +364,14 @@ def export_call_lists(schedule: Schedule, campaign: pd.DataFrame, *, store_path:
     full["name"] = full["name"].astype("str")
     full = full.loc[:, list(CALL_LIST_COLUMNS)]
     shown = _localize(full, language, slots)
-    csv = write_csv(shown, folder / "call_list.csv", encoding=options.csv_encoding)
+    csv = write_csv(shown, folder / CALL_LIST_FILES[0], encoding=options.csv_encoding)
     key = "agent" if options.sheets_by == "agent" else "day"
     groups = full.groupby(full[key].astype("str") if key == "agent"
                           else full[key].dt.strftime("%Y-%m-%d"), sort=True)
     sheets = {name: _localize(part, language, slots) for name, part in groups}
     if not sheets:
         sheets = {"call_list": shown}
-    xlsx = write_workbook(sheets, folder / "call_lists.xlsx",
+    xlsx = write_workbook(sheets, folder / CALL_LIST_FILES[1],
                           max_column_width=options.max_column_width)
     return pd.DataFrame({
         "file": [csv.name, xlsx.name], "format": ["csv", "excel"],

@@ -3,30 +3,42 @@
 Clean rows replace each source table of the engagement's store; the ``quarantine`` table
 holds the rows held out with their rule, column and original row; the data-quality
 tables say what happened to every row.
+
+Personal data is set apart as soon as the customers are validated: the declared PII
+columns (``privacy.pii_columns``) leave the customers frame and go to ``Loaded.contacts``,
+stored as the ``customer_contacts`` table that only the call-list export reads; quarantined
+customer rows keep their PII redacted (see :mod:`winback.privacy`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
 from winback.config import Params
 from winback.contract import QUARANTINE_COLUMNS, Validated, validate_all
+from winback.privacy import CONTACTS_TABLE, redact_quarantine, split_pii
 from winback.settings import month_end
 from winback.sources import read_sources
 from winback.store import replace_table
 from winback.workspace import Workspace
 
-__all__ = ["Loaded", "load_sources", "quarantine_counts", "store_sources"]
+__all__ = ["Loaded", "load_sources", "quarantine_counts", "set_apart_pii", "store_sources"]
 
 
 @dataclass
 class Loaded:
-    """Every source of one month, validated: ``by_source[name]`` is a :class:`Validated`."""
+    """Every source of one month, validated: ``by_source[name]`` is a :class:`Validated`.
+
+    ``by_source["customers"]`` carries no PII columns and its quarantine has them redacted;
+    ``contacts`` holds ``customer_id`` and the PII columns of the clean customers.
+    """
 
     month: str
     by_source: dict[str, Validated]
+    contacts: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame({"customer_id": pd.Series(dtype="str")}))
 
     def clean(self, name: str) -> pd.DataFrame:
         return self.by_source[name].clean
@@ -56,14 +68,30 @@ def load_sources(params: Params, ws: Workspace) -> Loaded:
     raws = read_sources(params.sources, base_dir=ws.resolve(params.sources.dir),
                         month=params.run.month)
     validated = validate_all(raws, as_of=month_end(params.run.month), rules=params.validation)
-    return Loaded(params.run.month, validated)
+    return set_apart_pii(Loaded(params.run.month, validated), params.privacy.pii_columns)
+
+
+def set_apart_pii(loaded: Loaded, pii_columns) -> Loaded:
+    """``loaded`` with the customers' PII columns moved to ``contacts`` and redacted in quarantine.
+
+    A new :class:`Loaded`; the input is unchanged.
+    """
+    if "customers" not in loaded.by_source:
+        return loaded
+    v = loaded.by_source["customers"]
+    clean, contacts = split_pii(v.clean, pii_columns)
+    present = tuple(c for c in v.present_columns if c in clean.columns)
+    safe = replace(v, clean=clean, quarantine=redact_quarantine(v.quarantine, pii_columns),
+                   present_columns=present)
+    return Loaded(loaded.month, {**loaded.by_source, "customers": safe}, contacts)
 
 
 def store_sources(con, loaded: Loaded) -> None:
-    """Replace the store's source tables with the clean rows, and its quarantine table."""
+    """Replace the store's source tables with the clean rows, its quarantine and contacts tables."""
     for name, result in loaded.by_source.items():
         replace_table(con, name, result.clean)
     replace_table(con, "quarantine", loaded.quarantine)
+    replace_table(con, CONTACTS_TABLE, loaded.contacts)
 
 
 def quarantine_counts(quarantine: pd.DataFrame) -> pd.DataFrame:

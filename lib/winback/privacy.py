@@ -30,17 +30,20 @@ them and returns outcomes with them), and so do the executed notebooks, the cons
 working record (they show ids, never PII): hand the client the report and the tables, not
 the notebooks.
 
-The salt is per engagement: the environment variable named by ``privacy.id_salt_env``
-(default ``WINBACK_ID_SALT``), or ``privacy.id_salt`` in an engagement overlay kept out of
-version control. It is never written to an output: the manifest records params with
-``privacy.id_salt`` redacted (:func:`redact_params`), and a salt given as a command-line
-override is refused (:func:`check_overrides`), because overrides are saved into every
-executed notebook's parameters.
+The salt is per engagement and lives only in the environment variable named by
+``privacy.id_salt_env`` (default ``WINBACK_ID_SALT``; at least 16 characters). Params hold
+the variable's name, never the salt: params are merged into every run's manifest and
+command-line overrides are saved in every executed notebook's parameters, so a salt in
+params would be written to outputs (``--set privacy.id_salt=...`` is refused as an unknown
+key). Keep the salt with the engagement's other secrets: losing it means next month's
+pseudonyms no longer match this month's.
+
+The report's stage sections show the executed notebooks' tables: :func:`pseudonymize_html`
+replaces every table cell that is exactly a known customer id by its pseudonym there.
 """
 
 from __future__ import annotations
 
-import copy
 import hmac
 import html
 import io
@@ -67,11 +70,11 @@ __all__ = [
     "Leak",
     "PrivacyError",
     "PrivacyParams",
-    "check_overrides",
     "hash_ids",
+    "png_text",
     "pseudonymize_frame",
+    "pseudonymize_html",
     "pseudonymize_tables",
-    "redact_params",
     "redact_quarantine",
     "resolve_salt",
     "scan_folder",
@@ -88,7 +91,7 @@ HASHED_MARK = b"winback.hashed_ids"
 
 
 class PrivacyError(ValueError):
-    """A privacy setting cannot be honoured (no salt, a salt on the command line, ...)."""
+    """A privacy setting cannot be honoured (no salt, a salt too short, ...)."""
 
 
 class PrivacyParams(Section):
@@ -97,8 +100,7 @@ class PrivacyParams(Section):
     pii_columns: tuple[str, ...] = ("name", "phone", "email")
     hash_ids: bool = False
     id_columns: tuple[str, ...] = ("customer_id",)
-    id_salt_env: str = Field("WINBACK_ID_SALT", min_length=1)
-    id_salt: str | None = Field(None, repr=False)
+    id_salt_env: str = Field("WINBACK_ID_SALT", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
 
     @field_validator("pii_columns")
     @classmethod
@@ -117,14 +119,6 @@ class PrivacyParams(Section):
             raise ValueError(f"the data contract's PII columns {missing} must stay declared "
                              "(a client that does not deliver them needs no change)")
         return tuple(dict.fromkeys(value))
-
-    @field_validator("id_salt")
-    @classmethod
-    def _long_salt(cls, value: str | None) -> str | None:
-        if value is not None and len(value) < MIN_SALT_LENGTH:
-            raise ValueError(f"a salt of at least {MIN_SALT_LENGTH} characters is needed "
-                             "(customer ids are easy to guess; a short salt is too)")
-        return value
 
 
 # --------------------------------------------------------------------------------------
@@ -205,7 +199,7 @@ def _redact_record(text: Any, pii: list[str]) -> Any:
 
 
 def resolve_salt(privacy: PrivacyParams, environ: Mapping[str, str] | None = None) -> bytes:
-    """The engagement's salt: ``privacy.id_salt``, else the variable ``privacy.id_salt_env``.
+    """The engagement's salt, from the environment variable named by ``privacy.id_salt_env``.
 
     Raises
     ------
@@ -213,7 +207,7 @@ def resolve_salt(privacy: PrivacyParams, environ: Mapping[str, str] | None = Non
         No salt is set, or it is shorter than 16 characters.
     """
     environ = os.environ if environ is None else environ
-    salt = privacy.id_salt if privacy.id_salt is not None else environ.get(privacy.id_salt_env)
+    salt = environ.get(privacy.id_salt_env)
     if not salt:
         raise PrivacyError(
             f"privacy.hash_ids is on but no salt is set: export {privacy.id_salt_env}=<a "
@@ -293,30 +287,24 @@ def pseudonymize_tables(folder: str | Path, privacy: PrivacyParams, *,
     return done
 
 
-def redact_params(raw: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of merged params (``Params.raw``) with ``privacy.id_salt`` redacted."""
-    out = copy.deepcopy(dict(raw))
-    section = out.get("privacy")
-    if isinstance(section, dict) and section.get("id_salt") is not None:
-        section["id_salt"] = REDACTED
-    return out
+def pseudonymize_html(text: str, ids: Iterable[str], salt: bytes | str) -> str:
+    """``text`` (HTML) with every table cell that is exactly one of ``ids`` pseudonymized.
 
-
-def check_overrides(overrides: Iterable[str]) -> None:
-    """Refuse a salt given as a command-line override (it would be saved in every notebook).
-
-    Raises
-    ------
-    PrivacyError
-        An override sets ``privacy.id_salt``.
+    Only whole cells (``<td>C0001</td>``, ``<th>C0001</th>``, surrounding spaces allowed)
+    are replaced, so numbers and prose that happen to contain an id are left alone.
     """
-    for item in overrides:
-        key = str(item).split("=", 1)[0].strip()
-        if key == "privacy.id_salt" or key.startswith("privacy.id_salt."):
-            raise PrivacyError(
-                "privacy.id_salt cannot be given with --set: command-line overrides are saved "
-                "in the manifest and in every executed notebook. Export the salt in the "
-                "environment variable named by privacy.id_salt_env (default WINBACK_ID_SALT).")
+    ids = [str(i) for i in ids if i is not None and str(i) != ""]
+    if not ids:
+        return text
+    matcher = _Matcher(ids)
+    cell = re.compile(r"(<t[dh](?:\s[^>]*)?>)(\s*)(" + matcher.regex.pattern
+                      + r")(\s*)(</t[dh]>)")
+    found = sorted({m.group(3) for m in cell.finditer(text)})
+    if not found:
+        return text
+    pseudo = dict(zip(found, hash_ids(pd.Series(found, dtype="str"), salt), strict=True))
+    return cell.sub(lambda m: m.group(1) + m.group(2) + pseudo[m.group(3)] + m.group(4)
+                    + m.group(5), text)
 
 
 # --------------------------------------------------------------------------------------

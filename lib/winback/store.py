@@ -1,6 +1,7 @@
 """The engagement's embedded DuckDB store: loaded sources and state that lives across months.
 
-One file per engagement (``<store_dir>/<engagement>/store.duckdb``). Source tables
+One file per engagement (``<store_dir>/<engagement>/store.duckdb``), readable and writable
+by its owner only (0o600: it holds the customers' contact details). Source tables
 (``customers``, ``transactions``, ...) hold the clean rows of the latest load;
 month-keyed tables (``snapshots``, ``churn_status``, ``campaign_log``, ...) hold one
 slice per month, and writing a month replaces exactly that month's rows in one
@@ -10,6 +11,7 @@ transaction.
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,7 +37,7 @@ class StoreBusyError(RuntimeError):
 
 
 def connect(path: str | Path, *, read_only: bool = False, wait_seconds: float = 0.0):
-    """Open the store at ``path`` (created when missing, unless read-only).
+    """Open the store at ``path`` (created when missing, unless read-only; made owner-only).
 
     DuckDB allows one writing process per file; when another process holds it, wait up to
     ``wait_seconds`` and then raise :class:`StoreBusyError` naming the file.
@@ -49,7 +51,7 @@ def connect(path: str | Path, *, read_only: bool = False, wait_seconds: float = 
     deadline = time.monotonic() + wait_seconds
     while True:
         try:
-            return duckdb.connect(str(path), read_only=read_only)
+            con = duckdb.connect(str(path), read_only=read_only)
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower():
                 raise
@@ -60,6 +62,17 @@ def connect(path: str | Path, *, read_only: bool = False, wait_seconds: float = 
                     "or restart that kernel, then run again."
                 ) from None
             time.sleep(0.5)
+            continue
+        if not read_only:
+            _owner_only(path)
+        return con
+
+
+def _owner_only(path: Path) -> None:
+    """Make the store file (and its write-ahead log, when present) owner-only (0o600)."""
+    for file in (path, path.with_name(path.name + ".wal")):
+        if file.exists() and (file.stat().st_mode & 0o077):
+            os.chmod(file, 0o600)
 
 
 @contextlib.contextmanager

@@ -7,7 +7,8 @@ import pandas as pd
 
 from winback.demo import taxonomy as tx
 
-__all__ = ["CUSTOMER_COLUMNS", "CUSTOMER_VALUES", "customers_frame", "draw_customers", "reason_cdf_table"]
+__all__ = ["CUSTOMER_COLUMNS", "CUSTOMER_VALUES", "canary_values", "customers_frame",
+           "draw_customers", "plant_canaries", "reason_cdf_table"]
 
 # Chinese header of the client's customers.csv -> canonical column of the data contract.
 CUSTOMER_COLUMNS: dict[str, str] = {
@@ -147,6 +148,35 @@ def _pii(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, np.n
     domains = np.array(tx.EMAIL_DOMAINS)[rng.integers(0, len(tx.EMAIL_DOMAINS), n)]
     emails = np.strings.add(np.strings.add(np.strings.add(handle, digits), "@"), domains)
     return names, phones, emails
+
+
+def canary_values(number: int) -> tuple[str, str, str]:
+    """The canary name, phone and e-mail number ``number`` (1, 2, ...): values found nowhere else.
+
+    ``CANARY金丝雀0007``, ``+86 199 0000 0007``, ``canary0007@example.invalid`` for 7; a test
+    searches every output for them (see :func:`plant_canaries`).
+    """
+    n = f"{int(number):04d}"
+    return f"CANARY金丝雀{n}", f"+86 199 0000 {n}", f"canary{n}@example.invalid"
+
+
+def plant_canaries(frame: pd.DataFrame, every: int) -> pd.DataFrame:
+    """``frame`` (customers.csv rows) with every ``every``-th row's PII replaced by canaries.
+
+    Rows 0, ``every``, 2 * ``every``, ... get canaries 1, 2, 3, ... (:func:`canary_values`);
+    ``every`` 0 changes nothing. Only the name, phone and e-mail change, so the simulated
+    client behaves exactly as without canaries. A new frame; the input is unchanged.
+    """
+    out = frame.copy()
+    if every <= 0 or out.empty:
+        return out
+    rows = np.arange(0, len(out), every)
+    values = [canary_values(k + 1) for k in range(rows.size)]
+    for j, col in enumerate(("姓名", "手机", "邮箱")):
+        s = out[col].astype(object).to_numpy(copy=True)
+        s[rows] = [v[j] for v in values]
+        out[col] = s
+    return out
 
 
 def customers_frame(rng: np.random.Generator, ids: np.ndarray, cust: dict[str, np.ndarray],

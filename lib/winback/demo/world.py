@@ -144,7 +144,8 @@ class DemoWorld:
 
     @classmethod
     def create(cls, root: Path | str, *, n_customers: int = 4000, seed: int = 20240101,
-               history_start: str = "2022-01", first_month: str = "2024-01") -> DemoWorld:
+               history_start: str = "2022-01", first_month: str = "2024-01",
+               canary_every: int = 0) -> DemoWorld:
         """Simulate the client's history from ``history_start`` through the end of ``first_month``.
 
         Parameters
@@ -160,6 +161,11 @@ class DemoWorld:
         history_start, first_month : str
             First month of the client's history and the engagement's first month
             (``YYYY-MM``).
+        canary_every : int
+            Plant canary PII (``CANARY金丝雀0001``, ``+86 199 0000 0001``,
+            ``canary0001@example.invalid``, ...; ``population.canary_values``) in every
+            ``canary_every``-th customer of the base, for tests that search the kit's
+            outputs for personal data; 0 (default) plants none. Nothing else changes.
 
         Raises
         ------
@@ -208,6 +214,7 @@ class DemoWorld:
         try:
             base = pop.customers_frame(np.random.default_rng(derive_seed(seed, "demo", "pii")),
                                        world._ids, arrays, engine.epoch)
+            base = pop.plant_canaries(base, int(canary_every))
             logs["client/customers.csv"].append(base)
             # the history's transactions: one file per month, written as each month is
             # simulated, so memory holds one month and the bytes written equal one big file's
