@@ -81,6 +81,8 @@ from pydantic import Field, field_validator, model_validator
 from scipy import stats
 
 from winback.config import Section
+from winback.messages import check_language
+from winback.messages import t as message
 from winback.profile import ProfileParams
 from winback.settings import month_end
 
@@ -327,11 +329,11 @@ class ReasonsParams(Section):
         return self.taxonomy[code].churn_type if code in self.taxonomy else UNKNOWN
 
     def label(self, code: str, language: str = "en") -> str:
-        """The zh or en label of a code (``unknown`` -> 未知 / Unknown)."""
+        """The zh or en label of a code (``unknown``: the catalog's ``common.unknown``)."""
         if code == UNKNOWN:
-            return "未知" if language == "zh" else "Unknown"
+            return message("common.unknown", language)
         item = self.taxonomy.get(code)
-        return code if item is None else getattr(item, language)
+        return code if item is None else getattr(item, check_language(language))
 
 
 # --------------------------------------------------------------------------- helpers

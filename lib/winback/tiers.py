@@ -52,6 +52,7 @@ from pydantic import Field, field_validator, model_validator
 
 from winback.clv import BGNBD
 from winback.config import Section
+from winback.messages import LANGUAGES, check_language, label
 from winback.store import has_table, read_month, replace_month, table_months
 from winback.value import NONMONETARY_KINDS, FutureValue, nonmonetary_index, value_score
 
@@ -106,31 +107,18 @@ TIERS_COLUMNS: tuple[str, ...] = (
     "rfm_segment",
 )
 
-# Value x risk quadrants: code -> (zh, en, what it suggests).
+# Value x risk quadrants and RFM segments: code -> its name in each language (names and the
+# quadrants' suggested actions live in the message catalog, winback.messages).
 QUADRANTS: dict[str, dict[str, str]] = {
-    "high_value_high_risk": {"zh": "高价值·高风险", "en": "High value, high risk",
-                             "action": "win back first: personal contact, tailored offer"},
-    "high_value_low_risk": {"zh": "高价值·低风险", "en": "High value, low risk",
-                            "action": "keep: care and recognition, no discount"},
-    "low_value_high_risk": {"zh": "低价值·高风险", "en": "Low value, high risk",
-                            "action": "low-cost win-back (messages) or let go"},
-    "low_value_low_risk": {"zh": "低价值·低风险", "en": "Low value, low risk",
-                           "action": "develop: cross-sell, engagement"},
+    code: {language: label("quadrant", code, language) for language in LANGUAGES}
+    for code in ("high_value_high_risk", "high_value_low_risk", "low_value_high_risk",
+                 "low_value_low_risk")
 }
-
-# RFM segments: code -> zh / en labels.
 RFM_SEGMENTS: dict[str, dict[str, str]] = {
-    "champions": {"zh": "冠军客户", "en": "Champions"},
-    "loyal": {"zh": "忠诚客户", "en": "Loyal"},
-    "potential_loyalists": {"zh": "潜力客户", "en": "Potential loyalists"},
-    "new_customers": {"zh": "新客户", "en": "New customers"},
-    "promising": {"zh": "有望客户", "en": "Promising"},
-    "need_attention": {"zh": "需关注客户", "en": "Need attention"},
-    "about_to_sleep": {"zh": "将沉睡客户", "en": "About to sleep"},
-    "at_risk": {"zh": "风险客户", "en": "At risk"},
-    "cannot_lose": {"zh": "不可失去客户", "en": "Cannot lose"},
-    "hibernating": {"zh": "沉睡客户", "en": "Hibernating"},
-    "lost": {"zh": "已流失客户", "en": "Lost"},
+    code: {language: label("rfm", code, language) for language in LANGUAGES}
+    for code in ("champions", "loyal", "potential_loyalists", "new_customers", "promising",
+                 "need_attention", "about_to_sleep", "at_risk", "cannot_lose", "hibernating",
+                 "lost")
 }
 
 # Segment of each (R, FM) cell: RFM_GRID[R][FM - 1], R and FM in 1..5.
@@ -262,9 +250,7 @@ def fit_value(
 
 def tier_labels(params: TieringParams, language: str = "zh") -> list[str]:
     """Labels of tiers 1..n_tiers in ``language`` (``zh`` or ``en``)."""
-    if language not in ("zh", "en"):
-        raise ValueError(f"language: zh or en, got {language!r}")
-    labels = list(params.labels_zh if language == "zh" else params.labels_en)
+    labels = list(params.labels_zh if check_language(language) == "zh" else params.labels_en)
     n = params.n_tiers
     return labels if len(labels) == n else labels[: n - 1] + labels[-1:]
 
@@ -711,8 +697,8 @@ def quadrant_summary(tiers: pd.DataFrame, language: str = "zh") -> pd.DataFrame:
     out["value_share"] = out["future_value"] / total if total > 0 else np.nan
     if "churn_score" in tiers:
         out["mean_churn_score"] = g["churn_score"].mean().reindex(out.index)
-    out.insert(0, "label", [QUADRANTS[q][language] for q in out.index])
-    out["action"] = [QUADRANTS[q]["action"] for q in out.index]
+    out.insert(0, "label", [label("quadrant", q, check_language(language)) for q in out.index])
+    out["action"] = [label("quadrant_action", q, language) for q in out.index]
     return out.rename_axis("quadrant").reset_index()
 
 
@@ -729,7 +715,7 @@ def rfm_summary(tiers: pd.DataFrame, language: str = "zh") -> pd.DataFrame:
     total = tiers["future_value"].sum()
     out["value_share"] = out["future_value"] / total if total > 0 else np.nan
     out["mean_future_value"] = out["mean_future_value"].where(out["customers"] > 0)
-    out.insert(0, "label", [RFM_SEGMENTS[s][language] for s in out.index])
+    out.insert(0, "label", [label("rfm", s, check_language(language)) for s in out.index])
     return out.rename_axis("rfm_segment").reset_index()
 
 
