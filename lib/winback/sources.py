@@ -314,6 +314,7 @@ class _Part:
     encoding: str | None = None
     delimiter: str | None = None
     blank_rows: int = 0
+    notes: tuple[str, ...] = ()
 
 
 # --------------------------------------------------------------------------------------
@@ -389,6 +390,7 @@ def read_source(name: str, spec: SourceSpec, *, base_dir: Path | str,
     frames, row_files, unmapped, column_map = [], [], [], {}
     for part in parts:
         canon, unm, cmap, vnotes = _map(name, spec, part.frame, part.path)
+        notes.extend(part.notes)
         frames.append(canon)
         row_files.append(np.full(len(canon), str(part.path), dtype=object))
         unmapped.extend(u for u in unm if u not in unmapped)
@@ -529,9 +531,14 @@ def _decode(data: bytes, encoding: str, path: Path, name: str) -> tuple[str, str
             try:
                 return data[len(codecs.BOM_UTF8):].decode("utf-8"), "utf-8-sig"
             except UnicodeDecodeError as exc:
+                body = data[len(codecs.BOM_UTF8):]
+                fix = (f" The text after the mark reads cleanly as GB18030/GBK: the file "
+                       f"mixes a UTF-8 mark with Chinese-Windows text. Re-save it as 'CSV "
+                       f"UTF-8', or set {key}: gb18030 to read the text after the mark as "
+                       "GB18030.") if _decodes_as(body, "gb18030") is not None else (
+                       " Re-save the file as UTF-8.")
                 raise SourceError(_bad_bytes(path, data, exc, "UTF-8 (it starts with a UTF-8 "
-                                  "byte-order mark)", len(codecs.BOM_UTF8)) +
-                                  " Re-save the file as UTF-8.") from None
+                                  "byte-order mark)", len(codecs.BOM_UTF8)) + fix) from None
         try:
             return data.decode("utf-8"), "utf-8"
         except UnicodeDecodeError as exc8:
@@ -554,9 +561,16 @@ def _decode(data: bytes, encoding: str, path: Path, name: str) -> tuple[str, str
         return text, ("utf-8-sig" if bom else "utf-8")
     # gbk / gb18030
     if bom:
-        raise SourceError(f"{path} starts with a UTF-8 byte-order mark, so it is UTF-8, not "
-                          f"{encoding}; reading it as {encoding} would garble its text. Set "
-                          f"{key}: utf-8-sig (or auto).")
+        body = data[len(codecs.BOM_UTF8):]
+        if _decodes_as(body, "utf-8") is not None:
+            raise SourceError(f"{path} starts with a UTF-8 byte-order mark and its text is "
+                              f"UTF-8, not {encoding}; reading it as {encoding} would garble "
+                              f"its text. Set {key}: utf-8-sig (or auto).")
+        try:  # a mark added in front of a Chinese-Windows export: read the text after it
+            return body.decode(encoding), f"{encoding} after a UTF-8 byte-order mark"
+        except UnicodeDecodeError as exc:
+            raise SourceError(_bad_bytes(path, data, exc, encoding, len(codecs.BOM_UTF8)) +
+                              " Re-save the file as 'CSV UTF-8'.") from None
     if re.search(rb"[\x80-\xff]", data):
         as_utf8 = _decodes_as(data, "utf-8")
         if as_utf8 is not None:
@@ -649,16 +663,20 @@ def _read_csv(name: str, spec: SourceSpec, path: Path) -> _Part:
         m = re.search(r"line (\d+)", detail)
         if m:  # pandas counts lines after the skipped ones
             detail = detail.replace(m.group(0), f"line {int(m.group(1)) + skip}")
+        lines, cause = _ragged_text(text, delim, skip, len(header))
+        cause = cause or "A value containing the delimiter must be quoted"
         raise SourceError(
             f"{name}: {path} cannot be split into columns with the {_DELIM_NAMES[delim]} "
-            f"delimiter ({detail}). A value containing the delimiter must be quoted; if "
-            f"the delimiter is wrong, set params sources.{name}.delimiter.") from None
+            f"delimiter ({detail}){lines}. {cause}; if the delimiter is wrong, set params "
+            f"sources.{name}.delimiter.") from None
     if not isinstance(frame.index, pd.RangeIndex):
+        lines, cause = _ragged_text(text, delim, skip, len(header))
         raise SourceError(
-            f"{name}: {path} has data lines with one more field than the header line "
-            f"(often a trailing {_DELIM_NAMES[delim]} at the end of each data line); the "
-            "columns would shift. Fix the export so header and data lines have the same "
-            "number of fields.")
+            f"{name}: {path} has data lines with one more field than the header line"
+            f"{lines}; the columns would shift. "
+            f"{cause or f'Often a trailing {_DELIM_NAMES[delim]} ends each data line'}. Fix "
+            "the export so header and data lines have the same number of fields.")
+    _check_data_delimiter(name, path, frame, delim, skip, spec)
     if len(header) == frame.shape[1]:
         frame.columns = [h if h else f"Unnamed: {i}" for i, h in enumerate(header)]
     # line numbers: header at line skip+1; quoted values spanning lines push later rows down
@@ -674,6 +692,59 @@ def _read_csv(name: str, spec: SourceSpec, path: Path) -> _Part:
     blank = frame.isna().all(axis=1).to_numpy()
     frame = frame.loc[~blank].reset_index(drop=True)
     return _Part(path, frame, rows[~blank], used, delim, int(blank.sum()))
+
+
+_GROUPED = re.compile(r"[¥￥$€£]?\s*[+-]?\d{1,3}$")
+
+
+def _ragged_text(text: str, delim: str, skip: int, width: int,
+                 sample: int = 10) -> tuple[str, str]:
+    """The lines whose field count differs from the header's, and the likely cause."""
+    reader = csv.reader(io.StringIO(text), delimiter=delim)
+    bad: list[int] = []
+    grouped = False
+    for i, fields in enumerate(reader):
+        if i <= skip or not fields or len(fields) == width:
+            continue
+        bad.append(reader.line_num)
+        # an unquoted amount with a thousands separator ("¥1,234.50") splits in two
+        grouped = grouped or (delim == "," and len(fields) > width and any(
+            _GROUPED.fullmatch(a.strip()) and re.fullmatch(r"\d{3}(\.\d+)?(元)?", b.strip())
+            for a, b in zip(fields, fields[1:], strict=False)))
+    if not bad:
+        return "", ""
+    more = f" (+{len(bad) - sample} more)" if len(bad) > sample else ""
+    lines = (f" ({'line' if len(bad) == 1 else 'lines'} {', '.join(map(str, bad[:sample]))}"
+             f"{more}; {len(bad)} in all; the header has {width} fields)")
+    cause = ("An amount written with a thousands separator and not quoted (¥1,234.50) "
+             "splits into two fields: have the client quote such values or export amounts "
+             "without separators") if grouped else ""
+    return lines, cause
+
+
+def _check_data_delimiter(name: str, path: Path, frame: pd.DataFrame, delim: str, skip: int,
+                          spec: SourceSpec) -> None:
+    """Refuse a file whose header and data lines use different delimiters: every data row
+    would land in the first column and its other columns would be empty."""
+    if frame.shape[1] < 2 or not len(frame):
+        return
+    first = frame.iloc[:, 0]
+    if not frame.iloc[:, 1:].isna().all(axis=None) or first.isna().all():
+        return
+    sample = first.dropna().head(20)
+    for other in DELIMITERS:
+        if other != delim and sample.str.count(re.escape(other)).ge(frame.shape[1] - 1).all():
+            raise SourceError(
+                f"{name}: {path}: the header line is {_DELIM_NAMES[delim]}-separated but the "
+                f"data lines are {_DELIM_NAMES[other]}-separated (line {skip + 2}: "
+                f"{_clip(str(sample.iloc[0]))!r}); every row would land in the first column. "
+                "Have the client export the file again with one delimiter"
+                + (f", or fix the header line and set params sources.{name}.delimiter "
+                   f"to {other!r}." if spec.delimiter == "auto" else "."))
+
+
+def _clip(text: str, n: int = 60) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
 
 
 def _read_excel(name: str, spec: SourceSpec, path: Path) -> _Part:
@@ -716,6 +787,7 @@ def _read_excel(name: str, spec: SourceSpec, path: Path) -> _Part:
                 if empty:
                     continue
                 header = [c or "" for c in cells]
+                header_at = r
                 continue
             if empty:
                 blank += 1
@@ -727,6 +799,8 @@ def _read_excel(name: str, spec: SourceSpec, path: Path) -> _Part:
     if header is None:
         raise SourceError(f"{name}: sheet {ws.title!r} of {path} is empty. Check "
                           f"params sources.{name}.sheet names the sheet with the data.")
+    header, records, rownums, skipped, header_at = _header_below_title(
+        name, spec, header, records, rownums, header_at)
     width = max([len(header), *(len(r) for r in records)])
     header = [h.strip() if h.strip() else f"Unnamed: {i}" for i, h in
               enumerate(header + [""] * (width - len(header)))]
@@ -734,7 +808,37 @@ def _read_excel(name: str, spec: SourceSpec, path: Path) -> _Part:
     frame = pd.DataFrame(records, columns=header, dtype=object)
     frame = frame.astype("str") if len(frame) else pd.DataFrame(
         {h: pd.Series(dtype="str") for h in dict.fromkeys(header)})
-    return _Part(path, frame, np.asarray(rownums, dtype="int64"), None, None, blank)
+    notes = (f"{path}: the column names are on sheet row {header_at}; "
+             f"{'row' if len(skipped) == 1 else 'rows'} {', '.join(map(str, skipped))} above "
+             "them (a title or merged group headings) were skipped.",) if skipped else ()
+    return _Part(path, frame, np.asarray(rownums, dtype="int64"), None, None, blank, notes)
+
+
+def _header_below_title(name: str, spec: SourceSpec, header: list[str],
+                        records: list[list[Any]], rownums: list[int], header_at: int,
+                        look: int = 5):
+    """Skip title rows and merged group headings above the column names of a sheet.
+
+    The first non-empty row is taken as the header unless it lacks a required column
+    while one of the next ``look`` rows has them all (by canonical name or by the
+    client's name mapped in params); then the rows above that one are skipped.
+    Returns (header, records, row numbers, skipped sheet rows, header's sheet row).
+    """
+    needed = set(CONTRACT[name].required)
+    mapping = {k.strip(): v for k, v in spec.columns.items()}
+
+    def covers(cells: list[Any]) -> bool:
+        names = {mapping.get(str(c).strip(), str(c).strip()) for c in cells if c}
+        return needed <= names
+
+    if covers(header):
+        return header, records, rownums, [], header_at
+    for i, cells in enumerate(records[:look]):
+        if covers(cells):
+            skipped = [header_at, *rownums[:i]]
+            return ([c or "" for c in cells], records[i + 1:], rownums[i + 1:], skipped,
+                    rownums[i])
+    return header, records, rownums, [], header_at
 
 
 def _cell_text(v: Any) -> str | None:
