@@ -34,6 +34,7 @@ from pydantic import Field
 
 from winback.config import Section
 from winback.contract import CONTRACT, RESPONSES, neutralize_formula
+from winback.messages import label, labels
 from winback.privacy import CONTACTS_TABLE
 from winback.store import opened
 
@@ -62,14 +63,9 @@ CALL_LIST_COLUMNS = ("day", "slot", "agent", "attempt", "channel", "customer_id"
                      "phone", "email", "tier", "reason_code", "strategy", "offer_category",
                      "offer_value")
 OUTCOME_COLUMNS = tuple(CONTRACT["contact_outcomes"].names)
-HEADERS_ZH = {
-    "day": "日期", "slot": "时段", "agent": "坐席", "attempt": "第几次联系", "channel": "渠道",
-    "customer_id": "客户编号", "name": "姓名", "phone": "手机", "email": "邮箱", "tier": "客户层级",
-    "reason_code": "流失原因", "strategy": "挽回策略", "offer_category": "优惠品类",
-    "offer_value": "优惠金额",
-}
-CHANNEL_ZH = {"phone": "电话", "sms": "短信", "email": "邮件", "wechat": "微信",
-              "app_push": "APP推送", "visit": "上门拜访"}
+# Chinese headers and channel names of the call lists (from the message catalog).
+HEADERS_ZH = {c: label("column", c, "zh") for c in CALL_LIST_COLUMNS}
+CHANNEL_ZH = labels("channel", "zh")
 # Contact detail each channel needs (None: name only).
 CONTACT_FIELD = {"phone": "phone", "sms": "phone", "wechat": "phone", "visit": "phone",
                  "email": "email", "app_push": None}
@@ -338,7 +334,8 @@ def export_call_lists(schedule: Schedule, campaign: pd.DataFrame, *, store_path:
     slots
         ``params.schedule.slots`` (slot hours and zh labels).
     language
-        ``engagement.language``: ``zh`` writes Chinese headers, channel and slot names.
+        :func:`winback.messages.output_language`: ``zh`` writes Chinese headers, channel and
+        slot names; ``en`` the data contract's column names.
     options
         ``params.schedule.exports``.
 
