@@ -13,6 +13,7 @@ customer rows keep their PII redacted (see :mod:`winback.privacy`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import pandas as pd
 
@@ -21,10 +22,11 @@ from winback.contract import QUARANTINE_COLUMNS, Validated, validate_all
 from winback.privacy import CONTACTS_TABLE, redact_quarantine, split_pii
 from winback.settings import month_end
 from winback.sources import read_sources
-from winback.store import replace_table
+from winback.store import opened, replace_table, table_months
 from winback.workspace import Workspace
 
-__all__ = ["Loaded", "load_sources", "quarantine_counts", "set_apart_pii", "store_sources"]
+__all__ = ["Loaded", "campaign_months", "load_sources", "quarantine_counts", "set_apart_pii",
+           "store_sources"]
 
 
 @dataclass
@@ -67,7 +69,8 @@ def load_sources(params: Params, ws: Workspace) -> Loaded:
     """
     raws = read_sources(params.sources, base_dir=ws.resolve(params.sources.dir),
                         month=params.run.month)
-    validated = validate_all(raws, as_of=month_end(params.run.month), rules=params.validation)
+    validated = validate_all(raws, as_of=month_end(params.run.month), rules=params.validation,
+                             campaign_months=campaign_months(ws.store_path))
     return set_apart_pii(Loaded(params.run.month, validated), params.privacy.pii_columns)
 
 
@@ -84,6 +87,17 @@ def set_apart_pii(loaded: Loaded, pii_columns) -> Loaded:
     safe = replace(v, clean=clean, quarantine=redact_quarantine(v.quarantine, pii_columns),
                    present_columns=present)
     return Loaded(loaded.month, {**loaded.by_source, "customers": safe}, contacts)
+
+
+def campaign_months(store_path) -> list[str]:
+    """The months the store's ``campaign_log`` holds (none before the first campaign).
+
+    Contact outcomes are checked against them (rule ``unknown_campaign_month``).
+    """
+    if not Path(store_path).is_file():
+        return []
+    with opened(store_path, read_only=True) as con:
+        return table_months(con, "campaign_log")
 
 
 def store_sources(con, loaded: Loaded) -> None:
