@@ -64,7 +64,10 @@ def test_complete_month_has_outputs_and_manifest(kit, tmp_path):
     manifest = run_month("demo", "2024-02", ["engagement.language=en"], root=kit, progress=False)
     month_dir = tmp_path / "home" / "runs" / "demo" / "2024-02"
     assert manifest["status"] == "complete"
-    assert (month_dir / "tables" / "a.txt").read_text() == "2024-02 engagement.language=en"
+    # the stages get the user's overrides, then the run's copy of the store
+    text = (month_dir / "tables" / "a.txt").read_text()
+    assert text.startswith("2024-02 engagement.language=en,run.store_dir=")
+    assert text.endswith("/.2024-02.partial/.store")
     assert sorted(p.name for p in (month_dir / "notebooks").iterdir()) == ["01_a.ipynb", "02_b.ipynb"]
     saved = read_manifest(month_dir)
     assert [s["status"] for s in saved["stages"]] == ["ok", "ok"]

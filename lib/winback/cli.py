@@ -1,4 +1,5 @@
-"""Command line: ``winback run``, ``winback backfill``, ``winback demo``, ``winback params``.
+"""Command line: ``winback run``, ``winback backfill``, ``winback demo``, ``winback params``,
+``winback status``.
 
 Errors a user can act on (bad params, bad input data, a failed stage, a busy engagement)
 print a message and exit non-zero without a Python traceback; ``--debug`` shows it.
@@ -12,8 +13,9 @@ import sys
 import yaml
 
 from winback.config import ParamsError, load_params
-from winback.runner import EngagementBusyError, RunFailed, backfill, run_month
+from winback.runner import EngagementBusyError, RunFailed, backfill, engagement_status, run_month
 from winback.settings import month_range
+from winback.store import StoreBusyError
 
 __all__ = ["main"]
 
@@ -41,6 +43,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="wait this long for another run of the engagement to finish")
     run.add_argument("--stage", action="append", default=None,
                      help="run only this stage id (repeatable; for debugging a stage)")
+    run.add_argument("--force-campaign", action="store_true",
+                     help="allow rewriting the campaign log of a month whose contact outcomes "
+                          "have been recorded")
 
     bf = sub.add_parser("backfill", help="run a range of months in order")
     common(bf)
@@ -55,6 +60,12 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--set", "-s", action="append", default=[], metavar="KEY=VALUE")
     demo.add_argument("--fresh", action="store_true", help="discard the demo's data and runs first")
     demo.add_argument("--quiet", "-q", action="store_true")
+
+    status = sub.add_parser(
+        "status", help="list the engagement's months: complete, failed, interrupted or running"
+    )
+    status.add_argument("--engagement", "-e", required=True)
+    status.add_argument("--set", "-s", action="append", default=[], metavar="KEY=VALUE")
 
     show = sub.add_parser("params", help="print the merged, validated params of an engagement")
     show.add_argument("--engagement", "-e", default=None)
@@ -72,9 +83,22 @@ def _cmd_params(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     manifest = run_month(
         args.engagement, args.month, args.set, progress=not args.quiet,
-        wait_seconds=args.wait, only=args.stage,
+        wait_seconds=args.wait, only=args.stage, force_campaign=args.force_campaign,
     )
+    for text in manifest.get("warnings", []):
+        print(f"winback: warning: {text}", file=sys.stderr)
     print(f"{args.engagement} {args.month}: {manifest['status']} in {manifest['seconds']} s")
+    return 0
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    rows = engagement_status(args.engagement, args.set)
+    if not rows:
+        print(f"{args.engagement}: no months run yet")
+    for row in rows:
+        kept = ("" if row["status"] == "complete" else
+                " (previous complete output kept)" if row["complete_output"] else "")
+        print(f"{row['month']}  {row['status']:<11} {row['detail']}{kept}".rstrip())
     return 0
 
 
@@ -97,17 +121,21 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": _cmd_run, "backfill": _cmd_backfill, "demo": _cmd_demo, "params": _cmd_params}
+COMMANDS = {"run": _cmd_run, "backfill": _cmd_backfill, "demo": _cmd_demo, "params": _cmd_params,
+            "status": _cmd_status}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except (ParamsError, EngagementBusyError, FileNotFoundError, ValueError, KeyError) as exc:
+    except (ParamsError, EngagementBusyError, StoreBusyError, OSError, ValueError,
+            KeyError) as exc:
         if args.debug:
             raise
-        print(f"winback: {exc}", file=sys.stderr)
+        # KeyError's str() is the repr of its message; OSError names the file itself
+        text = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        print(f"winback: {text}", file=sys.stderr)
         return EXIT_USER_ERROR
     except RunFailed as exc:
         if args.debug:

@@ -1,9 +1,43 @@
 """The monthly batch: run every stage notebook of a month with papermill, atomically.
 
-A month's outputs are built in a hidden partial folder and moved into
-``runs/<engagement>/<YYYY-MM>/`` only when every stage succeeded. A failed or interrupted
-run leaves the previous complete output of that month untouched; its partial folder
-(kept as ``<YYYY-MM>.failed/`` when params ask) has a manifest naming the failed stage.
+Guarantees
+----------
+Atomic month
+    A month's outputs are built in a hidden partial folder ``.<YYYY-MM>.partial/`` and
+    moved into ``runs/<engagement>/<YYYY-MM>/`` only when every stage succeeded. A failed
+    run leaves the previous complete output of that month untouched; its partial folder
+    (kept as ``<YYYY-MM>.failed/`` when ``run.keep_failed``) has a manifest naming the
+    failed stage and the error.
+Atomic store
+    The stages never write the engagement's store directly. The run works on a copy of
+    the store inside the partial folder (the notebooks get ``run.store_dir`` pointing at
+    it), and the copy replaces the store by one rename when every stage succeeded, just
+    before the month folder is moved into place. So a failed or killed run changes
+    neither the store nor the campaign log: no month's rows are ever half written, and
+    the campaign log never holds half a month. The source tables (``customers``,
+    ``transactions``, ... and ``quarantine``) hold the latest month's load: rerunning an
+    earlier month keeps the later load in place, so the later months' inputs are not
+    replaced by the earlier month's.
+Interrupted runs
+    While a run is in progress its partial manifest says ``status: running`` with the
+    process id, the host and the stage ``running``. A partial folder whose process is gone
+    is *interrupted*: :func:`month_status` reports it so, and the next run of that month
+    says so and discards it (kept as ``<YYYY-MM>.failed/`` with ``status: interrupted``
+    when ``run.keep_failed``). A run killed after every stage succeeded, while moving its
+    outputs into place, is completed by the next run of the engagement instead.
+One run at a time
+    A run holds the engagement's lock (``fcntl``; released by the operating system when
+    the process dies, however it dies); a second run waits ``wait_seconds`` or refuses
+    with :class:`EngagementBusyError`.
+Input changes
+    The manifest holds the SHA-256 of every input file. When a run uses a month's
+    results again, it compares them with the current files and lists every difference
+    under ``input_changes`` (``file``, ``old``, ``new`` hashes and the ``month`` whose
+    manifest recorded ``old``) and as a warning (``warnings``): a ``only=`` rerun against
+    the month's own manifest (every file), and every run against the manifests of the
+    :data:`INPUT_CHECK_MONTHS` months before it (files of sources delivered one file per
+    period, i.e. with a glob path; a single-file extract is expected to be redelivered
+    every month).
 """
 
 from __future__ import annotations
@@ -15,7 +49,9 @@ import importlib.metadata
 import json
 import os
 import platform
+import re
 import shutil
+import signal
 import sys
 import time
 from collections.abc import Iterator
@@ -23,6 +59,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import yaml
 
 from winback.config import Params, find_root, load_params
@@ -31,12 +68,17 @@ from winback.sources import file_sha256
 from winback.workspace import Workspace, workspace
 
 __all__ = [
+    "INPUT_CHECK_MONTHS",
+    "LOAD_TABLES",
     "EngagementBusyError",
     "RunFailed",
     "Stage",
     "backfill",
+    "compare_inputs",
     "engagement_lock",
+    "engagement_status",
     "input_hashes",
+    "month_status",
     "read_manifest",
     "run_month",
     "stages",
@@ -47,6 +89,16 @@ PACKAGES = (
     "winback", "pandas", "numpy", "scipy", "duckdb", "pyarrow", "papermill", "statsmodels",
     "scikit-learn", "seaborn", "matplotlib", "pydantic",
 )
+# The store tables that hold one month's load (stage 1) rather than month-keyed state.
+LOAD_TABLES = ("customers", "transactions", "interactions", "surveys", "contact_outcomes",
+               "quarantine")
+LOAD_STAGE = "data_collection"
+# How many months before the run month have their input hashes checked.
+INPUT_CHECK_MONTHS = 3
+_STORE_COPY = ".store"  # inside the partial folder: run.store_dir of the stages
+_META = "store_meta"  # key/value table of the store: sources_month
+_MONTH = r"\d{4}-(?:0[1-9]|1[0-2])"
+_MONTH_DIR = re.compile(rf"^(?:({_MONTH})(?:\.failed)?|\.({_MONTH})\.partial)$")
 
 
 class RunFailed(RuntimeError):
@@ -92,6 +144,40 @@ def input_hashes(params: Params, ws: Workspace) -> dict[str, Any]:
     return out
 
 
+def compare_inputs(
+    old: dict[str, Any], new: dict[str, Any], *, sources: list[str] | None = None,
+    added: bool = True,
+) -> list[dict[str, Any]]:
+    """Files whose hash differs between two manifests' ``inputs``.
+
+    Parameters
+    ----------
+    old, new : dict
+        ``inputs`` of a manifest (source -> file -> SHA-256), as :func:`input_hashes`.
+    sources : list of str, optional
+        Compare only these sources (default: all).
+    added : bool
+        Also list files present only in ``new``.
+
+    Returns
+    -------
+    list of dict
+        ``{"source", "file", "old", "new"}`` per changed file, sorted; ``old`` is None for
+        an added file, ``new`` None for a removed one.
+    """
+    out = []
+    for source in sorted(set(old) | set(new)):
+        if sources is not None and source not in sources:
+            continue
+        before, after = old.get(source) or {}, new.get(source) or {}
+        for file in sorted(set(before) | set(after)):
+            a, b = before.get(file), after.get(file)
+            if a == b or (a is None and not added):
+                continue
+            out.append({"source": source, "file": file, "old": a, "new": b})
+    return out
+
+
 def _versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
     for name in PACKAGES:
@@ -116,7 +202,11 @@ def read_manifest(path: Path) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def engagement_lock(ws: Workspace, *, wait_seconds: float = 0.0) -> Iterator[None]:
-    """Hold the engagement's run lock; a second run waits up to ``wait_seconds`` then refuses."""
+    """Hold the engagement's run lock; a second run waits up to ``wait_seconds`` then refuses.
+
+    The lock is an ``fcntl.flock`` on ``runs/<engagement>/.lock``: the operating system
+    releases it when the holding process ends, even when it is killed.
+    """
     ws.engagement_runs.mkdir(parents=True, exist_ok=True)
     path = ws.engagement_runs / ".lock"
     fh = path.open("a+")
@@ -138,7 +228,8 @@ def engagement_lock(ws: Workspace, *, wait_seconds: float = 0.0) -> Iterator[Non
     try:
         fh.seek(0)
         fh.truncate()
-        fh.write(f"pid {os.getpid()} since {time.strftime('%Y-%m-%d %H:%M:%S')}")
+        fh.write(f"pid {os.getpid()} on {platform.node()} since "
+                 f"{time.strftime('%Y-%m-%d %H:%M:%S')}")
         fh.flush()
         yield
     finally:
@@ -146,6 +237,135 @@ def engagement_lock(ws: Workspace, *, wait_seconds: float = 0.0) -> Iterator[Non
         fh.truncate()
         fcntl.flock(fh, fcntl.LOCK_UN)
         fh.close()
+
+
+def _partial_dir(ws: Workspace, month: str) -> Path:
+    return ws.engagement_runs / f".{month}.partial"
+
+
+def _store_copy(ws: Workspace, partial: Path) -> Path:
+    """The run's copy of the store (what ``run.store_dir=<partial>/.store`` points at)."""
+    return partial / _STORE_COPY / ws.engagement / ws.store_path.name
+
+
+def _alive(pid: object, host: object) -> bool | None:
+    """Whether process ``pid`` on ``host`` still runs (None: another host, cannot tell)."""
+    if host != platform.node() or not isinstance(pid, int):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    with contextlib.suppress(OSError):  # a killed child not yet reaped by its parent
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        if stat.rsplit(")", 1)[-1].split()[0] == "Z":
+            return False
+    return True
+
+
+def _orphan_kernels(pid: int) -> list[int]:
+    """Notebook kernels started by process ``pid`` (their ``JPY_PARENT_PID``) still running."""
+    marker = f"JPY_PARENT_PID={pid}".encode()
+    out = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        with contextlib.suppress(OSError):
+            if marker in (proc / "environ").read_bytes().split(b"\0"):
+                out.append(int(proc.name))
+    return out
+
+
+def _wait_for_orphans(manifest: dict[str, Any] | None, timeout: float = 30.0) -> None:
+    """Let the kernels of a dead run exit before its partial folder is reused.
+
+    A kernel notices within a second that its runner is gone and exits; one still alive
+    after ``timeout`` seconds is ended, so that it cannot write into the next run's folder.
+    """
+    if not manifest or manifest.get("host") != platform.node():
+        return
+    pid = manifest.get("pid")
+    if not isinstance(pid, int) or pid == os.getpid():
+        return
+    deadline = time.monotonic() + timeout
+    while (left := _orphan_kernels(pid)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for kernel in left:
+        with contextlib.suppress(OSError):
+            os.kill(kernel, signal.SIGKILL)
+
+
+def _describe_partial(manifest: dict[str, Any] | None) -> str:
+    if manifest is None:
+        return "with an unreadable manifest"
+    stage = next((s["id"] for s in manifest.get("stages", []) if s.get("status") == "running"),
+                 None)
+    where = f" during stage {stage}" if stage else ""
+    return (f"(pid {manifest.get('pid')} on {manifest.get('host')}, started "
+            f"{manifest.get('started')}){where}")
+
+
+def month_status(ws: Workspace, month: str) -> dict[str, Any]:
+    """What the runs folder says about ``month``.
+
+    Returns
+    -------
+    dict
+        ``month``; ``status``: ``complete`` (the month's output is in place and no later
+        attempt is pending), ``running`` (a live process is building it), ``interrupted``
+        (a partial folder whose process is gone, or a kept one marked so), ``failed``
+        (the latest attempt failed) or ``missing``; ``complete_output`` (whether a
+        complete output is in place); ``detail`` (stage, process, time).
+    """
+    final, partial = ws.month_dir(month), _partial_dir(ws, month)
+    failed = ws.engagement_runs / f"{month}.failed"
+    complete = (final / MANIFEST).is_file()
+    out: dict[str, Any] = {"month": month, "complete_output": complete, "detail": ""}
+    if partial.exists():
+        try:
+            m = read_manifest(partial)
+        except (OSError, ValueError):
+            m = None
+        live = _alive(m.get("pid"), m.get("host")) if m else False
+        if live is False:
+            out["status"] = "interrupted"
+        else:
+            out["status"] = "running"
+        out["detail"] = _describe_partial(m)
+        return out
+    last = None
+    if failed.exists():
+        with contextlib.suppress(OSError, ValueError):
+            last = read_manifest(failed)
+    if last is not None and (not complete or str(last.get("started", "")) >
+                             str(read_manifest(final).get("started", ""))):
+        out["status"] = "interrupted" if last.get("status") == "interrupted" else "failed"
+        stage = last.get("failed_stage") or last.get("interrupted_stage")
+        out["detail"] = f"stage {stage}, started {last.get('started')}; see {failed}"
+        return out
+    if complete:
+        m = read_manifest(final)
+        out["status"] = m.get("status", "complete")
+        out["detail"] = f"finished {m.get('finished')}"
+    else:
+        out["status"] = "missing"
+    return out
+
+
+def engagement_status(
+    engagement: str, overrides: list[str] | None = None, *, root: Path | None = None
+) -> list[dict[str, Any]]:
+    """:func:`month_status` of every month with a folder under the engagement's runs."""
+    root = root or find_root()
+    params = load_params(engagement, overrides, root=root)
+    ws = workspace(params, root)
+    months: set[str] = set()
+    if ws.engagement_runs.exists():
+        for p in ws.engagement_runs.iterdir():
+            found = _MONTH_DIR.match(p.name)
+            if found:
+                months.add(found.group(1) or found.group(2))
+    return [month_status(ws, m) for m in sorted(months)]
 
 
 def _swap_into_place(partial: Path, final: Path) -> None:
@@ -160,6 +380,167 @@ def _swap_into_place(partial: Path, final: Path) -> None:
         shutil.rmtree(old)
 
 
+def _sources_month(con) -> str | None:
+    """Month of the load the store's source tables hold (None: no load yet)."""
+    from winback.store import has_table, table_months
+
+    if has_table(con, _META):
+        rows = con.execute(f"SELECT value FROM {_META} WHERE key = 'sources_month'").fetchall()
+        if rows:
+            return rows[0][0]
+    months = table_months(con, "snapshots")
+    return months[-1] if months else None
+
+
+def _set_sources_month(con, month: str) -> None:
+    con.execute(f"CREATE TABLE IF NOT EXISTS {_META} (key VARCHAR PRIMARY KEY, value VARCHAR)")
+    con.execute(f"DELETE FROM {_META} WHERE key = 'sources_month'")
+    con.execute(f"INSERT INTO {_META} VALUES ('sources_month', ?)", [month])
+
+
+def _prepare_store(
+    ws: Workspace, partial: Path, month: str, *, force_campaign: bool, wait_seconds: float
+) -> None:
+    """Copy the store into the partial folder and note what stage 4 must know in the copy."""
+    from winback.campaign import write_campaign_guard
+    from winback.store import opened
+
+    real, copy = ws.store_path, _store_copy(ws, partial)
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    if not real.exists():
+        return
+    with opened(real, wait_seconds=wait_seconds) as con:
+        con.execute("CHECKPOINT")  # everything in the main file: no write-ahead log to copy
+    shutil.copyfile(real, copy)
+    with opened(real, read_only=True) as con_real, opened(copy) as con:
+        write_campaign_guard(con, con_real, month, force=force_campaign)
+
+
+def _commit_store(ws: Workspace, partial: Path, month: str, *, loaded: bool) -> None:
+    """Move the run's store copy over the engagement's store (idempotent after a crash)."""
+    from winback.campaign import drop_campaign_guard
+    from winback.store import has_table, opened
+
+    real, copy = ws.store_path, _store_copy(ws, partial)
+    if copy.exists():
+        with opened(copy) as con:
+            drop_campaign_guard(con)
+            later = None
+            if real.exists():
+                with opened(real, read_only=True) as con_real:
+                    later = _sources_month(con_real)
+            if loaded and later is not None and later > month:
+                # Keep the later month's load: it is what the later months' stages read.
+                quoted = str(real).replace("'", "''")
+                con.execute(f"ATTACH '{quoted}' AS latest (READ_ONLY)")
+                try:
+                    con.execute("BEGIN TRANSACTION")
+                    for name in LOAD_TABLES:
+                        if con.execute(
+                            "SELECT count(*) FROM information_schema.tables "
+                            "WHERE table_catalog = 'latest' AND table_name = ?", [name]
+                        ).fetchall()[0][0]:
+                            con.execute(f'CREATE OR REPLACE TABLE "{name}" AS '
+                                        f'SELECT * FROM latest."{name}"')
+                        elif has_table(con, name):
+                            con.execute(f'DROP TABLE "{name}"')
+                    _set_sources_month(con, later)
+                    con.execute("COMMIT")
+                finally:
+                    con.execute("DETACH latest")
+            elif loaded:
+                _set_sources_month(con, month)
+            con.execute("CHECKPOINT")
+        wal = real.with_name(real.name + ".wal")
+        real.parent.mkdir(parents=True, exist_ok=True)
+        if wal.exists():
+            wal.unlink()
+        os.replace(copy, real)
+    shutil.rmtree(partial / _STORE_COPY, ignore_errors=True)
+
+
+def _commit(ws: Workspace, partial: Path, month: str, manifest: dict[str, Any]) -> None:
+    loaded = any(s["id"] == LOAD_STAGE and s.get("status") == "ok"
+                 for s in manifest.get("stages", []))
+    _commit_store(ws, partial, month, loaded=loaded)
+    _swap_into_place(partial, ws.month_dir(month))
+
+
+def _recover(ws: Workspace, month: str, *, keep_failed: bool) -> list[str]:
+    """Deal with what an earlier run of ``month`` left behind (called under the lock)."""
+    notes = []
+    final, partial = ws.month_dir(month), _partial_dir(ws, month)
+    old = final.with_name(f".{final.name}.old")
+    if partial.exists():
+        try:
+            m = read_manifest(partial)
+        except (OSError, ValueError):
+            m = None
+        _wait_for_orphans(m)
+        if m is not None and m.get("status") == "complete":
+            _commit(ws, partial, month, m)
+            notes.append(
+                f"A previous run of {month} {_describe_partial(m)} finished every stage but was "
+                "interrupted while moving its outputs into place; that move was completed."
+            )
+        else:
+            shutil.rmtree(partial / _STORE_COPY, ignore_errors=True)
+            kept = ""
+            if keep_failed and m is not None:
+                failed = ws.engagement_runs / f"{month}.failed"
+                running = [s["id"] for s in m.get("stages", []) if s.get("status") == "running"]
+                m["status"] = "interrupted"
+                m["interrupted_stage"] = running[0] if running else None
+                _write_json(partial / MANIFEST, m)
+                if failed.exists():
+                    shutil.rmtree(failed)
+                os.replace(partial, failed)
+                kept = f" It is kept in {failed}."
+            else:
+                shutil.rmtree(partial)
+            notes.append(
+                f"A previous run of {month} {_describe_partial(m)} was interrupted; the store "
+                f"and the month's complete output were not touched by it.{kept}"
+            )
+    if old.exists():
+        if final.exists():
+            shutil.rmtree(old)
+        else:
+            os.replace(old, final)
+    return notes
+
+
+def _input_changes(
+    params: Params, ws: Workspace, month: str, current: dict[str, Any], only: list[str] | None
+) -> list[dict[str, Any]]:
+    """Input files changed since the months whose results this run uses were run."""
+    changes = []
+    final = ws.month_dir(month)
+    if only and (final / MANIFEST).is_file():
+        for c in compare_inputs(read_manifest(final).get("inputs", {}), current):
+            changes.append({**c, "month": month})
+    per_period = [n for n in current
+                  if any(ch in str(getattr(params.sources, n).path or "") for ch in "*?[")]
+    for k in range(1, INPUT_CHECK_MONTHS + 1):
+        earlier = str(pd.Period(month, "M") - k)
+        path = ws.month_dir(earlier) / MANIFEST
+        if not path.is_file():
+            continue
+        old = read_manifest(path).get("inputs", {})
+        for c in compare_inputs(old, current, sources=per_period, added=False):
+            changes.append({**c, "month": earlier})
+    return changes
+
+
+def _change_warning(change: dict[str, Any]) -> str:
+    what = ("was removed" if change["new"] is None else "is new" if change["old"] is None
+            else "has changed")
+    return (f"input file {change['file']} ({change['source']}) {what} since {change['month']} "
+            f"was run (sha256 {str(change['old'])[:12]} -> {str(change['new'])[:12]}); "
+            f"results of {change['month']} used by this run were computed from the old file: "
+            f"rerun {change['month']} if the change matters.")
+
+
 def run_month(
     engagement: str,
     month: str,
@@ -169,13 +550,21 @@ def run_month(
     progress: bool = True,
     wait_seconds: float = 0.0,
     only: list[str] | None = None,
+    force_campaign: bool = False,
 ) -> dict[str, Any]:
     """Run every stage of ``month`` for ``engagement``; return the manifest.
 
     ``only`` reruns just those stage ids: the month's other outputs are carried over from
     its complete output, and the manifest lists them under ``carried_over``.
+    ``force_campaign`` allows stage 4 to rewrite a campaign log month whose contact
+    outcomes have been recorded (:func:`winback.campaign.write_campaign_log`).
 
-    Raises :class:`RunFailed` when a stage fails (the month's previous output stays in place).
+    The manifest's ``warnings`` list what the caller should show: an earlier interrupted
+    run of the month, input files changed since a month whose results are used
+    (``input_changes``). See the module doc for the guarantees.
+
+    Raises :class:`RunFailed` when a stage fails (the month's previous output and the
+    store stay as they were).
     """
     import papermill as pm
 
@@ -185,26 +574,34 @@ def run_month(
     ws = workspace(params, root)
     chosen = [s for s in stages(root) if not only or s.id in only]
     with engagement_lock(ws, wait_seconds=wait_seconds):
+        warnings = _recover(ws, month, keep_failed=params.run.keep_failed)
         final = ws.month_dir(month)
-        partial = ws.engagement_runs / f".{month}.partial"
-        if partial.exists():
-            shutil.rmtree(partial)
+        partial = _partial_dir(ws, month)
         if only and final.exists():
             # Rerunning some stages: the month's other outputs are carried over unchanged.
             shutil.copytree(final, partial, symlinks=True)
         (partial / "notebooks").mkdir(parents=True, exist_ok=True)
+        inputs = input_hashes(params, ws)
+        changes = _input_changes(params, ws, month, inputs, only)
+        warnings += [_change_warning(c) for c in changes]
         manifest: dict[str, Any] = {
             "engagement": engagement,
             "month": month,
             "status": "running",
+            "pid": os.getpid(),
+            "host": platform.node(),
             "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "overrides": overrides,
             "params_files": params.files,
             "params": params.raw,
-            "inputs": input_hashes(params, ws),
+            "inputs": inputs,
+            "input_changes": changes,
+            "warnings": warnings,
             "versions": _versions(),
             "stages": [{"id": s.id, "notebook": s.notebook, "status": "pending"} for s in chosen],
         }
+        if force_campaign:
+            manifest["force_campaign"] = True
         if only:
             manifest["only"] = list(only)
             if final.exists():
@@ -212,6 +609,14 @@ def run_month(
                 manifest["carried_over"] = [
                     s for s in previous.get("stages", []) if s["id"] not in set(only)]
         _write_json(partial / MANIFEST, manifest)
+        try:
+            _prepare_store(ws, partial, month, force_campaign=force_campaign,
+                           wait_seconds=wait_seconds)
+        except BaseException:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise
+        # The stages read and write the run's copy of the store (see the module doc).
+        stage_overrides = [*overrides[1:], f"run.store_dir={partial / _STORE_COPY}"]
         failure = None
         for entry, stage in zip(manifest["stages"], chosen, strict=True):
             entry["status"] = "running"
@@ -225,7 +630,7 @@ def run_month(
                         "engagement": engagement,
                         "month": month,
                         "run_dir": str(partial),
-                        "overrides": overrides[1:],
+                        "overrides": stage_overrides,
                     },
                     cwd=str(root / "notebooks"),
                     kernel_name="python3",
@@ -241,12 +646,20 @@ def run_month(
             _write_json(partial / MANIFEST, manifest)
             if failure:
                 break
+        if not failure:  # the month's report (winback.report) fails the month like a stage
+            from winback.report import report_step
+
+            manifest["report"] = report_step(partial, params, root=root)
+            if manifest["report"]["status"] == "failed":
+                failure = (Stage("report", "winback.report", "Monthly report"),
+                           manifest["report"]["error"])
         manifest["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
         manifest["seconds"] = round(sum(s.get("seconds", 0) for s in manifest["stages"]), 2)
         if failure:
             manifest["status"] = "failed"
             manifest["failed_stage"] = failure[0].id
             _write_json(partial / MANIFEST, manifest)
+            shutil.rmtree(partial / _STORE_COPY, ignore_errors=True)
             failed_dir = ws.engagement_runs / f"{month}.failed"
             if failed_dir.exists():
                 shutil.rmtree(failed_dir)
@@ -259,11 +672,16 @@ def run_month(
             kept = "The previous complete output of this month is untouched. " if final.exists() else ""
             raise RunFailed(
                 f"{engagement} {month}: stage {failure[0].id} ({failure[0].notebook}) failed: "
-                f"{failure[1]}\n{kept}{where}"
+                f"{failure[1]}\n{kept}The store is unchanged. {where}"
             )
+        # Every stage succeeded: from here on the run is only moved into place; a run killed
+        # now is completed by the next run of the engagement (see _recover).
         manifest["status"] = "complete"
         _write_json(partial / MANIFEST, manifest)
-        _swap_into_place(partial, final)
+        _commit(ws, partial, month, manifest)
+        from winback.report import trends_step
+
+        trends_step(ws.engagement_runs, params)  # trends.html across complete months
         return manifest
 
 
@@ -286,7 +704,8 @@ def backfill(
     """Run months ``first``..``last`` in order; stop at the first failed month.
 
     ``before_month(month)`` is called before each month runs (the demo uses it to let its
-    simulated client deliver that month's data).
+    simulated client deliver that month's data). Each manifest's ``warnings`` are printed
+    to standard error as the month completes.
     """
     manifests = []
     for month in month_range(first, last):
@@ -295,6 +714,8 @@ def backfill(
         manifests.append(
             run_month(engagement, month, overrides, root=root, progress=progress)
         )
+        for text in manifests[-1].get("warnings", []):
+            print(f"winback: warning: {engagement} {month}: {text}", file=sys.stderr)
         if progress:
             print(f"{engagement} {month}: complete in {manifests[-1]['seconds']} s", file=sys.stderr)
     return manifests
