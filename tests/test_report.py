@@ -448,3 +448,57 @@ def test_demo_report_and_trends(demo_run):
     trends = demo_run.ws.engagement_runs / TRENDS_FILE
     shown = re.findall(r'<tr data-month="([^"]+)">', trends.read_text("utf-8"))
     assert shown == complete_months(demo_run.ws.engagement_runs) == demo_run.months
+
+
+# ------------------------------------------------------------------------ runner
+
+
+@pytest.fixture()
+def one_stage_kit(tmp_path, monkeypatch):
+    """A kit root with the real params and one trivial stage notebook."""
+    import yaml
+
+    from winback.config import find_root
+
+    root = tmp_path / "kit"
+    (root / "notebooks").mkdir(parents=True)
+    (root / "playbook").mkdir()
+    shutil.copytree(find_root() / "params", root / "params")
+    nb = new_notebook()
+    cell = new_code_cell('engagement = "demo"\nmonth = "2024-01"\nrun_dir = ""\noverrides = []')
+    cell.metadata["tags"] = ["parameters"]
+    nb.cells = [new_markdown_cell("# A\nStage A."), cell, new_code_cell("print('stage a ran')")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nbformat.write(nb, root / "notebooks" / "01_a.ipynb")
+    (root / "playbook" / "stages.yaml").write_text(yaml.safe_dump(
+        {"stages": [{"id": "a", "notebook": "notebooks/01_a.ipynb", "title": "A"}]}))
+    monkeypatch.setenv("WINBACK_HOME", str(tmp_path / "home"))
+    return root
+
+
+def test_runner_writes_the_report_and_a_report_failure_fails_the_month(
+        one_stage_kit, tmp_path, monkeypatch):
+    from winback import report as report_module
+    from winback.runner import RunFailed, read_manifest, run_month
+
+    runs = tmp_path / "home" / "runs" / "demo"
+    manifest = run_month("demo", "2024-02", root=one_stage_kit, progress=False)
+    assert manifest["status"] == "complete" and manifest["report"]["status"] == "ok"
+    page = (runs / "2024-02" / REPORT_FILE).read_text("utf-8")
+    assert "stage a ran" in page and "print(" not in page
+    assert re.findall(r'<tr data-month="([^"]+)">', (runs / TRENDS_FILE).read_text("utf-8")) \
+        == ["2024-02"]
+
+    def broken(*args, **kwargs):
+        raise ValueError("chart broke")
+
+    monkeypatch.setattr(report_module, "write_report", broken)
+    with pytest.raises(RunFailed, match=r"stage report .*ValueError: chart broke"):
+        run_month("demo", "2024-02", root=one_stage_kit, progress=False)
+    failed = read_manifest(runs / "2024-02.failed")
+    assert failed["status"] == "failed" and failed["failed_stage"] == "report"
+    assert failed["report"] == {"file": REPORT_FILE, "status": "failed",
+                                "error": "ValueError: chart broke",
+                                "seconds": failed["report"]["seconds"]}
+    assert read_manifest(runs / "2024-02")["status"] == "complete"  # previous output kept

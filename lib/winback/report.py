@@ -864,7 +864,7 @@ def _write(path: Path, text: str) -> Path:
     return path
 
 
-def write_report(run_dir: str | Path, params) -> Path:
+def write_report(run_dir: str | Path, params, *, root: Path | None = None) -> Path:
     """Build ``<run_dir>/report.html`` from the month's tables and executed notebooks.
 
     Parameters
@@ -874,6 +874,9 @@ def write_report(run_dir: str | Path, params) -> Path:
     params
         The run's :class:`winback.config.Params` (engagement name, client, currency and
         language; ``run.month`` when the folder has no manifest).
+    root
+        The kit's root, whose ``playbook/stages.yaml`` lists the sections (found from the
+        working directory when not given).
 
     Returns
     -------
@@ -906,7 +909,7 @@ def write_report(run_dir: str | Path, params) -> Path:
         (t["run_date"], run_date),
         (t["kit"], version),
     ], params.engagement.client)
-    stage_list = stages()
+    stage_list = stages(root)
     toc = [f'<li><a href="#summary">{_esc(t["summary"])}</a></li>']
     sections = []
     for stage in stage_list:
@@ -1094,12 +1097,12 @@ def _months_table(trends: Trends, base: Path, t: dict) -> str:
 # ------------------------------------------------------------------ runner entry points
 
 
-def report_step(run_dir: str | Path, params) -> dict[str, Any]:
+def report_step(run_dir: str | Path, params, *, root: Path | None = None) -> dict[str, Any]:
     """Write the month's report; return its manifest entry (``status`` ok or failed)."""
     start = time.perf_counter()
     entry: dict[str, Any] = {"file": REPORT_FILE}
     try:
-        write_report(run_dir, params)
+        write_report(run_dir, params, root=root)
         entry["status"] = "ok"
     except Exception as exc:  # any failure fails the month, with the error in the manifest
         entry["status"] = "failed"
