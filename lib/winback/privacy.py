@@ -365,7 +365,8 @@ def _json_strings(data: Any) -> Iterable[str]:
     elif isinstance(data, dict):
         for k, v in data.items():
             yield str(k)
-            yield from _json_strings(v)
+            if str(k) not in ("image/png", "image/jpeg"):  # base64 pixels of a figure
+                yield from _json_strings(v)
     elif isinstance(data, list):
         for v in data:
             yield from _json_strings(v)
@@ -432,13 +433,16 @@ def _file_texts(path: Path) -> Iterable[tuple[str, str]]:
     text = _decode(raw)
     if suffix in (".json", ".ipynb"):
         try:
-            strings = "\n".join(_json_strings(json.loads(text)))
+            data = json.loads(text)
         except ValueError:
-            strings = ""
-        yield "JSON strings", strings
+            data = None  # not JSON after all: read as text below
+        if data is not None:
+            yield "JSON strings", "\n".join(_json_strings(data))
+            return
     if suffix in (".html", ".htm", ".svg", ".xml"):
         yield "text (entities decoded)", html.unescape(text)
-    yield "bytes as text", text
+        return
+    yield "text", text
 
 
 def scan_folder(folder: str | Path, values: Iterable[str], *,
