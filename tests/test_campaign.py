@@ -314,3 +314,98 @@ def test_plan_month_names_the_missing_stage(tmp_path):
     con = duckdb.connect(str(tmp_path / "empty.duckdb"))
     with pytest.raises(StrategyError, match="no table 'churn_status'"):
         plan_month(con, load_params(None), "2024-06")
+
+
+# --------------------------------------------------------------------------- preventive care
+
+
+def _watch(status: pd.DataFrame) -> pd.DataFrame:
+    """A watchlist of every customer (scored last month), riskiest first by id order."""
+    ids = status["customer_id"].tolist()
+    return pd.DataFrame({"month": "2024-05", "customer_id": ids,
+                         "risk": np.linspace(0.9, 0.1, len(ids)), "rank": range(1, len(ids) + 1),
+                         "factor_1": "recency_ratio", "model": "gbm"})
+
+
+def _plan_with_watchlist(n=120, seed=3, budget=500.0, **changes):
+    from tests.test_strategy import make_inputs
+
+    status, tiers, reasons, customers, prefs = make_inputs(n, seed)
+    screened = screen_candidates(status, tiers, reasons, customers)
+    p = params(preventive={"budget": {"*": budget}, "holdout_share": 0.3,
+                           "strata": ["tier", "status"]}, **changes)
+    plan = plan_campaign(screened, prefs, p, month="2024-06", seed=11, reasons=REASONS,
+                         churn_types=CHURN_TYPES, tiers=[1, 2, 3, 4, 5],
+                         watchlist=_watch(status))
+    return status, customers, plan
+
+
+def test_preventive_contacts_join_the_campaign_without_double_counting():
+    from winback.campaign import describe_preventive, preventive_contacts, preventive_summary
+
+    status, customers, plan = _plan_with_watchlist()
+    a = plan.assignment
+    assert set(a["program"]) == {"winback", "preventive"}
+    assert not a["customer_id"].duplicated().any()  # one program per customer and month
+    prev = a[a["program"] == "preventive"]
+    st = status.set_index("customer_id")["status"]
+    assert set(st[prev["customer_id"]]) <= {"active", "at_risk"}
+    win = a[a["program"] == "winback"]
+    assert set(st[win["customer_id"]]) == {"churned"}
+    dnc = set(customers.loc[customers["do_not_contact"], "customer_id"])
+    assert not set(a["customer_id"]) & dnc
+    assert set(prev["strategy"]) == {"care_message"} and set(prev["group"]) == {
+        "treatment", "control"}
+    # its own budget line and its own holdout, drawn with its own seed
+    spent = plan.preventive[plan.preventive["selected"]].groupby("tier")["cost"].sum()
+    assert (spent <= 500.0 + 1e-6).all()
+    assert plan.preventive_holdout.loc["total", "control"] == (prev["group"] == "control").sum()
+    summary = preventive_summary(plan).set_index("step")["customers"]
+    assert summary["watchlisted"] == len(status)
+    assert summary["selected"] == len(prev) == summary["contacted"] + summary["control"]
+    assert summary["churned"] == ((st == "churned") & ~st.index.isin(dnc)).sum()
+    assert summary["candidates"] >= summary["positive_ev"] >= summary["selected"]
+    assert len(preventive_contacts(plan)) == len(prev)
+    text = describe_preventive(plan)
+    assert f"{summary['contacted']} to contact" in text and "own control" in text
+    # win-back figures are the win-back program's alone
+    assert strategy_mix(a)["treatment"].sum() == (win["group"] == "treatment").sum()
+    _, _, again = _plan_with_watchlist()
+    pd.testing.assert_frame_equal(plan.assignment, again.assignment)  # deterministic
+
+
+def test_first_month_without_a_watchlist_says_so(tmp_path):
+    from winback.campaign import describe_preventive, preventive_summary
+    from winback.config import load_params
+
+    con, status, _ = _store(tmp_path)
+    params_ = load_params(None, ["run.month=2024-06"])
+    plan = plan_month(con, params_, "2024-06")
+    assert set(plan.assignment["program"]) == {"winback"}
+    assert "no preventive contacts" in describe_preventive(plan)
+    assert preventive_summary(plan)["customers"].sum() == 0
+    active = status.loc[status["status"] == "active", "customer_id"].head(5).tolist()
+    write = pd.DataFrame({"month": "2024-05", "customer_id": active, "risk": 0.9,
+                          "rank": range(1, 6), "factor_1": "recency_ratio", "model": "gbm"})
+    from winback.store import replace_month
+
+    replace_month(con, "watchlist", "2024-05", write)
+    plan = plan_month(con, params_, "2024-06")
+    assert plan.watchlist.month == "2024-05"
+    summary = preventive_summary(plan).set_index("step")["customers"]
+    assert summary["watchlisted"] == 5
+
+
+def test_campaign_log_gains_the_program_column_and_old_rows_read_as_winback(tmp_path):
+    con = duckdb.connect(str(tmp_path / "s.duckdb"))
+    _, plan = plan_for(n=60)
+    old = plan.assignment.drop(columns="program").assign(month="2024-05")
+    con.register("o", old)
+    con.execute("CREATE TABLE campaign_log AS SELECT * FROM o")  # written before programs
+    con.unregister("o")
+    write_campaign_log(con, "2024-06", plan.assignment.assign(program="preventive"))
+    log = read_campaign_log(con)
+    assert set(log.loc[log["month"] == "2024-05", "program"]) == {"winback"}
+    assert set(log.loc[log["month"] == "2024-06", "program"]) == {"preventive"}
+    with pytest.raises(CampaignError, match="program must be one of"):
+        campaign_assignment(plan.assignment.assign(program="other"), "2024-06")

@@ -671,7 +671,7 @@ def test_load_params_names_the_bad_matrix_entry():
     from winback.config import ParamsError, load_params
 
     bad = {"reason": "*", "strategy": "care_message", "channels": ["sms"], "offer": "voucher"}
-    with pytest.raises(ParamsError, match=r"strategy\.matrix = .*unknown offer package 'voucher'"):
+    with pytest.raises(ParamsError, match=r"strategy\.matrix\b.*unknown offer package 'voucher'"):
         load_params(None, {"strategy": {"matrix": [bad]}})
     with pytest.raises(ParamsError, match=r"strategy\.matrix\.0\.channels = \['fax'\]"):
         load_params(None, {"strategy": {"matrix": [{**bad, "channels": ["fax"], "offer": "none"}]}})
@@ -687,3 +687,177 @@ def test_recent_control_customers_are_held_out_of_new_campaigns():
     got = dict(zip(out["customer_id"], out["exclusion"], strict=True))
     assert got == {"a": "control_hold", "b": "do_not_contact", "c": None}
     assert candidate_funnel(out).loc["churned", "control_hold"] == 1
+
+
+# --------------------------------------------------------------------------- preventive care
+
+
+def _screened_month():
+    """Six customers with known statuses; a, c and f on last month's watchlist."""
+    ids = ["a", "b", "c", "d", "e", "f", "g"]
+    status = pd.DataFrame({"customer_id": ids,
+                           "status": ["active", "churned", "at_risk", "lost", "active",
+                                      "active", "churned"],
+                           "p_alive": 0.9, "frequency": 2})
+    tiers = pd.DataFrame({"customer_id": ids, "tier": ["1"] * 7,
+                          "future_value": [400.0, 50.0, 300.0, 10.0, 200.0, 100.0, 80.0]})
+    reasons = pd.DataFrame({"customer_id": [], "reason_code": [], "churn_type": []})
+    customers = pd.DataFrame({"customer_id": ids,
+                              "do_not_contact": [False, False, False, False, True, False, False],
+                              "preferred_channel": ["phone", "sms", None, "sms", "sms", "wechat",
+                                                    "sms"]})
+    return screen_candidates(status, tiers, reasons, customers, held_out=["f"])
+
+
+WATCH = pd.DataFrame({"month": "2024-05", "customer_id": ["a", "b", "c", "d", "e", "f", "z"],
+                      "risk": [0.6, 0.5, 0.4, 0.3, 0.3, 0.2, 0.1], "rank": range(1, 8),
+                      "factor_1": "recency_ratio", "model": "gbm"})
+
+
+def test_preventive_screen_never_double_counts_churned_lost_dnc_or_held_out():
+    from winback.strategy import preventive_funnel, screen_preventive
+
+    watch = screen_preventive(_screened_month(), WATCH, statuses=["active", "at_risk"])
+    got = dict(zip(watch["customer_id"], watch["exclusion"], strict=True))
+    assert got == {"a": None, "b": "churned", "c": None, "d": "lost", "e": "do_not_contact",
+                   "f": "control_hold", "z": "not_in_month"}
+    assert watch["watch_rank"].tolist() == list(range(1, 8))
+    # an at_risk customer who is already a win-back candidate is not contacted twice
+    sc = screen_candidates(
+        pd.DataFrame({"customer_id": ["c"], "status": ["at_risk"]}),
+        pd.DataFrame({"customer_id": ["c"], "tier": [1], "future_value": [1.0]}),
+        pd.DataFrame({"customer_id": [], "reason_code": [], "churn_type": []}),
+        pd.DataFrame({"customer_id": ["c"]}), statuses=["churned", "at_risk"])
+    again = screen_preventive(sc, WATCH, statuses=["at_risk"]).set_index("customer_id")
+    assert again.loc["c", "exclusion"] == "winback_candidate"
+    assert (again.drop(index="c")["exclusion"] == "not_in_month").all()
+    funnel = preventive_funnel(watch).set_index("outcome")["customers"]
+    assert funnel["candidates"] == 2 and funnel["watchlisted"] == 7 and funnel["churned"] == 1
+    with pytest.raises(StrategyError, match="watchlist lacks column"):
+        screen_preventive(_screened_month(), WATCH.drop(columns="risk"))
+
+
+def test_preventive_contact_value_and_cost_in_closed_form():
+    from winback.strategy import plan_preventive, screen_preventive
+
+    p = params(preventive={"channels": ["preferred", "sms", None], "p_save": 0.5,
+                           "offer": "goodwill"})
+    watch = screen_preventive(_screened_month(), WATCH)
+    cands = watch[watch["exclusion"].isna()]
+    prefs = pd.DataFrame({"customer_id": ["a", "c"], "top_category": ["fresh", "home"],
+                          "avg_order_value": [200.0, 80.0], "preference_window": "365d"})
+    out = plan_preventive(cands, prefs, p).set_index("customer_id")
+    assert set(out["strategy"]) == {"care_message"} and not out["reason_match"].any()
+    # a: phone (5.0) + sms (0.1); c has no preferred channel -> fallback sms
+    assert out.loc["a", ["channel_1", "channel_2"]].tolist() == ["phone", "sms"]
+    assert out.loc["c", "channel_1"] == "sms"
+    # goodwill = 0.5 x min(0.10 x 200, 30) = 10 -> 10; c: 0.5 x min(0.15 x 80, 15) = 6 -> 5
+    assert out["offer_value"].tolist() == [10.0, 5.0]
+    assert out.loc["a", "p_winback"] == pytest.approx(0.6 * 0.5)
+    assert out.loc["a", "cost"] == pytest.approx(5.1 + 10.0)
+    assert out.loc["a", "expected_value"] == pytest.approx(0.3 * 400.0 - 15.1)
+    assert out.loc["c", "expected_value"] == pytest.approx(0.2 * 300.0 - 0.2 - 5.0)
+    bad = cands.assign(risk=[1.5, 0.2])
+    with pytest.raises(StrategyError, match="risk must be a probability"):
+        plan_preventive(bad, prefs, p)
+
+
+def test_preventive_params_refuse_a_selling_script_and_an_unknown_offer():
+    with pytest.raises(ValidationError, match="care contact"):
+        params(preventive={"strategy": "package_offer"})
+    with pytest.raises(ValidationError, match="preventive.offer 'voucher'"):
+        params(preventive={"offer": "voucher"})
+    with pytest.raises(ValidationError, match="preventive statuses"):
+        params(preventive={"statuses": ["churned"]})
+    with pytest.raises(ValidationError, match="unknown channel 'fax'"):
+        params(preventive={"channels": ["fax"]})
+
+
+def test_load_watchlist_takes_the_latest_month_before_and_says_when_there_is_none():
+    from winback.strategy import load_watchlist
+
+    con = duckdb.connect()
+    first = load_watchlist(con, "2024-01")
+    assert first.month is None and first.frame.empty and "no preventive contacts" in first.note
+    con.register("w", pd.concat([WATCH, WATCH.assign(month="2024-03", risk=0.9)]))
+    con.execute("CREATE TABLE watchlist AS SELECT * FROM w")
+    got = load_watchlist(con, "2024-06", max_age_months=1)
+    assert got.month == "2024-05" and got.frame["customer_id"].tolist()[:2] == ["a", "b"]
+    assert got.frame["risk"].iloc[0] == 0.6 and "watch_rank" in got.frame
+    stale = load_watchlist(con, "2024-05", max_age_months=1)
+    assert stale.month is None and stale.frame.empty and "2 months old" in stale.note
+    assert load_watchlist(con, "2024-05", max_age_months=2).month == "2024-03"
+
+
+# --------------------------------------------------------------------------- learned priors
+
+
+def _evaluations():
+    """Stored stage-6 rows: campaign 2024-03 evaluated in 04 (window 1) and 05 (windows 1-2)."""
+    rows = []
+    for run, window, diff in (("2024-04", 1, 0.30), ("2024-05", 1, 0.30), ("2024-05", 2, 0.40)):
+        for seg, n in (("package_offer", 100), ("care_message", 50)):
+            rows.append({"month": run, "campaign_month": "2024-03", "program": "winback",
+                         "window": window, "segment_type": "strategy", "segment": seg,
+                         "metric": "reactivation", "n_treated": n, "n_control": 25,
+                         "diff": diff, "ci_low": diff - 0.1, "ci_high": diff + 0.1})
+    rows.append({**rows[-1], "program": "preventive", "diff": 0.9})  # never pooled
+    rows.append({**rows[-1], "program": "winback", "month": "2024-06", "diff": 0.9})  # future
+    return pd.DataFrame(rows)
+
+
+def _log():
+    """2024-03's treated win-back rows: package_offer (price, matched), care_message 1 of 2."""
+    return pd.DataFrame({
+        "month": "2024-03", "group": "treatment", "program": "winback",
+        "strategy": ["package_offer", "care_message", "care_message"],
+        "churn_type": ["passive", "active", "passive"],
+        "reason_code": ["price", "no_need", "quality"], "tier": ["1", "1", "1"]})
+
+
+def test_learned_priors_shrink_toward_the_params_prior_by_sample_size():
+    from winback.strategy import prior_evidence, prior_moves
+
+    rules = [{"reason": "*", "strategy": "care_message", "channels": ["sms"], "offer": "none"},
+             {"reason": "unknown", "strategy": "care_survey"},
+             {"reason": "price", "strategy": "package_offer"},
+             {"reason": "no_need", "strategy": "care_message"}]
+    ev = prior_evidence(_evaluations(), _log(), matrix(rules), month="2024-06")
+    # the longest window of the latest run before 2024-06: 2024-05, window 2, uplift 0.40
+    assert set(ev["evaluated_in"]) == {"2024-05"} and set(ev["window"]) == {2}
+    cells = ev.set_index(["strategy", "reason_match"])["n_treated"]
+    assert cells[("package_offer", True)] == 100
+    assert cells[("care_message", True)] == 25 and cells[("care_message", False)] == 25
+    priors = {s: {"matched": 0.2, "unmatched": 0.05} for s in STRATEGIES}
+    post, table = prior_moves(priors, ev, strength=100)
+    # (100 x 0.2 + 100 x 0.4) / 200 = 0.30; (100 x 0.05 + 25 x 0.4) / 125 = 0.12
+    assert post["package_offer"]["matched"] == pytest.approx(0.30)
+    assert post["care_message"]["unmatched"] == pytest.approx(0.12)
+    assert post["care_survey"] == {"matched": 0.2, "unmatched": 0.05}
+    row = table.set_index(["strategy", "cell"]).loc[("package_offer", "matched")]
+    assert row["change"] == pytest.approx(0.10) and row["weight"] == pytest.approx(0.5)
+    assert row["ci_low"] == pytest.approx(0.3) and row["ci_high"] == pytest.approx(0.5)
+    # before any evaluation: nothing moves
+    none = prior_evidence(_evaluations(), _log(), matrix(rules), month="2024-04")
+    assert none.empty
+    post0, table0 = prior_moves(priors, none, strength=100)
+    assert post0 == priors and (table0["change"] == 0).all()
+
+
+def test_learned_priors_from_the_store_and_switched_off():
+    from winback.strategy import describe_prior_moves, learned_priors
+
+    p = params()
+    con = duckdb.connect()
+    post, table = learned_priors(con, "2024-06", p)  # no evaluations stored yet
+    assert (table["change"] == 0).all() and "No evaluated" in describe_prior_moves(table)
+    con.register("e", _evaluations())
+    con.execute("CREATE TABLE evaluations AS SELECT * FROM e")
+    con.register("l", _log())
+    con.execute("CREATE TABLE campaign_log AS SELECT * FROM l")
+    post, table = learned_priors(con, "2024-06", p)
+    # PARAMS: price -> package_offer (matched 0.2), strength 100, 100 treated at +0.40
+    assert post["package_offer"]["matched"] == pytest.approx(0.30)
+    assert "package_offer (matched) 20.0% -> 30.0%" in describe_prior_moves(table)
+    off, table_off = learned_priors(con, "2024-06", params(learn_priors=False))
+    assert off["package_offer"]["matched"] == 0.2 and (table_off["change"] == 0).all()

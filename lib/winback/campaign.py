@@ -68,6 +68,8 @@ __all__ = [
     "check_campaign_rewrite",
     "describe_campaign",
     "describe_preventive",
+    "preventive_contacts",
+    "preventive_summary",
     "drop_campaign_guard",
     "export_frame",
     "offer_summary",
@@ -585,6 +587,46 @@ def describe_preventive(plan: CampaignPlan, *, currency: str = "CNY") -> str:
         f"control. Cost of the contacted: {treat['cost'].sum():,.0f} {currency}; expected "
         f"value {treat['expected_value'].sum():,.0f} {currency}."
     )
+
+
+def preventive_summary(plan: CampaignPlan) -> pd.DataFrame:
+    """The watchlist's way through stage 4: counts from watchlisted to contacted.
+
+    Returns
+    -------
+    DataFrame
+        ``step``, ``customers``: ``watchlisted``, each exclusion of
+        :data:`winback.strategy.PREVENTIVE_EXCLUSIONS`, ``candidates``, ``positive_ev``
+        (worth a contact at any budget), ``selected`` (within the budget line),
+        ``contacted`` (treatment) and ``control``. All zero without a watchlist.
+    """
+    from winback.strategy import PREVENTIVE_EXCLUSIONS
+
+    w = plan.preventive
+    a = _program(plan.assignment, PREVENTIVE)
+    rows = [("watchlisted", 0 if w is None else len(w))]
+    ex = pd.Series(dtype=object) if w is None else w["exclusion"].astype(object)
+    rows += [(name, int((ex == name).sum())) for name in PREVENTIVE_EXCLUSIONS]
+    rows.append(("candidates", int(ex.isna().sum())))
+    ev = pd.Series(dtype=float) if w is None else w.loc[w["exclusion"].isna(), "expected_value"]
+    rows.append(("positive_ev", int((ev.astype(float) > 0).sum())))
+    rows.append(("selected", len(a)))
+    rows.append(("contacted", int((a["group"] == TREATMENT).sum())))
+    rows.append(("control", int((a["group"] == CONTROL).sum())))
+    return pd.DataFrame(rows, columns=["step", "customers"])
+
+
+def preventive_contacts(plan: CampaignPlan) -> pd.DataFrame:
+    """The selected preventive customers (ids only) with risk, main factors, contact and group."""
+    cols = ["customer_id", "group", "watch_rank", "risk", "factor_1", "factor_2", "factor_3",
+            "status", "tier", "strategy", "channel_1", "channel_2", "channel_3",
+            "offer_value", "p_winback", "cost", "expected_value"]
+    w = plan.preventive
+    if w is None or w.empty or not w["selected"].any():
+        return pd.DataFrame({c: [] for c in cols})
+    picked = w[w["selected"]]
+    return picked[[c for c in cols if c in picked.columns]].sort_values(
+        "watch_rank", kind="stable", ignore_index=True)
 
 
 def _add_missing_columns(con, table: str) -> None:

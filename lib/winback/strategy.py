@@ -59,6 +59,27 @@ face value when it is redeemed, which only a won-back customer does. ``p_winback
 prior per (strategy, reason match) from params, where *matched* means the rule that chose
 the strategy names the customer's reason; :func:`update_priors` is the hook that moves
 the priors towards the uplift evaluated on past campaigns (stage 6).
+
+Learned priors
+--------------
+:func:`learned_priors` (params ``learn_priors``) feeds stage 6 back into stage 4: the
+win-back reactivation uplift by strategy that stage 6 stored for each earlier campaign
+(its longest evaluated window, :func:`prior_evidence`) moves each prior cell to
+``(strength x prior + n x uplift) / (strength + n)``: shrinkage toward the params prior,
+weighted by the evaluated treated customers ``n`` (an uplift measured on few customers,
+i.e. with a wide interval, moves the prior little). The ITT uplift per assigned customer
+is what ``p_winback`` means in the expected value (wins per selected customer).
+
+Preventive care
+---------------
+Stage 7 of month ``M-1`` stores a watchlist of active customers at risk; stage 4 of
+``M`` reads it (:func:`load_watchlist`), keeps the customers who are still not churned,
+lost, win-back candidates, do-not-contact, held out or released
+(:func:`screen_preventive`) and gives them the care contact of ``strategy.preventive``
+(:func:`plan_preventive`): a care script, a cheaper channel sequence, a modest offer or
+none. Their expected value is ``risk x p_save x value - cost`` and they are selected
+under their own budget line by the same knapsack and held out by the same holdout
+(:mod:`winback.campaign`).
 """
 
 from __future__ import annotations
@@ -105,12 +126,17 @@ __all__ = [
     "design_offers",
     "expected_value",
     "fill_channels",
+    "describe_prior_moves",
+    "learned_priors",
     "load_inputs",
+    "load_prior_evidence",
     "load_watchlist",
     "offer_value",
     "plan_preventive",
     "plan_strategies",
     "preventive_funnel",
+    "prior_evidence",
+    "prior_moves",
     "prior_table",
     "reason_taxonomy",
     "screen_candidates",
@@ -431,6 +457,7 @@ class StrategyParams(Section):
     matrix: tuple[StrategyRule, ...]  # after offers: its rules are checked against the packages
     p_winback: dict[str, WinbackPrior]
     prior_strength: float = Field(default=200.0, gt=0)
+    learn_priors: bool = True
     targeting: TargetingParams
     holdout: HoldoutParams
     preventive: PreventiveParams = Field(default_factory=PreventiveParams)
@@ -1955,3 +1982,200 @@ def plan_preventive(
     frame["cost"] = contact + offer
     frame["expected_value"] = p * value - frame["cost"].to_numpy()
     return frame.sort_values("customer_id", kind="stable").reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- learned priors
+
+
+def prior_evidence(
+    evaluations: pd.DataFrame,
+    campaign_log: pd.DataFrame,
+    matrix: StrategyMatrix,
+    *,
+    month: str,
+) -> pd.DataFrame:
+    """Evaluated win-back uplift per strategy, split into the prior's reason-match cells.
+
+    For each win-back campaign month evaluated before ``month``, stage 6's reactivation
+    rows by strategy (``segment_type == "strategy"``) are taken from the latest run month
+    that evaluated it, at its longest window (the most complete follow-up); cells too small
+    to compare (no difference) are skipped. The evaluations do not say whether a strategy
+    matched the customer's reason, so a strategy's treated customers are split into the
+    ``matched`` and ``unmatched`` cells by the share of its treated win-back customers in
+    the campaign log whose matrix rule names their reason; each cell carries the uplift
+    with its share of the treated as ``n_treated``.
+
+    Parameters
+    ----------
+    evaluations : DataFrame
+        The store's ``evaluations`` (``month``, ``campaign_month``, ``program`` (optional:
+        win-back when absent), ``window``, ``segment_type``, ``segment``, ``metric``,
+        ``n_treated``, ``diff``, ``ci_low``, ``ci_high``).
+    campaign_log : DataFrame
+        The campaign log rows of the campaign months (``month``, ``group``, ``strategy``,
+        ``churn_type``, ``reason_code``, ``tier``, optional ``program``).
+    matrix : StrategyMatrix
+    month : str
+        The month being planned: only evaluations run before it are used.
+
+    Returns
+    -------
+    DataFrame
+        ``campaign_month``, ``window``, ``evaluated_in``, ``strategy``, ``reason_match``,
+        ``n_treated`` (customers, the cell's share), ``uplift``, ``ci_low``, ``ci_high``.
+    """
+    cols = ["campaign_month", "window", "evaluated_in", "strategy", "reason_match",
+            "n_treated", "uplift", "ci_low", "ci_high"]
+    empty = pd.DataFrame({c: [] for c in cols})
+    if evaluations is None or evaluations.empty:
+        return empty
+    ev = evaluations.copy()
+    program = (ev["program"].astype("string").fillna("winback")
+               if "program" in ev.columns else pd.Series("winback", index=ev.index))
+    ev = ev[
+        (program == "winback").to_numpy(bool)
+        & (ev["segment_type"] == "strategy").to_numpy(bool)
+        & (ev["metric"] == "reactivation").to_numpy(bool)
+        & (ev["month"].astype(str) < month).to_numpy(bool)
+    ]
+    if ev.empty:
+        return empty
+    ev = ev.assign(month=ev["month"].astype(str), campaign_month=ev["campaign_month"].astype(str))
+    last = ev.sort_values(["campaign_month", "month", "window"]).groupby("campaign_month").tail(1)
+    best = ev.merge(last[["campaign_month", "month", "window"]],
+                    on=["campaign_month", "month", "window"])
+    best = best[best["diff"].notna() & best["segment"].isin(STRATEGIES)]
+    if best.empty:
+        return empty
+    log = campaign_log.copy()
+    log_program = (log["program"].astype("string").fillna("winback")
+                   if "program" in log.columns else pd.Series("winback", index=log.index))
+    log = log[(log_program == "winback").to_numpy(bool) & (log["group"] == "treatment").to_numpy(bool)]
+    log = log[log["month"].astype(str).isin(set(best["campaign_month"]))]
+    if log.empty:
+        share = pd.DataFrame(columns=["campaign_month", "strategy", "matched_share"])
+    else:
+        resolved = matrix.resolve(log[["churn_type", "reason_code", "tier"]].reset_index(drop=True))
+        same = resolved["strategy"].to_numpy() == log["strategy"].astype(object).to_numpy()
+        share = (
+            pd.DataFrame({
+                "campaign_month": log["month"].astype(str).to_numpy(),
+                "strategy": log["strategy"].astype(str).to_numpy(),
+                "m": (resolved["reason_match"].to_numpy(bool) & same).astype(float),
+            })
+            .groupby(["campaign_month", "strategy"], as_index=False)["m"].mean()
+            .rename(columns={"m": "matched_share"})
+        )
+    best = best.rename(columns={"segment": "strategy"}).merge(
+        share, on=["campaign_month", "strategy"], how="left"
+    )
+    best["matched_share"] = best["matched_share"].astype(float).fillna(0.0)
+    rows = []
+    for r in best.itertuples(index=False):
+        for matched, part in ((True, r.matched_share), (False, 1.0 - r.matched_share)):
+            if part <= 0:
+                continue
+            rows.append({
+                "campaign_month": r.campaign_month, "window": int(r.window),
+                "evaluated_in": r.month, "strategy": r.strategy, "reason_match": matched,
+                "n_treated": float(r.n_treated) * part, "uplift": float(r.diff),
+                "ci_low": float(r.ci_low), "ci_high": float(r.ci_high),
+            })
+    return pd.DataFrame(rows, columns=cols).sort_values(
+        ["strategy", "reason_match", "campaign_month"], ignore_index=True)
+
+
+def prior_moves(
+    priors: Mapping[str, WinbackPrior | Mapping[str, float]],
+    evidence: pd.DataFrame,
+    *,
+    strength: float = 200.0,
+) -> tuple[dict[str, dict[str, float]], pd.DataFrame]:
+    """The priors moved by ``evidence`` (:func:`update_priors`) and a table of what moved.
+
+    Returns
+    -------
+    tuple
+        The posterior priors (strategy -> ``{"matched", "unmatched"}``) and a table with
+        one row per (strategy, cell): ``prior``, ``evidence_n`` (treated customers),
+        ``uplift`` (their pooled evaluated uplift, NaN without evidence), ``ci_low`` /
+        ``ci_high`` (the widest 95% interval among the pooled evaluations),
+        ``posterior``, ``change`` (posterior - prior) and ``weight`` (the evidence's share
+        ``n / (strength + n)``).
+    """
+    post = update_priors(priors, evidence, strength=strength) if len(evidence) else {
+        r.strategy: {"matched": r.matched, "unmatched": r.unmatched}
+        for r in prior_table(priors).itertuples()
+    }
+    rows = []
+    for r in prior_table(priors).itertuples():
+        for cell, matched in (("matched", True), ("unmatched", False)):
+            ev = evidence[(evidence["strategy"] == r.strategy)
+                          & (evidence["reason_match"].astype(bool) == matched)] \
+                if len(evidence) else evidence
+            n = float(ev["n_treated"].sum()) if len(ev) else 0.0
+            prior = float(getattr(r, cell))
+            rows.append({
+                "strategy": r.strategy, "cell": cell, "prior": prior, "evidence_n": n,
+                "uplift": float((ev["n_treated"] * ev["uplift"]).sum() / n) if n else math.nan,
+                "ci_low": float(ev["ci_low"].min()) if n else math.nan,
+                "ci_high": float(ev["ci_high"].max()) if n else math.nan,
+                "posterior": post[r.strategy][cell],
+                "change": post[r.strategy][cell] - prior,
+                "weight": n / (strength + n),
+            })
+    return post, pd.DataFrame(rows)
+
+
+def load_prior_evidence(con, month: str, params: StrategyParams) -> pd.DataFrame:
+    """:func:`prior_evidence` from the store's ``evaluations`` and ``campaign_log`` before ``month``.
+
+    Empty (no evidence) when stage 6 has stored no evaluation yet.
+    """
+    if not {"month", "campaign_month", "segment_type", "metric", "diff"} <= set(
+        _columns_of(con, "evaluations")
+    ):
+        return prior_evidence(pd.DataFrame(), pd.DataFrame(), params.build_matrix(), month=month)
+    ev = con.execute(
+        "SELECT * FROM evaluations WHERE CAST(month AS VARCHAR) < ? "
+        "AND segment_type = 'strategy' AND metric = 'reactivation'", [month]
+    ).df()
+    months = sorted(set(ev["campaign_month"].astype(str))) if len(ev) else []
+    log = pd.DataFrame(columns=["month", "group", "strategy", "churn_type", "reason_code", "tier"])
+    if months and _columns_of(con, "campaign_log"):
+        log = con.execute(
+            "SELECT * FROM campaign_log WHERE list_contains($m, CAST(month AS VARCHAR))",
+            {"m": months},
+        ).df()
+    return prior_evidence(ev, log, params.build_matrix(), month=month)
+
+
+def learned_priors(con, month: str, params: StrategyParams):
+    """Month ``month``'s P(win back) priors: the params priors moved by evaluated campaigns.
+
+    With ``params.learn_priors`` false the params priors are used unchanged (the table
+    still shows the evidence). Returns ``(priors, table)`` as :func:`prior_moves`.
+    """
+    evidence = load_prior_evidence(con, month, params)
+    post, table = prior_moves(params.p_winback, evidence, strength=params.prior_strength)
+    if not params.learn_priors:
+        post = {r.strategy: {"matched": r.matched, "unmatched": r.unmatched}
+                for r in prior_table(params.p_winback).itertuples()}
+        table = table.assign(posterior=table["prior"], change=0.0)
+    return post, table
+
+
+def describe_prior_moves(table: pd.DataFrame) -> str:
+    """A sentence on which priors the evaluated campaigns moved, and by how much."""
+    moved = table[table["evidence_n"] > 0]
+    if moved.empty:
+        return ("No evaluated win-back campaign yet: the P(win back) priors are the params' "
+                "values.")
+    big = moved.reindex(moved["change"].abs().sort_values(ascending=False).index).head(3)
+    parts = "; ".join(
+        f"{r.strategy} ({r.cell}) {r.prior:.1%} -> {r.posterior:.1%} "
+        f"(evaluated uplift {r.uplift:+.1%} on {r.evidence_n:.0f} treated)"
+        for r in big.itertuples()
+    )
+    return (f"Evaluated campaigns moved {len(moved)} of {len(table)} prior cells; the largest "
+            f"moves: {parts}.")
