@@ -314,6 +314,33 @@ def test_evaluation_sentence_and_tables():
     assert describe_evaluation(ev.iloc[0:0]).startswith("No campaign")
 
 
+def test_programs_are_evaluated_apart_and_never_pooled(tmp_path):
+    win = _outcomes(100, 30, 40, 6).assign(program="winback")
+    prev = _outcomes(60, 50, 40, 30).assign(program="preventive")
+    prev["customer_id"] = "p" + prev["customer_id"].astype(str)
+    both = pd.concat([win, prev], ignore_index=True)
+    ev = evaluate_campaigns(both, run_month="2024-04", params=PARAMS)
+    alone = evaluate_campaigns(win.drop(columns="program"), run_month="2024-04", params=PARAMS)
+    pd.testing.assert_frame_equal(ev, alone)  # the win-back uplift ignores preventive rows
+    assert set(ev["program"]) == {"winback"}
+    pv = evaluate_campaigns(both, run_month="2024-04", params=PARAMS, program="preventive")
+    row = pv[(pv["segment_type"] == "all") & (pv["metric"] == "reactivation")].iloc[0]
+    assert (row["n_treated"], row["n_control"]) == (60, 40)
+    assert row["diff"] == pytest.approx(50 / 60 - 30 / 40)
+    assert describe_evaluation(pv).startswith("Preventive care contacts of 2024-03, 1 month")
+    with pytest.raises(EvaluationError, match="program must be one of"):
+        evaluate_campaigns(both, run_month="2024-04", params=PARAMS, program="other")
+    # a store written before programs were told apart gains the column; old rows are win-back
+    con = duckdb.connect(str(tmp_path / "s.duckdb"))
+    con.register("old", ev.drop(columns="program").assign(month="2024-03"))
+    con.execute("CREATE TABLE evaluations AS SELECT * FROM old")
+    con.unregister("old")
+    write_evaluations(con, "2024-04", pd.concat([ev, pv], ignore_index=True))
+    back = read_table(con, "evaluations")
+    assert set(back.loc[back["month"] == "2024-03", "program"]) == {"winback"}
+    assert set(back.loc[back["month"] == "2024-04", "program"]) == {"winback", "preventive"}
+
+
 def test_evaluations_round_trip_and_rerun_replaces_the_month(tmp_path):
     ev = evaluate_campaigns(_outcomes(100, 30, 40, 6), run_month="2024-04", params=PARAMS)
     con = duckdb.connect(str(tmp_path / "s.duckdb"))
