@@ -155,6 +155,9 @@ TEXT: dict[str, dict[str, Any]] = {
         "trends_none": "No complete month has been run yet.",
         "trends_table": "Month by month",
         "trends_campaigns": "Every campaign evaluated so far",
+        "trends_no_campaign": "No campaign has been evaluated yet: a campaign is compared with "
+                              "its control group from the month after it is run.",
+        "trends_no_model": "No early-warning backtest yet.",
         "col_churn": "Churn rate",
         "col_back": "Came back",
         "col_lost": "Newly churned",
@@ -253,6 +256,8 @@ TEXT: dict[str, dict[str, Any]] = {
         "trends_none": "尚无已完成的月份。",
         "trends_table": "逐月数据",
         "trends_campaigns": "迄今评估的全部活动",
+        "trends_no_campaign": "尚无已评估的活动：每期活动从执行后的下一个月起与其对照组比较。",
+        "trends_no_model": "尚无预警模型回测。",
         "col_churn": "流失率",
         "col_back": "回归客户",
         "col_lost": "新流失客户",
@@ -1050,19 +1055,24 @@ def write_trends(engagement_runs_dir: str | Path, params) -> Path:
     else:
         target = params.kpis.targets.get("churn_rate") if hasattr(params, "kpis") else None
         kw = {"target": target.target, "op": target.op} if target else {}
+        evaluated = trends.campaigns[trends.campaigns["diff"].notna()]
         parts += [f"<h2>{_esc(t['trend_churn'])}</h2>",
                   _chart(plot_churn_trend, trends.churn, t["trend_churn"], language=language,
-                         **kw),
-                  f"<h2>{_esc(t['trend_react'])}</h2>",
-                  _chart(plot_reactivation_trend, trends.campaigns, t["trend_react"],
-                         language=language),
-                  f"<h2>{_esc(t['trend_roi'])}</h2>",
-                  _chart(plot_roi_trend, trends.campaigns, t["trend_roi"], language=language),
-                  f"<h2>{_esc(t['trend_model'])}</h2>",
-                  _chart(plot_model_trend, trends.model, "ROC-AUC", language=language,
-                         metric="roc_auc"),
-                  _chart(plot_model_trend, trends.model, "PR-AUC", language=language,
-                         metric="pr_auc")]
+                         **kw)]
+        for title, draw, metric in (("trend_react", plot_reactivation_trend, "reactivation"),
+                                    ("trend_roi", plot_roi_trend, "roi")):
+            parts.append(f"<h2>{_esc(t[title])}</h2>")
+            parts.append(_chart(draw, trends.campaigns, t[title], language=language)
+                         if (evaluated["metric"] == metric).any()
+                         else f"<p class='notice'>{_esc(t['trends_no_campaign'])}</p>")
+        parts.append(f"<h2>{_esc(t['trend_model'])}</h2>")
+        if len(trends.model):
+            parts += [_chart(plot_model_trend, trends.model, "ROC-AUC", language=language,
+                             metric="roc_auc"),
+                      _chart(plot_model_trend, trends.model, "PR-AUC", language=language,
+                             metric="pr_auc")]
+        else:
+            parts.append(f"<p class='notice'>{_esc(t['trends_no_model'])}</p>")
         results = campaign_results(trends.campaigns)
         if len(results):
             parts.append(_campaigns_table(results, t, currency, "trends_campaigns", 2))

@@ -89,6 +89,14 @@ def _t(language: str) -> dict:
     return _TEXT[language]
 
 
+def _empty(ax, text: str):
+    """An axes with nothing to show: no ticks, just the takeaway saying why."""
+    ax.set_xticks([])
+    ax.set_yticks([])
+    takeaway(ax, text)
+    return ax
+
+
 def plot_churn_trend(
     churn: pd.DataFrame,
     *,
@@ -116,8 +124,7 @@ def plot_churn_trend(
     ax.set_ylabel(t["churn_y"])
     format_pct(ax, decimals=1)
     if f.empty:
-        takeaway(ax, t["churn_none"])
-        return ax
+        return _empty(ax, t["churn_none"])
     x = np.arange(len(f))
     rate = f["churn_rate"].to_numpy(float)
     ax.plot(x, rate, "o-", color=PALETTE[3], lw=2)
@@ -164,8 +171,7 @@ def plot_reactivation_trend(campaigns: pd.DataFrame, *, ax=None, language: str =
     ax.set_xlabel(t["campaign"])
     ax.set_ylabel(t["react_y"])
     if rows.empty:
-        takeaway(ax, t["react_none"])
-        return ax
+        return _empty(ax, t["react_none"])
     x = np.arange(len(rows))
     d, lo, hi = (rows[c].to_numpy(float) * 100 for c in ("diff", "ci_low", "ci_high"))
     colours = np.where(lo > 0, PALETTE[2], np.where(hi < 0, PALETTE[3], PALETTE[0]))
@@ -200,8 +206,7 @@ def plot_roi_trend(campaigns: pd.DataFrame, *, ax=None, language: str = "zh", **
     ax.set_ylabel(t["roi_y"])
     format_pct(ax)
     if rows.empty:
-        takeaway(ax, t["roi_none"])
-        return ax
+        return _empty(ax, t["roi_none"])
     x = np.arange(len(rows))
     d, lo, hi = (rows[c].to_numpy(float) for c in ("diff", "ci_low", "ci_high"))
     colours = np.where(lo > 0, PALETTE[2], np.where(hi < 0, PALETTE[3], PALETTE[0]))
@@ -238,8 +243,7 @@ def plot_model_trend(
     ax.set_xlabel(t["run_month"])
     ax.set_ylabel(t["model_y"].format(metric=name))
     if rows.empty:
-        takeaway(ax, t["model_none"])
-        return ax
+        return _empty(ax, t["model_none"])
     months = sorted(rows["month"].astype(str).unique())
     pos = {m: i for i, m in enumerate(months)}
     models = [m for m in _MODEL_COLOURS if m in set(rows["model"])]
@@ -252,6 +256,7 @@ def plot_model_trend(
         ax.errorbar(x, v, yerr=err, fmt="o-", color=_MODEL_COLOURS.get(model, PALETTE[i % 10]),
                     capsize=3, lw=1.6, label=t["models"].get(model, model))
     ax.set_xticks(range(len(months)), months)
+    ax.set_xlim(-0.5, len(months) - 0.5)
     ax.set_ylim(0, 1.05)
     ax.legend(fontsize=8, loc="lower left")
     last = rows[rows["month"].astype(str) == months[-1]].set_index("model")["value"]
