@@ -288,6 +288,7 @@ def test_no_code_and_no_object_reprs(run_dir):
     assert "效果评估" in page and "Treated vs control." in page
     assert re.search(r"<table[^>]*dataframe", page)
     assert page.count('src="data:image/png;base64,') >= 2  # notebook chart + churn trend
+    assert not re.search(r"<img(?![^>]*\balt=)", page)  # every chart has alternative text
     # the notebook's H1 gives way to the section's own title; its H2 sit below it
     assert "<h1>6 · Monthly evaluation" not in page
     assert re.search(r"<h4>Campaign effect</h4>", page)

@@ -687,12 +687,13 @@ def _keep_output(output) -> bool:
     return False
 
 
-def notebook_html(path: str | Path) -> str:
+def notebook_html(path: str | Path, *, alt: str = "chart") -> str:
     """The body of an executed notebook as HTML without code, prompts or scripts.
 
     Code inputs are left out, as are outputs that are only a text repr, stderr, and the
     notebook's last ``## Outputs`` section; the first H1 is dropped (the report gives the
-    section its own title) and the other headings move down one level.
+    section its own title) and the other headings move down one level. Charts get ``alt``
+    as their alternative text.
     """
     import nbformat
     from nbconvert import HTMLExporter
@@ -723,6 +724,7 @@ def notebook_html(path: str | Path) -> str:
     body = re.sub(r"<h1\b[^>]*>.*?</h1>", "", body, count=1, flags=re.S)
     for level in (5, 4, 3, 2, 1):
         body = re.sub(rf"<(/?)h{level}\b", rf"<\1h{min(level + 2, 6)}", body)
+    body = re.sub(r"<img(?![^>]*\balt=)", f'<img alt="{_esc(alt)}"', body)
     return _offline(body)
 
 
@@ -921,7 +923,7 @@ def write_report(run_dir: str | Path, params, *, root: Path | None = None) -> Pa
         title = t["stage_titles"].get(stage.id, stage.title)
         toc.append(f'<li><a href="#stage-{_esc(stage.id)}">{_esc(title)}</a></li>')
         nb_path = run_dir / "notebooks" / Path(stage.notebook).name
-        inner = (notebook_html(nb_path) if nb_path.is_file()
+        inner = (notebook_html(nb_path, alt=title) if nb_path.is_file()
                  else f"<p class='notice'>{_esc(t['stage_missing'])}</p>")
         sections.append(f'<section class="stage" id="stage-{_esc(stage.id)}">'
                         f"<h2>{_esc(title)}</h2>\n{inner}\n</section>")
