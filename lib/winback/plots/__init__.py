@@ -17,12 +17,13 @@ from winback.plots.theme import (
     interval_errors,
     new_axes,
     takeaway,
+    takeaway_of,
     use_theme,
 )
 
 __all__ = [
     "PALETTE", "cjk_font", "format_money", "format_pct", "interval_errors", "new_axes",
-    "takeaway", "use_theme",
+    "takeaway", "takeaway_of", "use_theme",
 ]
 
 use_theme()

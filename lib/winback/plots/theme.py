@@ -11,8 +11,8 @@ from matplotlib import font_manager
 from matplotlib.ticker import FuncFormatter
 
 __all__ = [
-    "PALETTE", "cjk_font", "format_money", "format_pct", "interval_errors", "new_axes",
-    "takeaway", "use_theme",
+    "PALETTE", "TAKEAWAY_GID", "cjk_font", "format_money", "format_pct", "interval_errors",
+    "new_axes", "takeaway", "takeaway_of", "use_theme",
 ]
 
 # Qualitative palette (colour-blind safe, seaborn "colorblind"), first colour = the kit's accent.
@@ -87,11 +87,25 @@ def format_money(ax, axis: str = "y", currency: str = "CNY") -> None:
     (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(FuncFormatter(_fmt))
 
 
+TAKEAWAY_GID = "winback-takeaway"
+
+
 def takeaway(ax, text: str) -> None:
-    """Write a chart's one-line takeaway under its title (computed from the data by the caller)."""
-    ax.annotate(text, xy=(0, 1), xycoords="axes fraction", xytext=(0, 6),
-                textcoords="offset points", fontsize=9, color="#444444", ha="left", va="bottom")
+    """Write a chart's one-line takeaway under its title (computed from the data by the caller).
+
+    The line is an annotation tagged :data:`TAKEAWAY_GID`; :func:`takeaway_of` reads it back.
+    """
+    note = ax.annotate(text, xy=(0, 1), xycoords="axes fraction", xytext=(0, 6),
+                       textcoords="offset points", fontsize=9, color="#444444", ha="left",
+                       va="bottom")
+    note.set_gid(TAKEAWAY_GID)
     ax.set_title(ax.get_title(), pad=22)
+
+
+def takeaway_of(ax) -> str | None:
+    """The takeaway line written on ``ax`` by :func:`takeaway` (``None`` when there is none)."""
+    notes = [t.get_text() for t in ax.texts if t.get_gid() == TAKEAWAY_GID]
+    return notes[-1] if notes else None
 
 
 def interval_errors(values, low, high) -> np.ndarray:
