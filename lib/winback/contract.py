@@ -583,10 +583,14 @@ def _parse_datetime(s: pd.Series, missing: frozenset[str], formats: list[str]) -
         idx = np.flatnonzero(failed)
         v = v.copy()
         v.iloc[idx[ok]] = cand[ok].to_numpy()
+        conv_mask = np.zeros(len(t), bool)
+        conv_mask[idx[ok]] = True
         converted = int(ok.sum())
         if converted:
             example = f"{rest[ok].iloc[0]!r} -> {cand[ok].iloc[0]}"
         failed = present & v.isna().to_numpy()
+        return _Parsed(v, failed, converted=converted, converted_example=example,
+                       converted_mask=conv_mask)
     return _Parsed(v, failed, converted=converted, converted_example=example)
 
 
@@ -922,8 +926,9 @@ def validate(raw: RawSource, *, as_of: pd.Timestamp | str, rules: ValidationPara
                          _details(src, np.full(len(src), "not a date", dtype=object)))
             if p.converted:
                 chk.note("parsed_date", name, p.converted,
-                         f"{p.converted} dates in other formats were parsed "
-                         f"(e.g. {p.converted_example}).")
+                         f"{p.converted} dates in other formats (validation.date_formats, "
+                         f"2024年6月1日, Excel day numbers) were parsed "
+                         f"(e.g. {p.converted_example}).", np.flatnonzero(p.converted_mask))
             v = typed[name]
             if col.type == "date":
                 timed = (v.notna() & (v != v.dt.normalize())).to_numpy()
