@@ -611,3 +611,37 @@ def test_cli_run_on_bad_data_exits_3_with_the_message_and_no_traceback(cli_run):
     assert "rows 3, 4 (2 in all" in err and "column order_id" in err
     assert "validation.rules.conflicting_duplicate: quarantine" in err
     assert "Traceback" not in err
+
+
+# --- stage 1's loading step: outcomes checked against the store's campaign log ----------
+
+
+def test_load_sources_checks_outcomes_against_the_stored_campaign_log(tmp_path, monkeypatch):
+    from winback.ingest import load_sources
+    from winback.store import opened, replace_month
+    from winback.workspace import workspace
+
+    monkeypatch.setenv("WINBACK_HOME", str(tmp_path))
+    client = tmp_path / "client"
+    client.mkdir()
+    (client / "customers.csv").write_text(CUSTOMERS, encoding="utf-8")
+    (client / "transactions.csv").write_text(lines(TX, "O1,C1,2024-05-05,5"), encoding="utf-8")
+    (client / "contact_outcomes.csv").write_text(
+        lines(OUTCOMES, "C1,2024-04,1,2024-05-03 10:00,phone,是",
+              "C2,2024-05,1,2024-06-02 11:00,sms,否"), encoding="utf-8")
+    params = load_params(None, [f"run.month={MONTH}", f"sources.dir={client}"])
+    ws = workspace(params)
+    with pytest.raises(ContractError) as err:  # no campaign run yet: both months unknown
+        load_sources(params, ws)
+    assert "campaign months 2024-04, 2024-05" in str(err.value)
+    with opened(ws.store_path) as con:
+        replace_month(con, "campaign_log", "2024-04",
+                      pd.DataFrame({"month": ["2024-04"], "customer_id": ["C1"]}))
+    with pytest.raises(ContractError, match=r"campaign month 2024-05.*campaign_log holds 2024-04"):
+        load_sources(params, ws)
+    held = load_params(None, [f"run.month={MONTH}", f"sources.dir={client}",
+                              "validation.rules.unknown_campaign_month=quarantine"])
+    loaded = load_sources(held, ws)
+    assert loaded.clean("contact_outcomes")["campaign_month"].tolist() == ["2024-04"]
+    counts = quarantine_counts(loaded.quarantine)
+    assert counts[counts["rule"] == "unknown_campaign_month"]["rows"].tolist() == [1]
