@@ -230,6 +230,11 @@ def test_campaign_results_takes_each_campaign_at_its_longest_window():
     assert (first["won_back"], first["revenue"], first["cost"], first["roi"]) == (
         40.0, 12000.0, 5000.0, 1.4)
     assert campaign_results(None).empty
+    # preventive care contacts are evaluated apart and never enter the win-back figures
+    ev = _evaluations().assign(program="winback")
+    preventive = ev.assign(program="preventive", treated=0.99, diff=0.9)
+    both = campaign_results(pd.concat([ev, preventive], ignore_index=True))
+    pd.testing.assert_frame_equal(both, res)
 
 
 def test_rag_colours_follow_the_kpis_rule(run_dir):

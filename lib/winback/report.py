@@ -452,6 +452,14 @@ def churn_figures(flows: pd.DataFrame | None, month: str) -> dict[str, Any] | No
     return out
 
 
+def _winback_rows(evaluations: pd.DataFrame) -> pd.DataFrame:
+    """Whole-campaign rows of the win-back program (rows without ``program`` are win-back)."""
+    keep = evaluations["segment_type"].astype(str) == "all"
+    if "program" in evaluations.columns:
+        keep &= evaluations["program"].astype("string").fillna("winback") == "winback"
+    return evaluations[keep.to_numpy(bool)]
+
+
 def campaign_results(evaluations: pd.DataFrame | None) -> pd.DataFrame:
     """Each evaluated campaign at its longest window, from stage 6's ``evaluations`` table.
 
@@ -463,14 +471,15 @@ def campaign_results(evaluations: pd.DataFrame | None) -> pd.DataFrame:
         ``won_back, won_back_low, won_back_high`` (incremental reactivations, customers);
         ``revenue, revenue_low, revenue_high`` (incremental revenue, currency units);
         ``cost``; ``roi, roi_low, roi_high`` (ratios); ``note``. Values are copied from
-        the whole-campaign rows (``segment_type == "all"``), NaN where the table has none.
+        the win-back program's whole-campaign rows (``segment_type == "all"``; preventive
+        care contacts are evaluated apart), NaN where the table has none.
     """
     cols = ["campaign_month", "window", "n_treated", "n_control", "treated", "control", "diff",
             "ci_low", "ci_high", "won_back", "won_back_low", "won_back_high", "revenue",
             "revenue_low", "revenue_high", "cost", "roi", "roi_low", "roi_high", "note"]
     if evaluations is None or evaluations.empty:
         return pd.DataFrame(columns=cols)
-    ev = evaluations[evaluations["segment_type"].astype(str) == "all"]
+    ev = _winback_rows(evaluations)
     rows = []
     for cm, g in ev.groupby(ev["campaign_month"].astype(str), sort=True):
         k = int(g["window"].max())
@@ -987,7 +996,7 @@ def collect_trends(engagement_runs_dir: str | Path) -> Trends:
                 churn.append(row.iloc[[0]])
         ev = tables["evaluations"]
         if ev is not None and not ev.empty:
-            evals.append(ev[ev["segment_type"].astype(str) == "all"].assign(evaluated_in=m))
+            evals.append(_winback_rows(ev).assign(evaluated_in=m))
         bt = tables["warning_backtest"]
         if bt is not None and not bt.empty:
             last = bt["month"].astype(str).max()
