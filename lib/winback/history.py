@@ -14,8 +14,8 @@ import warnings
 import pandas as pd
 
 from winback.churn import ChurnParams, score_churn, write_status
-from winback.snapshot import SnapshotParams, month_end_snapshot, write_snapshot
-from winback.store import table_months
+from winback.snapshot import SnapshotParams, month_end_snapshots, write_snapshot
+from winback.store import table_months, transaction
 
 __all__ = ["fill_status_history"]
 
@@ -26,7 +26,8 @@ def fill_status_history(
     """Snapshot, score and store the ``churn.history_months`` month ends before ``month``.
 
     Only months missing from the store's ``churn_status`` are computed (their snapshot is
-    stored too, in ``snapshots``).
+    stored too, in ``snapshots``), all from one pass over the transactions
+    (:func:`winback.snapshot.month_end_snapshots`) and stored in one transaction.
 
     Months before the first transaction are skipped. Returns one row per month of the
     window: ``month``, ``source`` (``stored`` / ``filled`` / ``no data``) and ``customers``.
@@ -35,23 +36,26 @@ def fill_status_history(
     first = pd.Period(pd.Timestamp(first_ts), "M") if first_ts is not None else None
     have = set(table_months(con, "churn_status"))
     have_snapshots = set(table_months(con, "snapshots"))
-    rows = []
+    rows, todo = [], []
     for k in range(churn_params.history_months, 0, -1):
         past = str(pd.Period(month, "M") - k)
         if past in have:
             rows.append({"month": past, "source": "stored", "customers": None})
-            continue
-        if first is None or pd.Period(past, "M") <= first:
+        elif first is None or pd.Period(past, "M") <= first:
             rows.append({"month": past, "source": "no data", "customers": 0})
-            continue
+        else:
+            rows.append({"month": past, "source": "filled", "customers": None})
+            todo.append(past)
+    if todo:
+        # every missing month from one read of the transactions, stored in one transaction
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # stage 1 reports a missing interactions source
-            snapshot = month_end_snapshot(con, past, params=snapshot_params)
-        scored = score_churn(snapshot, params=churn_params)
-        if past not in have_snapshots:
-            write_snapshot(con, snapshot)
-        write_status(con, past, scored)
-        rows.append({"month": past, "source": "filled", "customers": len(scored)})
+            with transaction(con):
+                for past, snapshot in month_end_snapshots(con, todo, params=snapshot_params):
+                    scored = score_churn(snapshot, params=churn_params)
+                    if past not in have_snapshots:
+                        write_snapshot(con, snapshot)
+                    write_status(con, past, scored)
     table = pd.DataFrame(rows, columns=["month", "source", "customers"])
     counts = dict(con.execute(
         "SELECT month, count(*) FROM churn_status GROUP BY month").fetchall())

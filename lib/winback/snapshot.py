@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Iterator
 from datetime import timedelta
 
 import duckdb
@@ -74,6 +75,7 @@ __all__ = [
     "SnapshotError",
     "SnapshotParams",
     "month_end_snapshot",
+    "month_end_snapshots",
     "read_snapshot",
     "snapshot_months",
     "store_frame",
@@ -225,14 +227,19 @@ def _category_lists(con, tx_cols: list[str], end, params: SnapshotParams) -> tup
     return (", ".join(map(_q, nec)) or "NULL"), (", ".join(map(_q, disc)) or "NULL")
 
 
-def _snapshot_sql(
-    tx_cols: list[str],
-    cust_cols: list[str],
-    has_interactions: bool,
-    params: SnapshotParams,
-    categories: tuple[str, str],
-) -> str:
-    is_ret = "(amount < 0" + (" OR coalesce(is_return, false))" if "is_return" in tx_cols else ")")
+def _is_return(tx_cols: list[str]) -> str:
+    return "(amount < 0" + (" OR coalesce(is_return, false))" if "is_return" in tx_cols else ")")
+
+
+def _daily_sql(tx_cols: list[str], categories: tuple[str, str]) -> str:
+    """Transactions before ``$end_max`` summed per customer, calendar day and category class.
+
+    ``orders`` / ``gross`` count and sum purchase rows (not a return, amount > 0),
+    ``returns`` / ``return_amount`` the return rows (refund = abs(amount)), ``signed`` the
+    net amount (returns negative). Every window of the snapshot starts at midnight, so
+    each is a range of these days.
+    """
+    is_ret = _is_return(tx_cols)
     nec, disc = categories
     cat_class = (
         f"CASE WHEN CAST(category AS VARCHAR) IN ({nec}) THEN 0 "
@@ -240,6 +247,48 @@ def _snapshot_sql(
         if "category" in tx_cols
         else "2"
     )
+    return f"""
+        SELECT customer_id, d, cat,
+            count(*) FILTER (WHERE NOT is_ret AND amount > 0) AS orders,
+            sum(amount) FILTER (WHERE NOT is_ret AND amount > 0) AS gross,
+            count(*) FILTER (WHERE is_ret) AS returns,
+            sum(-signed) FILTER (WHERE is_ret) AS return_amount,
+            sum(signed) AS signed
+        FROM (
+            SELECT customer_id, CAST(order_ts AS DATE) AS d, amount,
+                   {is_ret} AS is_ret,
+                   CASE WHEN {is_ret} THEN -abs(amount) ELSE amount END AS signed,
+                   {cat_class} AS cat
+            FROM transactions
+            WHERE order_ts < $end_max
+        )
+        GROUP BY customer_id, d, cat
+    """
+
+
+def _pday_sql(daily: str) -> str:
+    """Purchase days of each customer from ``daily``: the day's gross purchases, the step in
+    days from the customer's previous purchase day (NULL on the first) and the first day."""
+    return f"""
+        SELECT customer_id, d, gross,
+               d - lag(d) OVER (PARTITION BY customer_id ORDER BY d) AS step,
+               min(d) OVER (PARTITION BY customer_id) AS first_d
+        FROM (SELECT customer_id, d, sum(gross) AS gross FROM {daily}
+              WHERE orders > 0 GROUP BY customer_id, d)
+    """
+
+
+def _snapshot_sql(
+    tx_cols: list[str],
+    cust_cols: list[str],
+    has_interactions: bool,
+    params: SnapshotParams,
+    categories: tuple[str, str],
+    daily: str | None = None,
+    pday: str | None = None,
+) -> str:
+    """The snapshot query; ``daily`` / ``pday`` name tables of :func:`_daily_sql` and
+    :func:`_pday_sql` already built (several month ends), else they are computed inline."""
 
     def cust(col: str, sql_type: str = "VARCHAR") -> str:
         return f"CAST(c.{col} AS {sql_type})" if col in cust_cols else f"CAST(NULL AS {sql_type})"
@@ -289,71 +338,57 @@ def _snapshot_sql(
         f"CAST(coalesce(e.eng_{k}_365, 0) AS INTEGER) AS eng_{k}_365"
         for k in kinds
     )
-    purchase = f"(NOT {is_ret} AND amount > 0)"
     own = "d.purchase_days - 1 >= $min_gaps"
+    if daily is None:
+        daily_ctes = f"""
+    daily AS MATERIALIZED ({_daily_sql(tx_cols, categories)}),
+    pday AS MATERIALIZED ({_pday_sql("daily")}),"""
+        daily, pday = "daily", "pday"
+    else:
+        daily_ctes = ""
 
-    # rows_agg: one hash aggregation over the transaction rows (spend, returns, windows,
-    # categories). days_agg: one window pass over purchase rows sorted by time, where a
-    # positive step to the previous purchase's date starts a new purchase day and is the
-    # gap between consecutive purchase days.
+    # rows_agg: one hash aggregation over the customer-day rows (spend, returns, windows,
+    # categories). days_agg: one over the purchase days, whose gap to the customer's
+    # previous purchase day was computed once (the same for every month end after it).
     return f"""
-    WITH tx AS NOT MATERIALIZED (
-        SELECT customer_id, order_ts, amount,
-               {is_ret} AS is_ret,
-               CASE WHEN {is_ret} THEN -abs(amount) ELSE amount END AS signed,
-               {cat_class} AS cat
-        FROM transactions
-        WHERE order_ts < $end
-    ),
+    WITH {daily_ctes}
     rows_agg AS (
         SELECT customer_id,
-            count(*) FILTER (WHERE NOT is_ret AND amount > 0) AS orders,
-            sum(amount) FILTER (WHERE NOT is_ret AND amount > 0) AS gross_spend,
-            count(*) FILTER (WHERE is_ret) AS returns,
-            sum(-signed) FILTER (WHERE is_ret) AS return_amount,
+            sum(orders) AS orders,
+            sum(gross) AS gross_spend,
+            sum(returns) AS returns,
+            sum(return_amount) AS return_amount,
             sum(signed) AS net_spend,
-            count(*) FILTER (WHERE NOT is_ret AND amount > 0 AND order_ts >= $s365) AS orders_365,
-            sum(signed) FILTER (WHERE order_ts >= $s365) AS spend_365,
-            count(*) FILTER (WHERE is_ret AND order_ts >= $s365) AS returns_365,
-            sum(-signed) FILTER (WHERE is_ret AND order_ts >= $s365) AS return_amount_365,
-            count(*) FILTER (WHERE NOT is_ret AND amount > 0 AND order_ts >= $s90) AS orders_90,
-            sum(signed) FILTER (WHERE order_ts >= $s90) AS spend_90,
-            count(*) FILTER (
-                WHERE NOT is_ret AND amount > 0 AND order_ts >= $s180 AND order_ts < $s90)
-                AS orders_prev_90,
-            sum(signed) FILTER (WHERE order_ts >= $s180 AND order_ts < $s90) AS spend_prev_90,
+            sum(orders) FILTER (WHERE d >= $d365) AS orders_365,
+            sum(signed) FILTER (WHERE d >= $d365) AS spend_365,
+            sum(returns) FILTER (WHERE d >= $d365) AS returns_365,
+            sum(return_amount) FILTER (WHERE d >= $d365) AS return_amount_365,
+            sum(orders) FILTER (WHERE d >= $d90) AS orders_90,
+            sum(signed) FILTER (WHERE d >= $d90) AS spend_90,
+            sum(orders) FILTER (WHERE d >= $d180 AND d < $d90) AS orders_prev_90,
+            sum(signed) FILTER (WHERE d >= $d180 AND d < $d90) AS spend_prev_90,
             sum(signed) FILTER (WHERE cat = 0) AS necessary_spend,
             sum(signed) FILTER (WHERE cat = 1) AS discretionary_spend,
             sum(signed) FILTER (WHERE cat = 2) AS unknown_category_spend,
-            sum(signed) FILTER (WHERE cat = 0 AND order_ts >= $s365) AS necessary_spend_365,
-            sum(signed) FILTER (WHERE cat = 1 AND order_ts >= $s365) AS discretionary_spend_365,
-            sum(signed) FILTER (WHERE cat = 2 AND order_ts >= $s365) AS unknown_category_spend_365
-        FROM tx
-        GROUP BY customer_id
-    ),
-    steps AS (
-        SELECT customer_id, d, amount,
-               d - lag(d) OVER w AS step,
-               first_value(d) OVER w AS first_d
-        FROM (SELECT customer_id, order_ts, CAST(order_ts AS DATE) AS d, amount
-              FROM transactions WHERE order_ts < $end AND {purchase})
-        WINDOW w AS (PARTITION BY customer_id ORDER BY order_ts)
-    ),
-    days_agg AS (
-        SELECT customer_id,
-            count(*) FILTER (WHERE step IS NULL OR step > 0) AS purchase_days,
-            count(*) FILTER (WHERE (step IS NULL OR step > 0) AND d >= $d365)
-                AS purchase_days_365,
-            min(d) AS first_day,
-            max(d) AS last_day,
-            sum(amount) FILTER (WHERE d > first_d) AS repeat_gross,
-            list(step) FILTER (WHERE step > 0) AS gaps,
-            stddev_samp(step) FILTER (WHERE step > 0) AS gap_std
-        FROM steps
+            sum(signed) FILTER (WHERE cat = 0 AND d >= $d365) AS necessary_spend_365,
+            sum(signed) FILTER (WHERE cat = 1 AND d >= $d365) AS discretionary_spend_365,
+            sum(signed) FILTER (WHERE cat = 2 AND d >= $d365) AS unknown_category_spend_365
+        FROM {daily}
+        WHERE d <= $as_of
         GROUP BY customer_id
     ),
     days AS (
-        SELECT * EXCLUDE (gaps), list_median(gaps) AS gap_median FROM days_agg
+        SELECT customer_id,
+            count(*) AS purchase_days,
+            count(*) FILTER (WHERE d >= $d365) AS purchase_days_365,
+            min(d) AS first_day,
+            max(d) AS last_day,
+            sum(gross) FILTER (WHERE d > first_d) AS repeat_gross,
+            median(step) FILTER (WHERE step > 0) AS gap_median,
+            stddev_samp(step) FILTER (WHERE step > 0) AS gap_std
+        FROM {pday}
+        WHERE d <= $as_of
+        GROUP BY customer_id
     ),
     pop AS (
         SELECT coalesce(median(gap_median) FILTER (WHERE purchase_days - 1 >= $min_gaps),
@@ -475,6 +510,33 @@ def _to_pandas(table: pa.Table) -> pd.DataFrame:
     return _compact(pa.table(columns).to_pandas())
 
 
+def _end(month: str) -> pd.Timestamp:
+    """Midnight after the last day of ``month`` (rows dated before it are in the month)."""
+    return pd.Timestamp(month_end(month).date() + timedelta(days=1))
+
+
+def _run_snapshot(con, sql: str, month: str, params: SnapshotParams, *,
+                  end_max: pd.Timestamp) -> pa.Table:
+    """Run the snapshot query for ``month`` (Arrow result)."""
+    end = _end(month)
+    values = {
+        "month": month,
+        "as_of": (end - pd.Timedelta(days=1)).date(),
+        "end": end,
+        "end_max": end_max,
+        "s365": end - pd.Timedelta(days=365),
+        "d365": (end - pd.Timedelta(days=365)).date(),
+        "s180": end - pd.Timedelta(days=180),
+        "d180": (end - pd.Timedelta(days=180)).date(),
+        "s90": end - pd.Timedelta(days=90),
+        "d90": (end - pd.Timedelta(days=90)).date(),
+        "min_gaps": params.min_gaps,
+        "default_gap": float(params.default_gap_days),
+    }
+    used = set(re.findall(r"\$(\w+)", sql))
+    return con.sql(sql, params={k: v for k, v in values.items() if k in used}).to_arrow_table()
+
+
 # --------------------------------------------------------------------------- public API
 
 
@@ -507,8 +569,6 @@ def month_end_snapshot(
         the month end belong to a customer unknown or not yet signed up then.
     """
     month = _check_month(month)
-    as_of = month_end(month).date()
-    end = pd.Timestamp(as_of + timedelta(days=1))
     cust_cols = _require(con, "customers")
     tx_cols = _require(con, "transactions")
     it_cols = _require(con, "interactions", optional=True)
@@ -517,25 +577,72 @@ def month_end_snapshot(
             "The store has no 'interactions' table: engagement counts are zero for everyone.",
             stacklevel=2,
         )
+    end = _end(month)
     categories = _category_lists(con, tx_cols, end, params)
     sql = _snapshot_sql(tx_cols, cust_cols, it_cols is not None, params, categories)
-    table = con.sql(
-        sql,
-        params={
-            "month": month,
-            "as_of": as_of,
-            "end": end,
-            "s365": end - pd.Timedelta(days=365),
-            "d365": (end - pd.Timedelta(days=365)).date(),
-            "s180": end - pd.Timedelta(days=180),
-            "s90": end - pd.Timedelta(days=90),
-            "min_gaps": params.min_gaps,
-            "default_gap": float(params.default_gap_days),
-        },
-    ).to_arrow_table()
+    table = _run_snapshot(con, sql, month, params, end_max=end)
     if table["signup_date"].null_count:
         raise _orphans_error(con, end, it_cols is not None)
     return _to_pandas(table)
+
+
+def month_end_snapshots(
+    con: duckdb.DuckDBPyConnection, months, *, params: SnapshotParams
+) -> Iterator[tuple[str, pd.DataFrame]]:
+    """Snapshots of several month ends, each equal to :func:`month_end_snapshot`'s.
+
+    The transactions are read once: summed per customer, day and category class, and
+    each customer's purchase days with their gaps, into temporary tables (dropped at the
+    end); each month end then aggregates those rows up to its day. Much faster than one
+    :func:`month_end_snapshot` per month when filling a history.
+
+    Parameters
+    ----------
+    con
+        Connection to the engagement store.
+    months
+        Months ``YYYY-MM``, in the order they are yielded.
+    params
+        The ``snapshot`` params section.
+
+    Yields
+    ------
+    (str, pandas.DataFrame)
+        Each month and its snapshot.
+
+    Raises
+    ------
+    SnapshotError
+        As :func:`month_end_snapshot`, for the first month it concerns.
+    """
+    months = [_check_month(m) for m in months]
+    if not months:
+        return
+    cust_cols = _require(con, "customers")
+    tx_cols = _require(con, "transactions")
+    it_cols = _require(con, "interactions", optional=True)
+    if it_cols is None:
+        warnings.warn(
+            "The store has no 'interactions' table: engagement counts are zero for everyone.",
+            stacklevel=2,
+        )
+    end_max = max(_end(m) for m in months)
+    categories = _category_lists(con, tx_cols, end_max, params)
+    daily, pday = "_snapshot_daily", "_snapshot_pday"
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {daily} AS {_daily_sql(tx_cols, categories)}",
+                    {"end_max": end_max})
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {pday} AS {_pday_sql(daily)}")
+        sql = _snapshot_sql(tx_cols, cust_cols, it_cols is not None, params, categories,
+                            daily=daily, pday=pday)
+        for month in months:
+            table = _run_snapshot(con, sql, month, params, end_max=end_max)
+            if table["signup_date"].null_count:
+                raise _orphans_error(con, _end(month), it_cols is not None)
+            yield month, _to_pandas(table)
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {daily}")
+        con.execute(f"DROP TABLE IF EXISTS {pday}")
 
 
 def snapshot_months(con: duckdb.DuckDBPyConnection) -> list[str]:

@@ -23,17 +23,39 @@ __all__ = [
     "StoreBusyError",
     "connect",
     "has_table",
+    "memory_limit",
     "opened",
     "read_month",
     "read_table",
     "replace_month",
     "replace_table",
     "table_months",
+    "transaction",
 ]
 
 
 class StoreBusyError(RuntimeError):
     """Another process holds the engagement's store open for writing."""
+
+
+MEMORY_LIMIT_ENV = "WINBACK_DUCKDB_MEMORY"
+
+
+def memory_limit() -> str:
+    """DuckDB's memory limit for the store: ``$WINBACK_DUCKDB_MEMORY`` (e.g. ``"6GB"``) when
+    set, else a quarter of the machine's memory between 1 and 4 GB.
+
+    DuckDB's own default (80% of the machine) lets its buffers grow past what a monthly run
+    may hold beside the notebook's frames; past the limit it spills to a temporary file.
+    """
+    env = os.environ.get(MEMORY_LIMIT_ENV)
+    if env:
+        return env
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        total = 8 << 30
+    return f"{min(max(total // 4, 1 << 30), 4 << 30) >> 20}MB"
 
 
 def connect(path: str | Path, *, read_only: bool = False, wait_seconds: float = 0.0):
@@ -51,7 +73,8 @@ def connect(path: str | Path, *, read_only: bool = False, wait_seconds: float = 
     deadline = time.monotonic() + wait_seconds
     while True:
         try:
-            con = duckdb.connect(str(path), read_only=read_only)
+            con = duckdb.connect(str(path), read_only=read_only,
+                                 config={"memory_limit": memory_limit()})
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower():
                 raise
@@ -93,17 +116,37 @@ def has_table(con, name: str) -> bool:
     return bool(rows and rows[0][0])
 
 
+_IN_TRANSACTION: set[int] = set()
+
+
+@contextlib.contextmanager
+def transaction(con) -> Iterator:
+    """``with transaction(con):`` — several writes committed together, or none of them.
+
+    :func:`replace_table` and :func:`replace_month` called inside join this transaction
+    instead of committing each on its own (one commit is also much faster than many).
+    """
+    if id(con) in _IN_TRANSACTION:
+        yield con
+        return
+    con.execute("BEGIN TRANSACTION")
+    _IN_TRANSACTION.add(id(con))
+    try:
+        yield con
+    except BaseException:
+        _IN_TRANSACTION.discard(id(con))
+        con.execute("ROLLBACK")
+        raise
+    _IN_TRANSACTION.discard(id(con))
+    con.execute("COMMIT")
+
+
 def replace_table(con, name: str, frame: pd.DataFrame) -> None:
     """Replace table ``name`` with ``frame`` in one transaction."""
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         con.register("_incoming", frame)
         con.execute(f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM _incoming')
         con.unregister("_incoming")
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
 
 
 def replace_month(con, name: str, month: str, frame: pd.DataFrame) -> None:
@@ -120,8 +163,7 @@ def replace_month(con, name: str, month: str, frame: pd.DataFrame) -> None:
             f"replace_month({name!r}, {month!r}): {int(wrong.sum())} rows carry another month "
             f"(e.g. {frame.loc[wrong, 'month'].iloc[0]!r})."
         )
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         con.register("_incoming", frame)
         if has_table(con, name):
             con.execute(f'DELETE FROM "{name}" WHERE month = ?', [month])
@@ -129,10 +171,6 @@ def replace_month(con, name: str, month: str, frame: pd.DataFrame) -> None:
         else:
             con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM _incoming')
         con.unregister("_incoming")
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
 
 
 def read_table(con, name: str) -> pd.DataFrame:
