@@ -213,9 +213,13 @@ def test_summary_shows_the_tables_numbers(run_dir):
     # the campaigns table: one row per campaign, never a segment's numbers
     rows = re.findall(r'<tr data-campaign="([^"]+)">(.*?)</tr>', page, flags=re.S)
     assert [r[0] for r in rows] == ["2024-01", "2024-02"]
-    assert "+10.0 pts (+2.0 pts … +18.0 pts)" in rows[0][1]
-    assert "+3.0 pts (-5.0 pts … +11.0 pts)" in rows[1][1]
-    assert "+80.0 pts" not in page
+    cells = [re.findall(r"<td>(.*?)</td>", r[1]) for r in rows]
+    assert cells[0] == ["2024-01", "2", "400 / 100", "25.0%", "15.0%", "+10.0 (+2.0 … +18.0)",
+                        "+40 (+8 … +72)", "+12,000 (+2,000 … +22,000)", "5,000",
+                        "+140% (-60% … +340%)"]
+    assert cells[1][5] == "+3.0 (-5.0 … +11.0)"
+    assert "Incremental revenue, CNY (95% CI)" in page
+    assert "+80.0" not in page
     # this month's campaign
     assert "120 customers to contact next month, 30 held out" in page
     assert "planned cost 7,687 CNY" in page

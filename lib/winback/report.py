@@ -125,10 +125,10 @@ TEXT: dict[str, dict[str, Any]] = {
         "col_n": "Treated / control customers",
         "col_treated": "Bought: treated",
         "col_control": "Bought: control",
-        "col_diff": "Difference (95% CI)",
+        "col_diff": "Difference, points (95% CI)",
         "col_wonback": "Customers won back (95% CI)",
-        "col_revenue": "Incremental revenue (95% CI)",
-        "col_cost": "Cost",
+        "col_revenue": "Incremental revenue, {currency} (95% CI)",
+        "col_cost": "Cost, {currency}",
         "col_roi": "ROI (95% CI)",
         "too_small": "too small to compare",
         "kpis": "KPIs against targets",
@@ -228,10 +228,10 @@ TEXT: dict[str, dict[str, Any]] = {
         "col_n": "干预 / 对照客户数",
         "col_treated": "干预组复购",
         "col_control": "对照组复购",
-        "col_diff": "差值 (95% 区间)",
+        "col_diff": "差值，百分点 (95% 区间)",
         "col_wonback": "多挽回客户 (95% 区间)",
-        "col_revenue": "增量收入 (95% 区间)",
-        "col_cost": "成本",
+        "col_revenue": "增量收入，{currency} (95% 区间)",
+        "col_cost": "成本，{currency}",
         "col_roi": "投资回报率 (95% 区间)",
         "too_small": "样本过小，无法比较",
         "kpis": "关键指标与目标",
@@ -623,11 +623,10 @@ def _campaigns_table(results: pd.DataFrame, t: dict, currency: str, title: str =
             cells = [
                 r.campaign_month, r.window, f"{r.n_treated:,} / {r.n_control:,}",
                 _pct(r.treated), _pct(r.control),
-                f"{_points(r.diff, t)} ({_points(r.ci_low, t)} … {_points(r.ci_high, t)})",
+                f"{r.diff * 100:+.1f} ({r.ci_low * 100:+.1f} … {r.ci_high * 100:+.1f})",
                 f"{_count(r.won_back)} ({_count(r.won_back_low)} … {_count(r.won_back_high)})",
-                f"{_money(r.revenue, currency, True)} ({_money(r.revenue_low, currency, True)} … "
-                f"{_money(r.revenue_high, currency, True)})",
-                _money(r.cost, currency),
+                f"{_count(r.revenue)} ({_count(r.revenue_low)} … {_count(r.revenue_high)})",
+                _count(r.cost, signed=False),
                 f"{_signed_pct(r.roi)} ({_signed_pct(r.roi_low)} … {_signed_pct(r.roi_high)})",
             ]
         rows.append(f'<tr data-campaign="{_esc(r.campaign_month)}">'
@@ -635,8 +634,8 @@ def _campaigns_table(results: pd.DataFrame, t: dict, currency: str, title: str =
     return (f"<h{level}>{_esc(t[title])}</h{level}>"
             f"<p class='note'>{_esc(t['campaigns_note'])}</p>"
             '<div class="table-wrap"><table class="summary-table" id="campaigns"><thead><tr>'
-            + "".join(f"<th>{_esc(t[h])}</th>" for h in head) + "</tr></thead><tbody>"
-            + "".join(rows) + "</tbody></table></div>")
+            + "".join(f"<th>{_esc(t[h].format(currency=currency))}</th>" for h in head)
+            + "</tr></thead><tbody>" + "".join(rows) + "</tbody></table></div>")
 
 
 def _kpi_table(kpi_status: pd.DataFrame | None, t: dict) -> str:
