@@ -792,72 +792,79 @@ def test_load_watchlist_takes_the_latest_month_before_and_says_when_there_is_non
 # --------------------------------------------------------------------------- learned priors
 
 
-def _evaluations():
-    """Stored stage-6 rows: campaign 2024-03 evaluated in 04 (window 1) and 05 (windows 1-2)."""
-    rows = []
-    for run, window, diff in (("2024-04", 1, 0.30), ("2024-05", 1, 0.30), ("2024-05", 2, 0.40)):
-        for seg, n in (("package_offer", 100), ("care_message", 50)):
-            rows.append({"month": run, "campaign_month": "2024-03", "program": "winback",
-                         "window": window, "segment_type": "strategy", "segment": seg,
-                         "metric": "reactivation", "n_treated": n, "n_control": 25,
-                         "diff": diff, "ci_low": diff - 0.1, "ci_high": diff + 0.1})
-    rows.append({**rows[-1], "program": "preventive", "diff": 0.9})  # never pooled
-    rows.append({**rows[-1], "program": "winback", "month": "2024-06", "diff": 0.9})  # future
-    return pd.DataFrame(rows)
+def _outcomes():
+    """Window outcomes of campaign 2024-03 (windows 1 and 2) as stage 6 collects them.
+
+    Window 2 (the longest): package_offer (price, matched) 40 treated / 10 control with 20
+    and 1 reactivated; care_message 20 treated (10 no_need = matched, 10 quality) / 5
+    control with 6 and 1 reactivated; preventive rows that must be ignored.
+    """
+    def arm(strategy, group, n, won, reasons, program="winback", window=2):
+        return pd.DataFrame({
+            "campaign_month": "2024-03", "window": window, "program": program,
+            "customer_id": [f"{strategy[:3]}{group[0]}{program[0]}{window}{i}" for i in range(n)],
+            "group": group, "reactivated": [i < won for i in range(n)], "strategy": strategy,
+            "churn_type": [{"price": "passive", "no_need": "active", "quality": "passive"}[r]
+                           for r in reasons],
+            "reason_code": reasons, "tier": "1"})
+    parts = [
+        arm("package_offer", "treatment", 40, 20, ["price"] * 40),
+        arm("package_offer", "control", 10, 1, ["price"] * 10),
+        arm("care_message", "treatment", 20, 6, ["no_need"] * 10 + ["quality"] * 10),
+        arm("care_message", "control", 5, 1, ["no_need"] * 5),
+        arm("package_offer", "treatment", 40, 40, ["price"] * 40, window=1),  # shorter window
+        arm("package_offer", "control", 10, 0, ["price"] * 10, window=1),
+        arm("care_message", "treatment", 30, 30, ["price"] * 30, program="preventive"),
+        arm("care_message", "control", 30, 0, ["price"] * 30, program="preventive"),
+    ]
+    return pd.concat(parts, ignore_index=True)
 
 
-def _log():
-    """2024-03's treated win-back rows: package_offer (price, matched), care_message 1 of 2."""
-    return pd.DataFrame({
-        "month": "2024-03", "group": "treatment", "program": "winback",
-        "strategy": ["package_offer", "care_message", "care_message"],
-        "churn_type": ["passive", "active", "passive"],
-        "reason_code": ["price", "no_need", "quality"], "tier": ["1", "1", "1"]})
+RULES = [{"reason": "*", "strategy": "care_message", "channels": ["sms"], "offer": "none"},
+         {"reason": "unknown", "strategy": "care_survey"},
+         {"reason": "price", "strategy": "package_offer"},
+         {"reason": "no_need", "strategy": "care_message"}]
 
 
-def test_learned_priors_shrink_toward_the_params_prior_by_sample_size():
+def test_learned_priors_shrink_toward_the_params_prior_by_effective_size():
     from winback.strategy import prior_evidence, prior_moves
+    from winback.uplift import rate_difference
 
-    rules = [{"reason": "*", "strategy": "care_message", "channels": ["sms"], "offer": "none"},
-             {"reason": "unknown", "strategy": "care_survey"},
-             {"reason": "price", "strategy": "package_offer"},
-             {"reason": "no_need", "strategy": "care_message"}]
-    ev = prior_evidence(_evaluations(), _log(), matrix(rules), month="2024-06")
-    # the longest window of the latest run before 2024-06: 2024-05, window 2, uplift 0.40
-    assert set(ev["evaluated_in"]) == {"2024-05"} and set(ev["window"]) == {2}
-    cells = ev.set_index(["strategy", "reason_match"])["n_treated"]
-    assert cells[("package_offer", True)] == 100
-    assert cells[("care_message", True)] == 25 and cells[("care_message", False)] == 25
+    ev = prior_evidence(_outcomes(), matrix(RULES))
+    assert set(ev["window"]) == {2}  # the longest window; preventive rows never enter
+    cells = ev.set_index(["strategy", "reason_match"])
+    po = cells.loc[("package_offer", True)]
+    ref = rate_difference(20, 40, 1, 10)
+    assert po["uplift"] == pytest.approx(0.4) and po["ci_low"] == pytest.approx(ref.ci_low)
+    assert po["n_treated"] == pytest.approx(40 * 10 / 50)  # effective size 8
+    # care_message: effective size 20 x 5 / 25 = 4, half matched (no_need), half not
+    assert cells.loc[("care_message", True), "n_treated"] == pytest.approx(2.0)
+    assert cells.loc[("care_message", False), "n_treated"] == pytest.approx(2.0)
     priors = {s: {"matched": 0.2, "unmatched": 0.05} for s in STRATEGIES}
     post, table = prior_moves(priors, ev, strength=100)
-    # (100 x 0.2 + 100 x 0.4) / 200 = 0.30; (100 x 0.05 + 25 x 0.4) / 125 = 0.12
-    assert post["package_offer"]["matched"] == pytest.approx(0.30)
-    assert post["care_message"]["unmatched"] == pytest.approx(0.12)
+    # (100 x 0.2 + 8 x 0.4) / 108; care_message unmatched: (100 x 0.05 + 2 x 0.1) / 102
+    assert post["package_offer"]["matched"] == pytest.approx(23.2 / 108)
+    assert post["care_message"]["unmatched"] == pytest.approx(5.2 / 102)
     assert post["care_survey"] == {"matched": 0.2, "unmatched": 0.05}
     row = table.set_index(["strategy", "cell"]).loc[("package_offer", "matched")]
-    assert row["change"] == pytest.approx(0.10) and row["weight"] == pytest.approx(0.5)
-    assert row["ci_low"] == pytest.approx(0.3) and row["ci_high"] == pytest.approx(0.5)
+    assert row["change"] == pytest.approx(23.2 / 108 - 0.2)
+    assert row["weight"] == pytest.approx(8 / 108)
     # before any evaluation: nothing moves
-    none = prior_evidence(_evaluations(), _log(), matrix(rules), month="2024-04")
-    assert none.empty
+    none = prior_evidence(_outcomes().iloc[0:0], matrix(RULES))
     post0, table0 = prior_moves(priors, none, strength=100)
     assert post0 == priors and (table0["change"] == 0).all()
+    with pytest.raises(StrategyError, match="outcomes lack"):
+        prior_evidence(_outcomes().drop(columns="tier"), matrix(RULES))
 
 
-def test_learned_priors_from_the_store_and_switched_off():
+def test_learned_priors_follow_the_params_switch_and_say_what_moved():
     from winback.strategy import describe_prior_moves, learned_priors
 
-    p = params()
-    con = duckdb.connect()
-    post, table = learned_priors(con, "2024-06", p)  # no evaluations stored yet
-    assert (table["change"] == 0).all() and "No evaluated" in describe_prior_moves(table)
-    con.register("e", _evaluations())
-    con.execute("CREATE TABLE evaluations AS SELECT * FROM e")
-    con.register("l", _log())
-    con.execute("CREATE TABLE campaign_log AS SELECT * FROM l")
-    post, table = learned_priors(con, "2024-06", p)
-    # PARAMS: price -> package_offer (matched 0.2), strength 100, 100 treated at +0.40
-    assert post["package_offer"]["matched"] == pytest.approx(0.30)
-    assert "package_offer (matched) 20.0% -> 30.0%" in describe_prior_moves(table)
-    off, table_off = learned_priors(con, "2024-06", params(learn_priors=False))
+    post, table = learned_priors(_outcomes().iloc[0:0], params())
+    assert (table["change"] == 0).all() and "No win-back campaign" in describe_prior_moves(table)
+    post, table = learned_priors(_outcomes(), params())
+    # PARAMS: price -> package_offer (matched prior 0.2), strength 100, effective size 8
+    assert post["package_offer"]["matched"] == pytest.approx(23.2 / 108)
+    assert "package_offer (matched) 20.0% -> 21.5%" in describe_prior_moves(table)
+    off, table_off = learned_priors(_outcomes(), params(learn_priors=False))
     assert off["package_offer"]["matched"] == 0.2 and (table_off["change"] == 0).all()

@@ -63,12 +63,13 @@ the priors towards the uplift evaluated on past campaigns (stage 6).
 Learned priors
 --------------
 :func:`learned_priors` (params ``learn_priors``) feeds stage 6 back into stage 4: the
-win-back reactivation uplift by strategy that stage 6 stored for each earlier campaign
-(its longest evaluated window, :func:`prior_evidence`) moves each prior cell to
-``(strength x prior + n x uplift) / (strength + n)``: shrinkage toward the params prior,
-weighted by the evaluated treated customers ``n`` (an uplift measured on few customers,
-i.e. with a wide interval, moves the prior little). The ITT uplift per assigned customer
-is what ``p_winback`` means in the expected value (wins per selected customer).
+win-back reactivation uplift by strategy of each campaign evaluated by the month (stage 6's
+window outcomes and intervals, :func:`prior_evidence`, longest elapsed window) moves each
+prior cell to ``(strength x prior + n x uplift) / (strength + n)``: shrinkage toward the
+params prior, weighted by the evidence's effective size ``n = n_t n_c / (n_t + n_c)`` (an
+uplift measured on few customers, i.e. with a wide interval, moves the prior little). The
+intention-to-treat uplift per assigned customer is what ``p_winback`` means in the expected
+value (wins per selected customer).
 
 Preventive care
 ---------------
@@ -129,7 +130,6 @@ __all__ = [
     "describe_prior_moves",
     "learned_priors",
     "load_inputs",
-    "load_prior_evidence",
     "load_watchlist",
     "offer_value",
     "plan_preventive",
@@ -1988,99 +1988,90 @@ def plan_preventive(
 
 
 def prior_evidence(
-    evaluations: pd.DataFrame,
-    campaign_log: pd.DataFrame,
+    outcomes: pd.DataFrame,
     matrix: StrategyMatrix,
     *,
-    month: str,
+    alpha: float = 0.05,
+    method: str = "newcomb",
 ) -> pd.DataFrame:
     """Evaluated win-back uplift per strategy, split into the prior's reason-match cells.
 
-    For each win-back campaign month evaluated before ``month``, stage 6's reactivation
-    rows by strategy (``segment_type == "strategy"``) are taken from the latest run month
-    that evaluated it, at its longest window (the most complete follow-up); cells too small
-    to compare (no difference) are skipped. The evaluations do not say whether a strategy
-    matched the customer's reason, so a strategy's treated customers are split into the
-    ``matched`` and ``unmatched`` cells by the share of its treated win-back customers in
-    the campaign log whose matrix rule names their reason; each cell carries the uplift
-    with its share of the treated as ``n_treated``.
+    ``outcomes`` are stage 6's per-customer window outcomes of the campaigns evaluated in
+    the run month (:func:`winback.evaluation.collect`). For each win-back campaign month
+    the longest elapsed window is used (the most complete follow-up); within it, each
+    strategy's treated and control customers give the reactivation difference with its
+    interval (:func:`winback.uplift.rate_difference`, intention to treat). Unlike stage 6's
+    report, no minimum size applies: the evidence's weight is its *effective size*
+    ``n_t n_c / (n_t + n_c)`` (the variance of a difference of two rates is that of one rate
+    over this many customers), so a strategy with few control customers moves its prior
+    little. The evaluation does not say whether the strategy matched the customer's
+    reason, so each strategy's effective size is split between the ``matched`` and
+    ``unmatched`` cells by the share of its treated customers whose matrix rule names their
+    reason (:meth:`StrategyMatrix.resolve` on their churn type, reason and tier).
 
     Parameters
     ----------
-    evaluations : DataFrame
-        The store's ``evaluations`` (``month``, ``campaign_month``, ``program`` (optional:
-        win-back when absent), ``window``, ``segment_type``, ``segment``, ``metric``,
-        ``n_treated``, ``diff``, ``ci_low``, ``ci_high``).
-    campaign_log : DataFrame
-        The campaign log rows of the campaign months (``month``, ``group``, ``strategy``,
-        ``churn_type``, ``reason_code``, ``tier``, optional ``program``).
+    outcomes : DataFrame
+        ``campaign_month``, ``window``, ``customer_id``, ``group``, ``reactivated``,
+        ``strategy``, ``churn_type``, ``reason_code``, ``tier`` and optional ``program``
+        (win-back when absent; preventive rows are ignored).
     matrix : StrategyMatrix
-    month : str
-        The month being planned: only evaluations run before it are used.
+    alpha, method
+        Interval level and method (``evaluation.alpha``, ``evaluation.rate_ci_method``).
 
     Returns
     -------
     DataFrame
-        ``campaign_month``, ``window``, ``evaluated_in``, ``strategy``, ``reason_match``,
-        ``n_treated`` (customers, the cell's share), ``uplift``, ``ci_low``, ``ci_high``.
+        ``campaign_month``, ``window``, ``strategy``, ``reason_match``, ``n_treated`` (the
+        cell's share of the effective size, customers), ``treated``, ``control`` (arm
+        sizes of the strategy), ``uplift``, ``ci_low``, ``ci_high``.
     """
-    cols = ["campaign_month", "window", "evaluated_in", "strategy", "reason_match",
-            "n_treated", "uplift", "ci_low", "ci_high"]
+    from winback.uplift import rate_difference
+
+    cols = ["campaign_month", "window", "strategy", "reason_match", "n_treated", "treated",
+            "control", "uplift", "ci_low", "ci_high"]
     empty = pd.DataFrame({c: [] for c in cols})
-    if evaluations is None or evaluations.empty:
+    if outcomes is None or outcomes.empty:
         return empty
-    ev = evaluations.copy()
-    program = (ev["program"].astype("string").fillna("winback")
-               if "program" in ev.columns else pd.Series("winback", index=ev.index))
-    ev = ev[
-        (program == "winback").to_numpy(bool)
-        & (ev["segment_type"] == "strategy").to_numpy(bool)
-        & (ev["metric"] == "reactivation").to_numpy(bool)
-        & (ev["month"].astype(str) < month).to_numpy(bool)
-    ]
-    if ev.empty:
+    _require(outcomes, ("campaign_month", "window", "group", "reactivated", "strategy",
+                        "churn_type", "reason_code", "tier"), "outcomes")
+    o = outcomes
+    if "program" in o.columns:
+        o = o[(o["program"].astype("string").fillna("winback") == "winback").to_numpy(bool)]
+    o = o[o["strategy"].isin(STRATEGIES).to_numpy(bool)]
+    if o.empty:
         return empty
-    ev = ev.assign(month=ev["month"].astype(str), campaign_month=ev["campaign_month"].astype(str))
-    last = ev.sort_values(["campaign_month", "month", "window"]).groupby("campaign_month").tail(1)
-    best = ev.merge(last[["campaign_month", "month", "window"]],
-                    on=["campaign_month", "month", "window"])
-    best = best[best["diff"].notna() & best["segment"].isin(STRATEGIES)]
-    if best.empty:
-        return empty
-    log = campaign_log.copy()
-    log_program = (log["program"].astype("string").fillna("winback")
-                   if "program" in log.columns else pd.Series("winback", index=log.index))
-    log = log[(log_program == "winback").to_numpy(bool) & (log["group"] == "treatment").to_numpy(bool)]
-    log = log[log["month"].astype(str).isin(set(best["campaign_month"]))]
-    if log.empty:
-        share = pd.DataFrame(columns=["campaign_month", "strategy", "matched_share"])
-    else:
-        resolved = matrix.resolve(log[["churn_type", "reason_code", "tier"]].reset_index(drop=True))
-        same = resolved["strategy"].to_numpy() == log["strategy"].astype(object).to_numpy()
-        share = (
-            pd.DataFrame({
-                "campaign_month": log["month"].astype(str).to_numpy(),
-                "strategy": log["strategy"].astype(str).to_numpy(),
-                "m": (resolved["reason_match"].to_numpy(bool) & same).astype(float),
-            })
-            .groupby(["campaign_month", "strategy"], as_index=False)["m"].mean()
-            .rename(columns={"m": "matched_share"})
-        )
-    best = best.rename(columns={"segment": "strategy"}).merge(
-        share, on=["campaign_month", "strategy"], how="left"
-    )
-    best["matched_share"] = best["matched_share"].astype(float).fillna(0.0)
+    longest = o.groupby("campaign_month")["window"].transform("max")
+    o = o[(o["window"] == longest).to_numpy(bool)].reset_index(drop=True)
+    treat = (o["group"] == "treatment").to_numpy(bool)
+    resolved = matrix.resolve(o.loc[treat, ["churn_type", "reason_code", "tier"]]
+                              .reset_index(drop=True))
+    matched = np.zeros(len(o), bool)
+    matched[treat] = (resolved["reason_match"].to_numpy(bool)
+                      & (resolved["strategy"].to_numpy() == o.loc[treat, "strategy"].to_numpy()))
+    o = o.assign(_matched=matched, _won=o["reactivated"].astype("boolean").fillna(False)
+                 .astype(bool))
     rows = []
-    for r in best.itertuples(index=False):
-        for matched, part in ((True, r.matched_share), (False, 1.0 - r.matched_share)):
+    for (cm, strategy), cell in o.groupby(["campaign_month", "strategy"], sort=True):
+        t = cell[cell["group"] == "treatment"]
+        c = cell[cell["group"] == "control"]
+        if len(t) == 0 or len(c) == 0:
+            continue
+        comp = rate_difference(int(t["_won"].sum()), len(t), int(c["_won"].sum()), len(c),
+                               alpha=alpha, method=method)
+        n_eff = len(t) * len(c) / (len(t) + len(c))
+        share = float(t["_matched"].mean())
+        for is_matched, part in ((True, share), (False, 1.0 - share)):
             if part <= 0:
                 continue
             rows.append({
-                "campaign_month": r.campaign_month, "window": int(r.window),
-                "evaluated_in": r.month, "strategy": r.strategy, "reason_match": matched,
-                "n_treated": float(r.n_treated) * part, "uplift": float(r.diff),
-                "ci_low": float(r.ci_low), "ci_high": float(r.ci_high),
+                "campaign_month": str(cm), "window": int(cell["window"].iloc[0]),
+                "strategy": str(strategy), "reason_match": is_matched,
+                "n_treated": n_eff * part, "treated": len(t), "control": len(c),
+                "uplift": comp.diff, "ci_low": comp.ci_low, "ci_high": comp.ci_high,
             })
+    if not rows:
+        return empty
     return pd.DataFrame(rows, columns=cols).sort_values(
         ["strategy", "reason_match", "campaign_month"], ignore_index=True)
 
@@ -2097,7 +2088,8 @@ def prior_moves(
     -------
     tuple
         The posterior priors (strategy -> ``{"matched", "unmatched"}``) and a table with
-        one row per (strategy, cell): ``prior``, ``evidence_n`` (treated customers),
+        one row per (strategy, cell): ``prior``, ``evidence_n`` (the evidence's weight in
+        customers: ``n_treated`` summed),
         ``uplift`` (their pooled evaluated uplift, NaN without evidence), ``ci_low`` /
         ``ci_high`` (the widest 95% interval among the pooled evaluations),
         ``posterior``, ``change`` (posterior - prior) and ``weight`` (the evidence's share
@@ -2127,36 +2119,21 @@ def prior_moves(
     return post, pd.DataFrame(rows)
 
 
-def load_prior_evidence(con, month: str, params: StrategyParams) -> pd.DataFrame:
-    """:func:`prior_evidence` from the store's ``evaluations`` and ``campaign_log`` before ``month``.
+def learned_priors(outcomes: pd.DataFrame, params: StrategyParams, *, alpha: float = 0.05,
+                   method: str = "newcomb"):
+    """The month's P(win back) priors: the params priors moved by evaluated campaigns.
 
-    Empty (no evidence) when stage 6 has stored no evaluation yet.
+    ``outcomes`` are the window outcomes of the campaigns evaluated by the run month
+    (:func:`winback.evaluation.collect`); :func:`prior_evidence` turns them into evidence
+    and :func:`prior_moves` shrinks each prior toward it. With ``params.learn_priors``
+    false the params priors are used unchanged (the table still shows the evidence).
+
+    Returns
+    -------
+    tuple
+        ``(priors, table)`` as :func:`prior_moves`.
     """
-    if not {"month", "campaign_month", "segment_type", "metric", "diff"} <= set(
-        _columns_of(con, "evaluations")
-    ):
-        return prior_evidence(pd.DataFrame(), pd.DataFrame(), params.build_matrix(), month=month)
-    ev = con.execute(
-        "SELECT * FROM evaluations WHERE CAST(month AS VARCHAR) < ? "
-        "AND segment_type = 'strategy' AND metric = 'reactivation'", [month]
-    ).df()
-    months = sorted(set(ev["campaign_month"].astype(str))) if len(ev) else []
-    log = pd.DataFrame(columns=["month", "group", "strategy", "churn_type", "reason_code", "tier"])
-    if months and _columns_of(con, "campaign_log"):
-        log = con.execute(
-            "SELECT * FROM campaign_log WHERE list_contains($m, CAST(month AS VARCHAR))",
-            {"m": months},
-        ).df()
-    return prior_evidence(ev, log, params.build_matrix(), month=month)
-
-
-def learned_priors(con, month: str, params: StrategyParams):
-    """Month ``month``'s P(win back) priors: the params priors moved by evaluated campaigns.
-
-    With ``params.learn_priors`` false the params priors are used unchanged (the table
-    still shows the evidence). Returns ``(priors, table)`` as :func:`prior_moves`.
-    """
-    evidence = load_prior_evidence(con, month, params)
+    evidence = prior_evidence(outcomes, params.build_matrix(), alpha=alpha, method=method)
     post, table = prior_moves(params.p_winback, evidence, strength=params.prior_strength)
     if not params.learn_priors:
         post = {r.strategy: {"matched": r.matched, "unmatched": r.unmatched}
@@ -2169,12 +2146,12 @@ def describe_prior_moves(table: pd.DataFrame) -> str:
     """A sentence on which priors the evaluated campaigns moved, and by how much."""
     moved = table[table["evidence_n"] > 0]
     if moved.empty:
-        return ("No evaluated win-back campaign yet: the P(win back) priors are the params' "
-                "values.")
+        return ("No win-back campaign has been evaluated against its control yet: the "
+                "P(win back) priors are the params' values.")
     big = moved.reindex(moved["change"].abs().sort_values(ascending=False).index).head(3)
     parts = "; ".join(
         f"{r.strategy} ({r.cell}) {r.prior:.1%} -> {r.posterior:.1%} "
-        f"(evaluated uplift {r.uplift:+.1%} on {r.evidence_n:.0f} treated)"
+        f"(evaluated uplift {r.uplift:+.1%}, effective size {r.evidence_n:.0f})"
         for r in big.itertuples()
     )
     return (f"Evaluated campaigns moved {len(moved)} of {len(table)} prior cells; the largest "
