@@ -14,10 +14,14 @@ Atomic store
     it), and the copy replaces the store by one rename when every stage succeeded, just
     before the month folder is moved into place. So a failed or killed run changes
     neither the store nor the campaign log: no month's rows are ever half written, and
-    the campaign log never holds half a month. The source tables (``customers``,
-    ``transactions``, ... and ``quarantine``) hold the latest month's load: rerunning an
-    earlier month keeps the later load in place, so the later months' inputs are not
-    replaced by the earlier month's.
+    the campaign log never holds half a month.
+Earlier months
+    Rerunning month M after later months ran: the stages of M see the store as it was
+    when M first ran (the copy drops the month-keyed rows after M), and the commit puts
+    the later months' rows back unchanged. The source tables (``customers``,
+    ``transactions``, ... and ``quarantine``) keep the latest month's load, so the later
+    months' inputs are not replaced by M's. With the same input files and params, a
+    rerun gives identical tables.
 Interrupted runs
     While a run is in progress its partial manifest says ``status: running`` with the
     process id, the host and the stage ``running``. A partial folder whose process is gone
@@ -380,18 +384,6 @@ def _swap_into_place(partial: Path, final: Path) -> None:
         shutil.rmtree(old)
 
 
-def _sources_month(con) -> str | None:
-    """Month of the load the store's source tables hold (None: no load yet)."""
-    from winback.store import has_table, table_months
-
-    if has_table(con, _META):
-        rows = con.execute(f"SELECT value FROM {_META} WHERE key = 'sources_month'").fetchall()
-        if rows:
-            return rows[0][0]
-    months = table_months(con, "snapshots")
-    return months[-1] if months else None
-
-
 def _set_sources_month(con, month: str) -> None:
     con.execute(f"CREATE TABLE IF NOT EXISTS {_META} (key VARCHAR PRIMARY KEY, value VARCHAR)")
     con.execute(f"DELETE FROM {_META} WHERE key = 'sources_month'")
@@ -414,40 +406,97 @@ def _prepare_store(
     shutil.copyfile(real, copy)
     with opened(real, read_only=True) as con_real, opened(copy) as con:
         write_campaign_guard(con, con_real, month, force=force_campaign)
+        # An earlier month rerun sees the store as it was when that month first ran: the
+        # later months' rows are put back at commit (_restore_later).
+        for name in _month_tables(con):
+            con.execute(f'DELETE FROM "{name}" WHERE month > ?', [month])
+
+
+def _month_tables(con, catalog: str | None = None) -> list[str]:
+    """Month-keyed tables of the store (a ``month`` column), the load tables excepted."""
+    rows = con.execute(
+        "SELECT DISTINCT table_name FROM information_schema.columns WHERE column_name = 'month' "
+        "AND table_catalog = coalesce(?, current_database()) ORDER BY 1", [catalog]
+    ).fetchall()
+    return [r[0] for r in rows if r[0] not in LOAD_TABLES]
+
+
+def _restore_later(con, real: Path, month: str, *, loaded: bool) -> None:
+    """Put the later months' state of ``real`` into the run's copy ``con`` (one transaction).
+
+    Month-keyed rows after ``month`` come back from the engagement's store; so does its
+    latest load (source tables), when this run loaded ``month``'s sources over it.
+    """
+    quoted = str(real).replace("'", "''")
+    con.execute(f"ATTACH '{quoted}' AS latest (READ_ONLY)")
+    try:
+        later = None
+        if con.execute("SELECT count(*) FROM information_schema.tables WHERE table_catalog = "
+                       f"'latest' AND table_name = '{_META}'").fetchall()[0][0]:
+            rows = con.execute(f"SELECT value FROM latest.{_META} "
+                               "WHERE key = 'sources_month'").fetchall()
+            later = rows[0][0] if rows else None
+        if later is None:
+            found = [n for n in _month_tables(con, "latest") if n == "snapshots"]
+            if found:
+                later = con.execute("SELECT max(month) FROM latest.snapshots").fetchall()[0][0]
+        con.execute("BEGIN TRANSACTION")
+        for name in _month_tables(con, "latest"):
+            cols = con.execute(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_catalog = 'latest' AND table_name = ? ORDER BY ordinal_position",
+                [name]).fetchall()
+            if not con.execute("SELECT count(*) FROM latest.\"" + name + "\" WHERE month > ?",
+                               [month]).fetchall()[0][0]:
+                continue
+            if not con.execute(
+                    "SELECT count(*) FROM information_schema.tables WHERE table_name = ? "
+                    "AND table_catalog = current_database()", [name]).fetchall()[0][0]:
+                con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM latest."{name}" '
+                            "WHERE month > ?", [month])
+                continue
+            mine = {r[0] for r in con.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
+                "AND table_catalog = current_database()", [name]).fetchall()}
+            for col, kind in cols:
+                if col not in mine:
+                    con.execute(f'ALTER TABLE "{name}" ADD COLUMN "{col}" {kind}')
+            con.execute(f'DELETE FROM "{name}" WHERE month > ?', [month])
+            con.execute(f'INSERT INTO "{name}" BY NAME SELECT * FROM latest."{name}" '
+                        "WHERE month > ?", [month])
+        if loaded and later is not None and later > month:
+            # Keep the later month's load: it is what the later months' stages read.
+            for name in LOAD_TABLES:
+                if con.execute(
+                    "SELECT count(*) FROM information_schema.tables "
+                    "WHERE table_catalog = 'latest' AND table_name = ?", [name]
+                ).fetchall()[0][0]:
+                    con.execute(f'CREATE OR REPLACE TABLE "{name}" AS '
+                                f'SELECT * FROM latest."{name}"')
+                else:
+                    con.execute(f'DROP TABLE IF EXISTS "{name}"')
+            _set_sources_month(con, later)
+        elif loaded:
+            _set_sources_month(con, month)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.execute("DETACH latest")
 
 
 def _commit_store(ws: Workspace, partial: Path, month: str, *, loaded: bool) -> None:
     """Move the run's store copy over the engagement's store (idempotent after a crash)."""
     from winback.campaign import drop_campaign_guard
-    from winback.store import has_table, opened
+    from winback.store import opened
 
     real, copy = ws.store_path, _store_copy(ws, partial)
     if copy.exists():
         with opened(copy) as con:
             drop_campaign_guard(con)
-            later = None
             if real.exists():
-                with opened(real, read_only=True) as con_real:
-                    later = _sources_month(con_real)
-            if loaded and later is not None and later > month:
-                # Keep the later month's load: it is what the later months' stages read.
-                quoted = str(real).replace("'", "''")
-                con.execute(f"ATTACH '{quoted}' AS latest (READ_ONLY)")
-                try:
-                    con.execute("BEGIN TRANSACTION")
-                    for name in LOAD_TABLES:
-                        if con.execute(
-                            "SELECT count(*) FROM information_schema.tables "
-                            "WHERE table_catalog = 'latest' AND table_name = ?", [name]
-                        ).fetchall()[0][0]:
-                            con.execute(f'CREATE OR REPLACE TABLE "{name}" AS '
-                                        f'SELECT * FROM latest."{name}"')
-                        elif has_table(con, name):
-                            con.execute(f'DROP TABLE "{name}"')
-                    _set_sources_month(con, later)
-                    con.execute("COMMIT")
-                finally:
-                    con.execute("DETACH latest")
+                _restore_later(con, real, month, loaded=loaded)
             elif loaded:
                 _set_sources_month(con, month)
             con.execute("CHECKPOINT")
