@@ -795,6 +795,7 @@ th, td { border-bottom:1px solid var(--line); padding:4px 9px; text-align:right;
 th { background:var(--bg); font-weight:600; }
 td:first-child, th:first-child { text-align:left; }
 .summary-table td, .summary-table th { font-size:13.5px; padding:6px 10px; }
+.summary-table th { white-space:normal; max-width:150px; vertical-align:bottom; }
 .rag { display:inline-block; min-width:86px; text-align:center; color:#fff; border-radius:11px;
   padding:1px 10px; font-size:12.5px; font-weight:600; }
 .rag-amber { color:#3b2f00; }

@@ -258,7 +258,7 @@ def plot_model_trend(
     ax.set_xticks(range(len(months)), months)
     ax.set_xlim(-0.5, len(months) - 0.5)
     ax.set_ylim(0, 1.05)
-    ax.legend(fontsize=8, loc="lower left")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     last = rows[rows["month"].astype(str) == months[-1]].set_index("model")["value"]
     trained = last.drop("recency_rule", errors="ignore")
     if trained.empty:
