@@ -202,29 +202,6 @@ def test_demo_call_centre_accepts_the_export():
     assert validated.treat.sum() == (exported["group"] == TREATMENT).sum()
 
 
-@pytest.mark.slow
-def test_demo_months_export_assignments_the_demo_accepts(demo_run):
-    from winback.runner import stages
-
-    if "notebooks/04_strategy_design.ipynb" not in [s.notebook for s in stages()]:
-        pytest.skip("stage 4 is not listed in playbook/stages.yaml")
-    months = demo_run.months
-    for month in months:
-        path = demo_run.month_dir(month) / "exports" / ASSIGNMENT_EXPORT
-        assert path.exists(), f"no campaign assignment exported for {month}"
-        frame = pd.read_parquet(path)
-        assert list(frame.columns) == list(EXPORT_COLUMNS)
-        assert (frame["campaign_month"] == month).all()
-        assert (demo_run.month_dir(month) / "exports" / SCRIPTS_EXPORT).exists()
-    summary = json.loads((demo_run.truth_dir / "summary.json").read_text("utf-8"))
-    for month in months[:-1]:  # executed by the call centre in the following month
-        assert (demo_run.truth_dir / f"campaign_{month}.parquet").exists()
-        done = summary["campaigns"][month]
-        frame = pd.read_parquet(demo_run.month_dir(month) / "exports" / ASSIGNMENT_EXPORT)
-        assert done["n_treatment"] == int((frame["group"] == TREATMENT).sum())
-        assert done["n_control"] == int((frame["group"] == CONTROL).sum())
-
-
 def test_charts_draw_from_the_plan_tables():
     import matplotlib.pyplot as plt
 

@@ -835,54 +835,6 @@ def test_realized_outcomes_match_the_simulators_probabilities(simulated_campaign
         assert row["ci_low"] <= summary["ate"][str(k)] <= row["ci_high"], k
 
 
-@pytest.mark.slow
-def test_demo_run_interval_covers_the_true_effect(demo_run):
-    """The earliest demo campaign, evaluated from the store, against the simulator's truth.
-
-    Window 1 always; windows 2-3 only where no control customer was treated by a later
-    campaign inside the window (the truth's p0 assumes no contact at all, so a
-    contaminated control group estimates a smaller effect than the recorded one).
-    """
-    import json
-
-    from tests.demo_engagement import OVERRIDES
-    from winback.config import load_params
-    from winback.store import opened, table_months
-
-    params = load_params("demo", OVERRIDES).evaluation
-    with opened(demo_run.ws.store_path, read_only=True) as con:
-        months = table_months(con, "campaign_log")
-        if not months:
-            pytest.skip("the demo run wrote no campaign_log (stage 4 is not in the playbook)")
-        first = months[0]
-        run = str(pd.Period(first, "M") + 3)
-        if run > demo_run.months[-1]:
-            run = demo_run.months[-1]
-        data = collect(con, run, params=params)
-        stored = None
-        if "evaluations" in {t for (t,) in con.execute("SHOW TABLES").fetchall()}:
-            stored = con.execute("SELECT * FROM evaluations WHERE month = ?", [run]).df()
-    ev = evaluate_campaigns(data.outcomes, run_month=run, params=params)
-    if stored is not None and len(stored):
-        key = ["campaign_month", "window", "segment_type", "segment", "metric"]
-        both = ev.merge(stored, on=key, suffixes=("", "_stored"))
-        assert len(both) == len(ev)
-        assert np.allclose(both["diff"], both["diff_stored"], equal_nan=True)
-    summary = json.loads((demo_run.truth_dir / "summary.json").read_text("utf-8"))
-    truth = summary["campaigns"][first]
-    overview = campaign_overview(data).set_index(["campaign_month", "window"])
-    main = ev[
-        (ev["campaign_month"] == first)
-        & (ev["segment_type"] == "all")
-        & (ev["metric"] == "reactivation")
-    ].set_index("window")
-    assert 1 in main.index and pd.notna(main.loc[1, "diff"]), main
-    for k, row in main.iterrows():
-        if k > 1 and overview.loc[(first, k), "control_treated_later"] > 0:
-            continue
-        assert row["ci_low"] <= truth["ate"][str(k)] <= row["ci_high"], (first, k, row.to_dict())
-
-
 def test_status_flows_refuse_a_customer_twice_in_a_month():
     st = _status([("2024-01", "a", "active"), ("2024-01", "a", "churned")])
     with pytest.raises(EvaluationError, match=r"twice in one month: \['a'\]"):

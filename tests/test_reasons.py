@@ -646,37 +646,6 @@ def test_concentration_sentence_also_names_a_segment_clearly_above_overall():
 
 # --------------------------------------------------------------------------- demo truth
 
-@pytest.mark.slow
-def test_demo_top_reason_found_is_the_true_top_reason(demo_run):
-    from winback.config import load_params
-    from winback.store import has_table, opened
-
-    month = demo_run.months[-1]
-    params = load_params("demo", [f"run.month={month}"]).reasons
-    with opened(demo_run.ws.store_path, read_only=True) as con:
-        if not has_table(con, "churn_status"):
-            pytest.skip("stage 1 of the demo run does not store churn_status yet")
-        inputs = R.load_inputs(con, month, params)
-    evidence = R.collect_evidence(month, params, contact_outcomes=inputs.contact_outcomes,
-                                  surveys=inputs.surveys, interactions=inputs.interactions)
-    table = R.assign_reasons(inputs.explain(params.statuses), evidence, month, params)
-    truth = json.loads((demo_run.truth_dir / "summary.json").read_text(encoding="utf-8"))
-    assert R.top_reason(table, params) == truth["top_reason_churned_now"] == truth["top_reason"]
-    coverage = R.reason_coverage(table, evidence).set_index("source")
-    assert coverage.loc["any", "low"] > 0.2
-    # where a reason is found, it is mostly the customer's true current reason
-    true = pd.read_parquet(demo_run.truth_dir / "customers.parquet",
-                           columns=["customer_id", "current_reason"])
-    known = table[(table["status"] == "churned") & (table["reason_code"] != R.UNKNOWN)]
-    both = known.merge(true.dropna(), on="customer_id")
-    hits = int((both["reason_code"] == both["current_reason"]).sum())
-    assert R.wilson_interval(hits, len(both))[0] > 0.5
-    stored = demo_run.month_dir(month) / "tables" / "reasons_summary.json"
-    if stored.exists():  # the stage-2 notebook ran in the batch
-        summary = json.loads(stored.read_text(encoding="utf-8"))
-        assert summary["top_reason"]["code"] == truth["top_reason"]
-
-
 def test_drivers_drop_an_indicator_collinear_with_a_combination():
     frame = driver_data()
     rng = np.random.default_rng(11)

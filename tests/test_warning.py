@@ -495,23 +495,6 @@ def demo_warning(demo_run, tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_demo_model_beats_the_recency_rule_on_pr_auc(demo_warning):
-    bt = demo_warning["runs"]["2024-06"]["backtest"]
-    assert len(bt.splits) == demo_warning["params"].warning.backtest_months
-    for row in bt.splits.itertuples():  # never trained on the future
-        assert pd.Period(row.train_last, "M") + bt.horizon <= pd.Period(row.month, "M")
-    pr = bt.comparison().loc["pr_auc"]
-    chosen = demo_warning["runs"]["2024-06"]["final"].chosen
-    assert pr[chosen] == pr[["logistic", "gbm"]].max()
-    assert pr[chosen] > pr["recency_rule"] + 0.05
-    by_month = bt.metrics[bt.metrics["metric"] == "pr_auc"].pivot(
-        index="month", columns="model", values="value")
-    assert (by_month[chosen] > by_month["recency_rule"]).mean() >= 0.8
-    base = bt.mean("base_rate", "recency_rule")
-    assert bt.mean("brier", chosen) < base * (1 - base)  # beats the constant base-rate forecast
-
-
-@pytest.mark.slow
 def test_demo_history_is_cached_and_labels_follow_the_churn_rules(demo_warning):
     again = demo_warning["again"]
     assert set(again.sources["snapshot_source"]) <= {"snapshots", "cache"}
