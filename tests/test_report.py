@@ -282,6 +282,11 @@ def test_chinese_report(run_dir):
     assert "执行摘要" in page and "较 2024-02 (5.0%) -1.0 个百分点" in page
     assert "@font-face { font-family: winback-cjk" in page  # glyphs travel with the page
     assert "达标" in page and "未达标" in page
+    # labels the message catalog holds are read from it
+    from winback import messages
+
+    assert f"<title>{messages.t('report.title', 'zh')}" in page
+    assert f"<h2>{messages.t('report.summary', 'zh')}</h2>" in page
 
 
 # ----------------------------------------------------------------- stage sections

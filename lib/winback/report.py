@@ -36,12 +36,14 @@ Multi-month view (:func:`write_trends`)
 
 Language: :func:`winback.messages.output_language` (``report.language``, else
 ``engagement.language``); every string of the pages is in :data:`TEXT`, one dict per
-language.
+language, except the labels :mod:`winback.messages` already holds (``report.*`` keys),
+which are read from the catalog (:func:`report_texts`).
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
 import html
 import importlib.metadata
@@ -72,6 +74,7 @@ __all__ = [
     "external_references",
     "notebook_html",
     "report_language",
+    "report_texts",
     "report_step",
     "trends_step",
     "write_report",
@@ -311,6 +314,30 @@ class ReportError(RuntimeError):
 
 
 # ----------------------------------------------------------------------------- helpers
+
+
+# Keys of TEXT whose wording the message catalog (winback.messages) holds: the catalog wins.
+_CATALOG_KEYS = {
+    "title": "report.title", "contents": "report.contents", "summary": "report.summary",
+    "kpis": "report.kpis", "col_kpi": "report.kpi", "col_value": "report.value",
+    "col_target": "report.target", "col_status": "report.status",
+    "churn_trend": "report.churn_trend", "revenue_card": "report.incremental_revenue",
+    "stages": "report.stages", "trend_react": "report.reactivation_vs_control",
+    "trend_model": "report.model_performance",
+}
+
+
+def report_texts(language: str) -> dict[str, Any]:
+    """The page strings in ``language``: :data:`TEXT`, with the catalog's wording where
+    :mod:`winback.messages` has the same label."""
+    from winback import messages
+
+    out = dict(TEXT[language])
+    for key, catalog_key in _CATALOG_KEYS.items():
+        # a key not (or no longer) in the catalog keeps the local wording
+        with contextlib.suppress(KeyError):
+            out[key] = messages.t(catalog_key, language)
+    return out
 
 
 def report_language(params) -> str:
@@ -911,7 +938,7 @@ def write_report(run_dir: str | Path, params, *, root: Path | None = None) -> Pa
     if not run_dir.is_dir():
         raise ReportError(f"{run_dir}: no such run folder.")
     language = report_language(params)
-    t = TEXT[language]
+    t = report_texts(language)
     manifest = _manifest(run_dir)
     month = str(manifest.get("month") or params.run.month)
     currency = params.engagement.currency
@@ -1050,7 +1077,7 @@ def write_trends(engagement_runs_dir: str | Path, params) -> Path:
     base = Path(engagement_runs_dir)
     base.mkdir(parents=True, exist_ok=True)
     language = report_language(params)
-    t = TEXT[language]
+    t = report_texts(language)
     trends = collect_trends(base)
     currency = params.engagement.currency
     now = time.strftime("%Y-%m-%d")
