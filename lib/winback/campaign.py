@@ -33,6 +33,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from winback.exports import write_csv
 from winback.holdout import CONTROL, TREATMENT, assign_holdout, holdout_summary
 from winback.settings import derive_seed
 from winback.store import has_table, replace_month
@@ -824,5 +825,5 @@ def write_exports(
         )
     paths = {"assignment": folder / ASSIGNMENT_EXPORT, "scripts": folder / SCRIPTS_EXPORT}
     export_frame(assignment).to_parquet(paths["assignment"], index=False)
-    scripts.astype(object).to_csv(paths["scripts"], index=False, encoding="utf-8")
+    write_csv(scripts.astype(object), paths["scripts"], encoding="utf-8")
     return paths
