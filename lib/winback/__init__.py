@@ -7,6 +7,7 @@ from winback.clv import BGNBD, GammaGamma, simulate_bgnbd, simulate_gamma_gamma
 from winback.config import ParamsError, load_params
 from winback.contract import ContractError, orphans, quality_summary
 from winback.ingest import load_sources, quarantine_counts, store_sources
+from winback.messages import Messages, column_labels, output_language, show_tables, t
 from winback.runner import RunFailed, backfill, read_manifest, run_month, stages
 from winback.settings import derive_seed, month_end, month_range
 from winback.store import connect, opened, read_month, read_table, replace_month, replace_table
@@ -16,13 +17,15 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BGNBD",
-    "GammaGamma",
     "ContractError",
+    "GammaGamma",
+    "Messages",
     "ParamsError",
     "RunFailed",
     "RunOutputs",
     "Workspace",
     "backfill",
+    "column_labels",
     "connect",
     "derive_seed",
     "load_params",
@@ -31,6 +34,7 @@ __all__ = [
     "month_range",
     "opened",
     "orphans",
+    "output_language",
     "quality_summary",
     "quarantine_counts",
     "read_manifest",
@@ -39,9 +43,11 @@ __all__ = [
     "replace_month",
     "replace_table",
     "run_month",
+    "show_tables",
     "simulate_bgnbd",
     "simulate_gamma_gamma",
     "stages",
     "store_sources",
+    "t",
     "workspace",
 ]
