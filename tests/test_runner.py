@@ -145,3 +145,22 @@ def test_rerunning_one_stage_keeps_the_other_stages_outputs(kit, tmp_path):
     manifest = read_manifest(month_dir)
     assert [s["id"] for s in manifest["stages"]] == ["b"]
     assert [s["id"] for s in manifest["carried_over"]] == ["a"]
+
+
+def test_input_hashes_fill_the_month_of_a_monthly_file(tmp_path, monkeypatch):
+    from winback.config import load_params
+    from winback.runner import input_hashes
+    from winback.workspace import workspace
+
+    monkeypatch.setenv("WINBACK_HOME", str(tmp_path))
+    params = load_params("demo", [
+        "run.month=2024-02",
+        "sources.transactions.path=tx/orders_{month}.csv",
+    ])
+    ws = workspace(params)
+    folder = ws.resolve(params.sources.dir) / "tx"
+    folder.mkdir(parents=True)
+    (folder / "orders_2024-01.csv").write_text("a\n1\n")
+    (folder / "orders_2024-02.csv").write_text("a\n2\n")
+    hashed = input_hashes(params, ws)["transactions"]
+    assert [Path(f).name for f in hashed] == ["orders_2024-02.csv"]

@@ -142,7 +142,8 @@ def input_hashes(params: Params, ws: Workspace) -> dict[str, Any]:
         if spec.format == "sql":
             out[name] = {"sql": hashlib.sha256((spec.query or "").encode()).hexdigest()}
             continue
-        files = sorted(base.glob(spec.path)) if base.exists() else []
+        pattern = spec.path.replace("{month}", params.run.month)  # as stage 1 reads it
+        files = sorted(base.glob(pattern)) if base.exists() else []
         out[name] = {str(f.relative_to(ws.home) if f.is_relative_to(ws.home) else f):
                      file_sha256(f) for f in files}
     return out
@@ -605,8 +606,9 @@ def run_month(
 
     ``only`` reruns just those stage ids: the month's other outputs are carried over from
     its complete output, and the manifest lists them under ``carried_over``.
-    ``force_campaign`` allows stage 4 to rewrite a campaign log month whose contact
-    outcomes have been recorded (:func:`winback.campaign.write_campaign_log`).
+    ``force_campaign`` (or params ``run.force_campaign_rewrite``) allows stage 4 to rewrite
+    a campaign log month whose contact outcomes have been recorded
+    (:func:`winback.campaign.write_campaign_log`).
 
     The manifest's ``warnings`` list what the caller should show: an earlier interrupted
     run of the month, input files changed since a month whose results are used
@@ -621,6 +623,7 @@ def run_month(
     overrides = [f"run.month={month}", *(overrides or [])]
     params = load_params(engagement, overrides, root=root)
     ws = workspace(params, root)
+    force_campaign = force_campaign or params.run.force_campaign_rewrite
     chosen = [s for s in stages(root) if not only or s.id in only]
     with engagement_lock(ws, wait_seconds=wait_seconds):
         warnings = _recover(ws, month, keep_failed=params.run.keep_failed)

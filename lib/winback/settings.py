@@ -29,6 +29,7 @@ class RunParams(Section):
     runs_dir: str
     store_dir: str
     keep_failed: bool = True
+    force_campaign_rewrite: bool = False
 
     @field_validator("month", "first_month")
     @classmethod
