@@ -106,8 +106,14 @@ from winback.backtest import (
 from winback.churn import score_churn
 from winback.config import Section
 from winback.settings import derive_seed, month_range
-from winback.snapshot import month_end_snapshot, read_snapshot, snapshot_months, store_frame
-from winback.store import has_table, replace_month, table_months
+from winback.snapshot import (
+    month_end_snapshot,
+    month_end_snapshots,
+    read_snapshot,
+    snapshot_months,
+    store_frame,
+)
+from winback.store import has_table, replace_month, table_months, transaction
 
 __all__ = [
     "FEATURES",
@@ -1390,6 +1396,102 @@ def month_status(con, month: str, snapshot: pd.DataFrame, *, churn_params) -> tu
     return frame, "computed"
 
 
+def _snapshot_columns(features) -> list[str]:
+    """Snapshot columns the warning table of a past month reads (features, rule, flags)."""
+    cols = {c for f in features for c in _FEATURE_DEFS[f][0]} - {"p_alive", "churn_score"}
+    return ["month", "customer_id", *sorted(cols | {"recency_ratio", "do_not_contact"})]
+
+
+def _cache_months(con, table: str, digest: str) -> set[str]:
+    """Months of cache ``table`` computed with params hash ``digest``."""
+    if not has_table(con, table):
+        return set()
+    return {r[0] for r in con.execute(
+        f'SELECT DISTINCT month FROM "{table}" WHERE params_hash = ?', [digest]).fetchall()}
+
+
+def _read_columns(con, table: str, month: str, columns: list[str],
+                  digest: str | None = None) -> pd.DataFrame:
+    """``columns`` of ``month``'s rows of ``table`` (those present), sorted by customer_id."""
+    have = {r[0] for r in con.execute(f'DESCRIBE "{table}"').fetchall()}
+    cols = ", ".join(f'"{c}"' for c in columns if c in have)
+    where, args = "month = ?", [month]
+    if digest is not None:
+        where, args = where + " AND params_hash = ?", [month, digest]
+    frame = con.sql(f'SELECT {cols} FROM "{table}" WHERE {where}', params=args).df()
+    return frame.sort_values("customer_id", ignore_index=True)
+
+
+def _history_snapshots(con, months: list[str], *, snapshot_params, columns: list[str],
+                       project: set[str]):
+    """(month, snapshot, source) of every month, as :func:`month_snapshot` gives them.
+
+    Months in ``project`` read only ``columns`` from the store or the cache. Months neither
+    stored nor cached are computed together (one read of the transactions) and cached.
+    """
+    stored = set(snapshot_months(con))
+    digest = _params_hash(snapshot_params)
+    cached = _cache_months(con, SNAPSHOT_CACHE, digest)
+    missing = [m for m in months if m not in stored and m not in cached]
+    computed = month_end_snapshots(con, missing, params=snapshot_params)
+    try:
+        for m in months:
+            if m in missing:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # a missing interactions table: stage 1
+                    _, snap = next(computed)
+                _write_cache(con, SNAPSHOT_CACHE, m, store_frame(snap).assign(params_hash=digest))
+                yield m, snap, "computed"
+            elif m not in project:
+                snap, src = month_snapshot(con, m, snapshot_params=snapshot_params)
+                yield m, snap, src
+            elif m in stored:
+                yield m, _read_columns(con, "snapshots", m, columns), "snapshots"
+            else:
+                yield m, _read_columns(con, SNAPSHOT_CACHE, m, columns, digest), "cache"
+    finally:
+        computed.close()
+
+
+def _add_month(con, m: str, snap: pd.DataFrame, snap_src: str, *, params: WarningParams,
+               churn_params, out: tuple[list, list, list, list],
+               required: bool = False) -> pd.DataFrame | None:
+    """Append month ``m``'s population features, statuses, source row and notes to ``out``.
+
+    Returns the snapshot with ``p_alive`` and ``churn_score``, or None when ``m`` has no
+    churn status (a note says why; ``required``: the error is raised).
+    """
+    pops, statuses, sources, notes = out
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            status, status_src = month_status(con, m, snap, churn_params=churn_params)
+        notes.extend(f"{m}: {w.message}" for w in caught)
+    except (ValueError, RuntimeError) as exc:
+        if required:
+            raise
+        notes.append(f"{m}: no churn status ({exc}); months whose label needs it are "
+                     "left out")
+        return None
+    statuses.append(status[["month", "customer_id", "status"]])
+    st = status.set_index("customer_id")
+    ids = snap["customer_id"].astype("str")
+    snap = snap.assign(p_alive=st["p_alive"].reindex(ids).to_numpy(),
+                       churn_score=st["score"].reindex(ids).to_numpy())
+    status_of = st["status"].astype("str").reindex(ids)
+    in_pop = status_of.isin(params.population_statuses).to_numpy()
+    rows = snap.loc[in_pop].reset_index(drop=True)
+    feats = feature_frame(rows, features=params.features)
+    feats.insert(0, "month", m)
+    feats["do_not_contact"] = rows["do_not_contact"].astype(bool).to_numpy() \
+        if "do_not_contact" in rows else False
+    feats[RULE] = recency_rule(rows).to_numpy() if len(rows) else np.array([], float)
+    pops.append(feats)
+    sources.append({"month": m, "snapshot_source": snap_src, "status_source": status_src,
+                    "customers": len(snap), "population": len(rows)})
+    return snap
+
+
 @dataclass
 class WarningHistory:
     """The stage's inputs for one run month, from :func:`load_history`.
@@ -1450,37 +1552,18 @@ def load_history(con, month: str, *, params: WarningParams, snapshot_params,
     features = list(params.features)
     pops, statuses, sources, notes = [], [], [], []
     snapshot = None
-    for m in months:
-        snap, snap_src = month_snapshot(con, m, snapshot_params=snapshot_params)
-        try:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                status, status_src = month_status(con, m, snap, churn_params=churn_params)
-            notes.extend(f"{m}: {w.message}" for w in caught)
-        except (ValueError, RuntimeError) as exc:
+    have_status = set(table_months(con, "churn_status")) | _cache_months(
+        con, STATUS_CACHE, _params_hash(churn_params))
+    project = {m for m in months if m != month and m in have_status}
+    with transaction(con):  # the caches written below: one commit
+        for m, snap, snap_src in _history_snapshots(
+                con, months, snapshot_params=snapshot_params,
+                columns=_snapshot_columns(features), project=project):
+            scored = _add_month(con, m, snap, snap_src, params=params,
+                                churn_params=churn_params, out=(pops, statuses, sources, notes),
+                                required=m == month)
             if m == month:
-                raise
-            notes.append(f"{m}: no churn status ({exc}); months whose label needs it are "
-                         "left out")
-            continue
-        statuses.append(status[["month", "customer_id", "status"]])
-        st = status.set_index("customer_id")
-        snap = snap.assign(
-            p_alive=st["p_alive"].reindex(snap["customer_id"].astype("str")).to_numpy(),
-            churn_score=st["score"].reindex(snap["customer_id"].astype("str")).to_numpy())
-        if m == month:
-            snapshot = snap
-        status_of = st["status"].astype("str").reindex(snap["customer_id"].astype("str"))
-        in_pop = status_of.isin(params.population_statuses).to_numpy()
-        rows = snap.loc[in_pop].reset_index(drop=True)
-        feats = feature_frame(rows, features=features)
-        feats.insert(0, "month", m)
-        feats["do_not_contact"] = rows["do_not_contact"].astype(bool).to_numpy() \
-            if "do_not_contact" in rows else False
-        feats[RULE] = recency_rule(rows).to_numpy() if len(rows) else np.array([], float)
-        pops.append(feats)
-        sources.append({"month": m, "snapshot_source": snap_src, "status_source": status_src,
-                        "customers": len(snap), "population": len(rows)})
+                snapshot = scored
     all_status = pd.concat(statuses, ignore_index=True)
     labels = label_frame(all_status, horizon=params.horizon_months,
                          population_statuses=params.population_statuses,
