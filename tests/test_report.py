@@ -517,3 +517,33 @@ def test_runner_writes_the_report_and_a_report_failure_fails_the_month(
                                 "error": "ValueError: chart broke",
                                 "seconds": failed["report"]["seconds"]}
     assert read_manifest(runs / "2024-02")["status"] == "complete"  # previous output kept
+
+
+def test_hashed_ids_reach_the_stage_sections(run_dir, monkeypatch):
+    import duckdb
+
+    from winback.privacy import hash_ids
+
+    salt = "s" * 24
+    monkeypatch.setenv("WINBACK_ID_SALT", salt)
+    nb = _notebook()
+    table = pd.DataFrame({"customer_id": ["C0000026", "C0000027"], "risk": [0.5, 0.4]})
+    nb.cells.insert(2, new_code_cell("watchlist", outputs=[new_output(
+        "execute_result", execution_count=9,
+        data={"text/html": table.to_html(index=False), "text/plain": "watchlist"})]))
+    nbformat.write(nb, run_dir / "notebooks" / "06_monthly_evaluation.ipynb")
+    params = load_params(None, {"engagement": {"name": "acme", "client": "Acme Retail",
+                                               "language": "en"},
+                                "run": {"month": "2024-03"}, "privacy": {"hash_ids": True}})
+    with pytest.raises(ReportError, match="no store holds the customer ids"):
+        write_report(run_dir, params)
+    store = run_dir / ".store" / "acme" / "store.duckdb"
+    store.parent.mkdir(parents=True)
+    con = duckdb.connect(str(store))
+    con.execute("CREATE TABLE customers AS SELECT * FROM (VALUES ('C0000026'), ('C0000027')) "
+                "t(customer_id)")
+    con.close()
+    page = write_report(run_dir, params).read_text("utf-8")
+    hashed = hash_ids(pd.Series(["C0000026", "C0000027"]), salt).tolist()
+    assert "C0000026" not in page and "C0000027" not in page
+    assert all(f"<td>{h}</td>" in page for h in hashed)

@@ -24,7 +24,8 @@ Monthly report (:func:`write_report`)
     ``## Outputs`` section (it writes files; it says nothing to the client).
 
     The page carries customer ids only: the stage notebooks show no names, phones or
-    emails, and the summary shows aggregates.
+    emails, and the summary shows aggregates. With ``privacy.hash_ids`` the ids in the
+    stage sections' table cells are replaced by the salted hashes the run's tables carry.
 
 Multi-month view (:func:`write_trends`)
     ``runs/<engagement>/trends.html`` across every complete month run so far (a month
@@ -907,6 +908,39 @@ def _write(path: Path, text: str) -> Path:
     return path
 
 
+def _id_pseudonymizer(run_dir: Path, params):
+    """With ``privacy.hash_ids``: a function giving notebook HTML its customer ids hashed.
+
+    The executed notebooks keep real ids (the consultant's record); the report is shared,
+    so table cells holding exactly a customer id of the engagement's ``customers`` are
+    replaced by the same salted hash the run's tables carry
+    (:func:`winback.privacy.pseudonymize_html`). The ids are read from the run's copy of
+    the store while the runner builds the month (``<run_dir>/.store/``), else from the
+    engagement's store. Without ``hash_ids`` the HTML is returned as it is.
+    """
+    privacy = getattr(params, "privacy", None)
+    if privacy is None or not getattr(privacy, "hash_ids", False):
+        return lambda text: text
+    from winback.privacy import pseudonymize_html, resolve_salt
+    from winback.store import has_table, opened
+    from winback.workspace import workspace
+
+    salt = resolve_salt(privacy)
+    name = params.engagement.name
+    candidates = [run_dir / ".store" / name / "store.duckdb", workspace(params).store_path]
+    store = next((c for c in candidates if c.is_file()), None)
+    if store is None:
+        raise ReportError(
+            f"privacy.hash_ids is on but no store holds the customer ids to hash (looked at "
+            f"{', '.join(map(str, candidates))}); run stage 1 for this month first.")
+    with opened(store, read_only=True) as con:
+        if not has_table(con, "customers"):
+            raise ReportError(f"{store}: no customers table, so the customer ids shown by the "
+                              "notebooks cannot be hashed; run stage 1 for this month first.")
+        ids = [r[0] for r in con.execute("SELECT DISTINCT customer_id FROM customers").fetchall()]
+    return lambda text: pseudonymize_html(text, ids, salt)
+
+
 def write_report(run_dir: str | Path, params, *, root: Path | None = None) -> Path:
     """Build ``<run_dir>/report.html`` from the month's tables and executed notebooks.
 
@@ -953,13 +987,14 @@ def write_report(run_dir: str | Path, params, *, root: Path | None = None) -> Pa
         (t["kit"], version),
     ], params.engagement.client)
     stage_list = stages(root)
+    pseudonymize = _id_pseudonymizer(run_dir, params)
     toc = [f'<li><a href="#summary">{_esc(t["summary"])}</a></li>']
     sections = []
     for stage in stage_list:
         title = t["stage_titles"].get(stage.id, stage.title)
         toc.append(f'<li><a href="#stage-{_esc(stage.id)}">{_esc(title)}</a></li>')
         nb_path = run_dir / "notebooks" / Path(stage.notebook).name
-        inner = (notebook_html(nb_path, alt=title) if nb_path.is_file()
+        inner = (pseudonymize(notebook_html(nb_path, alt=title)) if nb_path.is_file()
                  else f"<p class='notice'>{_esc(t['stage_missing'])}</p>")
         sections.append(f'<section class="stage" id="stage-{_esc(stage.id)}">'
                         f"<h2>{_esc(title)}</h2>\n{inner}\n</section>")
