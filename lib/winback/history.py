@@ -27,7 +27,7 @@ def fill_status_history(
 
     Only months missing from the store's ``churn_status`` are computed (their snapshot is
     stored too, in ``snapshots``), all from one pass over the transactions
-    (:func:`winback.snapshot.month_end_snapshots`) and stored in one transaction.
+    (:func:`winback.snapshot.month_end_snapshots`).
 
     Months before the first transaction are skipped. Returns one row per month of the
     window: ``month``, ``source`` (``stored`` / ``filled`` / ``no data``) and ``customers``.
@@ -47,12 +47,13 @@ def fill_status_history(
             rows.append({"month": past, "source": "filled", "customers": None})
             todo.append(past)
     if todo:
-        # every missing month from one read of the transactions, stored in one transaction
+        # every missing month from one read of the transactions; a month's snapshot and
+        # statuses are stored together (one transaction per month bounds the memory held)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # stage 1 reports a missing interactions source
-            with transaction(con):
-                for past, snapshot in month_end_snapshots(con, todo, params=snapshot_params):
-                    scored = score_churn(snapshot, params=churn_params)
+            for past, snapshot in month_end_snapshots(con, todo, params=snapshot_params):
+                scored = score_churn(snapshot, params=churn_params)
+                with transaction(con):
                     if past not in have_snapshots:
                         write_snapshot(con, snapshot)
                     write_status(con, past, scored)

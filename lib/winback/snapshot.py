@@ -278,6 +278,126 @@ def _pday_sql(daily: str) -> str:
     """
 
 
+def _row_aggregates(tx_cols: list[str], categories: tuple[str, str]) -> str:
+    """CTEs ``rows_agg`` and ``days`` of one month end, straight from the transaction rows.
+
+    rows_agg: one hash aggregation over the transaction rows (spend, returns, windows,
+    categories). days: one window pass over purchase rows sorted by time, where a positive
+    step to the previous purchase's date starts a new purchase day and is the gap between
+    consecutive purchase days.
+    """
+    is_ret = _is_return(tx_cols)
+    nec, disc = categories
+    cat_class = (
+        f"CASE WHEN CAST(category AS VARCHAR) IN ({nec}) THEN 0 "
+        f"WHEN CAST(category AS VARCHAR) IN ({disc}) THEN 1 ELSE 2 END"
+        if "category" in tx_cols
+        else "2"
+    )
+    purchase = f"(NOT {is_ret} AND amount > 0)"
+    return f"""
+    tx AS NOT MATERIALIZED (
+        SELECT customer_id, order_ts, amount,
+               {is_ret} AS is_ret,
+               CASE WHEN {is_ret} THEN -abs(amount) ELSE amount END AS signed,
+               {cat_class} AS cat
+        FROM transactions
+        WHERE order_ts < $end
+    ),
+    rows_agg AS (
+        SELECT customer_id,
+            count(*) FILTER (WHERE NOT is_ret AND amount > 0) AS orders,
+            sum(amount) FILTER (WHERE NOT is_ret AND amount > 0) AS gross_spend,
+            count(*) FILTER (WHERE is_ret) AS returns,
+            sum(-signed) FILTER (WHERE is_ret) AS return_amount,
+            sum(signed) AS net_spend,
+            count(*) FILTER (WHERE NOT is_ret AND amount > 0 AND order_ts >= $s365) AS orders_365,
+            sum(signed) FILTER (WHERE order_ts >= $s365) AS spend_365,
+            count(*) FILTER (WHERE is_ret AND order_ts >= $s365) AS returns_365,
+            sum(-signed) FILTER (WHERE is_ret AND order_ts >= $s365) AS return_amount_365,
+            count(*) FILTER (WHERE NOT is_ret AND amount > 0 AND order_ts >= $s90) AS orders_90,
+            sum(signed) FILTER (WHERE order_ts >= $s90) AS spend_90,
+            count(*) FILTER (
+                WHERE NOT is_ret AND amount > 0 AND order_ts >= $s180 AND order_ts < $s90)
+                AS orders_prev_90,
+            sum(signed) FILTER (WHERE order_ts >= $s180 AND order_ts < $s90) AS spend_prev_90,
+            sum(signed) FILTER (WHERE cat = 0) AS necessary_spend,
+            sum(signed) FILTER (WHERE cat = 1) AS discretionary_spend,
+            sum(signed) FILTER (WHERE cat = 2) AS unknown_category_spend,
+            sum(signed) FILTER (WHERE cat = 0 AND order_ts >= $s365) AS necessary_spend_365,
+            sum(signed) FILTER (WHERE cat = 1 AND order_ts >= $s365) AS discretionary_spend_365,
+            sum(signed) FILTER (WHERE cat = 2 AND order_ts >= $s365) AS unknown_category_spend_365
+        FROM tx
+        GROUP BY customer_id
+    ),
+    steps AS (
+        SELECT customer_id, d, amount,
+               d - lag(d) OVER w AS step,
+               first_value(d) OVER w AS first_d
+        FROM (SELECT customer_id, order_ts, CAST(order_ts AS DATE) AS d, amount
+              FROM transactions WHERE order_ts < $end AND {purchase})
+        WINDOW w AS (PARTITION BY customer_id ORDER BY order_ts)
+    ),
+    days AS (
+        SELECT customer_id,
+            count(*) FILTER (WHERE step IS NULL OR step > 0) AS purchase_days,
+            count(*) FILTER (WHERE (step IS NULL OR step > 0) AND d >= $d365)
+                AS purchase_days_365,
+            min(d) AS first_day,
+            max(d) AS last_day,
+            sum(amount) FILTER (WHERE d > first_d) AS repeat_gross,
+            median(step) FILTER (WHERE step > 0) AS gap_median,
+            stddev_samp(step) FILTER (WHERE step > 0) AS gap_std
+        FROM steps
+        GROUP BY customer_id
+    ),"""
+
+
+def _day_aggregates(daily: str, pday: str) -> str:
+    """CTEs ``rows_agg`` and ``days`` of one month end from the tables of :func:`_daily_sql`
+    and :func:`_pday_sql` (built once for several month ends): the same figures as
+    :func:`_row_aggregates`, from customer-day rows up to the month end."""
+    return f"""
+    rows_agg AS (
+        SELECT customer_id,
+            sum(orders) AS orders,
+            sum(gross) AS gross_spend,
+            sum(returns) AS returns,
+            sum(return_amount) AS return_amount,
+            sum(signed) AS net_spend,
+            sum(orders) FILTER (WHERE d >= $d365) AS orders_365,
+            sum(signed) FILTER (WHERE d >= $d365) AS spend_365,
+            sum(returns) FILTER (WHERE d >= $d365) AS returns_365,
+            sum(return_amount) FILTER (WHERE d >= $d365) AS return_amount_365,
+            sum(orders) FILTER (WHERE d >= $d90) AS orders_90,
+            sum(signed) FILTER (WHERE d >= $d90) AS spend_90,
+            sum(orders) FILTER (WHERE d >= $d180 AND d < $d90) AS orders_prev_90,
+            sum(signed) FILTER (WHERE d >= $d180 AND d < $d90) AS spend_prev_90,
+            sum(signed) FILTER (WHERE cat = 0) AS necessary_spend,
+            sum(signed) FILTER (WHERE cat = 1) AS discretionary_spend,
+            sum(signed) FILTER (WHERE cat = 2) AS unknown_category_spend,
+            sum(signed) FILTER (WHERE cat = 0 AND d >= $d365) AS necessary_spend_365,
+            sum(signed) FILTER (WHERE cat = 1 AND d >= $d365) AS discretionary_spend_365,
+            sum(signed) FILTER (WHERE cat = 2 AND d >= $d365) AS unknown_category_spend_365
+        FROM {daily}
+        WHERE d <= $as_of
+        GROUP BY customer_id
+    ),
+    days AS (
+        SELECT customer_id,
+            count(*) AS purchase_days,
+            count(*) FILTER (WHERE d >= $d365) AS purchase_days_365,
+            min(d) AS first_day,
+            max(d) AS last_day,
+            sum(gross) FILTER (WHERE d > first_d) AS repeat_gross,
+            median(step) FILTER (WHERE step > 0) AS gap_median,
+            stddev_samp(step) FILTER (WHERE step > 0) AS gap_std
+        FROM {pday}
+        WHERE d <= $as_of
+        GROUP BY customer_id
+    ),"""
+
+
 def _snapshot_sql(
     tx_cols: list[str],
     cust_cols: list[str],
@@ -288,7 +408,8 @@ def _snapshot_sql(
     pday: str | None = None,
 ) -> str:
     """The snapshot query; ``daily`` / ``pday`` name tables of :func:`_daily_sql` and
-    :func:`_pday_sql` already built (several month ends), else they are computed inline."""
+    :func:`_pday_sql` already built (several month ends), else it reads the transaction
+    rows directly (one month end)."""
 
     def cust(col: str, sql_type: str = "VARCHAR") -> str:
         return f"CAST(c.{col} AS {sql_type})" if col in cust_cols else f"CAST(NULL AS {sql_type})"
@@ -339,57 +460,10 @@ def _snapshot_sql(
         for k in kinds
     )
     own = "d.purchase_days - 1 >= $min_gaps"
-    if daily is None:
-        daily_ctes = f"""
-    daily AS MATERIALIZED ({_daily_sql(tx_cols, categories)}),
-    pday AS MATERIALIZED ({_pday_sql("daily")}),"""
-        daily, pday = "daily", "pday"
-    else:
-        daily_ctes = ""
-
-    # rows_agg: one hash aggregation over the customer-day rows (spend, returns, windows,
-    # categories). days_agg: one over the purchase days, whose gap to the customer's
-    # previous purchase day was computed once (the same for every month end after it).
+    aggregates = (_row_aggregates(tx_cols, categories) if daily is None
+                  else _day_aggregates(daily, pday))
     return f"""
-    WITH {daily_ctes}
-    rows_agg AS (
-        SELECT customer_id,
-            sum(orders) AS orders,
-            sum(gross) AS gross_spend,
-            sum(returns) AS returns,
-            sum(return_amount) AS return_amount,
-            sum(signed) AS net_spend,
-            sum(orders) FILTER (WHERE d >= $d365) AS orders_365,
-            sum(signed) FILTER (WHERE d >= $d365) AS spend_365,
-            sum(returns) FILTER (WHERE d >= $d365) AS returns_365,
-            sum(return_amount) FILTER (WHERE d >= $d365) AS return_amount_365,
-            sum(orders) FILTER (WHERE d >= $d90) AS orders_90,
-            sum(signed) FILTER (WHERE d >= $d90) AS spend_90,
-            sum(orders) FILTER (WHERE d >= $d180 AND d < $d90) AS orders_prev_90,
-            sum(signed) FILTER (WHERE d >= $d180 AND d < $d90) AS spend_prev_90,
-            sum(signed) FILTER (WHERE cat = 0) AS necessary_spend,
-            sum(signed) FILTER (WHERE cat = 1) AS discretionary_spend,
-            sum(signed) FILTER (WHERE cat = 2) AS unknown_category_spend,
-            sum(signed) FILTER (WHERE cat = 0 AND d >= $d365) AS necessary_spend_365,
-            sum(signed) FILTER (WHERE cat = 1 AND d >= $d365) AS discretionary_spend_365,
-            sum(signed) FILTER (WHERE cat = 2 AND d >= $d365) AS unknown_category_spend_365
-        FROM {daily}
-        WHERE d <= $as_of
-        GROUP BY customer_id
-    ),
-    days AS (
-        SELECT customer_id,
-            count(*) AS purchase_days,
-            count(*) FILTER (WHERE d >= $d365) AS purchase_days_365,
-            min(d) AS first_day,
-            max(d) AS last_day,
-            sum(gross) FILTER (WHERE d > first_d) AS repeat_gross,
-            median(step) FILTER (WHERE step > 0) AS gap_median,
-            stddev_samp(step) FILTER (WHERE step > 0) AS gap_std
-        FROM {pday}
-        WHERE d <= $as_of
-        GROUP BY customer_id
-    ),
+    WITH {aggregates}
     pop AS (
         SELECT coalesce(median(gap_median) FILTER (WHERE purchase_days - 1 >= $min_gaps),
                         $default_gap) AS pop_gap

@@ -113,7 +113,7 @@ from winback.snapshot import (
     snapshot_months,
     store_frame,
 )
-from winback.store import has_table, replace_month, table_months, transaction
+from winback.store import has_table, replace_month, table_months
 
 __all__ = [
     "FEATURES",
@@ -1555,15 +1555,14 @@ def load_history(con, month: str, *, params: WarningParams, snapshot_params,
     have_status = set(table_months(con, "churn_status")) | _cache_months(
         con, STATUS_CACHE, _params_hash(churn_params))
     project = {m for m in months if m != month and m in have_status}
-    with transaction(con):  # the caches written below: one commit
-        for m, snap, snap_src in _history_snapshots(
-                con, months, snapshot_params=snapshot_params,
-                columns=_snapshot_columns(features), project=project):
-            scored = _add_month(con, m, snap, snap_src, params=params,
-                                churn_params=churn_params, out=(pops, statuses, sources, notes),
-                                required=m == month)
-            if m == month:
-                snapshot = scored
+    for m, snap, snap_src in _history_snapshots(
+            con, months, snapshot_params=snapshot_params,
+            columns=_snapshot_columns(features), project=project):
+        scored = _add_month(con, m, snap, snap_src, params=params,
+                            churn_params=churn_params, out=(pops, statuses, sources, notes),
+                            required=m == month)
+        if m == month:
+            snapshot = scored
     all_status = pd.concat(statuses, ignore_index=True)
     labels = label_frame(all_status, horizon=params.horizon_months,
                          population_statuses=params.population_statuses,
