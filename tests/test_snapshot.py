@@ -14,6 +14,7 @@ from winback.snapshot import (
     SnapshotError,
     SnapshotParams,
     month_end_snapshot,
+    month_end_snapshots,
     read_snapshot,
     snapshot_months,
     write_snapshot,
@@ -317,3 +318,49 @@ def test_write_refuses_mixed_months_and_read_names_missing_month():
     write_snapshot(con, june)
     with pytest.raises(KeyError, match="no rows for 2024-01"):
         read_snapshot(con, "2024-01")
+
+
+# --- several month ends from one read --------------------------------------------------------
+
+
+@pytest.mark.parametrize("with_interactions", [True, False])
+def test_several_month_ends_equal_one_at_a_time(with_interactions):
+    con = _store(with_interactions=with_interactions)
+    months = ["2024-03", "2024-06", "2024-04", "2024-07"]
+    with pytest.warns() if not with_interactions else _no_warning():
+        many = dict(month_end_snapshots(con, months, params=PARAMS))
+    assert list(many) == months
+    for month in months:
+        if with_interactions:
+            one = month_end_snapshot(con, month, params=PARAMS)
+        else:
+            with pytest.warns(UserWarning, match="interactions"):
+                one = month_end_snapshot(con, month, params=PARAMS)
+        pd.testing.assert_frame_equal(many[month], one, check_exact=False, rtol=1e-12)
+    # temporary tables are dropped afterwards
+    assert not con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE table_name LIKE '_snapshot_%'").fetchall()
+
+
+def test_several_month_ends_raise_for_a_customer_not_yet_signed_up():
+    tx = pd.concat([_transactions(), pd.DataFrame({
+        "order_id": ["e1"], "customer_id": ["E"], "order_ts": [T("2024-06-02")],
+        "amount": [2.0], "category": [None], "is_return": [False]})], ignore_index=True)
+    con = _store(transactions=tx)
+    got = month_end_snapshots(con, ["2024-05", "2024-06"], params=PARAMS)
+    assert next(got)[0] == "2024-05"  # E's order is after May
+    with pytest.raises(SnapshotError, match=r"e\.g\. E"):
+        next(got)
+
+
+def _no_warning():
+    import contextlib
+    import warnings
+
+    @contextlib.contextmanager
+    def ctx():
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            yield
+
+    return ctx()

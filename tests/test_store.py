@@ -95,3 +95,19 @@ def test_busy_store_is_reported_by_name(tmp_path):
     time.sleep(0.1)
     with opened(path) as con:
         assert not has_table(con, "t")
+
+
+def test_writes_in_one_transaction_commit_together_or_not_at_all(tmp_path):
+    from winback.store import transaction
+
+    with opened(tmp_path / "s.duckdb") as con:
+        with transaction(con):
+            replace_month(con, "snapshots", "2024-01", _frame("2024-01", ["a"], 1.0))
+            replace_table(con, "customers", pd.DataFrame({"customer_id": ["a"]}))
+        assert table_months(con, "snapshots") == ["2024-01"]
+        with pytest.raises(ValueError, match="another month"), transaction(con):
+            replace_month(con, "snapshots", "2024-02", _frame("2024-02", ["a"], 2.0))
+            replace_month(con, "snapshots", "2024-03", _frame("2024-02", ["a"], 3.0))
+        assert table_months(con, "snapshots") == ["2024-01"]  # 2024-02 rolled back too
+        replace_month(con, "snapshots", "2024-02", _frame("2024-02", ["b"], 2.0))
+        assert table_months(con, "snapshots") == ["2024-01", "2024-02"]
