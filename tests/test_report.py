@@ -547,3 +547,24 @@ def test_hashed_ids_reach_the_stage_sections(run_dir, monkeypatch):
     hashed = hash_ids(pd.Series(["C0000026", "C0000027"]), salt).tolist()
     assert "C0000026" not in page and "C0000027" not in page
     assert all(f"<td>{h}</td>" in page for h in hashed)
+
+
+def test_charts_from_figures_when_the_kernel_showed_none(run_dir):
+    from winback.report import notebook_html
+
+    (run_dir / "figures").mkdir()
+    (run_dir / "figures" / "trend_x.png").write_bytes(_png_bytes())
+    nb = _notebook()
+    nb.cells = [c for c in nb.cells if "chart_source_marker" not in c.source]
+    nb.cells.append(new_code_cell('for name, ax in {"trend_x": ax, "no_such_file": ax}.items():\n'
+                                  "    out.figure(name, ax)"))
+    path = run_dir / "notebooks" / "06_monthly_evaluation.ipynb"
+    nbformat.write(nb, path)
+    body = notebook_html(path, alt="Stage 6", figures=run_dir / "figures")
+    assert body.count("<img") == 1 and 'alt="Stage 6"' in body
+    assert base64.b64encode(_png_bytes()).decode("ascii")[:40] in body
+    # a notebook that shows its charts keeps them, with nothing added
+    shown = _notebook()
+    shown.cells.append(nb.cells[-1])
+    nbformat.write(shown, path)
+    assert notebook_html(path, figures=run_dir / "figures").count("<img") == 1

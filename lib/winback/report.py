@@ -723,24 +723,35 @@ def _keep_output(output) -> bool:
     return False
 
 
-def notebook_html(path: str | Path, *, alt: str = "chart") -> str:
+def notebook_html(path: str | Path, *, alt: str = "chart", figures: str | Path | None = None
+                  ) -> str:
     """The body of an executed notebook as HTML without code, prompts or scripts.
 
     Code inputs are left out, as are outputs that are only a text repr, stderr, and the
     notebook's last ``## Outputs`` section; the first H1 is dropped (the report gives the
     section its own title) and the other headings move down one level. Charts get ``alt``
     as their alternative text.
+
+    When the notebook shows no chart (its kernel drew with a non-inline matplotlib
+    backend, e.g. ``MPLBACKEND=Agg`` in the environment), the PNGs of ``figures`` (the
+    run's ``figures/`` folder) that its ``## Outputs`` section names are shown at the end
+    instead, so the section keeps its charts.
     """
     import nbformat
     from nbconvert import HTMLExporter
 
     nb = nbformat.read(str(path), as_version=4)
-    cells = []
+    cells, outputs_section, named = [], False, []
     for cell in nb.cells:
+        if outputs_section:
+            if cell.cell_type == "code":
+                named += re.findall(r"""["']([A-Za-z0-9_\-]+)["']""", cell.source)
+            continue
         if cell.cell_type == "markdown":
             if re.match(r"^\s*##\s+Outputs\s*$", cell.source.splitlines()[0] if cell.source
                         else ""):
-                break
+                outputs_section = True
+                continue
             cells.append(cell)
         elif cell.cell_type == "code":
             outputs = [o for o in cell.get("outputs", []) if _keep_output(o)]
@@ -760,6 +771,12 @@ def notebook_html(path: str | Path, *, alt: str = "chart") -> str:
     body = re.sub(r"<h1\b[^>]*>.*?</h1>", "", body, count=1, flags=re.S)
     for level in (5, 4, 3, 2, 1):
         body = re.sub(rf"<(/?)h{level}\b", rf"<\1h{min(level + 2, 6)}", body)
+    if figures is not None and "<img" not in body:
+        pngs = [Path(figures) / f"{n}.png" for n in dict.fromkeys(named)]
+        body += "".join(
+            f'<div class="output_png"><img alt="{_esc(alt)}" src="data:image/png;base64,'
+            f'{base64.b64encode(f.read_bytes()).decode("ascii")}"></div>'
+            for f in pngs if f.is_file())
     body = re.sub(r"<img(?![^>]*\balt=)", f'<img alt="{_esc(alt)}"', body)
     return _offline(body)
 
@@ -994,7 +1011,8 @@ def write_report(run_dir: str | Path, params, *, root: Path | None = None) -> Pa
         title = t["stage_titles"].get(stage.id, stage.title)
         toc.append(f'<li><a href="#stage-{_esc(stage.id)}">{_esc(title)}</a></li>')
         nb_path = run_dir / "notebooks" / Path(stage.notebook).name
-        inner = (pseudonymize(notebook_html(nb_path, alt=title)) if nb_path.is_file()
+        inner = (pseudonymize(notebook_html(nb_path, alt=title, figures=run_dir / "figures"))
+                 if nb_path.is_file()
                  else f"<p class='notice'>{_esc(t['stage_missing'])}</p>")
         sections.append(f'<section class="stage" id="stage-{_esc(stage.id)}">'
                         f"<h2>{_esc(title)}</h2>\n{inner}\n</section>")
