@@ -726,3 +726,104 @@ def test_distinctive_reasons_need_an_interval_above_the_overall_share():
     no_tiers = reasons.assign(tier=R.NO_TIERS)
     out = R.distinctive_reasons(R.reason_mix(no_tiers, p, by="tier"), mix, "tier")
     assert "'tiers' does not exist" in R.describe_distinctive(out, "tier")
+
+
+# --------------------------------------------------------------------------- sentences in zh and en
+
+# The English sentences as they read before they moved to the message catalog.
+EN_CONCENTRATION = (
+    "Monthly churn rate (newly churned / active or at-risk customers at the previous month "
+    "end): 10.0% in 2024-06 (95% CI 6.6%–14.9%, 20 of 200); over 2024-05..2024-06 it peaked "
+    "in 2024-05 at 10.0% (95% CI 6.6%–14.9%). Pooled over 2024-05..2024-06: 10.0% overall "
+    "(95% CI 7.4%–13.3%). By region, churn is highest in 华南: 16.8% (95% CI 12.2%–22.8%, 32 "
+    "of 190 customer-months), 1.7x overall; clearly above the overall rate. No tier "
+    "breakdown: stage 3's store table 'tiers' does not exist yet (it appears once the tiering "
+    "stage has run for a month).")
+EN_REASONS = (
+    "4 of 5 churned customers have a known reason (80.0%, 95% CI 37.6%–96.4%). By source: "
+    "keywords 40.0%, contact_outcomes 20.0%, surveys 20.0%. Top reasons among those known: "
+    "Price (price) 50.0% (95% CI 15.0%–85.0%); Speed (speed) 25.0% (95% CI 4.6%–69.9%); No "
+    "need (no_need) 25.0% (95% CI 4.6%–69.9%). Churn type: passive 75.0% (95% CI "
+    "30.1%–95.4%), active 25.0% (95% CI 4.6%–69.9%).")
+EN_DRIVERS = (
+    "Logistic regression on 3000 customer-months (893 newly churned), 2 standardized "
+    "indicators, fitted by maximum likelihood, standard errors clustered by customer. Left "
+    "out: const_col (constant), x1_copy (|corr| > 0.95 with x1). Strongest drivers (odds "
+    "ratio per standard deviation): x1 2.50 (95% CI 2.27–2.76); x2 0.62 (95% CI 0.57–0.68).")
+
+def _region_rates() -> pd.DataFrame:
+    rows = []
+    for month in ("2024-05", "2024-06"):
+        rows.append(("overall", "all", month, 200, 20))
+        rows.append(("region", "华北", month, 100, 4))
+        rows.append(("region", "华南", month, 95, 16))
+    rates = pd.DataFrame(rows, columns=["dimension", "segment", "month", "n_base", "n_churned"])
+    rates["rate"] = rates["n_churned"] / rates["n_base"]
+    rates["low"], rates["high"] = R.wilson_interval(rates["n_churned"], rates["n_base"])
+    return rates
+
+
+def test_concentration_sentence_in_chinese_keeps_the_numbers():
+    rates = _region_rates()
+    conc = R.concentration(rates, recent_months=2, min_base=30)
+    zh = R.describe_concentration(rates, conc, tiers_available=False, language="zh")
+    assert zh.startswith("月度流失率 (新流失客户 / 上月末活跃及有流失风险的客户)：2024-06 为 10.0%")
+    assert "20 / 200" in zh and "于 2024-05 达到峰值 10.0%" in zh
+    assert "按地区，华南 的流失率最高：16.8% (95% 区间" in zh and "32 / 190 客户月" in zh
+    assert "为整体的 1.7 倍；明显高于整体。" in zh and "尚不存在" in zh
+    assert "churn" not in zh.lower()
+    assert R.describe_concentration(rates, conc, tiers_available=False) == EN_CONCENTRATION
+    assert R.describe_concentration(rates.head(0), conc, language="zh").startswith("暂无月度流失率")
+
+
+def test_distinctive_and_reason_sentences_in_chinese():
+    p = small_params()
+    rows = ([("N", "price")] * 30 + [("N", "speed")] * 10
+            + [("S", "price")] * 10 + [("S", "speed")] * 30)
+    reasons = pd.DataFrame(rows, columns=["region", "reason_code"]).assign(
+        status="churned", customer_id=[f"c{i}" for i in range(len(rows))])
+    mix = R.reason_mix(reasons, p, language="zh")
+    out = R.distinctive_reasons(R.reason_mix(reasons, p, by="region", language="zh"), mix,
+                                "region")
+    zh = R.describe_distinctive(out, "region", language="zh")
+    assert zh.startswith("按地区，明显偏多的原因：")
+    assert "S：速度 75.0% (95% 区间" in zh and "30 / 40)，整体为 50.0%" in zh
+    assert R.describe_distinctive(out.head(0), "region", language="zh").startswith(
+        "按地区：没有哪个细分")
+
+    hand = hand_reasons()
+    cov = R.reason_coverage(hand, hand.assign(source=hand["source"]))
+    zh = R.describe_reasons(hand, cov, p, language="zh")
+    assert zh.startswith("5 位流失客户中有 4 位原因已知 (80.0%，95% 区间")
+    assert "按来源：文本关键词 40.0%，外呼结果 20.0%，问卷 20.0%。" in zh
+    assert "已知原因中居前的：价格 50.0% (95% 区间" in zh
+    assert "流失类型：被动流失 75.0%" in zh and "主动流失 25.0%" in zh
+    assert "price" not in zh and "passive" not in zh
+    assert R.describe_reasons(hand, cov, p) == EN_REASONS
+
+
+def test_driver_sentences_in_chinese():
+    model = R.ChurnDrivers(["x1", "x2", "const_col", "x1_copy"]).fit(driver_data())
+    zh = R.describe_drivers(model, language="zh")
+    assert zh.startswith(f"逻辑回归：3000 个客户月 (其中新流失 {model.n_events_} 个)，2 个标准化指标，"
+                         "拟合方法为最大似然估计，标准误按客户聚类。")
+    assert "未纳入模型：const_col (取值恒定)" in zh and "最强的驱动因素 (每个标准差的优势比)：x1 " in zh
+    ratio = model.summary().set_index("indicator").loc["x1", "odds_ratio"]
+    assert f"x1 {ratio:.2f} (95% 区间 " in zh
+    assert R.describe_drivers(model) == EN_DRIVERS
+
+    p = small_params(drivers={"agreement": {
+        "eng_complaint_365": {"direction": "higher", "reasons": ["price", "speed"]}}})
+    agreement = pd.DataFrame([{
+        "indicator": "eng_complaint_365", "reasons": "price, speed", "expected": "higher",
+        "top_driver": True, "agrees": True, "mean_reason": 1.25, "mean_other": 0.5}])
+    zh = R.describe_agreement(agreement, language="zh", params=p)
+    assert zh == ("1 个有原因对应的指标中，有 1 个在陈述对应原因的客户与其他原因已知的客户之间呈预期方向的"
+                  "差异；在有对应关系的主要驱动因素中，1 / 1 个一致。一致的指标：陈述价格、速度的客户"
+                  "近 365 天投诉次数更高 (1.25 vs 0.5)。")
+    assert R.describe_agreement(agreement) == (
+        "1 of 1 mapped indicators differ in the expected direction between customers stating "
+        "the mapped reasons and other customers with a known reason; among the top drivers "
+        "with a mapping, 1 of 1 agree. Agreeing: eng_complaint_365 is higher for price, speed "
+        "(1.25 vs 0.5).")
+    assert R.describe_agreement(agreement.head(0), language="zh").startswith("params 中没有")

@@ -36,6 +36,8 @@ from pydantic import Field, field_validator
 
 from winback.config import Section
 from winback.contract import CONTACT_CHANNELS
+from winback.messages import check_language, label
+from winback.messages import t as message
 
 if TYPE_CHECKING:  # pragma: no cover
     from winback.schedule import ChannelTeam, Schedule
@@ -174,37 +176,39 @@ def staffing(schedule: Schedule, *, teams: dict[str, ChannelTeam]) -> pd.DataFra
                        **dict.fromkeys(floats, "float64"), "fits": "bool"})
 
 
-def describe_staffing(table: pd.DataFrame) -> str:
-    """A computed sentence on whether the teams cover the planned contacts."""
+def describe_staffing(table: pd.DataFrame, *, language: str = "en") -> str:
+    """A computed sentence on whether the teams cover the planned contacts, in ``language``."""
+    lang = check_language(language)
     if table.empty:
-        return "No contact is planned, so no agent is needed."
+        return message("text.budget.no_contact", lang)
     short = table.loc[~table["fits"]]
     if short.empty:
         busiest = table.loc[table["agent_days_available"] > 0]
         if busiest.empty:
-            return "Every planned contact fits the teams."
+            return message("text.budget.all_fit", lang)
         capacity = busiest["per_agent_day"] * busiest["agent_days_available"]
         ranked = busiest.assign(load=busiest["contacts_needed"] / capacity).sort_values(
             ["load", "contacts_needed"], ascending=False, kind="stable")
         top = ranked.iloc[0]
-        return (f"The teams have the agent-days every planned contact needs; the busiest "
-                f"channel, {top['channel']}, uses {top['load']:.0%} of its capacity ({top['contacts_needed']:,} contacts, "
-                f"{top['agent_days_needed']:.0f} of {top['agent_days_available']} agent-days).")
+        return message("text.budget.busiest", lang, channel=label("channel", top["channel"], lang),
+                       load=top["load"], n=top["contacts_needed"], need=top["agent_days_needed"],
+                       avail=top["agent_days_available"])
     parts = []
     for _, r in short.iterrows():
+        channel = label("channel", r["channel"], lang)
         if r["agents"] == 0:
-            parts.append(f"{r['channel']} has no team for {r['contacts_needed']:,} contacts")
+            parts.append(message("text.budget.no_team", lang, channel=channel,
+                                 n=r["contacts_needed"]))
         else:
-            parts.append(
-                f"{r['channel']} needs {_days(r['agent_days_needed'])} but has "
-                f"{r['agent_days_available']} ({r['agents_needed']:.0f} agents instead of "
-                f"{r['agents']})")
-    return ("The teams fall short: " + "; ".join(parts)
-            + ". Add agents or contact days, or accept the unscheduled contacts.")
+            parts.append(message("text.budget.short_item", lang, channel=channel,
+                                 days=_days(r["agent_days_needed"], lang),
+                                 avail=r["agent_days_available"], need=r["agents_needed"],
+                                 agents=r["agents"]))
+    return message("text.budget.short", lang, items=message("common.clause_sep", lang).join(parts))
 
 
-def _days(n: float) -> str:
-    return f"{n:.0f} agent-day{'' if n == 1 else 's'}"
+def _days(n: float, language: str = "en") -> str:
+    return message("text.budget.day" if n == 1 else "text.budget.days", language, n=n)
 
 
 # --------------------------------------------------------------------------------------
@@ -333,16 +337,18 @@ def budget_summary(lines: pd.DataFrame, *, cap: float) -> pd.DataFrame:
     return out.astype({"category": "str", "amount": "float64", "share_of_cap": "float64"})
 
 
-def describe_budget(lines: pd.DataFrame, *, cap: float, currency: str = "CNY") -> str:
-    """A computed sentence saying whether the campaign's budget fits the cap."""
+def describe_budget(lines: pd.DataFrame, *, cap: float, currency: str = "CNY",
+                    language: str = "en") -> str:
+    """A computed sentence saying whether the campaign's budget fits the cap, in ``language``."""
+    lang = check_language(language)
     summary = budget_summary(lines, cap=cap).set_index("category")["amount"]
     total = float(summary["total"])
-    parts = ", ".join(f"{c} {summary[c]:,.0f}" for c in BUDGET_CATEGORIES)
-    head = f"The campaign costs {currency} {total:,.0f} ({parts})"
+    parts = message("text.common.comma", lang).join(
+        f"{label('budget_category', c, lang)} {summary[c]:,.0f}" for c in BUDGET_CATEGORIES)
+    head = message("text.budget.head", lang, currency=currency, total=total, parts=parts)
     if total <= cap:
-        share = f", {total / cap:.0%} of" if cap > 0 else " against"
-        return (f"{head}{share} the {currency} {cap:,.0f} cap: it fits, with "
-                f"{currency} {cap - total:,.0f} to spare.")
-    return (f"{head}: it exceeds the {currency} {cap:,.0f} cap by {currency} "
-            f"{total - cap:,.0f}. Lower the target count in stage 4, trim the channel mix, "
-            "or raise schedule.budget.cap.")
+        key = "text.budget.fits_share" if cap > 0 else "text.budget.fits"
+        return message(key, lang, head=head, share=total / cap if cap > 0 else 0.0,
+                       currency=currency, cap=cap, spare=cap - total)
+    return message("text.budget.over", lang, head=head, currency=currency, cap=cap,
+                   over=total - cap)

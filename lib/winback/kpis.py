@@ -21,6 +21,8 @@ import pandas as pd
 from pydantic import Field, field_validator
 
 from winback.config import Section
+from winback.messages import check_language, label
+from winback.messages import t as message
 
 __all__ = [
     "KPIS",
@@ -222,15 +224,35 @@ def kpi_status(values: pd.DataFrame, params: KpisParams) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=cols)
 
 
-def describe_kpis(status: pd.DataFrame) -> str:
-    """One sentence: how many KPIs are green, which are amber or red, and by how much."""
+def describe_kpis(status: pd.DataFrame, *, language: str = "en") -> str:
+    """One sentence: how many KPIs are green, which are amber or red, and by how much.
+
+    ``language`` (``zh`` or ``en``) words the sentence and names the KPIs (``kpi.*``).
+    """
+    lang = check_language(language)
     if status.empty:
-        return "No KPI targets are set (params: kpis.targets)."
+        return message("text.kpis.none", lang)
     counts = status["status"].value_counts()
-    parts = [f"{int(counts.get('green', 0))} of {len(status)} KPIs on target"]
+    parts = [message("text.kpis.on_target", lang, k=int(counts.get("green", 0)), n=len(status))]
     for level in ("amber", "red", "n/a"):
         rows = status[status["status"] == level]
         if len(rows):
-            items = "; ".join(f"{r.kpi} {r.text}" for r in rows.itertuples())
-            parts.append(f"{len(rows)} {level}: {items}")
-    return ", ".join(parts) + "."
+            if lang == "en":
+                items = "; ".join(f"{r.kpi} {r.text}" for r in rows.itertuples())
+            else:
+                items = message("common.clause_sep", lang).join(_kpi_text(r, lang)
+                                                                 for r in rows.itertuples())
+            parts.append(message("text.kpis.level", lang, n=len(rows),
+                                 level=message(f"text.kpis.level.{level}", lang), items=items))
+    return message("text.common.comma", lang).join(parts) + message("common.period", lang)
+
+
+def _kpi_text(row, language: str) -> str:
+    """``satisfaction 3.73 (target >= 4.00)`` of one :func:`kpi_status` row, in ``language``."""
+    unit = KPIS[row.kpi][0] if row.kpi in KPIS else "score"
+
+    def fmt(x: float) -> str:
+        return message("common.na", language) if pd.isna(x) else _fmt(x, unit)
+
+    return message("text.kpis.item", language, kpi=label("kpi", row.kpi, language),
+                   value=fmt(row.value), op=row.op, target=fmt(row.target))

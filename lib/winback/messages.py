@@ -16,6 +16,10 @@ Keys are dotted names, grouped by what they label:
     Titles, axis labels, legends and takeaways of :mod:`winback.plots` charts.
 ``report.*``
     Section names and summary labels of the monthly report.
+``text.<module>.*``
+    Sentences the ``describe_*`` functions compose from computed numbers; ``variable.*``,
+    ``kpi.*``, ``status_rule.*``, ... name the codes they and the displayed tables show
+    (:func:`label_codes`).
 
 Texts may hold :meth:`str.format` fields (``"{n:,} customers"``); both languages of a
 key hold the same fields, so a caller's arguments fit either (tests check it).
@@ -47,6 +51,7 @@ __all__ = [
     "check_language",
     "column_labels",
     "label",
+    "label_codes",
     "labels",
     "output_language",
     "placeholders",
@@ -862,9 +867,294 @@ _COLUMNS: dict[str, tuple[str, str]] = {
     "population": ("总体", "Population"),
 }
 
+# Sentences the lib's describe_* functions compose for the notebooks (``text.<module>.*``)
+# and the names of the variables, KPIs and other codes those sentences and tables show.
+_TEXTS: dict[str, tuple[str, str]] = {
+    # ------------------------------------------------------------------ variables and codes
+    "variable.p_alive": ("存活概率 P(alive)", "p_alive"),
+    "variable.recency_ratio": ("间隔比 (距上次购买 / 典型间隔)", "recency_ratio"),
+    "variable.engagement_decline": ("互动下降幅度", "engagement_decline"),
+    "variable.score": ("流失评分", "score"),
+    "variable.c_p_alive": ("评分分量：1 − 存活概率", "c_p_alive"),
+    "variable.c_recency": ("评分分量：沉默时长", "c_recency"),
+    "variable.c_engagement": ("评分分量：互动下降", "c_engagement"),
+    "variable.avg_day_spend": ("每购买日平均消费", "avg_day_spend"),
+    "variable.purchase_days_365": ("近 365 天购买天数", "purchase_days_365"),
+    "variable.discount_share_365": ("近 365 天折扣购买占比", "discount_share_365"),
+    "variable.necessary_share_365": ("近 365 天必需消费占比", "necessary_share_365"),
+    "variable.returns_365": ("近 365 天退货次数", "returns_365"),
+    "variable.eng_complaint_365": ("近 365 天投诉次数", "eng_complaint_365"),
+    "variable.eng_service_ticket_365": ("近 365 天服务工单数", "eng_service_ticket_365"),
+    "variable.engagement_365": ("近 365 天互动次数", "engagement_365"),
+    "variable.engagement_trend": ("互动趋势", "engagement_trend"),
+    "variable.tenure_days": ("客龄 (天)", "tenure_days"),
+    "variable.age": ("年龄", "age"),
+    "variable.age_band": ("年龄段", "age_band"),
+    "variable.gender": ("性别", "gender"),
+    "variable.region": ("地区", "region"),
+    "variable.member_level": ("会员等级", "member_level"),
+    "variable.preferred_channel": ("偏好渠道", "preferred_channel"),
+    "variable.spend_level": ("消费水平", "spend_level"),
+    "variable.business_line": ("业务线", "business_line"),
+    "effect.cramers_v": ("Cramér's V", "cramers_v"),
+    "effect.rank_biserial": ("秩二列相关", "rank_biserial"),
+    "effect.cohens_d": ("Cohen's d", "cohens_d"),
+    "status_rule.do_not_contact": ("勿扰客户", "do_not_contact"),
+    "status_rule.new_signup": ("新注册、尚未购买", "new_signup"),
+    "status_rule.no_purchase_lost": ("注册已久从未购买", "no_purchase_lost"),
+    "status_rule.no_purchase": ("从未购买", "no_purchase"),
+    "status_rule.new_customer": ("新客户观察期", "new_customer"),
+    "status_rule.beyond_recovery": ("超出挽回期限", "beyond_recovery"),
+    "status_rule.score": ("流失评分", "score"),
+    "status_rule.p_alive": ("存活概率偏低", "p_alive"),
+    "status_rule.recency_ratio": ("间隔比偏高", "recency_ratio"),
+    "status_rule.none": ("无 (活跃)", "none"),
+    "kpi.churn_rate": ("流失率", "churn_rate"),
+    "kpi.churned_share": ("已流失客户占比", "churned_share"),
+    "kpi.reactivation_rate": ("回流率", "reactivation_rate"),
+    "kpi.rechurn_rate": ("再次流失率", "rechurn_rate"),
+    "kpi.net_winback": ("净挽回人数", "net_winback"),
+    "kpi.satisfaction": ("满意度 (问卷)", "satisfaction"),
+    "kpi.contact_satisfaction": ("满意度 (回访)", "contact_satisfaction"),
+    "kpi.repurchase_rate": ("复购率", "repurchase_rate"),
+    "kpi.reactivation_uplift": ("回购提升 (实验组 − 对照组)", "reactivation_uplift"),
+    "kpi.reach_rate": ("接通率", "reach_rate"),
+    "kpi.offer_redemption": ("优惠使用率", "offer_redemption"),
+    "kpi.roi": ("投资回报率 (ROI)", "roi"),
+    "unscheduled.channel_not_staffed": ("渠道无坐席", "channel not staffed"),
+    "unscheduled.time_slot_not_staffed": ("所需时段无人值守", "time slot not staffed"),
+    "unscheduled.no_capacity": ("容量已满", "no capacity"),
+    "unscheduled.no_day_after_gap": ("间隔期后无联系日", "no day after gap"),
+    "unscheduled.earlier_attempt_unscheduled": ("前一次联系未排入",
+                                                "earlier attempt unscheduled"),
+    "unscheduled.no_contact_days": ("没有联系日", "no contact days"),
+    "transition.new": ("本月新增", "new"),
+    "transition.gone": ("已离开", "gone"),
+    "column.previous_tier": ("上月层级", "Previous tier"),
+    # ------------------------------------------------------------------ text.common
+    "text.common.ci": ("95% 区间 {low}–{high}", "95% CI {low}–{high}"),
+    "text.common.comma": ("，", ", "),
+    # ------------------------------------------------------------------ text.reasons
+    "text.reasons.no_rate": ("暂无月度流失率：流失状态历史需要至少连续两个月。",
+                             "No monthly churn rate yet: the churn_status history needs two "
+                             "consecutive months."),
+    "text.reasons.rate": ("月度流失率 (新流失客户 / 上月末活跃及有流失风险的客户)：{month} 为 "
+                          "{rate} ({ci}，{n} / {base})；{first}..{month} 期间于 {peak} 达到峰值 "
+                          "{peak_rate} ({peak_ci})。",
+                          "Monthly churn rate (newly churned / active or at-risk customers at "
+                          "the previous month end): {rate} in {month} ({ci}, {n} of {base}); "
+                          "over {first}..{month} it peaked in {peak} at {peak_rate} ({peak_ci})."),
+    "text.reasons.pooled": ("{months} 合计：整体流失率 {rate} ({ci})。",
+                            "Pooled over {months}: {rate} overall ({ci})."),
+    "text.reasons.no_rank": ("按{dim}：没有客户数足以排名的细分。",
+                             "By {dim}: no segment has enough customers to rank."),
+    "text.reasons.highest": ("按{dim}，{segment} 的流失率最高：{rate} ({ci}，{n} / {base} 客户月)，"
+                             "为整体的 {lift:.1f} 倍；{verdict}",
+                             "By {dim}, churn is highest in {segment}: {rate} ({ci}, {n} of "
+                             "{base} customer-months), {lift:.1f}x overall; {verdict}"),
+    "text.reasons.above": ("明显高于整体", "clearly above the overall rate"),
+    "text.reasons.overlaps": ("其区间与整体流失率重叠", "its interval overlaps the overall rate"),
+    "text.reasons.also_above": ("；{segment} 为 {rate} ({ci}，{base} 客户月)，明显高于整体",
+                                "; {segment} at {rate} ({ci}, {base} customer-months) is "
+                                "clearly above it"),
+    "text.reasons.no_tiers": ("暂无按层级的细分：第 3 阶段的存储表 'tiers' 尚不存在 "
+                              "(分层阶段运行过一个月后才有)。",
+                              "No tier breakdown: stage 3's store table 'tiers' does not exist "
+                              "yet (it appears once the tiering stage has run for a month)."),
+    "text.reasons.distinct_no_tiers": ("按{dim}：暂无细分，第 3 阶段的存储表 'tiers' 尚不存在。",
+                                       "By {dim}: no breakdown yet, stage 3's store table "
+                                       "'tiers' does not exist yet."),
+    "text.reasons.distinct_none": ("按{dim}：没有哪个细分的某一原因明显偏多 "
+                                   "(各细分的原因构成都在整体构成的区间内)。",
+                                   "By {dim}: no reason is clearly over-represented in any "
+                                   "segment (each segment's mix is within the intervals of the "
+                                   "overall mix)."),
+    "text.reasons.distinct_item": ("{segment}：{label} {share} ({ci}，{n} / {total})，整体为 "
+                                   "{overall}",
+                                   "{segment}: {label} {share} ({ci}, {n} of {total}) vs "
+                                   "{overall} overall"),
+    "text.reasons.distinct": ("按{dim}，明显偏多的原因：{items}。",
+                              "By {dim}, reasons clearly over-represented: {items}."),
+    "text.reasons.none_to_explain": ("本月没有需要解释原因的流失客户。",
+                                     "No churned customer to explain this month."),
+    "text.reasons.known": ("{n} 位流失客户中有 {k} 位原因已知 ({share}，{ci})。",
+                           "{k} of {n} churned customers have a known reason ({share}, {ci})."),
+    "text.reasons.by_source": ("按来源：{items}。", "By source: {items}."),
+    "text.reasons.top": ("已知原因中居前的：{items}。", "Top reasons among those known: {items}."),
+    "text.reasons.types": ("流失类型：{items}。", "Churn type: {items}."),
+    "text.reasons.fit_mle": ("最大似然估计，标准误按客户聚类",
+                             "maximum likelihood, standard errors clustered by customer"),
+    "text.reasons.fit_firth": ("Firth 惩罚似然 (最大似然出现完全分离或未收敛)",
+                               "Firth's penalized likelihood (maximum likelihood separated or "
+                               "did not converge)"),
+    "text.reasons.model": ("逻辑回归：{n_obs} 个客户月 (其中新流失 {n_events} 个)，{k} 个标准化指标，"
+                           "拟合方法为{how}。",
+                           "Logistic regression on {n_obs} customer-months ({n_events} newly "
+                           "churned), {k} standardized indicators, fitted by {how}."),
+    "text.reasons.left_out": ("未纳入模型：{items}。", "Left out: {items}."),
+    "text.reasons.no_driver": ("没有指标的优势比区间排除 1。",
+                               "No indicator's odds-ratio interval excludes 1."),
+    "text.reasons.drivers": ("最强的驱动因素 (每个标准差的优势比)：{items}。",
+                             "Strongest drivers (odds ratio per standard deviation): {items}."),
+    "text.reasons.driver_item": ("{indicator} {ratio:.2f} (95% 区间 {low:.2f}–{high:.2f})",
+                                 "{indicator} {ratio:.2f} (95% CI {low:.2f}–{high:.2f})"),
+    "text.reasons.drop.all_missing": ("全部缺失", "all missing"),
+    "text.reasons.drop.constant": ("取值恒定", "constant"),
+    "text.reasons.drop.collinear": ("与其他指标线性相关", "linearly dependent on the others"),
+    "text.reasons.no_mapping": ("params 中没有驱动因素 → 原因的对应关系 (reasons.drivers.agreement)。",
+                                "No driver -> reason mapping in params "
+                                "(reasons.drivers.agreement)."),
+    "text.reasons.agreement": ("{n} 个有原因对应的指标中，有 {k} 个在陈述对应原因的客户与其他原因"
+                               "已知的客户之间呈预期方向的差异",
+                               "{k} of {n} mapped indicators differ in the expected direction "
+                               "between customers stating the mapped reasons and other "
+                               "customers with a known reason"),
+    "text.reasons.agreement_top": ("；在有对应关系的主要驱动因素中，{k} / {n} 个一致",
+                                   "; among the top drivers with a mapping, {k} of {n} agree"),
+    "text.reasons.agreeing": ("一致的指标：{items}。", "Agreeing: {items}."),
+    "text.reasons.agreeing_item": ("陈述{reasons}的客户{indicator}{expected} "
+                                   "({a:.3g} vs {b:.3g})",
+                                   "{indicator} is {expected} for {reasons} ({a:.3g} vs {b:.3g})"),
+    "text.reasons.higher": ("更高", "higher"),
+    "text.reasons.lower": ("更低", "lower"),
+    # ------------------------------------------------------------------ text.profile
+    "text.profile.none": ("没有检验任何属性。", "No attribute tested."),
+    "text.profile.head": ("流失客户 ({n1} 人) 与留存客户 ({n0} 人) 对比，检验 {k} 个属性，p 值经 "
+                          "Holm 校正、显著性水平 {alpha:g}：",
+                          "Churned ({n1}) vs retained ({n0}) customers, {k} attributes tested, "
+                          "p-values Holm-adjusted at {alpha:g}: "),
+    "text.profile.no_difference": ("没有属性存在显著差异。", "no attribute differs significantly."),
+    "text.profile.item": ("{variable} ({effect} {size:.2f}，95% 区间 {low:.2f}–{high:.2f}；"
+                          "流失客户 {churned}，留存客户 {retained})",
+                          "{variable} ({effect} {size:.2f}, 95% CI {low:.2f}–{high:.2f}; "
+                          "churned {churned} vs retained {retained})"),
+    "text.profile.rest": ("{items} 无显著差异。", " No significant difference in {items}."),
+    "text.profile.median": ("中位数 {value}", "median {value}"),
+    # ------------------------------------------------------------------ text.tiers
+    "text.tiers.item": ("{label} {n:,} 人 (占 {c:.1%})，贡献 {v:.1%} 的预测价值",
+                        "{label} {n:,} customers ({c:.1%}) hold {v:.1%} of predicted value"),
+    "text.tiers.tiers": ("各层级：{items}。", "Tiers: {items}."),
+    "text.tiers.top_item": ("前 {x:.0%} 的客户拥有 {v:.1%}", "the top {x:.0%} of customers hold {v:.1%}"),
+    "text.tiers.concentration": ("价值集中度：{items} (基尼系数 {g:.2f})。",
+                                 " Concentration: {items} (Gini {g:.2f})."),
+    "text.tiers.first_month": ("{month} 是首个有分层的月份 ({previous} 没有存储分层)：层级稳定性从下月起"
+                               "报告。",
+                               "{month} is the first month with tiers (no tiers stored for "
+                               "{previous}): tier stability is reported from next month on."),
+    "text.tiers.moved": ("{previous} 与 {month} 均有分层的 {n:,} 位客户中，{k:,} 位 ({s:.1%}) 层级"
+                         "发生变化 ({up:,} 位升级，{down:,} 位降级)；本月新增 {new:,} 位，"
+                         "{gone:,} 位离开客户群。",
+                         "Of {n:,} customers tiered in both {previous} and {month}, {k:,} "
+                         "({s:.1%}) changed tier ({up:,} up, {down:,} down); {new:,} are new "
+                         "this month and {gone:,} left the base."),
+    "text.tiers.inputs": ("本月 {n:,} 位客户；第 1 阶段的 BG/NBD 模型：{bgnbd}；上月分层：{previous}。",
+                          "{n:,} customers; BG/NBD from stage 1: {bgnbd}; previous month's "
+                          "tiers: {previous}."),
+    "text.tiers.written": ("{n:,} 位客户已写入存储表 'tiers'；输出目录 {folder}",
+                           "{n:,} customers written to the store table 'tiers'; outputs in "
+                           "{folder}"),
+    "text.common.yes": ("有", "yes"),
+    "text.common.no": ("无", "no"),
+    # ------------------------------------------------------------------ text.value
+    "text.value.horizon": ("预测期", "horizon"),
+    "text.value.horizon_value": ("{h:g} 个月 ({d:.1f} 天)", "{h:g} months ({d:.1f} days)"),
+    "text.value.discount_rate": ("月折现率", "discount rate per month"),
+    "text.value.bgnbd": ("BG/NBD 模型", "BG/NBD model"),
+    "text.value.bgnbd_value": ("{source} ({n:,} 位有购买的客户)",
+                               "{source} ({n:,} customers with a purchase)"),
+    "text.value.bgnbd.given": ("沿用第 1 阶段", "given"),
+    "text.value.bgnbd.fitted": ("本阶段拟合", "fitted"),
+    "text.value.gamma_gamma": ("Gamma-Gamma 拟合", "Gamma-Gamma fit"),
+    "text.value.gamma_gamma_value": ("{n:,} 位重复购买客户", "{n:,} repeat customers"),
+    "text.value.nonpositive": ("未纳入的重复购买客户 (净平均消费 <= 0)",
+                               "repeat customers left out (net average <= 0)"),
+    "text.value.no_purchase": ("无购买的客户 (预测价值为 0)",
+                               "customers without a purchase (future value 0)"),
+    "text.value.mean_spend": ("总体每购买日平均消费", "population mean spend per purchase day"),
+    "text.value.corr": ("重复购买客户的购买频次与平均消费相关系数",
+                        "corr(frequency, average spend) of repeat customers"),
+    "text.value.necessary_share": ("总体必需消费占比", "population necessary share"),
+    # ------------------------------------------------------------------ text.budget
+    "text.budget.no_contact": ("没有计划的联系，因此不需要坐席。",
+                               "No contact is planned, so no agent is needed."),
+    "text.budget.all_fit": ("所有计划的联系都在团队能力范围内。", "Every planned contact fits the teams."),
+    "text.budget.busiest": ("团队的坐席人天足以完成所有计划的联系；最繁忙的渠道是{channel}，使用了其容量的 "
+                            "{load:.0%} ({n:,} 次联系，需 {need:.0f} 个坐席人天，可用 {avail})。",
+                            "The teams have the agent-days every planned contact needs; the "
+                            "busiest channel, {channel}, uses {load:.0%} of its capacity ({n:,} "
+                            "contacts, {need:.0f} of {avail} agent-days)."),
+    "text.budget.no_team": ("{channel}没有团队，{n:,} 次联系无人负责",
+                            "{channel} has no team for {n:,} contacts"),
+    "text.budget.short_item": ("{channel}需要 {days}，但只有 {avail} 个 (需 {need:.0f} 名坐席，现有 "
+                               "{agents} 名)",
+                               "{channel} needs {days} but has {avail} ({need:.0f} agents "
+                               "instead of {agents})"),
+    "text.budget.day": ("{n:.0f} 个坐席人天", "{n:.0f} agent-day"),
+    "text.budget.days": ("{n:.0f} 个坐席人天", "{n:.0f} agent-days"),
+    "text.budget.short": ("团队人手不足：{items}。请增加坐席或联系日，或接受未排期的联系。",
+                          "The teams fall short: {items}. Add agents or contact days, or accept "
+                          "the unscheduled contacts."),
+    "text.budget.head": ("本次活动成本为 {currency} {total:,.0f} ({parts})",
+                         "The campaign costs {currency} {total:,.0f} ({parts})"),
+    "text.budget.fits_share": ("{head}，占上限 {currency} {cap:,.0f} 的 {share:.0%}：在预算内，"
+                               "尚余 {currency} {spare:,.0f}。",
+                               "{head}, {share:.0%} of the {currency} {cap:,.0f} cap: it fits, "
+                               "with {currency} {spare:,.0f} to spare."),
+    "text.budget.fits": ("{head}，上限为 {currency} {cap:,.0f}：在预算内，尚余 {currency} "
+                         "{spare:,.0f}。",
+                         "{head} against the {currency} {cap:,.0f} cap: it fits, with "
+                         "{currency} {spare:,.0f} to spare."),
+    "text.budget.over": ("{head}：超出上限 {currency} {cap:,.0f}，超出 {currency} {over:,.0f}。"
+                         "请在第 4 阶段减少目标客户数、精简渠道组合，或提高 schedule.budget.cap。",
+                         "{head}: it exceeds the {currency} {cap:,.0f} cap by {currency} "
+                         "{over:,.0f}. Lower the target count in stage 4, trim the channel mix, "
+                         "or raise schedule.budget.cap."),
+    # ------------------------------------------------------------------ text.kpis
+    "text.kpis.none": ("未设定 KPI 目标 (params：kpis.targets)。",
+                       "No KPI targets are set (params: kpis.targets)."),
+    "text.kpis.on_target": ("{n} 项 KPI 中 {k} 项达标", "{k} of {n} KPIs on target"),
+    "text.kpis.level": ("{n} 项{level}：{items}", "{n} {level}: {items}"),
+    "text.kpis.level.amber": ("亮黄灯", "amber"),
+    "text.kpis.level.red": ("亮红灯", "red"),
+    "text.kpis.level.n/a": ("暂无数据", "n/a"),
+    "text.kpis.item": ("{kpi} {value} (目标 {op} {target})", "{kpi} {value} (target {op} {target})"),
+    # ------------------------------------------------------------------ text.schedule
+    "text.schedule.window": ("活动 {month} 的计划自 {start} 至 {end}；执行周 (第 {w0}-{w1} 周) 为 "
+                             "{d0} 至 {d1}",
+                             "Campaign {month}'s plan runs from {start} to {end}; its execution "
+                             "weeks {w0}-{w1} span {d0} to {d1}"),
+    "text.schedule.no_day": ("{head}，但 {exe} 内没有工作日：无法安排任何联系。",
+                             "{head}, with no working day inside {exe}: no contact can be "
+                             "scheduled."),
+    "text.schedule.days": ("{head}；联系安排在 {exe} 内的 {n} 个工作日，{first} 至 {last}{cut}。",
+                           "{head}; contacts are made on {n} working days inside {exe}, {first} "
+                           "to {last}{cut}."),
+    "text.schedule.cut": (" (已去掉 {exe} 以外的 {n} 个工作日)",
+                          " (working days outside {exe} cut: {n})"),
+    "text.schedule.nothing": ("活动 {month} 没有计划联系的实验组客户：无需排期。",
+                              "Campaign {month} has no treated customer with a planned contact: "
+                              "nothing to schedule."),
+    "text.schedule.scheduled": ("{treated:,} 位实验组客户的 {planned:,} 次计划联系中，{n:,} 次 "
+                                "({s:.0%}) 已排入 {exe} 的 {days} 个联系日",
+                                "{n:,} of {planned:,} planned contacts ({s:.0%}) for "
+                                "{treated:,} treated customers are scheduled on {days} contact "
+                                "days in {exe}"),
+    "text.schedule.all_fit": ("{head}；所有计划的联系都已排入。", "{head}; every planned contact fits."),
+    "text.schedule.some_left": ("{head}；{u:,} 次联系未能排入 ({parts})，涉及 {c:,} 位客户，见未排期表。",
+                                "{head}; {u:,} do not fit ({parts}), affecting {c:,} customers, "
+                                "listed in the unscheduled table."),
+    "text.schedule.left_item": ("{reason} {n:,} 次", "{n:,} {reason}"),
+    "text.schedule.unmapped_times": ("偏好联系时间 (preferred_contact_time) 中未对应到时段的取值按无偏好"
+                                     "处理：{shown}；请在 params 的 schedule.contact_times 中对应。",
+                                     "preferred_contact_time values not mapped to a slot were "
+                                     "treated as no preference: {shown}; map them in params "
+                                     "schedule.contact_times."),
+}
+
 CATALOG: dict[str, dict[str, str]] = {
     language: {**{k: v[i] for k, v in _PAIRS.items()},
-               **{f"column.{k}": v[i] for k, v in _COLUMNS.items()}}
+               **{f"column.{k}": v[i] for k, v in _COLUMNS.items()},
+               **{k: v[i] for k, v in _TEXTS.items()}}
     for i, language in enumerate(LANGUAGES)
 }
 
@@ -916,6 +1206,40 @@ def labels(group: str, language: str) -> dict[str, str]:
     prefix = f"{group}."
     texts = CATALOG[check_language(language)]
     return {k[len(prefix):]: v for k, v in texts.items() if k.startswith(prefix)}
+
+
+def label_codes(frame: pd.DataFrame, language: str,
+                columns: Mapping[str, str]) -> pd.DataFrame:
+    """A copy of ``frame`` whose code columns show the codes' names in ``language``.
+
+    Parameters
+    ----------
+    frame
+        Any table; it is not changed.
+    language
+        ``zh`` or ``en``.
+    columns
+        Column (or index level) name -> catalog group of its codes, e.g.
+        ``{"status": "status", "indicator": "variable"}``; codes the group does not name
+        are kept. Use it on what is shown to people; tables written as data keep codes.
+    """
+    check_language(language)
+    out = frame.copy()
+
+    def name(group: str):
+        return lambda code: label(group, code, language) if isinstance(code, str) else code
+
+    for col, group in columns.items():
+        if col in out.columns:
+            out[col] = [name(group)(c) for c in out[col].tolist()]
+        if col in (out.index.names or []):
+            level = out.index.names.index(col)
+            if out.index.nlevels == 1:
+                out.index = pd.Index([name(group)(c) for c in out.index], name=col)
+            else:
+                out.index = out.index.set_levels(
+                    [name(group)(c) for c in out.index.levels[level]], level=level)
+    return out
 
 
 def placeholders(text: str) -> set[str]:

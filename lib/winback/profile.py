@@ -30,6 +30,8 @@ from pydantic import Field, field_validator
 from scipy import stats
 
 from winback.config import Section
+from winback.messages import check_language, label
+from winback.messages import t as message
 
 __all__ = [
     "ProfileParams",
@@ -356,21 +358,33 @@ def profile_shares(frame: pd.DataFrame, variables: Sequence[str], *,
     return out
 
 
-def describe_profile(tests: pd.DataFrame, alpha: float = 0.05) -> str:
-    """Sentences naming the attributes that differ (Holm-adjusted) and by how much."""
+def _value_text(value: str, language: str) -> str:
+    """A profile value (``"普通: 72.1%"`` or ``"median 41"``) in ``language``."""
+    if language != "en" and isinstance(value, str) and value.startswith("median "):
+        return message("text.profile.median", language, value=value[len("median "):])
+    return value
+
+
+def describe_profile(tests: pd.DataFrame, alpha: float = 0.05, *, language: str = "en") -> str:
+    """Sentences naming the attributes that differ (Holm-adjusted) and by how much.
+
+    ``language`` (``zh`` or ``en``) words the sentences; attributes and effect measures are
+    named by the catalog's ``variable.*`` and ``effect.*`` labels (codes in English).
+    """
+    lang = check_language(language)
     if tests.empty:
-        return "No attribute tested."
+        return message("text.profile.none", lang)
     n1, n0 = int(tests["n_churned"].max()), int(tests["n_retained"].max())
     sig = tests[tests["significant"]]
-    head = (f"Churned ({n1}) vs retained ({n0}) customers, {len(tests)} attributes tested, "
-            f"p-values Holm-adjusted at {alpha:g}: ")
+    head = message("text.profile.head", lang, n1=n1, n0=n0, k=len(tests), alpha=alpha)
     if sig.empty:
-        return head + "no attribute differs significantly."
-    items = []
-    for r in sig.itertuples():
-        items.append(f"{r.variable} ({r.effect} {r.effect_size:.2f}, 95% CI "
-                     f"{r.effect_low:.2f}–{r.effect_high:.2f}; churned {r.churned_value} vs "
-                     f"retained {r.retained_value})")
-    rest = tests[~tests["significant"]]["variable"].tolist()
-    tail = f" No significant difference in {', '.join(rest)}." if rest else ""
-    return head + "; ".join(items) + "." + tail
+        return head + message("text.profile.no_difference", lang)
+    items = [message("text.profile.item", lang, variable=label("variable", r.variable, lang),
+               effect=label("effect", r.effect, lang), size=r.effect_size, low=r.effect_low,
+               high=r.effect_high, churned=_value_text(r.churned_value, lang),
+               retained=_value_text(r.retained_value, lang))
+             for r in sig.itertuples()]
+    rest = [label("variable", v, lang) for v in tests[~tests["significant"]]["variable"]]
+    sep = message("common.list_sep", lang)
+    tail = message("text.profile.rest", lang, items=sep.join(rest)) if rest else ""
+    return head + message("common.clause_sep", lang).join(items) + message("common.period", lang) + tail

@@ -81,7 +81,7 @@ from pydantic import Field, field_validator, model_validator
 from scipy import stats
 
 from winback.config import Section
-from winback.messages import check_language
+from winback.messages import check_language, label
 from winback.messages import t as message
 from winback.profile import ProfileParams
 from winback.settings import month_end
@@ -639,20 +639,34 @@ def concentration(
     return pooled.drop(columns="_d").reset_index(drop=True)
 
 
-def _pct(x: float, digits: int = 1) -> str:
-    return "n/a" if x is None or not np.isfinite(x) else f"{100 * x:.{digits}f}%"
+def _pct(x: float, digits: int = 1, language: str = "en") -> str:
+    if x is None or not np.isfinite(x):
+        return message("common.na", language)
+    return f"{100 * x:.{digits}f}%"
 
 
-def _ci(lo: float, hi: float) -> str:
-    return f"95% CI {_pct(lo)}–{_pct(hi)}"
+def _ci(lo: float, hi: float, language: str = "en") -> str:
+    return message("text.common.ci", language, low=_pct(lo, language=language),
+                   high=_pct(hi, language=language))
 
 
 _DIM_NAMES = {"business_line": "business line", "region": "region", "tier": "tier",
               "cohort": "signup cohort"}
 
 
+def _dim_name(dim: str, language: str) -> str:
+    if language == "en":
+        return _DIM_NAMES.get(dim, dim)
+    return label("dimension", dim, language)
+
+
+def _sentences(parts: Sequence[str], language: str) -> str:
+    """Sentences joined as each language writes them (a space in English, nothing in Chinese)."""
+    return ("" if language == "zh" else " ").join(parts)
+
+
 def describe_concentration(rates: pd.DataFrame, conc: pd.DataFrame,
-                           tiers_available: bool = True) -> str:
+                           tiers_available: bool = True, *, language: str = "en") -> str:
     """Sentences naming the peak month and, per dimension, the segment where churn is highest.
 
     Parameters
@@ -663,48 +677,50 @@ def describe_concentration(rates: pd.DataFrame, conc: pd.DataFrame,
         From :func:`concentration`.
     tiers_available
         ``False`` adds a sentence saying the tier breakdown waits for stage 3's table.
+    language
+        ``zh`` or ``en`` (the message catalog's ``text.reasons.*``).
     """
+    lang = check_language(language)
     overall = rates[rates["dimension"] == "overall"].sort_values("month")
     if overall.empty:
-        return ("No monthly churn rate yet: the churn_status history needs two consecutive "
-                "months.")
+        return message("text.reasons.no_rate", lang)
     peak = overall.loc[overall["rate"].idxmax()]
     last = overall.iloc[-1]
-    parts = [
-        f"Monthly churn rate (newly churned / active or at-risk customers at the previous "
-        f"month end): {_pct(last['rate'])} in {last['month']} ({_ci(last['low'], last['high'])}, "
-        f"{int(last['n_churned'])} of {int(last['n_base'])}); over "
-        f"{overall['month'].iloc[0]}..{last['month']} it peaked in {peak['month']} at "
-        f"{_pct(peak['rate'])} ({_ci(peak['low'], peak['high'])})."
-    ]
+    parts = [message("text.reasons.rate", lang, rate=_pct(last["rate"], language=lang),
+                     month=last["month"], ci=_ci(last["low"], last["high"], lang),
+                     n=int(last["n_churned"]), base=int(last["n_base"]),
+                     first=overall["month"].iloc[0], peak=peak["month"],
+                     peak_rate=_pct(peak["rate"], language=lang),
+                     peak_ci=_ci(peak["low"], peak["high"], lang))]
     ref = conc[conc["dimension"] == "overall"]
     if not ref.empty:
         r = ref.iloc[0]
-        parts.append(f"Pooled over {r['months']}: {_pct(r['rate'])} overall "
-                     f"({_ci(r['low'], r['high'])}).")
+        parts.append(message("text.reasons.pooled", lang, months=r["months"],
+                             rate=_pct(r["rate"], language=lang),
+                             ci=_ci(r["low"], r["high"], lang)))
     for dim in [d for d in conc["dimension"].unique() if d != "overall"]:
         top = conc[(conc["dimension"] == dim) & (conc["rank"] == 1)]
         if top.empty:
-            parts.append(f"By {_DIM_NAMES.get(dim, dim)}: no segment has enough customers "
-                         "to rank.")
+            parts.append(message("text.reasons.no_rank", lang, dim=_dim_name(dim, lang)))
             continue
         t = top.iloc[0]
-        verdict = ("clearly above the overall rate" if t["above_overall"]
-                   else "its interval overlaps the overall rate")
-        text = (f"By {_DIM_NAMES.get(dim, dim)}, churn is highest in {t['segment']}: "
-                f"{_pct(t['rate'])} ({_ci(t['low'], t['high'])}, {int(t['n_churned'])} of "
-                f"{int(t['n_base'])} customer-months), {t['lift']:.1f}x overall; {verdict}")
+        verdict = message("text.reasons.above" if t["above_overall"] else
+                          "text.reasons.overlaps", lang)
+        text = message("text.reasons.highest", lang, dim=_dim_name(dim, lang),
+                       segment=t["segment"], rate=_pct(t["rate"], language=lang),
+                       ci=_ci(t["low"], t["high"], lang), n=int(t["n_churned"]),
+                       base=int(t["n_base"]), lift=t["lift"], verdict=verdict)
         clear = conc[(conc["dimension"] == dim) & conc["rank"].notna() & conc["above_overall"]
                      & (conc["segment"] != t["segment"])]
         if not t["above_overall"] and len(clear):
             c = clear.sort_values("rank").iloc[0]
-            text += (f"; {c['segment']} at {_pct(c['rate'])} ({_ci(c['low'], c['high'])}, "
-                     f"{int(c['n_base'])} customer-months) is clearly above it")
-        parts.append(text + ".")
+            text += message("text.reasons.also_above", lang, segment=c["segment"],
+                            rate=_pct(c["rate"], language=lang),
+                            ci=_ci(c["low"], c["high"], lang), base=int(c["n_base"]))
+        parts.append(text + message("common.period", lang))
     if not tiers_available:
-        parts.append("No tier breakdown: stage 3's store table 'tiers' does not exist yet "
-                     "(it appears once the tiering stage has run for a month).")
-    return " ".join(parts)
+        parts.append(message("text.reasons.no_tiers", lang))
+    return _sentences(parts, lang)
 
 
 # --------------------------------------------------------------------------- reason evidence
@@ -1134,19 +1150,26 @@ def distinctive_reasons(mix_by: pd.DataFrame, mix: pd.DataFrame, by: str, *,
     return out
 
 
-def describe_distinctive(distinct: pd.DataFrame, by: str, *, top: int = 3) -> str:
-    """Sentence naming the segments whose reason mix stands out (from :func:`distinctive_reasons`)."""
-    name = _DIM_NAMES.get(by, by)
+def describe_distinctive(distinct: pd.DataFrame, by: str, *, top: int = 3,
+                         language: str = "en") -> str:
+    """Sentence naming the segments whose reason mix stands out (from :func:`distinctive_reasons`).
+
+    The reason names are the ``label`` column of ``distinct`` (``reason_mix(...,
+    language=...)`` names them); ``language`` (``zh`` or ``en``) words the sentence.
+    """
+    lang = check_language(language)
+    name = _dim_name(by, lang)
     if distinct.attrs.get("segments") == [NO_TIERS]:
-        return (f"By {name}: no breakdown yet, stage 3's store table 'tiers' does not exist "
-                "yet.")
+        return message("text.reasons.distinct_no_tiers", lang, dim=name)
     if distinct.empty:
-        return (f"By {name}: no reason is clearly over-represented in any segment (each "
-                "segment's mix is within the intervals of the overall mix).")
-    items = [f"{r[by]}: {r['label']} {_pct(r['share'])} ({_ci(r['low'], r['high'])}, "
-             f"{int(r['n'])} of {int(r['total'])}) vs {_pct(r['overall_share'])} overall"
+        return message("text.reasons.distinct_none", lang, dim=name)
+    items = [message("text.reasons.distinct_item", lang, segment=r[by], label=r["label"],
+                     share=_pct(r["share"], language=lang), ci=_ci(r["low"], r["high"], lang),
+                     n=int(r["n"]), total=int(r["total"]),
+                     overall=_pct(r["overall_share"], language=lang))
              for _, r in distinct.head(top).iterrows()]
-    return f"By {name}, reasons clearly over-represented: " + "; ".join(items) + "."
+    return message("text.reasons.distinct", lang, dim=name,
+                   items=message("common.clause_sep", lang).join(items))
 
 
 def top_reason(reasons: pd.DataFrame, params: ReasonsParams, *,
@@ -1217,34 +1240,39 @@ def reason_trend(history: pd.DataFrame | None, transitions: pd.DataFrame,
 
 def describe_reasons(reasons: pd.DataFrame, coverage: pd.DataFrame, params: ReasonsParams, *,
                      statuses: Sequence[str] = ("churned",), language: str = "en") -> str:
-    """Sentences naming coverage, the top reasons and the active/passive split."""
+    """Sentences naming coverage, the top reasons and the active/passive split, in ``language``."""
+    lang = check_language(language)
     cov = coverage.set_index("source")
     anyrow = cov.loc["any"]
     n = int(anyrow["n_customers"])
     if n == 0:
-        return "No churned customer to explain this month."
-    parts = [f"{int(anyrow['assigned'])} of {n} churned customers have a known reason "
-             f"({_pct(anyrow['share'])}, {_ci(anyrow['low'], anyrow['high'])})."]
+        return message("text.reasons.none_to_explain", lang)
+    parts = [message("text.reasons.known", lang, k=int(anyrow["assigned"]), n=n,
+                     share=_pct(anyrow["share"], language=lang),
+                     ci=_ci(anyrow["low"], anyrow["high"], lang))]
     src = cov.drop(index="any")
     src = src[src["assigned"] > 0].sort_values("assigned", ascending=False)
+    sep = message("text.common.comma", lang)
     if len(src):
-        parts.append("By source: " + ", ".join(
-            f"{s} {_pct(r['share'])}" for s, r in src.iterrows()) + ".")
-    mix = reason_mix(reasons, params, statuses=statuses, language=language)
+        parts.append(message("text.reasons.by_source", lang, items=sep.join(
+            f"{label('evidence', s, lang)} {_pct(r['share'], language=lang)}"
+            for s, r in src.iterrows())))
+    mix = reason_mix(reasons, params, statuses=statuses, language=lang)
     if mix.empty:
-        return " ".join(parts)
+        return _sentences(parts, lang)
     tops = mix.head(3)
-    parts.append("Top reasons among those known: " + "; ".join(
-        f"{r.label} ({r.reason_code}) {_pct(r.share)} ({_ci(r.low, r.high)})"
-        for r in tops.itertuples()) + ".")
+    parts.append(message("text.reasons.top", lang, items=message("common.clause_sep", lang).join(
+        f"{r.label if lang == 'zh' else f'{r.label} ({r.reason_code})'} "
+        f"{_pct(r.share, language=lang)} ({_ci(r.low, r.high, lang)})"
+        for r in tops.itertuples())))
     types = reason_mix(reasons.assign(reason_code=reasons["churn_type"]), params,
                        statuses=statuses)
     types = types[types["reason_code"].isin(["active", "passive"])]
     if len(types):
-        parts.append("Churn type: " + ", ".join(
-            f"{r.reason_code} {_pct(r.share)} ({_ci(r.low, r.high)})"
-            for r in types.itertuples()) + ".")
-    return " ".join(parts)
+        parts.append(message("text.reasons.types", lang, items=sep.join(
+            f"{label('churn_type', r.reason_code, lang)} {_pct(r.share, language=lang)} "
+            f"({_ci(r.low, r.high, lang)})" for r in types.itertuples())))
+    return _sentences(parts, lang)
 
 
 def key_figures(rates: pd.DataFrame, coverage: pd.DataFrame, reasons: pd.DataFrame,
@@ -1597,24 +1625,47 @@ class ChurnDrivers:
         return out.sort_values("rank").reset_index(drop=True)
 
 
-def describe_drivers(drivers: ChurnDrivers) -> str:
-    """Sentence on the model and its strongest drivers (odds ratio per SD, 95% CI)."""
+def _drop_reason(reason: str, language: str) -> str:
+    """A dropped indicator's reason in ``language`` (numbers kept as computed)."""
+    if language == "en":
+        return reason
+    fixed = {"all missing": "all_missing", "constant": "constant",
+             "linearly dependent on the others": "collinear"}
+    if reason in fixed:
+        return message(f"text.reasons.drop.{fixed[reason]}", language)
+    m = re.fullmatch(r"\|corr\| > (\S+) with (\S+)", reason)
+    if m:
+        return f"|corr| > {m[1]}：{label('variable', m[2], language)}"
+    return reason
+
+
+def describe_drivers(drivers: ChurnDrivers, *, language: str = "en") -> str:
+    """Sentence on the model and its strongest drivers (odds ratio per SD, 95% CI), in ``language``.
+
+    Indicators are named by the catalog's ``variable.*`` labels (codes in English).
+    """
+    lang = check_language(language)
     table = drivers.summary()
     sig = table[(table["or_low"] > 1) | (table["or_high"] < 1)]
-    how = ("maximum likelihood, standard errors clustered by customer" if drivers.method_ == "mle"
-           else "Firth's penalized likelihood (maximum likelihood separated or did not converge)")
-    parts = [f"Logistic regression on {drivers.n_obs_} customer-months ({drivers.n_events_} "
-             f"newly churned), {len(drivers.used_)} standardized indicators, fitted by {how}."]
+    how = message("text.reasons.fit_mle" if drivers.method_ == "mle" else
+                  "text.reasons.fit_firth", lang)
+    parts = [message("text.reasons.model", lang, n_obs=drivers.n_obs_,
+                     n_events=drivers.n_events_, k=len(drivers.used_), how=how)]
+    sep = message("text.common.comma", lang)
     if len(drivers.dropped_):
-        parts.append("Left out: " + ", ".join(
-            f"{r.indicator} ({r.reason})" for r in drivers.dropped_.itertuples()) + ".")
+        parts.append(message("text.reasons.left_out", lang, items=sep.join(
+            f"{label('variable', r.indicator, lang)} ({_drop_reason(r.reason, lang)})"
+            for r in drivers.dropped_.itertuples())))
     if sig.empty:
-        parts.append("No indicator's odds-ratio interval excludes 1.")
+        parts.append(message("text.reasons.no_driver", lang))
     else:
-        parts.append("Strongest drivers (odds ratio per standard deviation): " + "; ".join(
-            f"{r.indicator} {r.odds_ratio:.2f} (95% CI {r.or_low:.2f}–{r.or_high:.2f})"
-            for r in sig.head(3).itertuples()) + ".")
-    return " ".join(parts)
+        parts.append(message("text.reasons.drivers", lang, items=message(
+            "common.clause_sep", lang).join(
+            message("text.reasons.driver_item", lang,
+                    indicator=label("variable", r.indicator, lang), ratio=r.odds_ratio,
+                    low=r.or_low, high=r.or_high)
+            for r in sig.head(3).itertuples())))
+    return _sentences(parts, lang)
 
 
 def driver_agreement(
@@ -1699,23 +1750,39 @@ def driver_agreement(
     return pd.DataFrame(rows)
 
 
-def describe_agreement(agreement: pd.DataFrame) -> str:
-    """Sentence: how many mapped drivers agree with the stated reasons."""
+def describe_agreement(agreement: pd.DataFrame, *, language: str = "en",
+                       params: ReasonsParams | None = None) -> str:
+    """Sentence: how many mapped drivers agree with the stated reasons, in ``language``.
+
+    With ``params``, a Chinese sentence names the reasons by their taxonomy labels.
+    """
+    lang = check_language(language)
     if agreement.empty:
-        return "No driver -> reason mapping in params (reasons.drivers.agreement)."
+        return message("text.reasons.no_mapping", lang)
     top = agreement[agreement["top_driver"]]
-    parts = [f"{int(agreement['agrees'].sum())} of {len(agreement)} mapped indicators differ in "
-             "the expected direction between customers stating the mapped reasons and other "
-             "customers with a known reason"]
+    text = message("text.reasons.agreement", lang, k=int(agreement["agrees"].sum()),
+                   n=len(agreement))
     if len(top):
-        parts.append(f"; among the top drivers with a mapping, {int(top['agrees'].sum())} of "
-                     f"{len(top)} agree")
+        text += message("text.reasons.agreement_top", lang, k=int(top["agrees"].sum()),
+                        n=len(top))
     good = agreement[agreement["agrees"]]
-    text = "".join(parts) + "."
+    text += message("common.period", lang)
     if len(good):
-        text += " Agreeing: " + "; ".join(
-            f"{r.indicator} is {r.expected} for {r.reasons} ({r.mean_reason:.3g} vs "
-            f"{r.mean_other:.3g})" for r in good.itertuples()) + "."
+
+        def reason_names(codes: str) -> str:
+            if lang == "en" or params is None:
+                return codes
+            return message("common.list_sep", lang).join(
+                params.label(c.strip(), lang) for c in codes.split(","))
+
+        items = message("common.clause_sep", lang).join(
+            message("text.reasons.agreeing_item", lang,
+                    indicator=label("variable", r.indicator, lang),
+                    expected=message(f"text.reasons.{r.expected}", lang),
+                    reasons=reason_names(r.reasons), a=r.mean_reason, b=r.mean_other)
+            for r in good.itertuples())
+        text += ("" if lang == "zh" else " ") + message("text.reasons.agreeing", lang,
+                                                         items=items)
     return text
 
 

@@ -50,6 +50,8 @@ from winback.budget import BudgetParams
 from winback.config import Section
 from winback.contract import CONTACT_CHANNELS
 from winback.exports import ExportParams
+from winback.messages import check_language, label
+from winback.messages import t as message
 from winback.store import has_table, read_month, replace_month
 
 __all__ = [
@@ -389,23 +391,25 @@ def campaign_plan(month: str, *, plan: PlanParams, calendar: CalendarParams,
     return out.astype({"week_start": "int64", "week_end": "int64", "working_days": "int64"})
 
 
-def describe_window(month: str, *, plan: PlanParams, calendar: CalendarParams) -> str:
-    """One sentence on when campaign ``month``'s contacts run (for the notebook)."""
+def describe_window(month: str, *, plan: PlanParams, calendar: CalendarParams,
+                    language: str = "en") -> str:
+    """One sentence on when campaign ``month``'s contacts run (for the notebook), in ``language``."""
+    lang = check_language(language)
     exe = execution_month(month)
     days = contact_days(month, plan=plan, calendar=calendar)
     start = plan_start(month, plan=plan, calendar=calendar)
     weeks = plan.phases["execution"].weeks
     w_first, w_last = _week_dates(start, weeks)
     plan_end = start + pd.Timedelta(days=7 * max(p.weeks[1] for p in plan.phases.values()) - 1)
-    head = (f"Campaign {month}'s plan runs from {start:%Y-%m-%d} to {plan_end:%Y-%m-%d}; "
-            f"its execution weeks {weeks[0]}-{weeks[1]} span {w_first:%Y-%m-%d} to "
-            f"{w_last:%Y-%m-%d}")
+    head = message("text.schedule.window", lang, month=month, start=f"{start:%Y-%m-%d}",
+                   end=f"{plan_end:%Y-%m-%d}", w0=weeks[0], w1=weeks[1],
+                   d0=f"{w_first:%Y-%m-%d}", d1=f"{w_last:%Y-%m-%d}")
     if days.empty:
-        return head + f", with no working day inside {exe}: no contact can be scheduled."
+        return message("text.schedule.no_day", lang, head=head, exe=exe)
     cut = len(working_days(w_first, w_last, calendar=calendar)) - len(days)
-    tail = (f" (working days outside {exe} cut: {cut})" if cut else "")
-    return (head + f"; contacts are made on {len(days)} working days inside {exe}, "
-            f"{days[0]:%Y-%m-%d} to {days[-1]:%Y-%m-%d}{tail}.")
+    tail = message("text.schedule.cut", lang, exe=exe, n=cut) if cut else ""
+    return message("text.schedule.days", lang, head=head, n=len(days), exe=exe,
+                   first=f"{days[0]:%Y-%m-%d}", last=f"{days[-1]:%Y-%m-%d}", cut=tail)
 
 
 # --------------------------------------------------------------------------------------
@@ -620,8 +624,7 @@ def _slot_preferences(prefs: pd.Series, mapping: dict[str, str],
     if unknown.any():
         counts = text[unknown].value_counts()
         shown = ", ".join(f"{k!r} ({v})" for k, v in counts.head(8).items())
-        notes.append(f"preferred_contact_time values not mapped to a slot were treated as no "
-                     f"preference: {shown}; map them in params schedule.contact_times.")
+        notes.append(message("text.schedule.unmapped_times", "en", shown=shown))
     code = mapped.map({s: i for i, s in enumerate(slots)})
     return code.fillna(-1).astype("int64").to_numpy(), notes
 
@@ -864,24 +867,25 @@ def daily_load(schedule: Schedule) -> pd.DataFrame:
     return frame.astype({"channel": "str", "day": "datetime64[us]"})
 
 
-def describe_schedule(schedule: Schedule) -> str:
-    """A computed sentence on what was scheduled and what was left out (for the notebook)."""
+def describe_schedule(schedule: Schedule, *, language: str = "en") -> str:
+    """A computed sentence on what was scheduled and what was left out, in ``language``."""
+    lang = check_language(language)
     n_sched = len(schedule.calendar)
     if schedule.planned == 0:
-        return (f"Campaign {schedule.month} has no treated customer with a planned contact: "
-                "nothing to schedule.")
-    share = n_sched / schedule.planned
-    text = (f"{n_sched:,} of {schedule.planned:,} planned contacts ({share:.0%}) for "
-            f"{schedule.treated:,} treated customers are scheduled on {len(schedule.days)} "
-            f"contact days in {schedule.execution_month}")
+        return message("text.schedule.nothing", lang, month=schedule.month)
+    head = message("text.schedule.scheduled", lang, n=n_sched, planned=schedule.planned,
+                   s=n_sched / schedule.planned, treated=schedule.treated,
+                   days=len(schedule.days), exe=schedule.execution_month)
     u = schedule.unscheduled
     if u.empty:
-        return text + "; every planned contact fits."
+        return message("text.schedule.all_fit", lang, head=head)
     by = u["reason"].value_counts()
-    parts = ", ".join(f"{n:,} {r.replace('_', ' ')}" for r, n in by.items())
-    return (text + f"; {len(u):,} do not fit ({parts}), "
-            f"affecting {u['customer_id'].nunique():,} customers, listed in the unscheduled "
-            "table.")
+    parts = message("text.common.comma", lang).join(
+        message("text.schedule.left_item", lang, n=n,
+                reason=label("unscheduled", r, lang, default=r.replace("_", " ")))
+        for r, n in by.items())
+    return message("text.schedule.some_left", lang, head=head, u=len(u), parts=parts,
+                   c=u["customer_id"].nunique())
 
 
 def write_schedule(con, schedule: Schedule) -> None:

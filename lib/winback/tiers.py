@@ -53,6 +53,7 @@ from pydantic import Field, field_validator, model_validator
 from winback.clv import BGNBD
 from winback.config import Section
 from winback.messages import LANGUAGES, check_language, label
+from winback.messages import t as message
 from winback.store import has_table, read_month, replace_month, table_months
 from winback.value import NONMONETARY_KINDS, FutureValue, nonmonetary_index, value_score
 
@@ -67,7 +68,9 @@ __all__ = [
     "TieringParams",
     "assign_tiers",
     "build_tiers",
+    "describe_inputs",
     "describe_tiers",
+    "describe_written",
     "fit_value",
     "lorenz_curve",
     "previous_month",
@@ -766,15 +769,31 @@ class TierTransitions:
             "moved_down": self.n_down, "new": self.n_new, "gone": self.n_gone,
         }])
 
-    def describe(self) -> str:
-        """One sentence on tier stability."""
+    def describe(self, language: str = "en") -> str:
+        """One sentence on tier stability, in ``language`` (``zh`` or ``en``)."""
+        lang = check_language(language)
         if not self.available:
-            return (f"{self.month} is the first month with tiers (no tiers stored for "
-                    f"{self.previous}): tier stability is reported from next month on.")
-        return (f"Of {self.n_both:,} customers tiered in both {self.previous} and {self.month}, "
-                f"{self.n_changed:,} ({self.share_changed:.1%}) changed tier "
-                f"({self.n_up:,} up, {self.n_down:,} down); {self.n_new:,} are new this month "
-                f"and {self.n_gone:,} left the base.")
+            return message("text.tiers.first_month", lang, month=self.month,
+                           previous=self.previous)
+        return message("text.tiers.moved", lang, n=self.n_both, previous=self.previous,
+                       month=self.month, k=self.n_changed, s=self.share_changed, up=self.n_up,
+                       down=self.n_down, new=self.n_new, gone=self.n_gone)
+
+    def labelled_matrix(self, labels: Sequence[str] | None = None,
+                        language: str = "en") -> pd.DataFrame:
+        """:attr:`matrix` for people: tier names (tier 1 first) and new / gone in ``language``."""
+        lang = check_language(language)
+
+        def name(code: str) -> str:
+            if code in ("new", "gone"):
+                return label("transition", code, lang)
+            k = int(code)
+            return labels[k - 1] if labels and 0 < k <= len(labels) else code
+
+        out = self.matrix.copy()
+        out.index = pd.Index([name(str(i)) for i in out.index], name="previous_tier")
+        out.columns = pd.Index([name(str(c)) for c in out.columns], name="tier")
+        return out
 
 
 def tier_transitions(previous: pd.DataFrame | None, current: pd.DataFrame) -> TierTransitions:
@@ -829,18 +848,36 @@ def tier_transitions(previous: pd.DataFrame | None, current: pd.DataFrame) -> Ti
     )
 
 
-def describe_tiers(summary: pd.DataFrame, concentration: pd.DataFrame) -> str:
-    """A short computed paragraph: tier sizes, value shares and concentration."""
-    parts = [
-        f"{row.tier_label} {row.customers:,} customers ({row.customer_share:.1%}) hold "
-        f"{row.value_share:.1%} of predicted value"
-        for row in summary.itertuples()
-    ]
-    text = "Tiers: " + "; ".join(parts) + "."
+def describe_tiers(summary: pd.DataFrame, concentration: pd.DataFrame, *,
+                   language: str = "en") -> str:
+    """A short computed paragraph: tier sizes, value shares and concentration, in ``language``."""
+    lang = check_language(language)
+    parts = [message("text.tiers.item", lang, label=row.tier_label, n=row.customers,
+                     c=row.customer_share, v=row.value_share)
+             for row in summary.itertuples()]
+    text = message("text.tiers.tiers", lang, items=message("common.clause_sep", lang).join(parts))
     conc = concentration.dropna(subset=["value_share"])
     if len(conc):
-        bits = [f"the top {r.top_share:.0%} of customers hold {r.value_share:.1%}"
+        bits = [message("text.tiers.top_item", lang, x=r.top_share, v=r.value_share)
                 for r in conc.itertuples()]
-        text += " Concentration: " + ", ".join(bits)
-        text += f" (Gini {conc['gini'].iloc[0]:.2f})."
+        text += message("text.tiers.concentration", lang,
+                        items=message("text.common.comma", lang).join(bits),
+                        g=conc["gini"].iloc[0])
     return text
+
+
+def describe_inputs(n_customers: int, *, bgnbd: bool, previous: bool,
+                    language: str = "en") -> str:
+    """One line on what stage 3 read: customers, stage 1's BG/NBD model, last month's tiers."""
+    lang = check_language(language)
+
+    def yes(flag: bool) -> str:
+        return message("text.common.yes" if flag else "text.common.no", lang)
+
+    return message("text.tiers.inputs", lang, n=n_customers, bgnbd=yes(bgnbd),
+                   previous=yes(previous))
+
+
+def describe_written(n_customers: int, folder, *, language: str = "en") -> str:
+    """One line on what stage 3 wrote: the store table ``tiers`` and the run's folder."""
+    return message("text.tiers.written", check_language(language), n=n_customers, folder=folder)

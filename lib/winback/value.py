@@ -84,6 +84,8 @@ import numpy as np
 import pandas as pd
 
 from winback.clv import BGNBD, GammaGamma
+from winback.messages import check_language, label
+from winback.messages import t as message
 
 __all__ = [
     "DAYS_PER_MONTH",
@@ -536,25 +538,31 @@ class FutureValue:
             parts.append(table)
         return pd.concat(parts, ignore_index=True)
 
-    def fit_notes(self) -> pd.DataFrame:
-        """What the fit rests on: customers, repeat customers, population figures, checks."""
+    def fit_notes(self, language: str = "en") -> pd.DataFrame:
+        """What the fit rests on: customers, repeat customers, population figures, checks.
+
+        ``item`` and the worded values are in ``language`` (``zh`` or ``en``); the numbers
+        are the fit's own.
+        """
         self._require_fitted()
+        lang = check_language(language)
         p, q, v = (float(val) for val in self.gamma_gamma_.params_)
+        source = label("text.value.bgnbd", self.bgnbd_source_, lang)
         rows = [
-            ("horizon", f"{self.horizon_months:g} months ({self.horizon_days:.1f} days)"),
-            ("discount rate per month", f"{self.discount_rate:g}"),
-            ("BG/NBD model", f"{self.bgnbd_source_} ({self.n_buyers_:,} customers with a "
-                             "purchase)"),
-            ("Gamma-Gamma fit", f"{self.n_repeat_:,} repeat customers"),
-            ("repeat customers left out (net average <= 0)", f"{self.n_nonpositive_:,}"),
-            ("customers without a purchase (future value 0)",
-             f"{self.n_customers_ - self.n_buyers_:,}"),
-            ("population mean spend per purchase day", f"{p * v / (q - 1):,.2f}"),
-            ("corr(frequency, average spend) of repeat customers",
-             f"{self.spend_frequency_corr_:.3f}"),
-            ("population necessary share", f"{self.population_necessary_share_:.3f}"),
+            ("horizon", message("text.value.horizon_value", lang, h=self.horizon_months,
+                                d=self.horizon_days)),
+            ("discount_rate", f"{self.discount_rate:g}"),
+            ("bgnbd", message("text.value.bgnbd_value", lang, source=source,
+                              n=self.n_buyers_)),
+            ("gamma_gamma", message("text.value.gamma_gamma_value", lang, n=self.n_repeat_)),
+            ("nonpositive", f"{self.n_nonpositive_:,}"),
+            ("no_purchase", f"{self.n_customers_ - self.n_buyers_:,}"),
+            ("mean_spend", f"{p * v / (q - 1):,.2f}"),
+            ("corr", f"{self.spend_frequency_corr_:.3f}"),
+            ("necessary_share", f"{self.population_necessary_share_:.3f}"),
         ]
-        return pd.DataFrame(rows, columns=["item", "value"])
+        return pd.DataFrame([(message(f"text.value.{key}", lang), value) for key, value in rows],
+                            columns=["item", "value"])
 
     def __repr__(self) -> str:
         head = (f"FutureValue(horizon_months={self.horizon_months}, "
