@@ -163,3 +163,43 @@ def test_staffing_sentence_names_the_busiest_channel():
         "The teams have the agent-days every planned contact needs; the busiest channel, "
         "phone, uses 25% of its "
         "capacity (3 contacts, 2 of 6 agent-days).")
+
+
+def test_staffing_and_budget_sentences_in_chinese():
+    short = pd.DataFrame({"channel": ["phone", "visit"], "agents": [1, 0],
+                          "per_agent_day": [2, 6], "contacts_needed": [12, 1],
+                          "agent_days_needed": [6.0, float("nan")], "agent_days_available": [3, 0],
+                          "agents_needed": [2.0, float("nan")], "fits": [False, False]})
+    assert describe_staffing(short, language="zh") == (
+        "团队人手不足：电话需要 6 个坐席人天，但只有 3 个 (需 2 名坐席，现有 1 名)；上门拜访没有团队，"
+        "1 次联系无人负责。请增加坐席或联系日，或接受未排期的联系。")
+    assert describe_staffing(short) == (
+        "The teams fall short: phone needs 6 agent-days but has 3 (2 agents instead of 1); "
+        "visit has no team for 1 contacts. Add agents or contact days, or accept the "
+        "unscheduled contacts.")
+    busy = pd.DataFrame({"channel": ["phone", "wechat"], "agents": [2, 1],
+                         "per_agent_day": [2, 60], "contacts_needed": [3, 1200],
+                         "agent_days_needed": [2.0, 20.0], "agent_days_available": [6, 32],
+                         "agents_needed": [1.0, 1.0], "fits": [True, True]})
+    assert describe_staffing(busy, language="zh") == (
+        "团队的坐席人天足以完成所有计划的联系；最繁忙的渠道是微信，使用了其容量的 62% (1,200 次联系，"
+        "需 20 个坐席人天，可用 32)。")
+    assert describe_staffing(busy) == (
+        "The teams have the agent-days every planned contact needs; the busiest channel, "
+        "wechat, uses 62% of its capacity (1,200 contacts, 20 of 32 agent-days).")
+
+    lines = pd.DataFrame({"category": ["people", "materials", "marketing"],
+                          "amount": [1200.0, 306.3, 64.0]})
+    assert describe_budget(lines, cap=2000, language="zh") == (
+        "本次活动成本为 CNY 1,570 (人力 1,200，物料 306，营销 64)，占上限 CNY 2,000 的 79%：在预算内，"
+        "尚余 CNY 430。")
+    assert describe_budget(lines, cap=2000) == (
+        "The campaign costs CNY 1,570 (people 1,200, materials 306, marketing 64), 79% of the "
+        "CNY 2,000 cap: it fits, with CNY 430 to spare.")
+    over = describe_budget(lines, cap=1500, currency="EUR", language="zh")
+    assert over.startswith("本次活动成本为 EUR 1,570 (人力 1,200，物料 306，营销 64)：超出上限 EUR 1,500，"
+                           "超出 EUR 70。")
+    assert describe_budget(lines, cap=1500, currency="EUR") == (
+        "The campaign costs EUR 1,570 (people 1,200, materials 306, marketing 64): it exceeds "
+        "the EUR 1,500 cap by EUR 70. Lower the target count in stage 4, trim the channel mix, "
+        "or raise schedule.budget.cap.")

@@ -129,3 +129,19 @@ def test_status_table_and_sentence():
     text = describe_kpis(kpi_status(v, params))
     assert text.startswith("1 of 4 KPIs on target, 2 amber: churn_rate 3.2% (target <= 3.0%)")
     assert "1 red: satisfaction 3.50 (target >= 4.00)" in text
+
+
+def test_kpi_sentence_in_chinese_keeps_the_numbers():
+    status = pd.DataFrame({
+        "kpi": ["churn_rate", "satisfaction", "repurchase_rate", "roi"],
+        "value": [0.032, 3.5, float("nan"), 1.4], "op": ["<=", ">=", ">=", ">="],
+        "target": [0.03, 4.0, 0.15, 1.0], "status": ["amber", "red", "n/a", "green"],
+        "text": ["3.2% (target <= 3.0%)", "3.50 (target >= 4.00)", "n/a (target >= 15.0%)",
+                 "140.0% (target >= 100.0%)"]})
+    assert describe_kpis(status, language="zh") == (
+        "4 项 KPI 中 1 项达标，1 项亮黄灯：流失率 3.2% (目标 <= 3.0%)，1 项亮红灯：满意度 (问卷) 3.50 "
+        "(目标 >= 4.00)，1 项暂无数据：复购率 无 (目标 >= 15.0%)。")
+    assert describe_kpis(status) == (
+        "1 of 4 KPIs on target, 1 amber: churn_rate 3.2% (target <= 3.0%), 1 red: satisfaction "
+        "3.50 (target >= 4.00), 1 n/a: repurchase_rate n/a (target >= 15.0%).")
+    assert describe_kpis(status.head(0), language="zh").startswith("未设定 KPI 目标")

@@ -124,3 +124,19 @@ def test_show_tables_registers_a_display_formatter():
         for mime in ("text/html", "text/plain"):
             shell.display_formatter.formatters[mime].pop(pd.DataFrame, None)
         InteractiveShell.clear_instance()
+
+
+def test_label_codes_names_code_columns_and_leaves_the_input_alone():
+    from winback.messages import label_codes
+
+    frame = pd.DataFrame({"status": pd.Categorical(["new", "churned"]), "customers": [3, 4],
+                          "indicator": ["p_alive", "client_own"]})
+    zh = label_codes(frame, "zh", {"status": "status", "indicator": "variable"})
+    assert zh["status"].tolist() == ["新客户", "已流失"]
+    assert zh["indicator"].tolist() == ["存活概率 P(alive)", "client_own"]  # unknown code kept
+    assert frame["status"].tolist() == ["new", "churned"]
+    by_index = label_codes(frame.set_index("indicator"), "zh", {"indicator": "variable"})
+    assert by_index.index.tolist() == ["存活概率 P(alive)", "client_own"]
+    assert label_codes(frame, "en", {"status": "status"})["status"].tolist() == ["new", "churned"]
+    with pytest.raises(ValueError, match="zh or en"):
+        label_codes(frame, "fr", {})

@@ -117,3 +117,27 @@ def test_profile_shares_have_intervals():
 def test_params_refuse_decreasing_age_bands():
     with pytest.raises(ValueError, match="increase"):
         P.ProfileParams(age_bands=[40, 30])
+
+
+def test_profile_sentence_in_chinese_keeps_the_numbers():
+    tests = pd.DataFrame({
+        "variable": ["region", "age", "gender"],
+        "effect": ["cramers_v", "rank_biserial", "cramers_v"],
+        "effect_size": [0.5, 0.62, 0.01], "effect_low": [0.41, 0.55, 0.0],
+        "effect_high": [0.58, 0.69, 0.09], "significant": [True, True, False],
+        "n_churned": [400, 400, 400], "n_retained": [380, 400, 400],
+        "churned_value": ["N: 80.0%", "median 50.2", "F: 50.0%"],
+        "retained_value": ["N: 30.0%", "median 35.1", "F: 50.0%"]})
+    zh = P.describe_profile(tests, language="zh")
+    assert zh == ("流失客户 (400 人) 与留存客户 (400 人) 对比，检验 3 个属性，p 值经 Holm 校正、显著性水平 "
+                  "0.05：地区 (Cramér's V 0.50，95% 区间 0.41–0.58；流失客户 N: 80.0%，留存客户 "
+                  "N: 30.0%)；年龄 (秩二列相关 0.62，95% 区间 0.55–0.69；流失客户 中位数 50.2，留存客户 "
+                  "中位数 35.1)。性别 无显著差异。")
+    assert P.describe_profile(tests) == (
+        "Churned (400) vs retained (400) customers, 3 attributes tested, p-values "
+        "Holm-adjusted at 0.05: region (cramers_v 0.50, 95% CI 0.41–0.58; churned N: 80.0% vs "
+        "retained N: 30.0%); age (rank_biserial 0.62, 95% CI 0.55–0.69; churned median 50.2 vs "
+        "retained median 35.1). No significant difference in gender.")
+    assert P.describe_profile(tests.head(0), language="zh") == "没有检验任何属性。"
+    with pytest.raises(ValueError, match="zh or en"):
+        P.describe_profile(tests, language="fr")

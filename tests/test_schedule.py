@@ -530,3 +530,29 @@ def test_charts_have_titles_labels_and_computed_takeaways(crowded):
     total = summary.set_index("category").loc["total", "amount"]
     assert any(f"{total:,.0f}" in t.get_text() for t in ax.texts)
     plt.close("all")
+
+
+def test_window_and_schedule_sentences_in_chinese(crowded):
+    p = make_params()
+    assert describe_window("2024-09", plan=p.plan, calendar=p.calendar, language="zh") == (
+        "活动 2024-09 的计划自 2024-09-24 至 2024-11-18；执行周 (第 4-6 周) 为 2024-10-15 至 "
+        "2024-11-04；联系安排在 2024-10 内的 13 个工作日，2024-10-15 至 2024-10-31 "
+        "(已去掉 2024-10 以外的 2 个工作日)。")
+    assert describe_window("2024-09", plan=p.plan, calendar=p.calendar) == (
+        "Campaign 2024-09's plan runs from 2024-09-24 to 2024-11-18; its execution weeks 4-6 "
+        "span 2024-10-15 to 2024-11-04; contacts are made on 13 working days inside 2024-10, "
+        "2024-10-15 to 2024-10-31 (working days outside 2024-10 cut: 2).")
+    _, _, _, s = crowded
+    n, planned, left = len(s.calendar), s.planned, len(s.unscheduled)
+    by = s.unscheduled["reason"].value_counts()
+    zh = describe_schedule(s, language="zh")
+    assert zh.startswith(f"{s.treated:,} 位实验组客户的 {planned:,} 次计划联系中，{n:,} 次 "
+                         f"({n / planned:.0%}) 已排入 {s.execution_month} 的 {len(s.days)} 个联系日；"
+                         f"{left:,} 次联系未能排入 (")
+    assert f"容量已满 {by['no_capacity']:,} 次" in zh and zh.endswith("见未排期表。")
+    en = describe_schedule(s)
+    assert en.startswith(f"{n:,} of {planned:,} planned contacts ({n / planned:.0%}) for "
+                         f"{s.treated:,} treated customers are scheduled on {len(s.days)} "
+                         f"contact days in {s.execution_month}; {left:,} do not fit (")
+    assert f"{by['no_capacity']:,} no capacity" in en
+    assert en.endswith("customers, listed in the unscheduled table.")

@@ -17,6 +17,7 @@ from winback.tiers import (
     TieringParams,
     assign_tiers,
     build_tiers,
+    describe_inputs,
     describe_tiers,
     fit_value,
     lorenz_curve,
@@ -511,3 +512,41 @@ def test_demo_tiers_table_covers_every_customer_each_month(demo_run):
         moved = tier_transitions(read_tiers(con, demo_run.months[-2]),
                                  read_tiers(con, demo_run.months[-1]))
     assert moved.available and 0 <= moved.share_changed < 0.5
+
+
+def test_tier_sentences_in_chinese_keep_the_numbers():
+    summary = pd.DataFrame({"tier_label": ["钻石", "普通"], "customers": [1200, 3800],
+                            "customer_share": [0.24, 0.76], "value_share": [0.655, 0.345]})
+    conc = pd.DataFrame({"top_share": [0.1, 0.2], "value_share": [0.4, 0.6],
+                         "gini": [0.52, 0.52]})
+    zh = describe_tiers(summary, conc, language="zh")
+    assert zh == ("各层级：钻石 1,200 人 (占 24.0%)，贡献 65.5% 的预测价值；普通 3,800 人 (占 76.0%)，"
+                  "贡献 34.5% 的预测价值。价值集中度：前 10% 的客户拥有 40.0%，前 20% 的客户拥有 60.0% "
+                  "(基尼系数 0.52)。")
+    assert describe_tiers(summary, conc) == (
+        "Tiers: 钻石 1,200 customers (24.0%) hold 65.5% of predicted value; 普通 3,800 customers "
+        "(76.0%) hold 34.5% of predicted value. Concentration: the top 10% of customers hold "
+        "40.0%, the top 20% of customers hold 60.0% (Gini 0.52).")
+    assert describe_inputs(636, bgnbd=True, previous=False, language="zh") == (
+        "本月 636 位客户；第 1 阶段的 BG/NBD 模型：有；上月分层：无。")
+
+
+def test_transition_sentence_and_matrix_in_chinese():
+    prev = pd.DataFrame({"month": "2024-05", "customer_id": list("abcdef"),
+                         "tier": [1, 1, 2, 2, 3, 3]})
+    cur = pd.DataFrame({"month": "2024-06", "customer_id": list("abcdeg"),
+                        "tier": [1, 2, 2, 1, 3, 2]})
+    tr = tier_transitions(prev, cur)
+    assert tr.describe("zh") == ("2024-05 与 2024-06 均有分层的 5 位客户中，2 位 (40.0%) 层级发生变化 "
+                                 "(1 位升级，1 位降级)；本月新增 1 位，1 位离开客户群。")
+    assert tr.describe() == ("Of 5 customers tiered in both 2024-05 and 2024-06, 2 (40.0%) "
+                             "changed tier (1 up, 1 down); 1 are new this month and 1 left the "
+                             "base.")
+    first = tier_transitions(None, cur)
+    assert first.describe("zh") == ("2024-06 是首个有分层的月份 (2024-05 没有存储分层)：层级稳定性从下月起"
+                                    "报告。")
+    matrix = tr.labelled_matrix(["钻石", "黄金", "白银"], "zh")
+    assert list(matrix.index) == ["钻石", "黄金", "白银", "本月新增"]
+    assert list(matrix.columns) == ["钻石", "黄金", "白银", "已离开"]
+    assert matrix.loc["本月新增", "黄金"] == 1 and matrix.loc["白银", "已离开"] == 1
+    assert list(tr.matrix.index) == ["1", "2", "3", "new"]  # the table itself keeps codes

@@ -270,3 +270,13 @@ def test_value_score_blends_ranks_with_the_weight():
     assert value_score(fv, nm, nonmonetary_weight=0).tolist() == pytest.approx(list(pct_fv))
     with pytest.raises(ValueError, match="nonmonetary_weight"):
         value_score(fv, nm, nonmonetary_weight=1.5)
+
+
+def test_fit_notes_in_chinese_keep_the_numbers(fitted):
+    en, zh = fitted.fit_notes(), fitted.fit_notes("zh")
+    assert en["item"].tolist()[:3] == ["horizon", "discount rate per month", "BG/NBD model"]
+    assert en["value"].iloc[0] == f"12 months ({fitted.horizon_days:.1f} days)"
+    assert zh["item"].tolist()[:3] == ["预测期", "月折现率", "BG/NBD 模型"]
+    assert zh["value"].iloc[0] == f"12 个月 ({fitted.horizon_days:.1f} 天)"
+    assert zh["value"].iloc[2] == f"本阶段拟合 ({fitted.n_buyers_:,} 位有购买的客户)"
+    assert zh["value"].iloc[4:].tolist() == en["value"].iloc[4:].tolist()  # numbers as computed
