@@ -164,3 +164,33 @@ def test_input_hashes_fill_the_month_of_a_monthly_file(tmp_path, monkeypatch):
     (folder / "orders_2024-02.csv").write_text("a\n2\n")
     hashed = input_hashes(params, ws)["transactions"]
     assert [Path(f).name for f in hashed] == ["orders_2024-02.csv"]
+
+
+def test_hash_ids_turn_the_run_tables_ids_into_salted_hashes(kit, tmp_path, monkeypatch):
+    import pandas as pd
+
+    from winback.privacy import hash_ids
+
+    _notebook(
+        kit / "notebooks" / "01_a.ipynb",
+        "import pandas as pd\nfrom pathlib import Path\nimport winback as wb\n"
+        "ws = wb.workspace(wb.load_params(engagement, [f'run.month={month}', *overrides]))\n"
+        "with wb.opened(ws.store_path) as con:\n"
+        "    con.execute(\"CREATE TABLE customers AS SELECT * FROM (VALUES ('C1'), ('C2')) t(customer_id)\")\n"
+        "Path(run_dir, 'tables').mkdir(parents=True, exist_ok=True)\n"
+        "pd.DataFrame({'customer_id': ['C1', 'C2'], 'x': [1, 2]})"
+        ".to_parquet(Path(run_dir, 'tables', 'a.parquet'))",
+    )
+    monkeypatch.delenv("WINBACK_ID_SALT", raising=False)
+    with pytest.raises(ValueError, match="WINBACK_ID_SALT"):
+        run_month("demo", "2024-01", ["privacy.hash_ids=true"], root=kit, progress=False)
+    assert not (tmp_path / "home" / "runs" / "demo" / "2024-01").exists()
+
+    salt = "a-salt-of-twenty-characters"
+    monkeypatch.setenv("WINBACK_ID_SALT", salt)
+    manifest = run_month("demo", "2024-01", ["privacy.hash_ids=true"], root=kit, progress=False)
+    assert manifest["status"] == "complete"
+    table = pd.read_parquet(tmp_path / "home" / "runs" / "demo" / "2024-01" / "tables" / "a.parquet")
+    assert list(table["customer_id"]) == list(hash_ids(pd.Series(["C1", "C2"]), salt))
+    text = (tmp_path / "home" / "runs" / "demo" / "2024-01" / "manifest.json").read_text()
+    assert salt not in text

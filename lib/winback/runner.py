@@ -624,6 +624,10 @@ def run_month(
     params = load_params(engagement, overrides, root=root)
     ws = workspace(params, root)
     force_campaign = force_campaign or params.run.force_campaign_rewrite
+    if params.privacy.hash_ids:  # a missing salt stops the run before any stage
+        from winback.privacy import resolve_salt
+
+        resolve_salt(params.privacy)
     chosen = [s for s in stages(root) if not only or s.id in only]
     with engagement_lock(ws, wait_seconds=wait_seconds):
         warnings = _recover(ws, month, keep_failed=params.run.keep_failed)
@@ -698,6 +702,14 @@ def run_month(
             _write_json(partial / MANIFEST, manifest)
             if failure:
                 break
+        if not failure and params.privacy.hash_ids:  # shareable tables carry salted-hash ids
+            from winback.privacy import pseudonymize_tables
+
+            try:
+                pseudonymize_tables(partial / "tables", params.privacy)
+            except Exception as exc:
+                failure = (Stage("privacy", "winback.privacy", "Pseudonymous ids"),
+                           _error_text(exc))
         if not failure:  # the month's report (winback.report) fails the month like a stage
             from winback.report import report_step
 
