@@ -827,3 +827,11 @@ def test_driver_sentences_in_chinese():
         "with a mapping, 1 of 1 agree. Agreeing: eng_complaint_365 is higher for price, speed "
         "(1.25 vs 0.5).")
     assert R.describe_agreement(agreement.head(0), language="zh").startswith("params 中没有")
+
+
+def test_placeholder_segments_are_named_in_chinese():
+    rates = _region_rates().replace({"华南": "(no tier)"})
+    conc = R.concentration(rates, recent_months=2, min_base=30)
+    zh = R.describe_concentration(rates, conc, language="zh")
+    assert "按地区，(无层级) 的流失率最高：16.8%" in zh
+    assert "churn is highest in (no tier): 16.8%" in R.describe_concentration(rates, conc)

@@ -280,3 +280,13 @@ def test_fit_notes_in_chinese_keep_the_numbers(fitted):
     assert zh["value"].iloc[0] == f"12 个月 ({fitted.horizon_days:.1f} 天)"
     assert zh["value"].iloc[2] == f"本阶段拟合 ({fitted.n_buyers_:,} 位有购买的客户)"
     assert zh["value"].iloc[4:].tolist() == en["value"].iloc[4:].tolist()  # numbers as computed
+
+
+def test_describe_in_chinese_and_english(fitted):
+    n, buyers, repeat = fitted.n_customers_, fitted.n_buyers_, fitted.n_repeat_
+    assert fitted.describe("zh") == (
+        f"未来 12 个月的预测价值 (月折现率 0)：{n:,} 位客户，其中 {buyers:,} 位有购买、{repeat:,} 位"
+        "重复购买；BG/NBD 模型本阶段拟合。")
+    assert fitted.describe() == (
+        f"Predicted value over the next 12 months (discount rate 0 a month): {n:,} customers, "
+        f"{buyers:,} with a purchase, {repeat:,} repeat; BG/NBD model fitted.")

@@ -928,6 +928,11 @@ _TEXTS: dict[str, tuple[str, str]] = {
     "unscheduled.earlier_attempt_unscheduled": ("前一次联系未排入",
                                                 "earlier attempt unscheduled"),
     "unscheduled.no_contact_days": ("没有联系日", "no contact days"),
+    "segment.(no tier)": ("(无层级)", "(no tier)"),
+    "segment.(missing)": ("(缺失)", "(missing)"),
+    "segment.(no tiers table yet)": ("(尚无层级表)", "(no tiers table yet)"),
+    "orientation.lower = churn": ("越低越可能流失", "lower = churn"),
+    "orientation.higher = churn": ("越高越可能流失", "higher = churn"),
     "transition.new": ("本月新增", "new"),
     "transition.gone": ("已离开", "gone"),
     "column.previous_tier": ("上月层级", "Previous tier"),
@@ -1074,6 +1079,11 @@ _TEXTS: dict[str, tuple[str, str]] = {
     "text.value.corr": ("重复购买客户的购买频次与平均消费相关系数",
                         "corr(frequency, average spend) of repeat customers"),
     "text.value.necessary_share": ("总体必需消费占比", "population necessary share"),
+    "text.value.describe": ("未来 {h:g} 个月的预测价值 (月折现率 {rate:g})：{n:,} 位客户，其中 {buyers:,} 位"
+                            "有购买、{repeat:,} 位重复购买；BG/NBD 模型{source}。",
+                            "Predicted value over the next {h:g} months (discount rate {rate:g} "
+                            "a month): {n:,} customers, {buyers:,} with a purchase, {repeat:,} "
+                            "repeat; BG/NBD model {source}."),
     # ------------------------------------------------------------------ text.budget
     "text.budget.no_contact": ("没有计划的联系，因此不需要坐席。",
                                "No contact is planned, so no agent is needed."),

@@ -660,6 +660,11 @@ def _dim_name(dim: str, language: str) -> str:
     return label("dimension", dim, language)
 
 
+def _segment(segment, language: str) -> str:
+    """A segment's name; the placeholders ``(no tier)``, ``(missing)``, ... in ``language``."""
+    return label("segment", segment, language) if isinstance(segment, str) else segment
+
+
 def _sentences(parts: Sequence[str], language: str) -> str:
     """Sentences joined as each language writes them (a space in English, nothing in Chinese)."""
     return ("" if language == "zh" else " ").join(parts)
@@ -707,14 +712,14 @@ def describe_concentration(rates: pd.DataFrame, conc: pd.DataFrame,
         verdict = message("text.reasons.above" if t["above_overall"] else
                           "text.reasons.overlaps", lang)
         text = message("text.reasons.highest", lang, dim=_dim_name(dim, lang),
-                       segment=t["segment"], rate=_pct(t["rate"], language=lang),
+                       segment=_segment(t["segment"], lang), rate=_pct(t["rate"], language=lang),
                        ci=_ci(t["low"], t["high"], lang), n=int(t["n_churned"]),
                        base=int(t["n_base"]), lift=t["lift"], verdict=verdict)
         clear = conc[(conc["dimension"] == dim) & conc["rank"].notna() & conc["above_overall"]
                      & (conc["segment"] != t["segment"])]
         if not t["above_overall"] and len(clear):
             c = clear.sort_values("rank").iloc[0]
-            text += message("text.reasons.also_above", lang, segment=c["segment"],
+            text += message("text.reasons.also_above", lang, segment=_segment(c["segment"], lang),
                             rate=_pct(c["rate"], language=lang),
                             ci=_ci(c["low"], c["high"], lang), base=int(c["n_base"]))
         parts.append(text + message("common.period", lang))
@@ -1163,7 +1168,8 @@ def describe_distinctive(distinct: pd.DataFrame, by: str, *, top: int = 3,
         return message("text.reasons.distinct_no_tiers", lang, dim=name)
     if distinct.empty:
         return message("text.reasons.distinct_none", lang, dim=name)
-    items = [message("text.reasons.distinct_item", lang, segment=r[by], label=r["label"],
+    items = [message("text.reasons.distinct_item", lang, segment=_segment(r[by], lang),
+                     label=r["label"],
                      share=_pct(r["share"], language=lang), ci=_ci(r["low"], r["high"], lang),
                      n=int(r["n"]), total=int(r["total"]),
                      overall=_pct(r["overall_share"], language=lang))

@@ -564,6 +564,15 @@ class FutureValue:
         return pd.DataFrame([(message(f"text.value.{key}", lang), value) for key, value in rows],
                             columns=["item", "value"])
 
+    def describe(self, language: str = "en") -> str:
+        """One sentence on the fit: horizon, customers, buyers, repeat buyers, BG/NBD source."""
+        self._require_fitted()
+        lang = check_language(language)
+        return message("text.value.describe", lang, h=self.horizon_months,
+                       rate=self.discount_rate, n=self.n_customers_, buyers=self.n_buyers_,
+                       repeat=self.n_repeat_,
+                       source=label("text.value.bgnbd", self.bgnbd_source_, lang))
+
     def __repr__(self) -> str:
         head = (f"FutureValue(horizon_months={self.horizon_months}, "
                 f"discount_rate={self.discount_rate})")

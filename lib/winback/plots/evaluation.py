@@ -244,7 +244,7 @@ def plot_kpis(status: pd.DataFrame, *, ax=None, language: str = "en", **kw):
             bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.8},
         )
     ax.axvline(1, color="#444444", lw=1, ls="--")
-    ax.set_yticks(y, status["kpi"].tolist())
+    ax.set_yticks(y, m.names("kpi", status["kpi"]))
     ax.set_xlim(0, max(1.6, float(np.nanmax(ratio)) * 1.35 if np.isfinite(ratio).any() else 1.6))
     counts = status["status"].value_counts()
     takeaway(ax, m("common.list_sep").join(

@@ -194,12 +194,14 @@ def plot_profile_effects(tests: pd.DataFrame, *, ax=None, language: str = "en", 
         ax.plot(row.effect_size, yi, "o", color=colour,
                 mfc=colour if row.significant else "white")
     ax.axvline(0, color="#333333", lw=1)
-    ax.set_yticks(y, [f"{r.variable} ({r.effect})" for r in data.itertuples()])
+    ax.set_yticks(y, [f"{m.label('variable', r.variable)} ({m.label('effect', r.effect)})"
+                      for r in data.itertuples()])
     ax.set_xlabel(m("profile_x"))
     ax.set_ylabel(m("profile_y"))
     ax.set_title(title)
     sig = tests[tests["significant"]]
-    largest = (m("largest", variable=sig.loc[sig["effect_size"].abs().idxmax(), "variable"])
+    largest = (m("largest", variable=m.label(
+        "variable", sig.loc[sig["effect_size"].abs().idxmax(), "variable"]))
                if len(sig) else "")
     takeaway(ax, m("profile_takeaway", k=len(sig), n=len(tests), largest=largest))
     return ax
@@ -383,13 +385,14 @@ def plot_odds_ratios(summary: pd.DataFrame, *, ax=None, language: str = "en", **
     ax.xaxis.set_major_formatter(plain)
     ax.xaxis.set_minor_formatter(plain)
     ax.tick_params(axis="x", which="minor", labelsize=7)
-    ax.set_yticks(y, data["indicator"].tolist())
+    ax.set_yticks(y, m.names("variable", data["indicator"]))
     ax.set_xlabel(m("odds_x"))
     ax.set_ylabel(m("odds_y"))
     ax.set_title(title)
     if sig.any():
         r = data[sig].sort_values("rank").iloc[0]
-        takeaway(ax, m("odds_takeaway", indicator=r["indicator"], ratio=r["odds_ratio"],
+        takeaway(ax, m("odds_takeaway", indicator=m.label("variable", r["indicator"]),
+                       ratio=r["odds_ratio"],
                        low=r["or_low"], high=r["or_high"], k=int(sig.sum()), n=len(data)))
     else:
         takeaway(ax, m("odds_none"))
