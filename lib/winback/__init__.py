@@ -7,7 +7,14 @@ from winback.clv import BGNBD, GammaGamma, simulate_bgnbd, simulate_gamma_gamma
 from winback.config import ParamsError, load_params
 from winback.contract import ContractError, orphans, quality_summary
 from winback.ingest import load_sources, quarantine_counts, store_sources
-from winback.messages import Messages, column_labels, output_language, show_tables, t
+from winback.messages import (
+    Messages,
+    column_labels,
+    label_codes,
+    output_language,
+    show_tables,
+    t,
+)
 from winback.runner import RunFailed, backfill, read_manifest, run_month, stages
 from winback.settings import derive_seed, month_end, month_range
 from winback.store import connect, opened, read_month, read_table, replace_month, replace_table
@@ -28,6 +35,7 @@ __all__ = [
     "column_labels",
     "connect",
     "derive_seed",
+    "label_codes",
     "load_params",
     "load_sources",
     "month_end",
