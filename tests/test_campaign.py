@@ -386,3 +386,33 @@ def test_campaign_log_gains_the_program_column_and_old_rows_read_as_winback(tmp_
     assert set(log.loc[log["month"] == "2024-06", "program"]) == {"preventive"}
     with pytest.raises(CampaignError, match="program must be one of"):
         campaign_assignment(plan.assignment.assign(program="other"), "2024-06")
+
+
+def test_campaign_log_registers_the_holdout_and_refuses_a_group_move(tmp_path):
+    from winback.campaign import read_holdout_register
+
+    con = duckdb.connect(str(tmp_path / "store.duckdb"))
+    _, june = plan_for(month="2024-06", holdout={"share": 0.4})
+    write_campaign_log(con, "2024-06", june.assignment)
+    reg = read_holdout_register(con, "2024-06")
+    assert len(reg) == len(june.assignment) and set(reg["first_run"]) == {1}
+    write_campaign_log(con, "2024-06", june.assignment)  # a rerun registers nothing new
+    pd.testing.assert_frame_equal(read_holdout_register(con), reg)
+    # a smaller budget, planned with the register: every registered customer keeps the group
+    screened, _ = plan_for(month="2024-06")
+    status, tiers, reasons, customers, prefs = make_inputs(80, 0)
+    small = plan_campaign(screened, prefs, params(holdout={"share": 0.1},
+                                                  targeting={"budget": {"*": 40.0}}),
+                          month="2024-06", seed=11, reasons=REASONS, churn_types=CHURN_TYPES,
+                          register=reg)
+    first = june.assignment.set_index("customer_id")["group"]
+    again = small.assignment.set_index("customer_id")["group"]
+    common = first.index.intersection(again.index)
+    assert len(common) and (first[common] == again[common]).all()
+    # a log that moves a registered control into treatment is refused, the store unchanged
+    moved = june.assignment.assign(group=TREATMENT)
+    with pytest.raises(CampaignError, match="moves registered customer"):
+        write_campaign_log(con, "2024-06", moved)
+    pd.testing.assert_frame_equal(read_holdout_register(con), reg)
+    assert (read_campaign_log(con, ["2024-06"])["group"] == CONTROL).any()
+    con.close()

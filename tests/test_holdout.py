@@ -86,3 +86,48 @@ def test_bad_input():
         assign_holdout(customers(5).drop(columns="tier"), share=0.2, seed=1)
     with pytest.raises(HoldoutError, match="listed twice"):
         assign_holdout(pd.concat([customers(3), customers(3)]), share=0.2, seed=1)
+
+
+def test_registered_customers_keep_their_group_and_new_ones_top_up_the_strata():
+    frame = customers(400)
+    seed = derive_seed(1, "2024-06", "holdout")
+    first = assign_holdout(frame.iloc[:200], share=0.3, seed=seed)
+    assert not first["registered"].any()
+    register = first[["customer_id", "group"]]
+    later = assign_holdout(frame.iloc[100:], share=0.3, seed=seed, registered=register)
+    kept = later.merge(register, on="customer_id", suffixes=("", "_first"))
+    assert len(kept) == 100 and (kept["group"] == kept["group_first"]).all()
+    assert later["registered"].sum() == 100
+    # the new customers top each stratum up towards the share over all its customers
+    for key, part in later.groupby("stratum"):
+        k = int((part["group"] == CONTROL).sum())
+        fixed = int(((part["group"] == CONTROL) & part["registered"]).sum())
+        target = int(np.floor(0.3 * len(part) + hash_uniform([f"stratum|{key}"], seed)[0]))
+        assert k == max(fixed, min(target, fixed + int((~part["registered"]).sum())))
+    # the same register and frame: the same split
+    again = assign_holdout(frame.iloc[100:], share=0.3, seed=seed, registered=register)
+    pd.testing.assert_frame_equal(later, again)
+
+
+def test_register_additions_append_new_customers_once_and_refuse_group_moves():
+    from winback.holdout import TREATMENT, register_additions
+
+    a = pd.DataFrame({"customer_id": ["a", "b"], "group": [CONTROL, TREATMENT],
+                      "program": "winback"})
+    empty = pd.DataFrame(columns=["month", "program", "customer_id", "group", "first_run"])
+    reg = register_additions(empty, a, "2024-06")
+    assert reg["first_run"].tolist() == [1, 1] and reg["month"].eq("2024-06").all()
+    assert register_additions(reg, a, "2024-06").empty  # a rerun adds nothing
+    b = pd.DataFrame({"customer_id": ["b", "c"], "group": [TREATMENT, CONTROL],
+                      "program": ["preventive", "winback"]})
+    more = register_additions(reg, b, "2024-06")
+    assert list(zip(more["program"], more["customer_id"], more["first_run"], strict=True)) == [
+        ("preventive", "b", 2), ("winback", "c", 2)]
+    # another month's register does not bind this month
+    assert len(register_additions(reg, a.assign(group=TREATMENT), "2024-07")) == 2
+    with pytest.raises(HoldoutError, match=r"a \(control -> treatment\)"):
+        register_additions(reg, a.assign(group=TREATMENT), "2024-06")
+    with pytest.raises(HoldoutError, match="both groups"):
+        assign_holdout(customers(3), share=0.2, seed=1,
+                       registered=pd.DataFrame({"customer_id": ["x", "x"],
+                                                "group": [CONTROL, TREATMENT]}))

@@ -34,9 +34,18 @@ from pathlib import Path
 import pandas as pd
 
 from winback.exports import write_csv
-from winback.holdout import CONTROL, TREATMENT, assign_holdout, holdout_summary
+from winback.holdout import (
+    CONTROL,
+    REGISTER_COLUMNS,
+    REGISTER_TABLE,
+    TREATMENT,
+    HoldoutError,
+    assign_holdout,
+    holdout_summary,
+    register_additions,
+)
 from winback.settings import derive_seed
-from winback.store import has_table, replace_month
+from winback.store import has_table, replace_month, transaction
 from winback.strategy import (
     UNKNOWN_REASON,
     StrategyError,
@@ -77,6 +86,7 @@ __all__ = [
     "plan_campaign",
     "plan_month",
     "read_campaign_log",
+    "read_holdout_register",
     "recorded_outcomes",
     "strategy_mix",
     "write_campaign_guard",
@@ -295,6 +305,7 @@ def plan_campaign(
     tiers: Iterable[object] | None = None,
     priors: Mapping[str, WinbackPrior | Mapping[str, float]] | None = None,
     watchlist: Watchlist | pd.DataFrame | None = None,
+    register: pd.DataFrame | None = None,
 ) -> CampaignPlan:
     """Stage 4 on frames: strategies, offers, expected value, budgeted targets, holdout.
 
@@ -330,6 +341,10 @@ def plan_campaign(
     watchlist : Watchlist or DataFrame, optional
         The previous month's early-warning watchlist (``customer_id``, ``risk``,
         ``rank``, ``factor_*``); None for no preventive contacts.
+    register : DataFrame, optional
+        The month's ``holdout_register`` rows (:func:`read_holdout_register`): customers
+        an earlier run of the month assigned keep their group in both programs
+        (:mod:`winback.holdout`, *Sticky within a month*). None: the month's first run.
 
     Returns
     -------
@@ -356,6 +371,7 @@ def plan_campaign(
         share=params.holdout.share,
         seed=derive_seed(seed, month, "holdout"),
         strata=params.holdout.strata,
+        registered=register,
     )
     selected = selected.merge(
         grouped[["customer_id", "group", "stratum"]], on="customer_id", how="left"
@@ -370,7 +386,7 @@ def plan_campaign(
     if isinstance(watchlist, pd.DataFrame):
         watchlist = Watchlist(None, watchlist, f"Watchlist given: {len(watchlist)} customers.")
     prev = _plan_preventive(screened, preferences, params, month=month, seed=seed,
-                            tiers=tiers, watchlist=watchlist)
+                            tiers=tiers, watchlist=watchlist, register=register)
     if prev is not None:
         assignment = pd.concat([assignment, prev["assignment"]], ignore_index=True)
         dup = assignment["customer_id"].duplicated(keep=False)
@@ -405,6 +421,7 @@ def _plan_preventive(
     seed: int,
     tiers: list[str] | None,
     watchlist: Watchlist | None,
+    register: pd.DataFrame | None = None,
 ) -> dict[str, pd.DataFrame] | None:
     """The preventive part of :func:`plan_campaign` (None without a watchlist or when off)."""
     pp = params.preventive
@@ -421,6 +438,7 @@ def _plan_preventive(
         share=share,
         seed=derive_seed(seed, month, "holdout", PREVENTIVE),
         strata=pp.strata,
+        registered=register,
     )
     selected = selected.merge(
         grouped[["customer_id", "group", "stratum"]], on="customer_id", how="left"
@@ -452,8 +470,9 @@ def plan_month(
     """Plan ``month``'s campaign from the store (stage 4 as the notebook runs it).
 
     Reads the month's statuses, tiers, reasons, customers and category preferences
-    (:func:`winback.strategy.load_inputs`) and the latest early-warning watchlist before
-    the month (:func:`winback.strategy.load_watchlist`), screens the candidates and calls
+    (:func:`winback.strategy.load_inputs`), the latest early-warning watchlist before
+    the month (:func:`winback.strategy.load_watchlist`) and the month's holdout register
+    (:func:`read_holdout_register`), screens the candidates and calls
     :func:`plan_campaign` with the reason taxonomy of ``params.reasons``, the tiers
     ``1..params.tiering.n_tiers`` and the seed ``params.engagement.seed``.
 
@@ -484,6 +503,7 @@ def plan_month(
         tiers=range(1, params.tiering.n_tiers + 1),
         priors=priors,
         watchlist=watchlist,
+        register=read_holdout_register(con, month),
     )
 
 
@@ -755,12 +775,18 @@ def write_campaign_log(con, month: str, assignment: pd.DataFrame, *, force: bool
 
     A month whose contact outcomes have been recorded keeps its log unless ``force``
     (:func:`check_campaign_rewrite`; the runner's ``--force-campaign`` sets it through the
-    run's store copy). Returns the number of rows written.
+    run's store copy). In the same transaction the customers new to the month are
+    appended to the holdout register (:data:`winback.holdout.REGISTER_TABLE`,
+    :func:`winback.holdout.register_additions`); ``force`` does not lift the register: a
+    customer registered in one group is never written in the other. Returns the number
+    of rows written.
 
     Raises
     ------
     CampaignLogLocked
         When the rewrite is refused.
+    CampaignError
+        When the assignment moves a registered customer to the other group.
     """
     missing = [c for c in CAMPAIGN_COLUMNS if c not in assignment.columns]
     if missing:
@@ -769,9 +795,42 @@ def write_campaign_log(con, month: str, assignment: pd.DataFrame, *, force: bool
         )
     frame = _typed(assignment[list(CAMPAIGN_COLUMNS)])
     check_campaign_rewrite(con, month, frame, force=force)
-    _add_missing_columns(con, "campaign_log")
-    replace_month(con, "campaign_log", month, frame)
+    try:
+        added = register_additions(read_holdout_register(con, month), frame, month)
+    except HoldoutError as exc:
+        raise CampaignError(str(exc)) from None
+    with transaction(con):
+        _add_missing_columns(con, "campaign_log")
+        replace_month(con, "campaign_log", month, frame)
+        if len(added):
+            con.register("_register", added)
+            try:
+                if has_table(con, REGISTER_TABLE):
+                    con.execute(f'INSERT INTO "{REGISTER_TABLE}" BY NAME SELECT * FROM _register')
+                else:
+                    con.execute(f'CREATE TABLE "{REGISTER_TABLE}" AS SELECT * FROM _register')
+            finally:
+                con.unregister("_register")
     return len(frame)
+
+
+def read_holdout_register(con, month: str | None = None) -> pd.DataFrame:
+    """The store's holdout register (all months, or ``month``); empty if there is none.
+
+    Columns :data:`winback.holdout.REGISTER_COLUMNS`, sorted by month, first run, program
+    and customer.
+    """
+    if not has_table(con, REGISTER_TABLE):
+        frame = pd.DataFrame({c: pd.Series(dtype="string") for c in REGISTER_COLUMNS})
+        return frame.astype({"first_run": "int64"})
+    where, args = ("WHERE month = ? ", [month]) if month is not None else ("", [])
+    cols = ", ".join(f'"{c}"' for c in REGISTER_COLUMNS)
+    frame = con.execute(
+        f'SELECT {cols} FROM "{REGISTER_TABLE}" {where}'
+        "ORDER BY month, first_run, program, customer_id", args
+    ).df()
+    return frame.astype({"month": "string", "program": "string", "customer_id": "string",
+                         "group": "string", "first_run": "int64"})
 
 
 def read_campaign_log(con, months: Iterable[str] | None = None) -> pd.DataFrame:
