@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from winback import campaign
 from winback.evaluation import (
     EVALUATION_COLUMNS,
     METRICS,
@@ -23,7 +24,6 @@ from winback.evaluation import (
     funnel_summary,
     no_response_list,
     offer_redemption,
-    read_campaign_log,
     satisfaction_trend,
     status_flows,
     uplift_table,
@@ -35,6 +35,11 @@ from winback.evaluation import (
 )
 from winback.store import read_table
 from winback.uplift import mean_difference, rate_difference
+
+
+def read_campaign_log(con, months):
+    """The campaign log as stage 6 reads it (one reader: winback.campaign.read_campaign_log)."""
+    return campaign.read_campaign_log(con, months, month_column="campaign_month")
 
 TS = "datetime64[us]"
 
@@ -177,7 +182,7 @@ def test_window_outcomes_without_interactions_table_leave_engagement_unknown():
 
 def test_campaign_log_errors_name_rows_and_fix():
     con = _store({"campaign_log": _log("2024-03", [("A", "treated", "T1", "s", "x", 1.0)])})
-    with pytest.raises(EvaluationError, match=r"treatment or control.*'treated'.*A"):
+    with pytest.raises(campaign.CampaignError, match=r"treatment or control.*'treated'.*A"):
         read_campaign_log(con, ["2024-03"])
     con = _store(
         {
@@ -187,10 +192,10 @@ def test_campaign_log_errors_name_rows_and_fix():
             )
         }
     )
-    with pytest.raises(EvaluationError, match="assigned twice.*A"):
+    with pytest.raises(campaign.CampaignError, match="assigned twice.*A"):
         read_campaign_log(con, ["2024-03"])
     con = _store({"campaign_log": pd.DataFrame({"month": ["2024-03"], "customer_id": ["A"]})})
-    with pytest.raises(EvaluationError, match=r"lacks column\(s\) \['group'\]"):
+    with pytest.raises(campaign.CampaignError, match=r"lacks column\(s\) \['group'\]"):
         read_campaign_log(con, ["2024-03"])
 
 

@@ -133,21 +133,8 @@ EXPORT_COLUMNS: tuple[str, ...] = (
 )
 ASSIGNMENT_EXPORT = "campaign_assignment.parquet"
 SCRIPTS_EXPORT = "second_contact_scripts.csv"
-_TEXT = (
-    "customer_id",
-    "month",
-    "group",
-    "tier",
-    "reason_code",
-    "churn_type",
-    "strategy",
-    "channel_1",
-    "channel_2",
-    "channel_3",
-    "offer_category",
-    "program",
-)
 _FLOAT = ("offer_value", "p_winback", "expected_value", "cost")
+_TEXT = (*(c for c in CAMPAIGN_COLUMNS if c not in _FLOAT), "campaign_month")
 
 
 class CampaignError(ValueError):
@@ -833,23 +820,78 @@ def read_holdout_register(con, month: str | None = None) -> pd.DataFrame:
                          "group": "string", "first_run": "int64"})
 
 
-def read_campaign_log(con, months: Iterable[str] | None = None) -> pd.DataFrame:
-    """The store's ``campaign_log`` (all months, or ``months``); empty if there is none."""
-    if not has_table(con, "campaign_log"):
-        return _typed(pd.DataFrame({c: pd.Series(dtype=object) for c in CAMPAIGN_COLUMNS}))
-    if months is None:
+def read_campaign_log(
+    con, months: Iterable[str] | None = None, *, month_column: str = "month"
+) -> pd.DataFrame:
+    """The store's ``campaign_log`` (all months, or ``months``), checked; empty if none.
+
+    Parameters
+    ----------
+    con
+        An open store connection.
+    months : iterable of str, optional
+        Campaign months to read (None: all).
+    month_column : str
+        Name of the month column returned (stage 6 reads it as ``campaign_month``).
+
+    Returns
+    -------
+    DataFrame
+        :data:`CAMPAIGN_COLUMNS` (the month column named ``month_column``), sorted by month
+        and customer. Columns an older log lacks are added: ``program`` as ``winback``
+        (rows written before programs were told apart), ``cost`` as 0, others empty.
+
+    Raises
+    ------
+    CampaignError
+        The table lacks ``month``, ``customer_id`` or ``group``, a group is not
+        ``treatment``/``control``, or a customer is assigned twice in one month.
+    """
+    columns = [month_column if c == "month" else c for c in CAMPAIGN_COLUMNS]
+    wanted = None if months is None else sorted({str(m) for m in months})
+    if not has_table(con, "campaign_log") or wanted == []:
+        empty = pd.DataFrame({c: pd.Series(dtype=object) for c in CAMPAIGN_COLUMNS})
+        return _typed(empty.rename(columns={"month": month_column}))
+    cols = [r[0] for r in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'campaign_log' "
+        "AND table_schema = current_schema() ORDER BY ordinal_position").fetchall()]
+    missing = [c for c in ("month", "customer_id", "group") if c not in cols]
+    if missing:
+        raise CampaignError(
+            f"Store table 'campaign_log' lacks column(s) {missing} (it has {cols}); stage 4 "
+            "writes month, customer_id, group and the assignment's columns."
+        )
+    if wanted is None:
         frame = con.execute('SELECT * FROM "campaign_log" ORDER BY month, customer_id').df()
     else:
-        wanted = [str(m) for m in months]
         frame = con.execute(
             'SELECT * FROM "campaign_log" WHERE list_contains($m, month) '
             "ORDER BY month, customer_id",
             {"m": wanted},
         ).df()
-    if "program" not in frame.columns:
-        frame["program"] = WINBACK
+    for col in CAMPAIGN_COLUMNS:
+        if col not in frame.columns:
+            frame[col] = {"program": WINBACK, "cost": 0.0}.get(col, pd.NA)
     frame["program"] = frame["program"].astype(object).where(frame["program"].notna(), WINBACK)
-    return _typed(frame)
+    frame = _typed(frame[list(CAMPAIGN_COLUMNS)])
+    frame["cost"] = frame["cost"].fillna(0.0)
+    ids = frame["customer_id"].astype(str)
+    bad = ~frame["group"].isin([TREATMENT, CONTROL]).fillna(False).to_numpy(bool)
+    if bad.any():
+        raise CampaignError(
+            f"campaign_log: 'group' must be treatment or control; found "
+            f"{sorted(frame.loc[bad, 'group'].astype(str).unique())[:5]} for customers "
+            f"{ids[bad].head(5).tolist()}. Rerun stage 4 for those months."
+        )
+    dup = frame.duplicated(["month", "customer_id"], keep=False).to_numpy()
+    if dup.any():
+        raise CampaignError(
+            f"campaign_log: customers assigned twice in one campaign month: "
+            f"{ids[dup].head(5).tolist()} (months {sorted(frame.loc[dup, 'month'].unique())}). "
+            "Rerun stage 4 for those months so each customer has one row."
+        )
+    frame = frame.sort_values(["month", "customer_id"], kind="stable", ignore_index=True)
+    return frame.rename(columns={"month": month_column})[columns]
 
 
 def export_frame(assignment: pd.DataFrame) -> pd.DataFrame:

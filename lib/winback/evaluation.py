@@ -65,7 +65,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, field_validator, model_validator
 
-from winback.campaign import CAMPAIGN_COLUMNS
+from winback.campaign import read_campaign_log
 from winback.config import Section
 from winback.contract import CONTACT_CHANNELS, INTERACTION_KINDS
 from winback.settings import month_end
@@ -100,7 +100,6 @@ __all__ = [
     "funnel_summary",
     "no_response_list",
     "offer_redemption",
-    "read_campaign_log",
     "satisfaction_trend",
     "status_flows",
     "uplift_table",
@@ -142,9 +141,11 @@ EVALUATION_COLUMNS = [
     "p_value",
     "note",
 ]
+# What uplift_table shows of an evaluations row (one metric and segment type at a time).
+UPLIFT_COLUMNS = [
+    c for c in EVALUATION_COLUMNS if c not in ("month", "program", "segment_type", "metric")
+]
 NO_RESPONSE_COLUMNS = ["month", "campaign_month", "customer_id", "attempts", "outcome", "action"]
-# The campaign log's columns beyond the key (stage 4 defines them).
-_LOG_OPTIONAL = tuple(c for c in CAMPAIGN_COLUMNS if c not in ("customer_id", "month", "group"))
 
 
 class EvaluationError(ValueError):
@@ -304,73 +305,6 @@ def _columns(con, table: str) -> list[str]:
         [table],
     ).fetchall()
     return [r[0] for r in rows]
-
-
-def read_campaign_log(con, months) -> pd.DataFrame:
-    """Rows of the store's ``campaign_log`` for ``months``, checked, with ``campaign_month``.
-
-    Returns
-    -------
-    DataFrame
-        One row per assigned customer and campaign month: ``campaign_month,
-        customer_id, group`` and the optional log columns (missing ones are added
-        empty, ``cost`` as 0 when absent), sorted by month and customer.
-
-    Raises
-    ------
-    EvaluationError
-        The table lacks ``month``, ``customer_id`` or ``group``, a group is not
-        ``treatment``/``control``, or a customer is assigned twice in one month.
-    """
-    months = sorted({_check_month(m) for m in months})
-    columns = ["campaign_month", "customer_id", "group", *_LOG_OPTIONAL]
-    if not months:
-        return _typed_log(pd.DataFrame({c: [] for c in columns}))
-    cols = _columns(con, "campaign_log")
-    missing = [c for c in ("month", "customer_id", "group") if c not in cols]
-    if missing:
-        raise EvaluationError(
-            f"Store table 'campaign_log' lacks column(s) {missing} (it has {cols}); stage 4 "
-            "writes month, customer_id, group and the assignment's columns."
-        )
-    marks = ", ".join("?" for _ in months)
-    frame = con.execute(
-        f"SELECT * FROM campaign_log WHERE month IN ({marks}) ORDER BY month, customer_id", months
-    ).df()
-    frame = frame.rename(columns={"month": "campaign_month"})
-    for col in _LOG_OPTIONAL:
-        if col not in frame.columns:
-            frame[col] = 0.0 if col == "cost" else pd.NA
-    if "program" in frame.columns:  # rows written before the column existed are win-back
-        frame["program"] = frame["program"].astype(object).where(frame["program"].notna(), "winback")
-    frame = _typed_log(frame[columns])
-    bad = ~frame["group"].isin(["treatment", "control"])
-    if bad.any():
-        raise EvaluationError(
-            f"campaign_log: 'group' must be treatment or control; found "
-            f"{sorted(frame.loc[bad, 'group'].astype(str).unique())[:5]} for customers "
-            f"{_rows(frame, bad)}. Rerun stage 4 for those months."
-        )
-    dup = frame.duplicated(["campaign_month", "customer_id"], keep=False)
-    if dup.any():
-        raise EvaluationError(
-            f"campaign_log: customers assigned twice in one campaign month: {_rows(frame, dup)} "
-            f"(months {sorted(frame.loc[dup, 'campaign_month'].unique())}). Rerun stage 4 for "
-            "those months so each customer has one row."
-        )
-    return frame.sort_values(["campaign_month", "customer_id"], ignore_index=True)
-
-
-def _typed_log(frame: pd.DataFrame) -> pd.DataFrame:
-    out = frame.copy()
-    for col in out.columns:
-        if col in ("offer_value", "p_winback", "expected_value", "cost"):
-            out[col] = pd.to_numeric(out[col], errors="coerce").astype("float64")
-        else:
-            out[col] = out[col].astype("str").where(out[col].notna(), pd.NA).astype("string")
-    if "cost" in out.columns:
-        out["cost"] = out["cost"].fillna(0.0)
-    return out
 
 
 def _read_contacts(con, months) -> pd.DataFrame:
@@ -716,7 +650,8 @@ def collect(con, run_month: str, *, params: EvaluationParams) -> EvaluationData:
     plan = evaluation_plan(run_month, log_months, windows=params.windows)
     months = sorted(plan["campaign_month"].unique())
     # later campaigns inside the windows are read too, to flag contaminated controls
-    assigned = read_campaign_log(con, [m for m in log_months if m >= (months or [run_month])[0]])
+    assigned = read_campaign_log(con, [m for m in log_months if m >= (months or [run_month])[0]],
+                                 month_column="campaign_month")
     contacts = _read_contacts(con, months)
     if months and not _has_table(con, "contact_outcomes"):
         notes.append(
@@ -1036,21 +971,7 @@ def uplift_table(
     rows = evaluations[
         (evaluations["metric"] == metric) & (evaluations["segment_type"] == segment_type)
     ]
-    cols = [
-        "campaign_month",
-        "window",
-        "segment",
-        "n_treated",
-        "n_control",
-        "treated",
-        "control",
-        "diff",
-        "ci_low",
-        "ci_high",
-        "p_value",
-        "note",
-    ]
-    return rows[cols].reset_index(drop=True)
+    return rows[UPLIFT_COLUMNS].reset_index(drop=True)
 
 
 def consistency_table(evaluations: pd.DataFrame) -> pd.DataFrame:

@@ -1549,7 +1549,8 @@ def screen_candidates(
     stat = _text(out["status"])
     gone = out["customer_id"].isin([str(r) for r in released]).to_numpy()
     hold = out["customer_id"].isin([str(r) for r in held_out]).to_numpy()
-    exclusion = np.select(
+    out = _set_exclusion(
+        out,
         [
             out["do_not_contact"].to_numpy(bool),
             (stat == "lost").to_numpy(),
@@ -1557,17 +1558,9 @@ def screen_candidates(
             gone,
             ~stat.isin(list(statuses)).to_numpy(),
         ],
-        list(EXCLUSIONS),
-        default="",
+        EXCLUSIONS,
+        who="candidate(s)",
     )
-    out["exclusion"] = pd.Series(exclusion, dtype=object).where(exclusion != "", None)
-    cand = out["exclusion"].isna()
-    no_tier = cand & out["tier"].isna()
-    if no_tier.any():
-        raise StrategyError(
-            f"{int(no_tier.sum())} candidate(s) have no row in the tiers table (e.g. "
-            f"{out.loc[no_tier, 'customer_id'].head(5).tolist()}); rerun stage 3 for the month"
-        )
     order = [
         "customer_id",
         "status",
@@ -1880,7 +1873,8 @@ def screen_preventive(
     stat = _text(out["status"])
     wex = out["_winback_exclusion"].astype(object)
     missing = stat.isna().to_numpy()
-    exclusion = np.select(
+    out = _set_exclusion(
+        out,
         [
             missing,
             (wex == "do_not_contact").to_numpy(),
@@ -1891,18 +1885,30 @@ def screen_preventive(
             (wex == "released").to_numpy(),
             ~stat.isin(list(statuses)).to_numpy(),
         ],
-        list(PREVENTIVE_EXCLUSIONS),
-        default="",
+        PREVENTIVE_EXCLUSIONS,
+        who="preventive candidate(s)",
     )
-    out["exclusion"] = pd.Series(exclusion, dtype=object).where(exclusion != "", None)
-    cand = out["exclusion"].isna()
-    no_tier = cand & out["tier"].isna()
+    return out.drop(columns="_winback_exclusion").reset_index(drop=True)
+
+
+def _set_exclusion(out: pd.DataFrame, conditions, names, *, who: str) -> pd.DataFrame:
+    """``out`` with ``exclusion`` = the first name whose condition holds (None: a candidate).
+
+    Raises
+    ------
+    StrategyError
+        When a candidate has no tier (stage 3 not run for the month).
+    """
+    exclusion = np.select(conditions, list(names), default="")
+    out = out.assign(exclusion=pd.Series(exclusion, dtype=object, index=out.index)
+                     .where(exclusion != "", None))
+    no_tier = out["exclusion"].isna() & out["tier"].isna()
     if no_tier.any():
         raise StrategyError(
-            f"{int(no_tier.sum())} preventive candidate(s) have no row in the tiers table (e.g. "
+            f"{int(no_tier.sum())} {who} have no row in the tiers table (e.g. "
             f"{out.loc[no_tier, 'customer_id'].head(5).tolist()}); rerun stage 3 for the month"
         )
-    return out.drop(columns="_winback_exclusion").reset_index(drop=True)
+    return out
 
 
 def preventive_funnel(screened_watch: pd.DataFrame) -> pd.DataFrame:
