@@ -33,6 +33,7 @@ from winback.evaluation import (
     write_evaluations,
     write_no_response,
 )
+from winback.kpis import kpi_values
 from winback.store import read_table
 from winback.uplift import mean_difference, rate_difference
 
@@ -465,6 +466,36 @@ def test_no_response_list_and_its_store_table(tmp_path):
     assert no_response_list(ASSIGNED, CONTACTS, run_month="2024-06").empty
     with pytest.raises(EvaluationError, match="reenter_next_cycle or release"):
         no_response_list(ASSIGNED, CONTACTS, run_month="2024-04", action="drop")
+
+
+def test_funnel_redemption_and_no_response_keep_the_programs_apart():
+    """Preventive care contacts never enter the win-back funnel, KPIs or no-response list."""
+    prev = ASSIGNED.iloc[[0, 1]].assign(customer_id=["P", "Q"], program="preventive")
+    assigned = pd.concat([ASSIGNED, prev], ignore_index=True)
+    contacts = pd.concat([CONTACTS, _contacts([
+        ("2024-03", "P", 1, "phone", True, "accepted", True, 5),
+        ("2024-03", "Q", 1, "sms", False, None, False, None),
+    ])], ignore_index=True)
+    win = funnel_summary(assigned, contacts)
+    pd.testing.assert_frame_equal(win, funnel_summary(ASSIGNED, CONTACTS))
+    assert win["program"].tolist() == ["winback"] and win["treated"].tolist() == [4]
+    care = funnel_summary(assigned, contacts, program="preventive").iloc[0]
+    assert care[["treated", "attempted", "reached", "redeemed"]].tolist() == [2, 2, 1, 1]
+    both = funnel_summary(assigned, contacts, program=None)
+    assert both[["program", "treated"]].values.tolist() == [["preventive", 2], ["winback", 4]]
+    r = offer_redemption(assigned, contacts)
+    assert set(r["program"]) == {"winback"} and r["treated"].sum() == 4
+    assert offer_redemption(assigned, contacts, program="preventive")["redeemed"].sum() == 1
+    nr = no_response_list(assigned, contacts, run_month="2024-04")
+    assert nr["customer_id"].tolist() == ["B", "D"]  # Q (preventive, unreached) is not listed
+    assert "Q" in set(no_response_list(assigned, contacts, run_month="2024-04",
+                                       program=None)["customer_id"])
+    kpi = kpi_values(run_month="2024-04", flows=pd.DataFrame(), satisfaction=pd.DataFrame(),
+                     evaluations=pd.DataFrame(columns=EVALUATION_COLUMNS), funnel=win)
+    assert kpi.set_index("kpi").loc["reach_rate", "value"] == win["reached_share"].iloc[0]
+    mixed = kpi_values(run_month="2024-04", flows=pd.DataFrame(), satisfaction=pd.DataFrame(),
+                       evaluations=pd.DataFrame(columns=EVALUATION_COLUMNS), funnel=both)
+    pd.testing.assert_frame_equal(mixed, kpi)  # both programs given: the win-back row is read
 
 
 def test_redemption_by_strategy():

@@ -80,6 +80,7 @@ __all__ = [
     "describe_preventive",
     "preventive_contacts",
     "preventive_summary",
+    "program_rows",
     "drop_campaign_guard",
     "export_frame",
     "offer_summary",
@@ -116,20 +117,11 @@ WINBACK = "winback"
 PREVENTIVE = "preventive"
 PROGRAMS: tuple[str, ...] = (WINBACK, PREVENTIVE)
 # The columns of the call centre's assignment file, exactly (the demo client validates them).
-EXPORT_COLUMNS: tuple[str, ...] = (
-    "customer_id",
-    "campaign_month",
-    "group",
-    "tier",
-    "reason_code",
-    "strategy",
-    "channel_1",
-    "channel_2",
-    "channel_3",
-    "offer_category",
-    "offer_value",
-    "expected_value",
-    "program",
+# The log's columns but churn_type, p_winback and cost, the month named campaign_month.
+EXPORT_COLUMNS: tuple[str, ...] = tuple(
+    "campaign_month" if c == "month" else c
+    for c in CAMPAIGN_COLUMNS
+    if c not in ("churn_type", "p_winback", "cost")
 )
 ASSIGNMENT_EXPORT = "campaign_assignment.parquet"
 SCRIPTS_EXPORT = "second_contact_scripts.csv"
@@ -508,15 +500,22 @@ def offer_summary(assignment: pd.DataFrame) -> pd.DataFrame:
     return table.sort_values("customers", ascending=False)
 
 
-def _program(assignment: pd.DataFrame, program: str | None) -> pd.DataFrame:
-    """The rows of ``program`` (all rows when None; rows without the column are win-back)."""
+def program_rows(assignment: pd.DataFrame, program: str | None) -> pd.DataFrame:
+    """The rows of ``program`` (all rows when None; rows without a program are win-back).
+
+    Raises
+    ------
+    CampaignError
+        When ``program`` is not one of :data:`PROGRAMS` or None.
+    """
     if program is None:
         return assignment
     if program not in PROGRAMS:
         raise CampaignError(f"program must be one of {list(PROGRAMS)} or None, got {program!r}")
     if "program" not in assignment.columns:
         return assignment if program == WINBACK else assignment.iloc[0:0]
-    return assignment[(assignment["program"].fillna(WINBACK) == program).to_numpy()]
+    own = assignment["program"].astype(object).where(assignment["program"].notna(), WINBACK)
+    return assignment[(own == program).to_numpy()]
 
 
 def strategy_mix(assignment: pd.DataFrame, *, program: str | None = WINBACK) -> pd.DataFrame:
@@ -524,7 +523,7 @@ def strategy_mix(assignment: pd.DataFrame, *, program: str | None = WINBACK) -> 
 
     ``program`` selects the win-back (default) or preventive rows; None counts both.
     """
-    assignment = _program(assignment, program)
+    assignment = program_rows(assignment, program)
     treat = assignment["group"] == TREATMENT
     table = pd.crosstab(assignment["strategy"], assignment["group"])
     for col in (TREATMENT, CONTROL):
@@ -548,7 +547,7 @@ def strategy_mix(assignment: pd.DataFrame, *, program: str | None = WINBACK) -> 
 
 def describe_campaign(plan: CampaignPlan, *, currency: str = "CNY") -> str:
     """One paragraph on the month's win-back campaign, with numbers computed from the plan."""
-    a = _program(plan.assignment, WINBACK)
+    a = program_rows(plan.assignment, WINBACK)
     treat = a[a["group"] == TREATMENT]
     ctrl = a[a["group"] == CONTROL]
     b = plan.budget
@@ -580,7 +579,7 @@ def describe_preventive(plan: CampaignPlan, *, currency: str = "CNY") -> str:
     w = plan.preventive
     if w is None or w.empty:
         return note
-    a = _program(plan.assignment, PREVENTIVE)
+    a = program_rows(plan.assignment, PREVENTIVE)
     treat = a[a["group"] == TREATMENT]
     ctrl = a[a["group"] == CONTROL]
     ex = w["exclusion"].value_counts()
@@ -611,7 +610,7 @@ def preventive_summary(plan: CampaignPlan) -> pd.DataFrame:
     from winback.strategy import PREVENTIVE_EXCLUSIONS
 
     w = plan.preventive
-    a = _program(plan.assignment, PREVENTIVE)
+    a = program_rows(plan.assignment, PREVENTIVE)
     rows = [("watchlisted", 0 if w is None else len(w))]
     ex = pd.Series(dtype=object) if w is None else w["exclusion"].astype(object)
     rows += [(name, int((ex == name).sum())) for name in PREVENTIVE_EXCLUSIONS]

@@ -65,7 +65,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, field_validator, model_validator
 
-from winback.campaign import read_campaign_log
+from winback.campaign import program_rows, read_campaign_log
 from winback.config import Section
 from winback.contract import CONTACT_CHANNELS, INTERACTION_KINDS
 from winback.settings import month_end
@@ -1036,6 +1036,16 @@ def describe_evaluation(evaluations: pd.DataFrame) -> str:
 # --------------------------------------------------------------- contacts and offers
 
 
+def _treated_of(assigned: pd.DataFrame, program: str | None) -> pd.DataFrame:
+    """The treated rows of ``program`` (None: both), with ``program`` filled (``winback``)."""
+    if "program" not in assigned.columns:
+        assigned = assigned.assign(program="winback")
+    own = program_rows(assigned, program)
+    own = own.assign(program=own["program"].astype(object).where(own["program"].notna(),
+                                                                 "winback"))
+    return own[own["group"] == "treatment"]
+
+
 def _attempts_by_customer(contacts: pd.DataFrame) -> pd.DataFrame:
     keys = ["campaign_month", "customer_id"]
     c = contacts.assign(
@@ -1111,18 +1121,25 @@ def contact_funnel(contacts: pd.DataFrame, *, alpha: float = 0.05) -> pd.DataFra
     return out[cols]
 
 
-def funnel_summary(assigned: pd.DataFrame, contacts: pd.DataFrame) -> pd.DataFrame:
+def funnel_summary(
+    assigned: pd.DataFrame, contacts: pd.DataFrame, *, program: str | None = "winback"
+) -> pd.DataFrame:
     """Per campaign month, treated customers at each funnel step (customers, not attempts).
 
     Steps: ``treated`` (assigned), ``attempted`` (at least one attempt), ``reached``,
     ``responded`` (a definite answer), ``accepted``, ``redeemed`` (an offer redeemed);
     ``*_share`` are shares of the treated.
+
+    ``program`` keeps one program's treated customers (``winback`` by default, so the
+    reach-rate and offer-redemption KPIs are the win-back program's; ``preventive`` for the
+    care contacts); None gives one row per campaign month and program. Each row names its
+    ``program``.
     """
-    treated = assigned[assigned["group"] == "treatment"]
+    treated = _treated_of(assigned, program)
     per = _attempts_by_customer(contacts) if len(contacts) else None
     rows = []
-    for cm, t in treated.groupby("campaign_month", sort=True):
-        row = {"campaign_month": str(cm), "treated": len(t)}
+    for (cm, pg), t in treated.groupby(["campaign_month", "program"], sort=True):
+        row = {"campaign_month": str(cm), "program": str(pg), "treated": len(t)}
         if per is not None:
             p = per[(per["campaign_month"] == cm) & per["customer_id"].isin(t["customer_id"])]
         else:
@@ -1132,23 +1149,27 @@ def funnel_summary(assigned: pd.DataFrame, contacts: pd.DataFrame) -> pd.DataFra
             row[step] = int(p[step].sum()) if len(p) else 0
         rows.append(row)
     steps = ["treated", "attempted", "reached", "responded", "accepted", "redeemed"]
-    out = pd.DataFrame(rows, columns=["campaign_month", *steps])
+    out = pd.DataFrame(rows, columns=["campaign_month", "program", *steps])
     for step in steps[1:]:
         out[f"{step}_share"] = (out[step] / out["treated"]).astype("float64")
     return out
 
 
 def offer_redemption(
-    assigned: pd.DataFrame, contacts: pd.DataFrame, *, alpha: float = 0.05
+    assigned: pd.DataFrame,
+    contacts: pd.DataFrame,
+    *,
+    alpha: float = 0.05,
+    program: str | None = "winback",
 ) -> pd.DataFrame:
     """Offer redemption by campaign month and strategy (treated customers, from contact outcomes).
 
-    Returns ``campaign_month, strategy, treated, accepted, redeemed, redemption_rate``
-    (share of treated, Wilson 95% interval ``ci_low``/``ci_high``) and
-    ``redeemed_of_accepted``.
+    Returns ``campaign_month, program, strategy, treated, accepted, redeemed,
+    redemption_rate`` (share of treated, Wilson 95% interval ``ci_low``/``ci_high``) and
+    ``redeemed_of_accepted``. ``program`` as in :func:`funnel_summary` (win-back by default).
     """
-    treated = assigned[assigned["group"] == "treatment"][
-        ["campaign_month", "customer_id", "strategy"]
+    treated = _treated_of(assigned, program)[
+        ["campaign_month", "program", "customer_id", "strategy"]
     ]
     per = (
         _attempts_by_customer(contacts)
@@ -1164,7 +1185,7 @@ def offer_redemption(
     t["redeemed"] = t["redeemed"].fillna(False).astype(bool)
     t["strategy"] = t["strategy"].astype("string").fillna("unknown")
     out = (
-        t.groupby(["campaign_month", "strategy"], sort=True)
+        t.groupby(["campaign_month", "program", "strategy"], sort=True)
         .agg(
             treated=("customer_id", "size"),
             accepted=("accepted", "sum"),
@@ -1190,8 +1211,13 @@ def no_response_list(
     *,
     run_month: str,
     action: str = "reenter_next_cycle",
+    program: str | None = "winback",
 ) -> pd.DataFrame:
     """Treated customers of the campaign executed in the run month who never answered.
+
+    Only ``program``'s treated customers (``winback`` by default: the list feeds the next
+    cycle's win-back targeting; a preventive care contact left unanswered is not a
+    win-back non-responder); None lists both programs.
 
     The campaign of ``run_month - 1`` is executed during the run month, so its
     attempts are complete by the month's end. A treated customer is listed when no
@@ -1213,7 +1239,8 @@ def no_response_list(
             f"no_response_action must be reenter_next_cycle or release, got {action!r}"
         )
     cm = _shift(run_month, -1)
-    treated = assigned[(assigned["campaign_month"] == cm) & (assigned["group"] == "treatment")]
+    treated = _treated_of(assigned, program)
+    treated = treated[treated["campaign_month"] == cm]
     own = contacts[contacts["campaign_month"] == cm]
     per = (
         _attempts_by_customer(own)

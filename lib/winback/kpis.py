@@ -151,6 +151,8 @@ def kpi_values(
     basis = f"campaign {last}, window 1"
     rows["repurchase_rate"] = (float(react["treated"].iloc[0]) if len(react) else math.nan, basis)
     rows["reactivation_uplift"] = (float(react["diff"].iloc[0]) if len(react) else math.nan, basis)
+    if "program" in funnel.columns:  # the win-back program's funnel (preventive apart)
+        funnel = funnel[funnel["program"].fillna("winback").astype(str) == "winback"]
     f = funnel[funnel["campaign_month"] == last] if len(funnel) else funnel
     rows["reach_rate"] = (
         float(f["reached_share"].iloc[0]) if len(f) else math.nan,
