@@ -18,6 +18,7 @@ from winback.exports import (
     OUTCOME_COLUMNS,
     ExportError,
     ExportParams,
+    call_list_frame,
     export_call_lists,
     export_outcome_template,
     outcome_template_frame,
@@ -261,3 +262,23 @@ def test_export_month_writes_every_file(tmp_path, store):
                                       "contact_outcomes_template.csv",
                                       "contact_outcomes_template.xlsx"]
     assert sorted(p.name for p in (tmp_path / "exports").iterdir()) == sorted(files["file"])
+
+
+def test_call_lists_name_the_program_of_each_contact(tmp_path, store):
+    camp = CAMPAIGN.assign(program=["winback", "preventive", "winback", "winback", "winback"])
+    base = call_list_frame(SCHED, camp)
+    assert base.set_index(["customer_id", "attempt"])["program"].to_dict()[("B", 1)] == \
+        "preventive"
+    # a log written before programs were told apart: every contact is a win-back one
+    assert set(call_list_frame(SCHED, CAMPAIGN)["program"]) == {"winback"}
+    for language, names in (("zh", {"流失挽回", "预防关怀"}), ("en", {"win-back",
+                                                                 "preventive care"})):
+        folder = tmp_path / language
+        export_call_lists(SCHED, camp, store_path=store, folder=folder, slots=SLOTS,
+                          language=language)
+        book = load_workbook(folder / "call_lists.xlsx")
+        ws = book.worksheets[0]
+        header = [c.value for c in ws[1]]
+        col = header.index(HEADERS_ZH["program"] if language == "zh" else "program")
+        shown = {r[col] for b in book.worksheets for r in b.iter_rows(min_row=2, values_only=True)}
+        assert shown == names

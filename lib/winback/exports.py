@@ -61,7 +61,7 @@ __all__ = [
 
 CALL_LIST_COLUMNS = ("day", "slot", "agent", "attempt", "channel", "customer_id", "name",
                      "phone", "email", "tier", "reason_code", "strategy", "offer_category",
-                     "offer_value")
+                     "offer_value", "program")
 OUTCOME_COLUMNS = tuple(CONTRACT["contact_outcomes"].names)
 # Chinese headers and channel names of the call lists (from the message catalog).
 HEADERS_ZH = {c: label("column", c, "zh") for c in CALL_LIST_COLUMNS}
@@ -280,18 +280,22 @@ def call_list_frame(schedule: Schedule, campaign: pd.DataFrame, *,
     """The call list without personal data: one row per scheduled contact.
 
     Columns: ``CALL_LIST_COLUMNS`` without ``name``, ``phone``, ``email``; ``slot`` carries
-    the slot's hours when ``slots`` is given (``"morning 09:00-12:00"``). Sorted by day,
-    agent, slot (in params order), attempt, customer id.
+    the slot's hours when ``slots`` is given (``"morning 09:00-12:00"``); ``program`` is the
+    campaign log's program code (``winback`` / ``preventive``; ``winback`` for a log
+    without programs), so an agent knows a win-back call from a preventive care call (the
+    exported files show its catalog label). Sorted by day, agent, slot (in params order),
+    attempt, customer id.
     """
     cal = schedule.calendar.copy()
-    extra = [c for c in ("tier", "reason_code", "strategy", "offer_category", "offer_value")
-             if c in campaign.columns]
+    planned = ("tier", "reason_code", "strategy", "offer_category", "offer_value", "program")
+    extra = [c for c in planned if c in campaign.columns]
     camp = campaign.loc[:, ["customer_id", *extra]].assign(
         customer_id=campaign["customer_id"].astype("str")).drop_duplicates("customer_id")
     out = cal.merge(camp, on="customer_id", how="left")
-    for c in ("tier", "reason_code", "strategy", "offer_category", "offer_value"):
+    for c in planned:
         if c not in out.columns:
             out[c] = pd.NA
+    out["program"] = out["program"].astype(object).where(out["program"].notna(), "winback")
     order = {s: i for i, s in enumerate(slots or {})}
     out["_slot"] = out["slot"].map(order).fillna(len(order)).astype("int64")
     out = out.sort_values(["day", "agent", "_slot", "attempt", "customer_id"],
@@ -304,6 +308,8 @@ def call_list_frame(schedule: Schedule, campaign: pd.DataFrame, *,
 
 def _localize(frame: pd.DataFrame, language: str, slots: dict[str, SlotParams] | None
               ) -> pd.DataFrame:
+    frame = frame.assign(program=[label("program", p, language) if isinstance(p, str) else p
+                                  for p in frame["program"].tolist()])
     if language != "zh":
         return frame
     out = frame.copy()

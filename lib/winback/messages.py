@@ -95,6 +95,8 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "response.declined": ("拒绝", "declined"),
     "response.no_response": ("无回应", "no response"),
     "response.callback": ("要求回电", "callback"),
+    "program.winback": ("流失挽回", "win-back"),
+    "program.preventive": ("预防关怀", "preventive care"),
     "dimension.business_line": ("业务线", "business line"),
     "dimension.region": ("地区", "region"),
     "dimension.tier": ("层级 (上月)", "tier (last month)"),
