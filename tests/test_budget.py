@@ -9,6 +9,7 @@ from pydantic import ValidationError
 from winback.budget import (
     BudgetError,
     BudgetParams,
+    budget_by_program,
     budget_summary,
     campaign_budget,
     describe_budget,
@@ -203,3 +204,30 @@ def test_staffing_and_budget_sentences_in_chinese():
         "The campaign costs EUR 1,570 (people 1,200, materials 306, marketing 64): it exceeds "
         "the EUR 1,500 cap by EUR 70. Lower the target count in stage 4, trim the channel mix, "
         "or raise schedule.budget.cap.")
+
+
+def test_budget_by_program_splits_each_line_and_adds_up():
+    # A, B win-back; C, D preventive care contacts; F (control) and E (unscheduled) cost nothing
+    camp = CAMPAIGN.assign(program=["winback", "winback", "preventive", "preventive",
+                                    "winback", "winback"])
+    table = budget_by_program(SCHED, camp, budget=BUDGET, teams=TEAMS).set_index("program")
+    assert table.index.tolist() == ["winback", "preventive", "shared", "total"]
+    # phone agent time: 4 contacts / 2 per agent-day x 400 = 800, 3 of the 4 contacts win-back
+    assert table.loc["winback", "people"] == pytest.approx(600.0)
+    assert table.loc["preventive", "people"] == pytest.approx(200.0)
+    # contacts: phone 3 x 1.5 + sms 2 x 0.1 win-back; phone 1.5 + sms 0.1 preventive
+    assert table.loc["winback", "materials"] == pytest.approx(4.7)
+    assert table.loc["preventive", "materials"] == pytest.approx(1.6)
+    assert table.loc["shared", "materials"] == pytest.approx(300.0)  # the fixed training
+    # offers: A 100 x 0.5 + B 50 x 0.2 expected, plus 2 x 2 handling; C and D have none
+    assert table.loc["winback", "marketing"] == pytest.approx(64.0)
+    assert table.loc["preventive", "marketing"] == 0.0
+    assert table.loc["winback", ["customers", "contacts"]].tolist() == [2, 5]
+    assert table.loc["preventive", ["customers", "contacts"]].tolist() == [2, 2]
+    total = campaign_budget(SCHED, camp, budget=BUDGET, teams=TEAMS)["amount"].sum()
+    assert table.loc["total", "total"] == pytest.approx(total)
+    assert table.loc[["winback", "preventive", "shared"], "total"].sum() == pytest.approx(total)
+    # a log without programs: every cost but the fixed items is win-back
+    old = budget_by_program(SCHED, CAMPAIGN, budget=BUDGET, teams=TEAMS).set_index("program")
+    assert old.loc["preventive", "total"] == 0.0
+    assert old.loc["winback", "total"] == pytest.approx(total - 300.0)

@@ -46,6 +46,7 @@ __all__ = [
     "BUDGET_CATEGORIES",
     "BudgetError",
     "BudgetParams",
+    "budget_by_program",
     "budget_summary",
     "campaign_budget",
     "describe_budget",
@@ -352,3 +353,64 @@ def describe_budget(lines: pd.DataFrame, *, cap: float, currency: str = "CNY",
                        currency=currency, cap=cap, spare=cap - total)
     return message("text.budget.over", lang, head=head, currency=currency, cap=cap,
                    over=total - cap)
+
+
+def budget_by_program(schedule: Schedule, campaign: pd.DataFrame, *, budget: BudgetParams,
+                      teams: dict[str, ChannelTeam] | None = None) -> pd.DataFrame:
+    """The campaign's cost per program: win-back, preventive care, and what they share.
+
+    Every line of :func:`campaign_budget` goes to the program of the contacts it pays for:
+    people and contact costs of a channel split by the program's share of the channel's
+    scheduled contacts (exact for ``people_cost: time_used``, a pro-rata share of the
+    agent-days for ``days_worked``), marketing priced on the program's own offers; the
+    campaign's fixed items are ``shared``. The rows add up to :func:`campaign_budget`'s total.
+
+    Parameters
+    ----------
+    schedule, campaign, budget, teams
+        As :func:`campaign_budget`; ``campaign`` rows without a ``program`` (a log written
+        before programs were told apart) are win-back.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``program`` (``winback``, ``preventive``, ``shared``, ``total``), ``customers`` and
+        ``contacts`` scheduled, ``people``, ``materials``, ``marketing`` and ``total``
+        (currency units).
+    """
+    from dataclasses import replace
+
+    lines = campaign_budget(schedule, campaign, budget=budget, teams=teams)
+    ids = campaign["customer_id"].astype(str)
+    program = (campaign["program"].astype(object).where(campaign["program"].notna(), "winback")
+               if "program" in campaign.columns else pd.Series("winback", index=campaign.index))
+    of = dict(zip(ids, program.astype(str), strict=True))
+    cal = schedule.calendar.assign(
+        program=schedule.calendar["customer_id"].astype(str).map(of).fillna("winback"))
+    programs = ["winback", "preventive"]
+    per_channel = (cal.groupby(["channel", "program"]).size().unstack(fill_value=0)
+                   .reindex(columns=programs, fill_value=0))
+    rows = {p: dict.fromkeys(BUDGET_CATEGORIES, 0.0) for p in [*programs, "shared"]}
+    for line in lines.itertuples():
+        if line.category == "marketing":
+            continue
+        if line.channel in per_channel.index:
+            counts = per_channel.loc[line.channel]
+            for p in programs:
+                rows[p][line.category] += line.amount * counts[p] / max(int(counts.sum()), 1)
+        else:
+            rows["shared"][line.category] += line.amount
+    for p in programs:
+        own = replace(schedule, calendar=cal[cal["program"] == p].drop(columns="program"))
+        sub = campaign_budget(own, campaign, budget=budget, teams=teams)
+        rows[p]["marketing"] = float(sub.loc[sub["category"] == "marketing", "amount"].sum())
+    out = pd.DataFrame.from_dict(rows, orient="index")[list(BUDGET_CATEGORIES)]
+    out.insert(0, "contacts", per_channel.sum().reindex(out.index, fill_value=0))
+    out.insert(0, "customers", cal.groupby("program")["customer_id"].nunique()
+               .reindex(out.index, fill_value=0))
+    out["total"] = out[list(BUDGET_CATEGORIES)].sum(axis=1)
+    out.loc["total"] = out.sum()
+    out.index.name = "program"
+    out = out.reset_index()
+    return out.astype({"program": "str", "customers": "int64", "contacts": "int64",
+                       **dict.fromkeys([*BUDGET_CATEGORIES, "total"], "float64")})
