@@ -320,6 +320,23 @@ def test_evaluation_sentence_and_tables():
     assert describe_evaluation(ev.iloc[0:0]).startswith("No campaign")
 
 
+def test_evaluation_sentence_in_both_languages():
+    o = pd.concat([_outcomes(100, 30, 40, 6), _outcomes(100, 31, 40, 6, window=2)])
+    ev = evaluate_campaigns(o, run_month="2024-05", params=PARAMS)
+    assert describe_evaluation(ev, language="en") == (
+        "Campaign 2024-03, 2 months after: 31.0% of treated vs 15.0% of control customers "
+        "bought (uplift +16.0 points, 95% CI -0.3 to +28.5: no difference we can tell from "
+        "chance). ROI +140% (95% CI -80% to +360%)."
+    )
+    assert describe_evaluation(ev, language="zh") == (
+        "活动 2024-03，联系后 2 个月：实验组 31.0% 的客户有购买，对照组为 15.0% (提升 +16.0 个百分点，"
+        "95% 置信区间 -0.3 至 +28.5：与随机波动无法区分)。ROI +140% (95% 置信区间 -80% 至 +360%)。"
+    )
+    assert describe_evaluation(ev.iloc[0:0], language="zh") == "本月没有处于跟进窗口、可以评估的活动。"
+    with pytest.raises(ValueError):
+        describe_evaluation(ev, language="fr")
+
+
 def test_programs_are_evaluated_apart_and_never_pooled(tmp_path):
     win = _outcomes(100, 30, 40, 6).assign(program="winback")
     prev = _outcomes(60, 50, 40, 30).assign(program="preventive")
@@ -584,6 +601,12 @@ def test_status_flows_count_churn_reactivation_and_rechurn():
     assert "Over the last 3 months (2024-02 to 2024-04): 2 came back, 3 churned (net -1)" in text
     assert "1 (100.0%) churned again" in text
     assert "Not enough" in winning_back_sentence(status_flows(st[st["month"] == "2024-01"]))
+    zh = winning_back_sentence(status_flows(st), language="zh")
+    assert zh.startswith("2024-04：1 位已流失客户回归，2 位客户流失 (净 -1)——否：")
+    assert "最近 3 个月 (2024-02 至 2024-04)：2 位回归，3 位流失 (净 -1)。" in zh
+    assert zh.endswith("此前回归的 1 位客户中，1 位 (100.0%) 本月再次流失。")
+    assert winning_back_sentence(status_flows(st[st["month"] == "2024-01"]),
+                                 language="zh").startswith("流失状态的历史还不够")
 
 
 def test_status_flows_skip_a_gap_in_the_history():
@@ -755,6 +778,13 @@ def test_no_response_sentence():
     assert describe_no_response(released).endswith(
         ": 1 re-enter the next cycle's targeting; 1 are released (not contacted again)."
     )
+    assert describe_no_response(nr, language="zh") == (
+        "活动 2024-03 的 2 位实验组客户始终未答复 (未接通 1 位、未尝试联系 1 位)：2 位进入下一轮的目标筛选。"
+    )
+    assert describe_no_response(released, language="zh").endswith(
+        "：1 位进入下一轮的目标筛选；1 位释放 (不再联系)。"
+    )
+    assert describe_no_response(nr.iloc[0:0], language="zh") == "上月活动的实验组客户都已有答复。"
 
 
 # --------------------------------------------- the simulated client's true campaign effect

@@ -68,6 +68,8 @@ from pydantic import Field, field_validator, model_validator
 from winback.campaign import program_rows, read_campaign_log
 from winback.config import Section
 from winback.contract import CONTACT_CHANNELS, INTERACTION_KINDS
+from winback.messages import check_language
+from winback.messages import t as message
 from winback.settings import month_end
 from winback.store import replace_month, table_months
 from winback.uplift import (
@@ -987,38 +989,48 @@ def consistency_table(evaluations: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def describe_evaluation(evaluations: pd.DataFrame) -> str:
-    """A few sentences on the campaigns' reactivation uplift and ROI, computed from the table."""
+def describe_evaluation(evaluations: pd.DataFrame, *, language: str = "en") -> str:
+    """A few sentences on the campaigns' reactivation uplift and ROI, computed from the table.
+
+    Parameters
+    ----------
+    evaluations
+        :func:`evaluate_campaigns` rows.
+    language
+        ``zh`` or ``en``: the language of the sentences (the numbers are the same).
+    """
+    lang = check_language(language)
     main = evaluations[
         (evaluations["segment_type"] == "all") & (evaluations["metric"] == "reactivation")
     ]
     if main.empty:
-        return "No campaign had a follow-up window to evaluate this month."
+        return message("text.evaluation.none", lang)
     lines = []
     for (cm, program), g in main.groupby(
         [main["campaign_month"], main["program"].astype("string").fillna("winback")], sort=True
     ):
         r = g.sort_values("window").iloc[-1]
         k = int(r["window"])
-        what = "Preventive care contacts of" if program == "preventive" else "Campaign"
-        head = f"{what} {cm}, {k} month{'s' if k > 1 else ''} after:"
+        what = message("text.evaluation.what.preventive" if program == "preventive"
+                       else "text.evaluation.what.winback", lang)
+        head = message("text.evaluation.head.many" if k > 1 else "text.evaluation.head.one",
+                       lang, what=what, cm=cm, k=k)
         if pd.isna(r["diff"]):
-            lines.append(f"{head} {r['note']}.")
+            lines.append(message("text.evaluation.note_only", lang, head=head, note=r["note"]))
             continue
-        sig = (
-            "a real uplift"
+        sig = message(
+            "text.evaluation.sig.uplift"
             if r["ci_low"] > 0
-            else "worse than control"
+            else "text.evaluation.sig.worse"
             if r["ci_high"] < 0
-            else "no difference we can tell from chance"
+            else "text.evaluation.sig.chance",
+            lang,
         )
-        text = (
-            f"{head} {r['treated']:.1%} of treated vs {r['control']:.1%} of control customers "
-            f"bought (uplift {r['diff'] * 100:+.1f} points, 95% CI {r['ci_low'] * 100:+.1f} "
-            f"to {r['ci_high'] * 100:+.1f}: {sig})."
-        )
+        text = message("text.evaluation.result", lang, head=head, t=r["treated"],
+                       c=r["control"], d=r["diff"] * 100, lo=r["ci_low"] * 100,
+                       hi=r["ci_high"] * 100, sig=sig)
         if r["note"]:
-            text += f" Note: {r['note']}."
+            text += message("text.evaluation.note", lang, note=r["note"])
         roi = evaluations[
             (evaluations["campaign_month"] == cm)
             & (evaluations["program"].astype("string").fillna("winback") == program)
@@ -1028,7 +1040,8 @@ def describe_evaluation(evaluations: pd.DataFrame) -> str:
         ]
         if len(roi) and pd.notna(roi["diff"].iloc[0]):
             x = roi.iloc[0]
-            text += f" ROI {x['diff']:+.0%} (95% CI {x['ci_low']:+.0%} to {x['ci_high']:+.0%})."
+            text += message("text.evaluation.roi", lang, r=x["diff"], lo=x["ci_low"],
+                            hi=x["ci_high"])
         lines.append(text)
     return "\n".join(lines)
 
@@ -1276,29 +1289,29 @@ def no_response_list(
     return out.sort_values("customer_id", ignore_index=True)
 
 
-def describe_no_response(no_response: pd.DataFrame) -> str:
-    """One sentence on the no-response list: how many, why, and what happens to them next."""
+def describe_no_response(no_response: pd.DataFrame, *, language: str = "en") -> str:
+    """One sentence on the no-response list: how many, why, and what happens to them next.
+
+    ``language`` (``zh`` or ``en``) is the language of the sentence.
+    """
+    lang = check_language(language)
     if no_response.empty:
-        return "No treated customer of last month's campaign is left without an answer."
+        return message("text.evaluation.no_response_none", lang)
     cm = no_response["campaign_month"].iloc[0]
     counts = no_response["outcome"].value_counts()
-    parts = ", ".join(
-        f"{int(counts[k])} {k.replace('_', ' ')}"
+    parts = message("common.list_sep", lang).join(
+        message(f"text.evaluation.outcome.{k}", lang, n=int(counts[k]))
         for k in ("unreached", "no_response", "not_attempted")
         if k in counts
     )
     actions = no_response["action"].value_counts()
-    todo = "; ".join(
-        f"{int(actions[a])} {text}"
-        for a, text in (
-            ("reenter_next_cycle", "re-enter the next cycle's targeting"),
-            ("release", "are released (not contacted again)"),
-        )
+    todo = message("common.clause_sep", lang).join(
+        message(f"text.evaluation.action.{a}", lang, n=int(actions[a]))
+        for a in ("reenter_next_cycle", "release")
         if a in actions
     )
-    return (
-        f"{len(no_response)} treated customers of campaign {cm} never answered ({parts}): {todo}."
-    )
+    return message("text.evaluation.no_response", lang, n=len(no_response), cm=cm, parts=parts,
+                   todo=todo)
 
 
 def campaign_overview(data: EvaluationData) -> pd.DataFrame:
@@ -1487,43 +1500,39 @@ def status_flows(status: pd.DataFrame, *, churned_statuses=("churned", "lost")) 
     return out[cols]
 
 
-def winning_back_sentence(flows: pd.DataFrame, *, months: int = 3) -> str:
+def winning_back_sentence(flows: pd.DataFrame, *, months: int = 3,
+                          language: str = "en") -> str:
     """Answer "are we winning back more than we lose?" from :func:`status_flows`.
 
     Compares customers who came back (churned -> not churned) with customers newly
-    churned in the latest month and over the last ``months`` months with flows.
+    churned in the latest month and over the last ``months`` months with flows, in
+    ``language`` (``zh`` or ``en``).
     """
+    lang = check_language(language)
     f = flows.dropna(subset=["reactivated", "new_churn"])
     if f.empty:
-        return (
-            "Not enough churn status history yet (two consecutive months are needed) to "
-            "say whether we win back more customers than we lose."
-        )
+        return message("text.evaluation.flows_none", lang)
     last = f.iloc[-1]
     back, lost = int(last["reactivated"]), int(last["new_churn"])
-    verdict = (
-        "yes: we won back more customers than we lost"
+    verdict = message(
+        "text.evaluation.verdict.yes"
         if back > lost
-        else "no: we lost more customers than we won back"
+        else "text.evaluation.verdict.no"
         if back < lost
-        else "even: we won back as many customers as we lost"
+        else "text.evaluation.verdict.even",
+        lang,
     )
-    text = (
-        f"In {last['month']}, {back} churned customers came back and {lost} customers churned "
-        f"(net {back - lost:+d}): {verdict}."
-    )
+    text = message("text.evaluation.flows", lang, month=last["month"], back=back, lost=lost,
+                   net=back - lost, verdict=verdict)
     recent = f.tail(months)
     if len(recent) > 1:
         b, lo_ = int(recent["reactivated"].sum()), int(recent["new_churn"].sum())
-        text += (
-            f" Over the last {len(recent)} months ({recent['month'].iloc[0]} to "
-            f"{recent['month'].iloc[-1]}): {b} came back, {lo_} churned (net {b - lo_:+d})."
-        )
+        text += message("text.evaluation.flows_recent", lang, n=len(recent),
+                        first=recent["month"].iloc[0], last=recent["month"].iloc[-1], b=b,
+                        lo=lo_, net=b - lo_)
     if pd.notna(last["rechurn_rate"]) and last["base_reactivated"] > 0:
-        text += (
-            f" Of {int(last['base_reactivated'])} customers who had come back earlier, "
-            f"{int(last['rechurned'])} ({last['rechurn_rate']:.1%}) churned again this month."
-        )
+        text += message("text.evaluation.rechurn", lang, n=int(last["base_reactivated"]),
+                        k=int(last["rechurned"]), r=last["rechurn_rate"])
     return text
 
 

@@ -1161,6 +1161,139 @@ _TEXTS: dict[str, tuple[str, str]] = {
                                      "preferred_contact_time values not mapped to a slot were "
                                      "treated as no preference: {shown}; map them in params "
                                      "schedule.contact_times."),
+    # ------------------------------------------------------------------ text.evaluation
+    "text.evaluation.none": ("本月没有处于跟进窗口、可以评估的活动。",
+                             "No campaign had a follow-up window to evaluate this month."),
+    "text.evaluation.what.winback": ("活动", "Campaign"),
+    "text.evaluation.what.preventive": ("预防关怀联系", "Preventive care contacts of"),
+    "text.evaluation.head.one": ("{what} {cm}，联系后 {k} 个月：", "{what} {cm}, {k} month after:"),
+    "text.evaluation.head.many": ("{what} {cm}，联系后 {k} 个月：",
+                                  "{what} {cm}, {k} months after:"),
+    "text.evaluation.note_only": ("{head}{note}。", "{head} {note}."),
+    "text.evaluation.sig.uplift": ("确有提升", "a real uplift"),
+    "text.evaluation.sig.worse": ("不如对照组", "worse than control"),
+    "text.evaluation.sig.chance": ("与随机波动无法区分", "no difference we can tell from chance"),
+    "text.evaluation.result": ("{head}实验组 {t:.1%} 的客户有购买，对照组为 {c:.1%} (提升 {d:+.1f} 个"
+                               "百分点，95% 置信区间 {lo:+.1f} 至 {hi:+.1f}：{sig})。",
+                               "{head} {t:.1%} of treated vs {c:.1%} of control customers "
+                               "bought (uplift {d:+.1f} points, 95% CI {lo:+.1f} to {hi:+.1f}: "
+                               "{sig})."),
+    "text.evaluation.note": ("注：{note}。", " Note: {note}."),
+    "text.evaluation.roi": ("ROI {r:+.0%} (95% 置信区间 {lo:+.0%} 至 {hi:+.0%})。",
+                            " ROI {r:+.0%} (95% CI {lo:+.0%} to {hi:+.0%})."),
+    "text.evaluation.no_response_none": ("上月活动的实验组客户都已有答复。",
+                                         "No treated customer of last month's campaign is left "
+                                         "without an answer."),
+    "text.evaluation.outcome.unreached": ("未接通 {n} 位", "{n} unreached"),
+    "text.evaluation.outcome.no_response": ("接通但未答复 {n} 位", "{n} no response"),
+    "text.evaluation.outcome.not_attempted": ("未尝试联系 {n} 位", "{n} not attempted"),
+    "text.evaluation.action.reenter_next_cycle": ("{n} 位进入下一轮的目标筛选",
+                                                  "{n} re-enter the next cycle's targeting"),
+    "text.evaluation.action.release": ("{n} 位释放 (不再联系)",
+                                       "{n} are released (not contacted again)"),
+    "text.evaluation.no_response": ("活动 {cm} 的 {n} 位实验组客户始终未答复 ({parts})：{todo}。",
+                                    "{n} treated customers of campaign {cm} never answered "
+                                    "({parts}): {todo}."),
+    "text.evaluation.flows_none": ("流失状态的历史还不够 (需要连续两个月)，尚无法判断挽回的客户是否多于"
+                                   "流失的客户。",
+                                   "Not enough churn status history yet (two consecutive months "
+                                   "are needed) to say whether we win back more customers than "
+                                   "we lose."),
+    "text.evaluation.verdict.yes": ("是：挽回的客户多于流失的客户",
+                                    "yes: we won back more customers than we lost"),
+    "text.evaluation.verdict.no": ("否：流失的客户多于挽回的客户",
+                                   "no: we lost more customers than we won back"),
+    "text.evaluation.verdict.even": ("持平：挽回与流失的客户一样多",
+                                     "even: we won back as many customers as we lost"),
+    "text.evaluation.flows": ("{month}：{back} 位已流失客户回归，{lost} 位客户流失 (净 {net:+d})——"
+                              "{verdict}。",
+                              "In {month}, {back} churned customers came back and {lost} "
+                              "customers churned (net {net:+d}): {verdict}."),
+    "text.evaluation.flows_recent": ("最近 {n} 个月 ({first} 至 {last})：{b} 位回归，{lo} 位流失 "
+                                     "(净 {net:+d})。",
+                                     " Over the last {n} months ({first} to {last}): {b} came "
+                                     "back, {lo} churned (net {net:+d})."),
+    "text.evaluation.rechurn": ("此前回归的 {n} 位客户中，{k} 位 ({r:.1%}) 本月再次流失。",
+                                " Of {n} customers who had come back earlier, {k} ({r:.1%}) "
+                                "churned again this month."),
+    # ------------------------------------------------------------------ text.campaign
+    "text.campaign.none": ("无", "none"),
+    "text.campaign.binds": ("{n} 个层级中有 {k} 个预算受限：在这些层级，每多 1 {cur} 预算最多可换来 "
+                            "{x:.2f} {cur} 的期望价值。",
+                            " The budget binds in {k} of {n} tiers; there, one more {cur} of "
+                            "budget would buy up to {x:.2f} {cur} of expected value."),
+    "text.campaign.fits": ("所有值得联系的候选客户都在预算之内。",
+                           " Every candidate worth contacting fits in the budget."),
+    "text.campaign.campaign": ("活动 {month}：{cand} 位候选客户，预算内选中 {sel} 位：联系 {t} 位，"
+                               "{c} 位留作对照组。实验组的联系成本与优惠：{spent:,.0f} {cur}，预算 "
+                               "{budget:,.0f} {cur} (对照组的份额 {held:,.0f} {cur} 不花费，用于衡量"
+                               "效果)；期望价值 {ev:,.0f} {cur}。最常用的策略：{lead}。{more}",
+                               "Campaign {month}: {cand} candidates, {sel} selected within "
+                               "budget: {t} to contact and {c} held out as control. Contact cost "
+                               "and offers of the treated: {spent:,.0f} {cur} of {budget:,.0f} "
+                               "{cur} budgeted (the control's share, {held:,.0f} {cur}, is kept "
+                               "unspent to measure the effect); expected value {ev:,.0f} {cur}. "
+                               "Most used strategy: {lead}.{more}"),
+    "text.campaign.no_watchlist": ("未提供预警名单：本月没有预防关怀联系。",
+                                   "No early-warning watchlist was given: no preventive contacts "
+                                   "this month."),
+    "text.campaign.left_out": (" (排除：{left})", " (left out: {left})"),
+    "text.campaign.left_item": ("{reason} {n} 位", "{n} {reason}"),
+    "text.campaign.preventive": ("{note}其中 {cand} 位是预防关怀候选客户{left}；在预防预算 "
+                                 "{budget:,.0f} {cur} 内选中 {sel} 位：{t} 位接受关怀联系，{c} 位"
+                                 "留作他们自己的对照组。被联系客户的成本：{cost:,.0f} {cur}；期望"
+                                 "价值 {ev:,.0f} {cur}。",
+                                 "{note} {cand} of them are preventive-care candidates{left}; "
+                                 "{sel} selected within the preventive budget of {budget:,.0f} "
+                                 "{cur}: {t} to contact with a care contact and {c} held out as "
+                                 "their own control. Cost of the contacted: {cost:,.0f} {cur}; "
+                                 "expected value {ev:,.0f} {cur}."),
+    "text.campaign.exclusion.not_in_month": ("不在本月客户中", "not in month"),
+    "text.campaign.exclusion.do_not_contact": ("勿扰", "do not contact"),
+    "text.campaign.exclusion.lost": ("已彻底流失", "lost"),
+    "text.campaign.exclusion.churned": ("已流失", "churned"),
+    "text.campaign.exclusion.winback_candidate": ("已是挽回候选", "winback candidate"),
+    "text.campaign.exclusion.control_hold": ("对照组保留期", "control hold"),
+    "text.campaign.exclusion.released": ("已释放", "released"),
+    "text.campaign.exclusion.status_not_targeted": ("状态不在目标内", "status not targeted"),
+    # ------------------------------------------------------------------ text.strategy
+    "text.strategy.no_prior_moves": ("尚无挽回活动与对照组比较评估过：P(挽回) 先验取 params 中的值。",
+                                     "No win-back campaign has been evaluated against its control "
+                                     "yet: the P(win back) priors are the params' values."),
+    "text.strategy.prior_move": ("{strategy} ({cell}) {p:.1%} -> {q:.1%} (评估提升 {u:+.1%}，有效"
+                                 "样本量 {n:.0f})",
+                                 "{strategy} ({cell}) {p:.1%} -> {q:.1%} (evaluated uplift "
+                                 "{u:+.1%}, effective size {n:.0f})"),
+    "text.strategy.prior_moves": ("已评估的活动调整了 {n} 个先验单元中的 {k} 个；调整最大的：{parts}。",
+                                  "Evaluated campaigns moved {k} of {n} prior cells; the largest "
+                                  "moves: {parts}."),
+    # ------------------------------------------------------------------ text.warning
+    "text.warning.no_backtest": ("无法进行回测。", "No backtest could be run."),
+    "text.warning.backtest": ("回测覆盖 {n} 个月 ({first} .. {last})，预测期 {h} 个月：PR-AUC "
+                              "{lg:.3f} (逻辑回归)、{gb:.3f} (梯度提升)，仅看最近购买的规则为 "
+                              "{rule:.3f}，基础流失率 {base:.1%}。每月联系风险最高的 {cap} 位客户"
+                              "时，{best}模型的精确率为 {pb:.1%}，规则为 {pr:.1%}。",
+                              "Backtest over {n} month(s) ({first} .. {last}), horizon {h} "
+                              "months: PR-AUC {lg:.3f} (logistic), {gb:.3f} (gradient boosting) "
+                              "vs {rule:.3f} for the recency rule, at a base churn rate of "
+                              "{base:.1%}. Contacting the top {cap} customers a month, the {best} "
+                              "model's precision is {pb:.1%} against {pr:.1%} for the rule."),
+    "text.warning.best.logistic": ("逻辑回归", "logistic"),
+    "text.warning.best.gbm": ("梯度提升", "gbm"),
+    "text.warning.sampling": ("训练表在 {n} 个月中经带种子的均匀抽样截断：{k:,} 行 (可用最多 {m:,} "
+                              "行)。",
+                              " Training tables were capped by a seeded uniform sample in {n} "
+                              "month(s): {k:,} of up to {m:,} rows."),
+    "text.warning.no_watchlist": ("{month} 没有预警名单：尚无可训练的模型 (预警人群 {pop:,} 位客户)。",
+                                  "No watchlist for {month}: no model could be trained yet "
+                                  "({pop:,} customers in the warning population)."),
+    "text.warning.watchlist": ("{month} 预警名单包含 {pop:,} 位活跃客户中的 {n:,} 位 (容量 {cap:,})，"
+                               "校准后的流失风险为 {lo:.0%} 至 {hi:.0%} (平均 {m:.0%})。",
+                               "{n:,} of {pop:,} active customers are on the {month} watchlist "
+                               "(capacity {cap:,}), with a calibrated churn risk of {lo:.0%} to "
+                               "{hi:.0%} (mean {m:.0%})."),
+    "text.warning.main_factor": ("最常见的因素是{label} (占名单 {s:.0%})。",
+                                 " The most frequent factor is {label} ({s:.0%} of the list)."),
 }
 
 CATALOG: dict[str, dict[str, str]] = {
