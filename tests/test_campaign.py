@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import duckdb
@@ -109,6 +110,41 @@ def test_plan_is_deterministic_and_consistent():
     mix = strategy_mix(a.assignment)
     assert mix[[TREATMENT, CONTROL]].to_numpy().sum() == len(a.assignment)
     assert "CampaignPlan(month='2024-06'" in repr(a)
+
+
+def _small_plan(next_ev=1.5):
+    from types import SimpleNamespace
+
+    assignment = pd.DataFrame({
+        "customer_id": ["a", "b", "c", "d"], "program": "winback",
+        "group": [TREATMENT, TREATMENT, TREATMENT, CONTROL],
+        "strategy": ["care_survey", "care_survey", "package_offer", "care_survey"],
+        "cost": [10.0, 10.0, 30.0, 10.0], "expected_value": [40.0, 40.0, 120.0, 40.0]})
+    budget = pd.DataFrame({"tier": ["T1", "T2"], "budget": [100.0, 50.0],
+                           "held_out_cost": [10.0, 0.0], "next_ev_per_unit": [next_ev, 0.0]})
+    return SimpleNamespace(month="2024-06", assignment=assignment, budget=budget,
+                           candidates=pd.DataFrame({"customer_id": list("abcdef")}))
+
+
+def test_campaign_paragraph_in_both_languages():
+    plan = _small_plan()
+    assert describe_campaign(plan, language="en") == (
+        "Campaign 2024-06: 6 candidates, 4 selected within budget: 3 to contact and 1 held out "
+        "as control. Contact cost and offers of the treated: 50 CNY of 150 CNY budgeted (the "
+        "control's share, 10 CNY, is kept unspent to measure the effect); expected value 200 "
+        "CNY. Most used strategy: care_survey (2). The budget binds in 1 of 2 tiers; there, one "
+        "more CNY of budget would buy up to 1.50 CNY of expected value."
+    )
+    assert describe_campaign(plan, language="zh") == (
+        "活动 2024-06：6 位候选客户，预算内选中 4 位：联系 3 位，1 位留作对照组。实验组的联系成本与优惠："
+        "50 CNY，预算 150 CNY (对照组的份额 10 CNY 不花费，用于衡量效果)；期望价值 200 CNY。最常用的"
+        "策略：care_survey (2)。2 个层级中有 1 个预算受限：在这些层级，每多 1 CNY 预算最多可换来 "
+        "1.50 CNY 的期望价值。"
+    )
+    assert describe_campaign(_small_plan(0.0), language="zh").endswith(
+        "所有值得联系的候选客户都在预算之内。")
+    with pytest.raises(ValueError):
+        describe_campaign(plan, language="de")
 
 
 def test_another_month_draws_another_holdout():
@@ -345,6 +381,9 @@ def test_preventive_contacts_join_the_campaign_without_double_counting():
     assert len(preventive_contacts(plan)) == len(prev)
     text = describe_preventive(plan)
     assert f"{summary['contacted']} to contact" in text and "own control" in text
+    zh = describe_preventive(plan, language="zh")
+    assert f"{summary['contacted']} 位接受关怀联系" in zh and "留作他们自己的对照组" in zh
+    assert f"选中 {summary['selected']} 位" in zh
     # win-back figures are the win-back program's alone
     assert strategy_mix(a)["treatment"].sum() == (win["group"] == "treatment").sum()
     _, _, again = _plan_with_watchlist()
@@ -360,6 +399,8 @@ def test_first_month_without_a_watchlist_says_so(tmp_path):
     plan = plan_month(con, params_, "2024-06")
     assert set(plan.assignment["program"]) == {"winback"}
     assert "no preventive contacts" in describe_preventive(plan)
+    plan_zh = dataclasses.replace(plan, watchlist=None)
+    assert describe_preventive(plan_zh, language="zh") == "未提供预警名单：本月没有预防关怀联系。"
     assert preventive_summary(plan)["customers"].sum() == 0
     active = status.loc[status["status"] == "active", "customer_id"].head(5).tolist()
     write = pd.DataFrame({"month": "2024-05", "customer_id": active, "risk": 0.9,

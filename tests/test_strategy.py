@@ -866,5 +866,16 @@ def test_learned_priors_follow_the_params_switch_and_say_what_moved():
     # PARAMS: price -> package_offer (matched prior 0.2), strength 100, effective size 8
     assert post["package_offer"]["matched"] == pytest.approx(23.2 / 108)
     assert "package_offer (matched) 20.0% -> 21.5%" in describe_prior_moves(table)
+    assert describe_prior_moves(table, language="en") == (
+        "Evaluated campaigns moved 2 of 16 prior cells; the largest moves: package_offer "
+        "(matched) 20.0% -> 21.5% (evaluated uplift +40.0%, effective size 8); care_message "
+        "(unmatched) 5.0% -> 5.2% (evaluated uplift +10.0%, effective size 4)."
+    )
+    assert describe_prior_moves(table, language="zh") == (
+        "已评估的活动调整了 16 个先验单元中的 2 个；调整最大的：package_offer (matched) 20.0% -> 21.5% "
+        "(评估提升 +40.0%，有效样本量 8)；care_message (unmatched) 5.0% -> 5.2% (评估提升 +10.0%，"
+        "有效样本量 4)。"
+    )
+    assert describe_prior_moves(table.iloc[0:0], language="zh").startswith("尚无挽回活动")
     off, table_off = learned_priors(_outcomes(), params(learn_priors=False))
     assert off["package_offer"]["matched"] == 0.2 and (table_off["change"] == 0).all()

@@ -44,6 +44,8 @@ from winback.holdout import (
     holdout_summary,
     register_additions,
 )
+from winback.messages import check_language, label
+from winback.messages import t as message
 from winback.settings import derive_seed
 from winback.store import has_table, replace_month, transaction
 from winback.strategy import (
@@ -545,37 +547,44 @@ def strategy_mix(assignment: pd.DataFrame, *, program: str | None = WINBACK) -> 
     return table.sort_values(TREATMENT, ascending=False)
 
 
-def describe_campaign(plan: CampaignPlan, *, currency: str = "CNY") -> str:
-    """One paragraph on the month's win-back campaign, with numbers computed from the plan."""
+def describe_campaign(plan: CampaignPlan, *, currency: str = "CNY",
+                      language: str = "en") -> str:
+    """One paragraph on the month's win-back campaign, with numbers computed from the plan.
+
+    ``language`` (``zh`` or ``en``) is the language of the paragraph; strategy names are
+    the params' own.
+    """
+    lang = check_language(language)
     a = program_rows(plan.assignment, WINBACK)
     treat = a[a["group"] == TREATMENT]
     ctrl = a[a["group"] == CONTROL]
     b = plan.budget
     top = treat["strategy"].value_counts()
-    lead = f"{top.index[0]} ({int(top.iloc[0])})" if len(top) else "none"
+    lead = (f"{top.index[0]} ({int(top.iloc[0])})" if len(top)
+            else message("text.campaign.none", lang))
     binding = b[b["next_ev_per_unit"] > 0]
     more = (
-        f" The budget binds in {len(binding)} of {len(b)} tiers; there, one more {currency} "
-        f"of budget would buy up to {binding['next_ev_per_unit'].max():.2f} {currency} of "
-        "expected value."
+        message("text.campaign.binds", lang, k=len(binding), n=len(b), cur=currency,
+                x=binding["next_ev_per_unit"].max())
         if len(binding)
-        else " Every candidate worth contacting fits in the budget."
+        else message("text.campaign.fits", lang)
     )
-    spent, budget = treat["cost"].sum(), b["budget"].sum()
-    return (
-        f"Campaign {plan.month}: {len(plan.candidates)} candidates, {len(a)} selected within "
-        f"budget: {len(treat)} to contact and {len(ctrl)} held out as control. Contact cost "
-        f"and offers of the treated: {spent:,.0f} {currency} of {budget:,.0f} {currency} "
-        f"budgeted (the control's share, {b['held_out_cost'].sum():,.0f} {currency}, is kept "
-        f"unspent to measure the effect); expected value "
-        f"{treat['expected_value'].sum():,.0f} {currency}. Most used strategy: {lead}.{more}"
-    )
+    return message("text.campaign.campaign", lang, month=plan.month, cand=len(plan.candidates),
+                   sel=len(a), t=len(treat), c=len(ctrl), spent=treat["cost"].sum(),
+                   budget=b["budget"].sum(), held=b["held_out_cost"].sum(),
+                   ev=treat["expected_value"].sum(), cur=currency, lead=lead, more=more)
 
 
-def describe_preventive(plan: CampaignPlan, *, currency: str = "CNY") -> str:
-    """One paragraph on the month's preventive care contacts, computed from the plan."""
+def describe_preventive(plan: CampaignPlan, *, currency: str = "CNY",
+                        language: str = "en") -> str:
+    """One paragraph on the month's preventive care contacts, computed from the plan.
+
+    ``language`` (``zh`` or ``en``) is the language of the paragraph; the watchlist's own
+    note (:class:`winback.strategy.Watchlist`) leads it as it was written.
+    """
+    lang = check_language(language)
     note = plan.watchlist.note if plan.watchlist is not None else (
-        "No early-warning watchlist was given: no preventive contacts this month.")
+        message("text.campaign.no_watchlist", lang))
     w = plan.preventive
     if w is None or w.empty:
         return note
@@ -583,17 +592,17 @@ def describe_preventive(plan: CampaignPlan, *, currency: str = "CNY") -> str:
     treat = a[a["group"] == TREATMENT]
     ctrl = a[a["group"] == CONTROL]
     ex = w["exclusion"].value_counts()
-    left = ", ".join(f"{int(ex[k])} {k.replace('_', ' ')}" for k in ex.index)
+    left = message("common.list_sep", lang).join(
+        message("text.campaign.left_item", lang, n=int(ex[k]),
+                reason=label("text.campaign.exclusion", k, lang, default=k.replace("_", " ")))
+        for k in ex.index)
     b = plan.preventive_budget
     budget = float(b["budget"].sum()) if b is not None and len(b) else 0.0
-    return (
-        f"{note} {int(w['exclusion'].isna().sum())} of them are preventive-care candidates"
-        + (f" (left out: {left})" if left else "")
-        + f"; {len(a)} selected within the preventive budget of {budget:,.0f} {currency}: "
-        f"{len(treat)} to contact with a care contact and {len(ctrl)} held out as their own "
-        f"control. Cost of the contacted: {treat['cost'].sum():,.0f} {currency}; expected "
-        f"value {treat['expected_value'].sum():,.0f} {currency}."
-    )
+    return message("text.campaign.preventive", lang, note=note,
+                   cand=int(w["exclusion"].isna().sum()),
+                   left=message("text.campaign.left_out", lang, left=left) if left else "",
+                   sel=len(a), budget=budget, cur=currency, t=len(treat), c=len(ctrl),
+                   cost=treat["cost"].sum(), ev=treat["expected_value"].sum())
 
 
 def preventive_summary(plan: CampaignPlan) -> pd.DataFrame:

@@ -98,6 +98,8 @@ from pydantic import Field, field_validator, model_validator
 
 from winback.config import Section
 from winback.contract import CONTACT_CHANNELS
+from winback.messages import check_language
+from winback.messages import t as message
 from winback.settings import month_end
 
 __all__ = [
@@ -2148,17 +2150,19 @@ def learned_priors(outcomes: pd.DataFrame, params: StrategyParams, *, alpha: flo
     return post, table
 
 
-def describe_prior_moves(table: pd.DataFrame) -> str:
-    """A sentence on which priors the evaluated campaigns moved, and by how much."""
+def describe_prior_moves(table: pd.DataFrame, *, language: str = "en") -> str:
+    """A sentence on which priors the evaluated campaigns moved, and by how much.
+
+    ``language`` (``zh`` or ``en``) is the language of the sentence.
+    """
+    lang = check_language(language)
     moved = table[table["evidence_n"] > 0]
     if moved.empty:
-        return ("No win-back campaign has been evaluated against its control yet: the "
-                "P(win back) priors are the params' values.")
+        return message("text.strategy.no_prior_moves", lang)
     big = moved.reindex(moved["change"].abs().sort_values(ascending=False).index).head(3)
-    parts = "; ".join(
-        f"{r.strategy} ({r.cell}) {r.prior:.1%} -> {r.posterior:.1%} "
-        f"(evaluated uplift {r.uplift:+.1%}, effective size {r.evidence_n:.0f})"
+    parts = message("common.clause_sep", lang).join(
+        message("text.strategy.prior_move", lang, strategy=r.strategy, cell=r.cell, p=r.prior,
+                q=r.posterior, u=r.uplift, n=r.evidence_n)
         for r in big.itertuples()
     )
-    return (f"Evaluated campaigns moved {len(moved)} of {len(table)} prior cells; the largest "
-            f"moves: {parts}.")
+    return message("text.strategy.prior_moves", lang, k=len(moved), n=len(table), parts=parts)
