@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -543,6 +544,69 @@ def test_large_training_tables_are_sampled_with_a_seed_and_the_run_says_so():
     pd.testing.assert_frame_equal(bt.metrics, again.metrics)
     other = run_backtest(table, params=params, capacity=40, seed=12)
     assert not other.predictions["logistic_score"].equals(bt.predictions["logistic_score"])
+
+
+def _known_backtest():
+    from winback.warning import Backtest
+
+    metrics = pd.DataFrame({
+        "month": ["2023-06"] * 7 + ["2023-07"] * 7,
+        "model": ["logistic", "gbm", "recency_rule", "recency_rule", "logistic", "gbm",
+                  "recency_rule"] * 2,
+        "metric": ["pr_auc", "pr_auc", "pr_auc", "base_rate", "precision_at_capacity",
+                   "precision_at_capacity", "precision_at_capacity"] * 2,
+        "value": [0.5, 0.4, 0.3, 0.1, 0.6, 0.5, 0.4, 0.7, 0.6, 0.3, 0.2, 0.8, 0.7, 0.2]})
+    splits = pd.DataFrame({"month": ["2023-06", "2023-07"], "train_rows": [1000, 1000],
+                           "rows_available": [1000, 1600]})
+    return Backtest(metrics=metrics, predictions=pd.DataFrame(), splits=splits, horizon=3,
+                    capacity=40)
+
+
+def test_backtest_sentence_in_both_languages():
+    from winback.warning import describe_backtest
+
+    bt = _known_backtest()
+    assert describe_backtest(bt, language="en") == (
+        "Backtest over 2 month(s) (2023-06 .. 2023-07), horizon 3 months: PR-AUC 0.600 "
+        "(logistic), 0.500 (gradient boosting) vs 0.300 for the recency rule, at a base churn "
+        "rate of 15.0%. Contacting the top 40 customers a month, the logistic model's precision "
+        "is 70.0% against 30.0% for the rule. Training tables were capped by a seeded uniform "
+        "sample in 1 month(s): 1,000 of up to 1,600 rows."
+    )
+    assert describe_backtest(bt, language="zh") == (
+        "回测覆盖 2 个月 (2023-06 .. 2023-07)，预测期 3 个月：PR-AUC 0.600 (逻辑回归)、0.500 (梯度提升)，"
+        "仅看最近购买的规则为 0.300，基础流失率 15.0%。每月联系风险最高的 40 位客户时，逻辑回归模型的"
+        "精确率为 70.0%，规则为 30.0%。训练表在 1 个月中经带种子的均匀抽样截断：1,000 行 (可用最多 "
+        "1,600 行)。"
+    )
+    empty = dataclasses.replace(bt, metrics=bt.metrics.iloc[0:0])
+    assert describe_backtest(empty, language="zh") == "无法进行回测。"
+    with pytest.raises(ValueError):
+        describe_backtest(bt, language="fr")
+
+
+def test_watchlist_sentence_in_both_languages():
+    from winback.warning import WarningHistory, describe_watchlist
+
+    table = pd.DataFrame({"month": ["2024-03"] * 10 + ["2024-02"] * 5,
+                          "customer_id": [str(i) for i in range(15)]})
+    history = WarningHistory(month="2024-03", table=table, labels=None, statuses=None,
+                             snapshot=None, sources=None)
+    wl = pd.DataFrame({"customer_id": ["1", "2", "3", "4"], "risk": [0.2, 0.4, 0.6, 0.8],
+                       "factor_1": ["recency_days", "recency_days", "frequency", "recency_days"],
+                       "factor_2": ["frequency", None, None, None]})
+    assert describe_watchlist(wl, history, capacity=5, language="en") == (
+        "4 of 10 active customers are on the 2024-03 watchlist (capacity 5), with a calibrated "
+        "churn risk of 20% to 80% (mean 50%). The most frequent factor is days since last "
+        "purchase (75% of the list)."
+    )
+    assert describe_watchlist(wl, history, capacity=5, language="zh") == (
+        "2024-03 预警名单包含 10 位活跃客户中的 4 位 (容量 5)，校准后的流失风险为 20% 至 80% (平均 50%)。"
+        "最常见的因素是距上次购买天数 (占名单 75%)。"
+    )
+    assert describe_watchlist(wl.iloc[0:0], history, capacity=5, language="zh") == (
+        "2024-03 没有预警名单：尚无可训练的模型 (预警人群 10 位客户)。"
+    )
 
 
 # --- charts ----------------------------------------------------------------------------------

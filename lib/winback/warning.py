@@ -105,6 +105,8 @@ from winback.backtest import (
 )
 from winback.churn import score_churn
 from winback.config import Section
+from winback.messages import check_language, label
+from winback.messages import t as message
 from winback.settings import derive_seed, month_range
 from winback.snapshot import (
     month_end_snapshot,
@@ -909,33 +911,36 @@ def choose_model(backtest: Backtest, *, preference: str = "auto") -> str:
     return "logistic" if math.isclose(pr.get("logistic", -1), pr[best]) else str(best)
 
 
-def describe_backtest(backtest: Backtest) -> str:
-    """A sentence with the backtest's headline figures (PR-AUC of each model vs the rule)."""
+def describe_backtest(backtest: Backtest, *, language: str = "en") -> str:
+    """A sentence with the backtest's headline figures (PR-AUC of each model vs the rule).
+
+    ``language`` (``zh`` or ``en``) is the language of the sentence; the backtest's own
+    notes (when nothing could be backtested) are shown as written.
+    """
+    lang = check_language(language)
     if backtest.metrics.empty:
-        return " ".join(backtest.notes) or "No backtest could be run."
+        return " ".join(backtest.notes) or message("text.warning.no_backtest", lang)
     m = backtest.metrics
     pr = m.loc[m["metric"] == "pr_auc"].groupby("model")["value"].mean()
     base = m.loc[(m["metric"] == "base_rate") & (m["model"] == RULE), "value"].mean()
     prec = m.loc[m["metric"] == "precision_at_capacity"].groupby("model")["value"].mean()
     months = sorted(m["month"].unique())
     best = max(MODELS, key=lambda k: pr.get(k, -1))
-    return (
-        f"Backtest over {len(months)} month(s) ({months[0]} .. {months[-1]}), horizon "
-        f"{backtest.horizon} months: PR-AUC {pr.get('logistic', math.nan):.3f} (logistic), "
-        f"{pr.get('gbm', math.nan):.3f} (gradient boosting) vs {pr.get(RULE, math.nan):.3f} "
-        f"for the recency rule, at a base churn rate of {base:.1%}. Contacting the top "
-        f"{backtest.capacity} customers a month, the {best} model's precision is "
-        f"{prec.get(best, math.nan):.1%} against {prec.get(RULE, math.nan):.1%} for the rule."
-        + _sampling_sentence(backtest.splits)
-    )
+    return message(
+        "text.warning.backtest", lang, n=len(months), first=months[0], last=months[-1],
+        h=backtest.horizon, lg=pr.get("logistic", math.nan), gb=pr.get("gbm", math.nan),
+        rule=pr.get(RULE, math.nan), base=base, cap=backtest.capacity,
+        best=label("text.warning.best", best, lang), pb=prec.get(best, math.nan),
+        pr=prec.get(RULE, math.nan),
+    ) + _sampling_sentence(backtest.splits, lang)
 
 
-def _sampling_sentence(splits: pd.DataFrame) -> str:
+def _sampling_sentence(splits: pd.DataFrame, language: str = "en") -> str:
     if splits.empty or not (splits["rows_available"] > splits["train_rows"]).any():
         return ""
     s = splits.loc[splits["rows_available"] > splits["train_rows"]]
-    return (f" Training tables were capped by a seeded uniform sample in {len(s)} month(s): "
-            f"{int(s['train_rows'].max()):,} of up to {int(s['rows_available'].max()):,} rows.")
+    return message("text.warning.sampling", language, n=len(s), k=int(s["train_rows"].max()),
+                   m=int(s["rows_available"].max()))
 
 
 # --------------------------------------------------------------------------- final model
@@ -1682,19 +1687,20 @@ def record_performance(con, backtest: Backtest, history: WarningHistory) -> pd.D
 
 
 def describe_watchlist(watchlist: pd.DataFrame, history: WarningHistory, *,
-                       capacity: int) -> str:
-    """A sentence on the month's watchlist: size, population, risk range and main factor."""
+                       capacity: int, language: str = "en") -> str:
+    """A sentence on the month's watchlist: size, population, risk range and main factor.
+
+    ``language`` (``zh`` or ``en``) is the language of the sentence and of the factor's name.
+    """
+    lang = check_language(language)
     pop = int((history.table["month"] == history.month).sum())
     if watchlist.empty:
-        return (f"No watchlist for {history.month}: no model could be trained yet "
-                f"({pop:,} customers in the warning population).")
-    counts = factor_counts(watchlist, language="en")
+        return message("text.warning.no_watchlist", lang, month=history.month, pop=pop)
+    counts = factor_counts(watchlist, language=lang)
     main = counts.iloc[0] if len(counts) else None
-    text = (f"{len(watchlist):,} of {pop:,} active customers are on the {history.month} "
-            f"watchlist (capacity {capacity:,}), with a calibrated churn risk of "
-            f"{watchlist['risk'].min():.0%} to {watchlist['risk'].max():.0%} "
-            f"(mean {watchlist['risk'].mean():.0%}).")
+    text = message("text.warning.watchlist", lang, n=len(watchlist), pop=pop,
+                   month=history.month, cap=capacity, lo=watchlist["risk"].min(),
+                   hi=watchlist["risk"].max(), m=watchlist["risk"].mean())
     if main is not None:
-        text += (f" The most frequent factor is {main['label']} "
-                 f"({main['share']:.0%} of the list).")
+        text += message("text.warning.main_factor", lang, label=main["label"], s=main["share"])
     return text
