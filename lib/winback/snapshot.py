@@ -338,7 +338,7 @@ def _row_aggregates(tx_cols: list[str], categories: tuple[str, str]) -> str:
               FROM transactions WHERE order_ts < $end AND {purchase})
         WINDOW w AS (PARTITION BY customer_id ORDER BY order_ts)
     ),
-    days AS (
+    days_agg AS (
         SELECT customer_id,
             count(*) FILTER (WHERE step IS NULL OR step > 0) AS purchase_days,
             count(*) FILTER (WHERE (step IS NULL OR step > 0) AND d >= $d365)
@@ -346,10 +346,13 @@ def _row_aggregates(tx_cols: list[str], categories: tuple[str, str]) -> str:
             min(d) AS first_day,
             max(d) AS last_day,
             sum(amount) FILTER (WHERE d > first_d) AS repeat_gross,
-            median(step) FILTER (WHERE step > 0) AS gap_median,
+            list(step) FILTER (WHERE step > 0) AS gaps,
             stddev_samp(step) FILTER (WHERE step > 0) AS gap_std
         FROM steps
         GROUP BY customer_id
+    ),
+    days AS (
+        SELECT * EXCLUDE (gaps), list_median(gaps) AS gap_median FROM days_agg
     ),"""
 
 

@@ -41,21 +41,15 @@ class StoreBusyError(RuntimeError):
 MEMORY_LIMIT_ENV = "WINBACK_DUCKDB_MEMORY"
 
 
-def memory_limit() -> str:
+def memory_limit() -> str | None:
     """DuckDB's memory limit for the store: ``$WINBACK_DUCKDB_MEMORY`` (e.g. ``"6GB"``) when
-    set, else a quarter of the machine's memory between 1 and 4 GB.
+    set, else None (DuckDB's own default, 80% of the machine's memory).
 
-    DuckDB's own default (80% of the machine) lets its buffers grow past what a monthly run
-    may hold beside the notebook's frames; past the limit it spills to a temporary file.
+    A limit caps DuckDB's buffers beside the notebook's frames; past it DuckDB spills to a
+    temporary file, which makes the one-month snapshot's window over every transaction
+    much slower at a million customers.
     """
-    env = os.environ.get(MEMORY_LIMIT_ENV)
-    if env:
-        return env
-    try:
-        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        total = 8 << 30
-    return f"{min(max(total // 4, 1 << 30), 4 << 30) >> 20}MB"
+    return os.environ.get(MEMORY_LIMIT_ENV) or None
 
 
 def connect(path: str | Path, *, read_only: bool = False, wait_seconds: float = 0.0):
@@ -73,8 +67,9 @@ def connect(path: str | Path, *, read_only: bool = False, wait_seconds: float = 
     deadline = time.monotonic() + wait_seconds
     while True:
         try:
+            limit = memory_limit()
             con = duckdb.connect(str(path), read_only=read_only,
-                                 config={"memory_limit": memory_limit()})
+                                 config={"memory_limit": limit} if limit else {})
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower():
                 raise
