@@ -399,6 +399,8 @@ def test_first_month_without_a_watchlist_says_so(tmp_path):
     plan = plan_month(con, params_, "2024-06")
     assert set(plan.assignment["program"]) == {"winback"}
     assert "no preventive contacts" in describe_preventive(plan)
+    assert describe_preventive(plan, language="zh") == (
+        "2024-06 之前没有存储的预警名单 (第 7 阶段尚未运行)：本月没有预防关怀联系。")
     plan_zh = dataclasses.replace(plan, watchlist=None)
     assert describe_preventive(plan_zh, language="zh") == "未提供预警名单：本月没有预防关怀联系。"
     assert preventive_summary(plan)["customers"].sum() == 0

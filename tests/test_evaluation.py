@@ -335,6 +335,30 @@ def test_evaluation_sentence_in_both_languages():
     assert describe_evaluation(ev.iloc[0:0], language="zh") == "本月没有处于跟进窗口、可以评估的活动。"
     with pytest.raises(ValueError):
         describe_evaluation(ev, language="fr")
+    small = evaluate_campaigns(_outcomes(3, 1, 2, 1), run_month="2024-04", params=PARAMS)
+    assert describe_evaluation(small, language="en") == (
+        "Campaign 2024-03, 1 month after: too small: n_treated=3, n_control=2.")
+    assert describe_evaluation(small, language="zh") == (
+        "活动 2024-03，联系后 1 个月：样本太小：实验组 3 人，对照组 2 人。")
+
+
+def test_row_notes_are_stored_in_english_and_shown_in_the_output_language():
+    from winback.evaluation import note_text, notes_in
+
+    o = _outcomes(100, 30, 40, 6, cost=0.0)
+    o.loc[o.index[-3:], "treated_later"] = True
+    ev = evaluate_campaigns(o, run_month="2024-04", params=PARAMS)
+    all_ = ev[ev["segment_type"] == "all"].set_index("metric")
+    assert all_.loc["reactivation", "note"] == (
+        "3 of 40 control customers were treated by a later campaign inside the window "
+        "(effect understated)")
+    assert note_text(all_.loc["reactivation", "note"], "zh") == (
+        "对照组 40 位客户中有 3 位在窗口内被后续活动联系 (效果被低估)")
+    assert note_text(all_.loc["roi", "note"], "zh") == "未记录成本：无 ROI"
+    shown = notes_in(ev, "zh")
+    assert shown["note"].dtype == ev["note"].dtype and len(shown) == len(ev)
+    assert "未记录成本：无 ROI" in shown["note"].tolist()
+    pd.testing.assert_frame_equal(notes_in(ev, "en"), ev)
 
 
 def test_programs_are_evaluated_apart_and_never_pooled(tmp_path):

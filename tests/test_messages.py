@@ -140,3 +140,18 @@ def test_label_codes_names_code_columns_and_leaves_the_input_alone():
     assert label_codes(frame, "en", {"status": "status"})["status"].tolist() == ["new", "churned"]
     with pytest.raises(ValueError, match="zh or en"):
         label_codes(frame, "fr", {})
+
+
+def test_retell_tells_an_english_note_in_the_other_language():
+    from winback.messages import retell
+
+    keys = ["text.evaluation.row.too_small", "text.evaluation.row.too_small_reactivated"]
+    assert retell("too small: n_treated=3, n_control=2", keys, "zh") == "样本太小：实验组 3 人，对照组 2 人"
+    # the template with the most literal text wins over a shorter one that also matches
+    assert retell("too small: n_treated=3, n_control=2 reactivated", keys, "zh") == (
+        "样本太小：回归客户中实验组 3 人，对照组 2 人")
+    assert retell("too small: n_treated=3, n_control=2", keys, "en") == (
+        "too small: n_treated=3, n_control=2")
+    assert retell("something else", keys, "zh") == "something else"
+    with pytest.raises(ValueError, match="zh or en"):
+        retell("x", keys, "fr")

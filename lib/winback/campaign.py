@@ -365,7 +365,8 @@ def plan_campaign(
     budget["held_out_cost"] = ctrl.reindex(budget.index).fillna(0.0)
     budget["treated_cost"] = budget["cost"] - budget["held_out_cost"]
     if isinstance(watchlist, pd.DataFrame):
-        watchlist = Watchlist(None, watchlist, f"Watchlist given: {len(watchlist)} customers.")
+        watchlist = Watchlist(None, watchlist, message("text.strategy.watchlist.given", "en",
+                                                       n=len(watchlist)))
     prev = _plan_preventive(screened, preferences, params, month=month, seed=seed,
                             tiers=tiers, watchlist=watchlist, register=register)
     if prev is not None:
@@ -580,10 +581,10 @@ def describe_preventive(plan: CampaignPlan, *, currency: str = "CNY",
     """One paragraph on the month's preventive care contacts, computed from the plan.
 
     ``language`` (``zh`` or ``en``) is the language of the paragraph; the watchlist's own
-    note (:class:`winback.strategy.Watchlist`) leads it as it was written.
+    note (:meth:`winback.strategy.Watchlist.note_in`) leads it.
     """
     lang = check_language(language)
-    note = plan.watchlist.note if plan.watchlist is not None else (
+    note = plan.watchlist.note_in(lang) if plan.watchlist is not None else (
         message("text.campaign.no_watchlist", lang))
     w = plan.preventive
     if w is None or w.empty:

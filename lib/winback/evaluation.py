@@ -68,7 +68,7 @@ from pydantic import Field, field_validator, model_validator
 from winback.campaign import program_rows, read_campaign_log
 from winback.config import Section
 from winback.contract import CONTACT_CHANNELS, INTERACTION_KINDS
-from winback.messages import check_language
+from winback.messages import check_language, retell
 from winback.messages import t as message
 from winback.settings import month_end
 from winback.store import replace_month, table_months
@@ -750,12 +750,9 @@ def _cell_rows(cell: pd.DataFrame, base: dict, params: EvaluationParams) -> list
     if "treated_later" in cell.columns:
         k = int(c["treated_later"].fillna(False).sum())
         if k:
-            contaminated = (
-                f"{k} of {n_c} control customers were treated by a later campaign "
-                "inside the window (effect understated)"
-            )
+            contaminated = message("text.evaluation.row.contaminated", "en", k=k, n_c=n_c)
     if n_t < params.min_treated or n_c < params.min_control:
-        note = f"too small: n_treated={n_t}, n_control={n_c}"
+        note = message("text.evaluation.row.too_small", "en", n_t=n_t, n_c=n_c)
         for metric in METRICS:
             rows.append(_row(base, metric, None, n_t=n_t, n_c=n_c, note=note))
         return rows
@@ -799,7 +796,7 @@ def _cell_rows(cell: pd.DataFrame, base: dict, params: EvaluationParams) -> list
                 None,
                 n_t=n_t,
                 n_c=n_c,
-                note="no interactions in the store: engagement not measured",
+                note=message("text.evaluation.row.no_interactions", "en"),
             )
         )
     cost = float(t["cost"].sum()) if "cost" in t.columns else 0.0
@@ -811,7 +808,7 @@ def _cell_rows(cell: pd.DataFrame, base: dict, params: EvaluationParams) -> list
             n_t=n_t,
             n_c=n_c,
             treated=cost,
-            note="" if cost > 0 else "no cost recorded",
+            note="" if cost > 0 else message("text.evaluation.row.no_cost", "en"),
         )
     )
     roi, lo, hi = roi_interval(
@@ -831,7 +828,7 @@ def _cell_rows(cell: pd.DataFrame, base: dict, params: EvaluationParams) -> list
             diff=roi,
             ci_low=lo,
             ci_high=hi,
-            note=contaminated if cost > 0 else "no cost recorded: no ROI",
+            note=contaminated if cost > 0 else message("text.evaluation.row.no_cost_roi", "en"),
         )
     )
     rows.append(_offer_match_row(t, c, base, params))
@@ -851,8 +848,7 @@ def _offer_match_row(
             n_t=n_t,
             n_c=n_c,
             treated=float(mt.mean()) if n_t else math.nan,
-            note="no baseline: reactivated control customers carry no offer_category "
-            "(or transactions no category)",
+            note=message("text.evaluation.row.no_baseline", "en"),
         )
     if n_t < params.min_reactivated or n_c < params.min_reactivated:
         return _row(
@@ -861,7 +857,7 @@ def _offer_match_row(
             None,
             n_t=n_t,
             n_c=n_c,
-            note=f"too small: n_treated={n_t}, n_control={n_c} reactivated",
+            note=message("text.evaluation.row.too_small_reactivated", "en", n_t=n_t, n_c=n_c),
         )
     comp = rate_difference(
         int(mt.sum()), n_t, int(mc.sum()), n_c, alpha=params.alpha, method=params.rate_ci_method
@@ -942,7 +938,7 @@ def evaluate_campaigns(
                         None,
                         n_t=int((cell["group"] == "treatment").sum()),
                         n_c=int((cell["group"] == "control").sum()),
-                        note=f"the campaign log gives no {seg}: no breakdown",
+                        note=message("text.evaluation.row.no_segment", "en", seg=seg),
                     )
                 )
                 continue
@@ -989,6 +985,31 @@ def consistency_table(evaluations: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+#: Catalog keys of the evaluation rows' notes (stored in English, told by :func:`note_text`).
+ROW_NOTES: tuple[str, ...] = (
+    "text.evaluation.row.too_small", "text.evaluation.row.too_small_reactivated",
+    "text.evaluation.row.contaminated", "text.evaluation.row.no_interactions",
+    "text.evaluation.row.no_cost", "text.evaluation.row.no_cost_roi",
+    "text.evaluation.row.no_baseline", "text.evaluation.row.no_segment",
+)
+
+
+def note_text(note: str, language: str) -> str:
+    """An evaluation row's ``note`` (stored in English) in ``language``; other text unchanged."""
+    return retell(str(note), ROW_NOTES, language) if isinstance(note, str) and note else note
+
+
+def notes_in(evaluations: pd.DataFrame, language: str) -> pd.DataFrame:
+    """A copy of ``evaluations`` whose ``note`` column is in ``language`` (for showing)."""
+    check_language(language)
+    out = evaluations.copy()
+    if "note" in out.columns:
+        out["note"] = [note_text(n, language) if isinstance(n, str) else n
+                       for n in out["note"].tolist()]
+        out["note"] = out["note"].astype(evaluations["note"].dtype)
+    return out
+
+
 def describe_evaluation(evaluations: pd.DataFrame, *, language: str = "en") -> str:
     """A few sentences on the campaigns' reactivation uplift and ROI, computed from the table.
 
@@ -1016,7 +1037,8 @@ def describe_evaluation(evaluations: pd.DataFrame, *, language: str = "en") -> s
         head = message("text.evaluation.head.many" if k > 1 else "text.evaluation.head.one",
                        lang, what=what, cm=cm, k=k)
         if pd.isna(r["diff"]):
-            lines.append(message("text.evaluation.note_only", lang, head=head, note=r["note"]))
+            lines.append(message("text.evaluation.note_only", lang, head=head,
+                                 note=note_text(r["note"], lang)))
             continue
         sig = message(
             "text.evaluation.sig.uplift"
@@ -1030,7 +1052,7 @@ def describe_evaluation(evaluations: pd.DataFrame, *, language: str = "en") -> s
                        c=r["control"], d=r["diff"] * 100, lo=r["ci_low"] * 100,
                        hi=r["ci_high"] * 100, sig=sig)
         if r["note"]:
-            text += message("text.evaluation.note", lang, note=r["note"])
+            text += message("text.evaluation.note", lang, note=note_text(r["note"], lang))
         roi = evaluations[
             (evaluations["campaign_month"] == cm)
             & (evaluations["program"].astype("string").fillna("winback") == program)

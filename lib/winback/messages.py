@@ -35,6 +35,7 @@ Examples
 
 from __future__ import annotations
 
+import re
 import string
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
@@ -1216,6 +1217,45 @@ _TEXTS: dict[str, tuple[str, str]] = {
     "text.evaluation.rechurn": ("此前回归的 {n} 位客户中，{k} 位 ({r:.1%}) 本月再次流失。",
                                 " Of {n} customers who had come back earlier, {k} ({r:.1%}) "
                                 "churned again this month."),
+    "text.evaluation.row.too_small": ("样本太小：实验组 {n_t} 人，对照组 {n_c} 人",
+                                      "too small: n_treated={n_t}, n_control={n_c}"),
+    "text.evaluation.row.too_small_reactivated": ("样本太小：回归客户中实验组 {n_t} 人，对照组 {n_c} 人",
+                                                  "too small: n_treated={n_t}, n_control={n_c} "
+                                                  "reactivated"),
+    "text.evaluation.row.contaminated": ("对照组 {n_c} 位客户中有 {k} 位在窗口内被后续活动联系 (效果被"
+                                         "低估)",
+                                         "{k} of {n_c} control customers were treated by a later "
+                                         "campaign inside the window (effect understated)"),
+    "text.evaluation.row.no_interactions": ("存储中没有互动记录：未衡量参与度",
+                                            "no interactions in the store: engagement not "
+                                            "measured"),
+    "text.evaluation.row.no_cost": ("未记录成本", "no cost recorded"),
+    "text.evaluation.row.no_cost_roi": ("未记录成本：无 ROI", "no cost recorded: no ROI"),
+    "text.evaluation.row.no_baseline": ("没有基线：回归的对照组客户没有 offer_category (或交易没有品类)",
+                                        "no baseline: reactivated control customers carry no "
+                                        "offer_category (or transactions no category)"),
+    "text.evaluation.row.no_segment": ("活动记录没有 {seg}：无法细分",
+                                       "the campaign log gives no {seg}: no breakdown"),
+    "text.strategy.watchlist.no_table": ("{month} 之前没有存储的预警名单 (第 7 阶段尚未运行)：本月没有"
+                                         "预防关怀联系。",
+                                         "No early-warning watchlist is stored before {month} "
+                                         "(stage 7 has not run yet): no preventive contacts this "
+                                         "month."),
+    "text.strategy.watchlist.first_month": ("{month} 之前没有存储的预警名单 (项目的第一个月)：本月没有"
+                                            "预防关怀联系。",
+                                            "No early-warning watchlist is stored before {month} "
+                                            "(first month of the engagement): no preventive "
+                                            "contacts this month."),
+    "text.strategy.watchlist.too_old": ("最近的预警名单 ({latest}) 已有 {age} 个月，超过 "
+                                        "strategy.preventive.max_age_months={max_age}：不使用；本月"
+                                        "没有预防关怀联系。",
+                                        "The latest watchlist ({latest}) is {age} months old, "
+                                        "more than strategy.preventive.max_age_months={max_age}: "
+                                        "not used; no preventive contacts this month."),
+    "text.strategy.watchlist.read": ("{latest} 的预警名单：{n} 位风险高于预警阈值的活跃客户。",
+                                     "Watchlist of {latest}: {n} active customers above the "
+                                     "early-warning risk threshold."),
+    "text.strategy.watchlist.given": ("给定的预警名单：{n} 位客户。", "Watchlist given: {n} customers."),
     # ------------------------------------------------------------------ text.campaign
     "text.campaign.none": ("无", "none"),
     "text.campaign.binds": ("{n} 个层级中有 {k} 个预算受限：在这些层级，每多 1 {cur} 预算最多可换来 "
@@ -1385,6 +1425,33 @@ def label_codes(frame: pd.DataFrame, language: str,
                 out.index = out.index.set_levels(
                     [name(group)(c) for c in out.index.levels[level]], level=level)
     return out
+
+
+def retell(text: str, keys: Iterable[str], language: str) -> str:
+    """``text``, written from the English template of one of ``keys``, told in ``language``.
+
+    Notes stored with a table (and sentences written before the language is known) are
+    built in English from a catalog key (templates without format specs). This finds the
+    key whose English template matches ``text`` and fills that key's ``language`` template
+    with the same values (the template with the most literal text wins when several
+    match); text that no key matches comes back unchanged.
+    """
+    lang = check_language(language)
+
+    def literal(key: str) -> int:
+        return sum(len(part) for part, *_ in string.Formatter().parse(CATALOG["en"][key]))
+
+    for key in sorted(keys, key=literal, reverse=True):
+        pattern = []
+        for literal, name, _, _ in string.Formatter().parse(CATALOG["en"][key]):
+            pattern.append(re.escape(literal))
+            if name is not None:
+                pattern.append(f"(?P={name})" if f"(?P<{name}>" in "".join(pattern)
+                               else f"(?P<{name}>.*?)")
+        found = re.fullmatch("".join(pattern), text, flags=re.DOTALL)
+        if found:
+            return CATALOG[lang][key].format(**found.groupdict())
+    return text
 
 
 def placeholders(text: str) -> set[str]:

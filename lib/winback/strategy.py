@@ -98,7 +98,7 @@ from pydantic import Field, field_validator, model_validator
 
 from winback.config import Section
 from winback.contract import CONTACT_CHANNELS
-from winback.messages import check_language
+from winback.messages import check_language, retell
 from winback.messages import t as message
 from winback.settings import month_end
 
@@ -1752,6 +1752,13 @@ def reason_taxonomy(reasons_params) -> tuple[list[str], dict[str, str]]:
 
 # --------------------------------------------------------------------------- preventive care
 
+#: Catalog keys of :attr:`Watchlist.note`.
+WATCHLIST_NOTES: tuple[str, ...] = (
+    "text.strategy.watchlist.no_table", "text.strategy.watchlist.first_month",
+    "text.strategy.watchlist.too_old", "text.strategy.watchlist.read",
+    "text.strategy.watchlist.given",
+)
+
 PREVENTIVE_EXCLUSIONS: tuple[str, ...] = (
     "not_in_month", "do_not_contact", "lost", "churned", "winback_candidate", "control_hold",
     "released", "status_not_targeted",
@@ -1771,12 +1778,17 @@ class Watchlist:
         ``watch_rank`` (1 = riskiest) and ``factor_1``.. (main contributing factors);
         empty when ``month`` is None.
     note : str
-        What was read, as a sentence for the report.
+        What was read, as a sentence for the report (in English; :meth:`note_in` tells it
+        in another language).
     """
 
     month: str | None
     frame: pd.DataFrame
     note: str
+
+    def note_in(self, language: str) -> str:
+        """:attr:`note` in ``language`` (``zh`` or ``en``)."""
+        return retell(self.note, WATCHLIST_NOTES, language)
 
     def __repr__(self) -> str:
         return f"Watchlist(month={self.month!r}, customers={len(self.frame)})"
@@ -1812,26 +1824,25 @@ def load_watchlist(con, month: str, *, max_age_months: int = 1) -> Watchlist:
     )
     cols = set(_columns_of(con, table))
     if not {"month", "customer_id", "risk"} <= cols:
-        return Watchlist(None, empty, f"No early-warning watchlist is stored before {month} "
-                         "(stage 7 has not run yet): no preventive contacts this month.")
+        return Watchlist(None, empty, message("text.strategy.watchlist.no_table", "en",
+                                              month=month))
     row = con.execute(
         f'SELECT max(CAST(month AS VARCHAR)) FROM "{table}" WHERE CAST(month AS VARCHAR) < ?',
         [month],
     ).fetchall()
     latest = row[0][0] if row else None
     if latest is None:
-        return Watchlist(None, empty, f"No early-warning watchlist is stored before {month} "
-                         "(first month of the engagement): no preventive contacts this month.")
+        return Watchlist(None, empty, message("text.strategy.watchlist.first_month", "en",
+                                              month=month))
     age = (pd.Period(month, "M") - pd.Period(latest, "M")).n
     if age > max_age_months:
-        return Watchlist(None, empty, f"The latest watchlist ({latest}) is {age} months old, "
-                         f"more than strategy.preventive.max_age_months={max_age_months}: "
-                         "not used; no preventive contacts this month.")
+        return Watchlist(None, empty, message("text.strategy.watchlist.too_old", "en",
+                                              latest=latest, age=age, max_age=max_age_months))
     frame = con.execute(f'SELECT * FROM "{table}" WHERE CAST(month AS VARCHAR) = ?',
                         [latest]).df()
     frame = _watch_frame(frame)
-    return Watchlist(latest, frame, f"Watchlist of {latest}: {len(frame)} active customers "
-                     "above the early-warning risk threshold.")
+    return Watchlist(latest, frame, message("text.strategy.watchlist.read", "en", latest=latest,
+                                            n=len(frame)))
 
 
 def screen_preventive(
