@@ -359,6 +359,8 @@ def test_row_notes_are_stored_in_english_and_shown_in_the_output_language():
     assert shown["note"].dtype == ev["note"].dtype and len(shown) == len(ev)
     assert "未记录成本：无 ROI" in shown["note"].tolist()
     pd.testing.assert_frame_equal(notes_in(ev, "en"), ev)
+    assert uplift_table(ev, metric="roi", language="zh")["note"].tolist() == ["未记录成本：无 ROI"]
+    assert uplift_table(ev, metric="roi")["note"].tolist() == ["no cost recorded: no ROI"]
 
 
 def test_programs_are_evaluated_apart_and_never_pooled(tmp_path):

@@ -963,18 +963,25 @@ def _typed_evaluations(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def uplift_table(
-    evaluations: pd.DataFrame, *, metric: str = "reactivation", segment_type: str = "all"
+    evaluations: pd.DataFrame, *, metric: str = "reactivation", segment_type: str = "all",
+    language: str = "en",
 ) -> pd.DataFrame:
-    """One metric's rows for display: campaign, window, segment, arms, diff and interval."""
+    """One metric's rows for display: campaign, window, segment, arms, diff and interval.
+
+    The rows' notes are in ``language`` (``zh`` or ``en``; stored notes are English).
+    """
     rows = evaluations[
         (evaluations["metric"] == metric) & (evaluations["segment_type"] == segment_type)
     ]
-    return rows[UPLIFT_COLUMNS].reset_index(drop=True)
+    return notes_in(rows[UPLIFT_COLUMNS].reset_index(drop=True), language)
 
 
-def consistency_table(evaluations: pd.DataFrame) -> pd.DataFrame:
-    """Offer match of reactivated treated customers vs the control baseline, per window."""
-    out = uplift_table(evaluations, metric="offer_match")
+def consistency_table(evaluations: pd.DataFrame, *, language: str = "en") -> pd.DataFrame:
+    """Offer match of reactivated treated customers vs the control baseline, per window.
+
+    The rows' notes are in ``language`` (``zh`` or ``en``).
+    """
+    out = uplift_table(evaluations, metric="offer_match", language=language)
     return out.rename(
         columns={
             "n_treated": "reactivated_treated",
