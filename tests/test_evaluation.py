@@ -707,6 +707,8 @@ def test_collect_reads_the_campaigns_and_flags_contaminated_controls():
     ]["note"].iloc[0]
     assert note.startswith("2 of 15 control customers")
     assert "no contact_outcomes" in " ".join(data.notes)
+    assert "存储中没有 contact_outcomes：触达漏斗、优惠核销和联系成本为空。" in data.notes_in("zh")
+    assert data.notes_in("en") == data.notes
     assert len(data.status) == 4
 
 
@@ -714,6 +716,7 @@ def test_collect_before_any_campaign_is_empty_but_runs():
     con = _store({"transactions": _tx([("o", "A", "2024-01-03", 5.0, "x", False)])})
     data = collect(con, "2024-01", params=PARAMS)
     assert data.outcomes.empty and "nothing to evaluate" in data.notes[0]
+    assert data.notes_in("zh")[0] == "存储中没有本月之前的活动：尚无可评估的内容。"
     ev = evaluate_campaigns(data.outcomes, run_month="2024-01", params=PARAMS)
     assert ev.empty and list(ev.columns) == EVALUATION_COLUMNS
     assert no_response_list(data.assigned, data.contacts, run_month="2024-01").empty

@@ -619,6 +619,12 @@ class EvaluationData:
     surveys: pd.DataFrame
     notes: list[str] = field(default_factory=list)
 
+    def notes_in(self, language: str) -> list[str]:
+        """:attr:`notes` (written in English) in ``language`` (``zh`` or ``en``)."""
+        keys = ("text.evaluation.data.no_campaign", "text.evaluation.data.no_contacts",
+                "text.evaluation.data.no_interactions", "text.evaluation.data.no_status")
+        return [retell(n, keys, language) for n in self.notes]
+
     def __repr__(self) -> str:
         camps = (
             ", ".join(
@@ -648,7 +654,7 @@ def collect(con, run_month: str, *, params: EvaluationParams) -> EvaluationData:
     notes: list[str] = []
     log_months = [m for m in table_months(con, "campaign_log") if m < run_month]
     if not log_months:
-        notes.append("The store holds no campaign before this month: nothing to evaluate yet.")
+        notes.append(message("text.evaluation.data.no_campaign", "en"))
     plan = evaluation_plan(run_month, log_months, windows=params.windows)
     months = sorted(plan["campaign_month"].unique())
     # later campaigns inside the windows are read too, to flag contaminated controls
@@ -656,9 +662,7 @@ def collect(con, run_month: str, *, params: EvaluationParams) -> EvaluationData:
                                  month_column="campaign_month")
     contacts = _read_contacts(con, months)
     if months and not _has_table(con, "contact_outcomes"):
-        notes.append(
-            "The store has no contact_outcomes: funnel, redemption and contact cost are empty."
-        )
+        notes.append(message("text.evaluation.data.no_contacts", "en"))
     costs = campaign_costs(
         assigned, contacts, contact_unit_cost=params.contact_unit_cost, basis=params.cost_basis
     )
@@ -673,7 +677,7 @@ def collect(con, run_month: str, *, params: EvaluationParams) -> EvaluationData:
         _treated_later(assigned, plan), on=["campaign_month", "customer_id", "window"], how="left"
     )
     if months and not _has_table(con, "interactions"):
-        notes.append("The store has no interactions: engagement is not evaluated.")
+        notes.append(message("text.evaluation.data.no_interactions", "en"))
     end = month_end(run_month) + pd.Timedelta(days=1)
     status = pd.DataFrame({"month": [], "customer_id": [], "status": []}).astype("string")
     if _has_table(con, "churn_status"):
@@ -688,7 +692,7 @@ def collect(con, run_month: str, *, params: EvaluationParams) -> EvaluationData:
             .astype("string")
         )
     else:
-        notes.append("The store has no churn_status: status trends are empty.")
+        notes.append(message("text.evaluation.data.no_status", "en"))
     surveys = pd.DataFrame(
         {
             "customer_id": pd.Series([], dtype="string"),

@@ -1256,6 +1256,17 @@ _TEXTS: dict[str, tuple[str, str]] = {
                                      "Watchlist of {latest}: {n} active customers above the "
                                      "early-warning risk threshold."),
     "text.strategy.watchlist.given": ("给定的预警名单：{n} 位客户。", "Watchlist given: {n} customers."),
+    "text.evaluation.data.no_campaign": ("存储中没有本月之前的活动：尚无可评估的内容。",
+                                         "The store holds no campaign before this month: "
+                                         "nothing to evaluate yet."),
+    "text.evaluation.data.no_contacts": ("存储中没有 contact_outcomes：触达漏斗、优惠核销和联系成本为空。",
+                                         "The store has no contact_outcomes: funnel, redemption "
+                                         "and contact cost are empty."),
+    "text.evaluation.data.no_interactions": ("存储中没有互动记录：不评估参与度。",
+                                             "The store has no interactions: engagement is not "
+                                             "evaluated."),
+    "text.evaluation.data.no_status": ("存储中没有 churn_status：状态趋势为空。",
+                                       "The store has no churn_status: status trends are empty."),
     # ------------------------------------------------------------------ text.campaign
     "text.campaign.none": ("无", "none"),
     "text.campaign.binds": ("{n} 个层级中有 {k} 个预算受限：在这些层级，每多 1 {cur} 预算最多可换来 "
