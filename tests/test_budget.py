@@ -14,7 +14,9 @@ from winback.budget import (
     campaign_budget,
     describe_budget,
     describe_staffing,
+    program_budget,
     staffing,
+    write_program_budget,
 )
 from winback.schedule import ChannelTeam, Schedule
 
@@ -231,3 +233,34 @@ def test_budget_by_program_splits_each_line_and_adds_up():
     old = budget_by_program(SCHED, CAMPAIGN, budget=BUDGET, teams=TEAMS).set_index("program")
     assert old.loc["preventive", "total"] == 0.0
     assert old.loc["winback", "total"] == pytest.approx(total - 300.0)
+
+
+def test_program_budget_allocates_shared_items_by_contacts_and_reads_back():
+    import duckdb
+
+    from winback.store import read_month
+
+    camp = CAMPAIGN.assign(program=["winback", "winback", "preventive", "preventive",
+                                    "winback", "winback"])
+    by = budget_by_program(SCHED, camp, budget=BUDGET, teams=TEAMS)
+    con = duckdb.connect()
+    written = write_program_budget(con, "2024-06", by)
+    back = read_month(con, "campaign_budget", "2024-06").set_index(["program", "category"])
+    # 7 contacts: 5 win-back, 2 preventive -> the 300 training splits 5/7 and 2/7
+    assert back.loc[("winback", "materials"), "shared"] == pytest.approx(300 * 5 / 7)
+    assert back.loc[("winback", "materials"), "amount"] == pytest.approx(4.7 + 300 * 5 / 7)
+    assert back.loc[("preventive", "materials"), "amount"] == pytest.approx(1.6 + 300 * 2 / 7)
+    assert back.loc[("winback", "people"), "amount"] == pytest.approx(600.0)
+    assert back.loc[("preventive", "marketing"), "amount"] == 0.0
+    total = by.set_index("program").loc["total", "total"]
+    assert back["amount"].sum() == pytest.approx(total)
+    assert len(written) == len(back) == 6
+    # a second write replaces the month's rows, it does not add to them
+    write_program_budget(con, "2024-06", by)
+    assert len(read_month(con, "campaign_budget", "2024-06")) == 6
+    # nothing scheduled at all: win-back takes the shared part
+    empty = by.assign(contacts=0)
+    assert program_budget(empty, month="2024-06").groupby("program")["shared"].sum()[
+        "winback"] == pytest.approx(300.0)
+    with pytest.raises(BudgetError, match="budget_by_program"):
+        program_budget(by.drop(columns="contacts"), month="2024-06")

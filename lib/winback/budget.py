@@ -49,12 +49,15 @@ __all__ = [
     "budget_by_program",
     "budget_summary",
     "campaign_budget",
+    "program_budget",
     "describe_budget",
     "describe_staffing",
     "staffing",
+    "write_program_budget",
 ]
 
 BUDGET_CATEGORIES = ("people", "materials", "marketing")
+PROGRAM_BUDGET_COLUMNS = ["month", "program", "category", "own", "shared", "amount"]
 
 
 class BudgetError(ValueError):
@@ -414,3 +417,67 @@ def budget_by_program(schedule: Schedule, campaign: pd.DataFrame, *, budget: Bud
     out = out.reset_index()
     return out.astype({"program": "str", "customers": "int64", "contacts": "int64",
                        **dict.fromkeys([*BUDGET_CATEGORIES, "total"], "float64")})
+
+
+def program_budget(by_program: pd.DataFrame, *, month: str) -> pd.DataFrame:
+    """A month's campaign budget per program and category, the shared items allocated.
+
+    The campaign's shared (fixed) items go to the programs in proportion to the contacts
+    each program has scheduled: program p gets ``shared x contacts_p / contacts`` of every
+    category; when no contact is scheduled at all, win-back takes the whole shared part.
+    The ``amount`` rows add up to :func:`budget_by_program`'s total.
+
+    Parameters
+    ----------
+    by_program
+        :func:`budget_by_program`'s table (rows ``winback``, ``preventive``, ``shared``,
+        ``total``; ``contacts`` and the category columns, currency units).
+    month
+        The campaign month (``YYYY-MM``) the budget belongs to.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``month``, ``program`` (winback | preventive), ``category`` (people | materials |
+        marketing), ``own`` (the program's lines), ``shared`` (its part of the shared items)
+        and ``amount`` (= own + shared), currency units; the ``campaign_budget`` table.
+
+    Raises
+    ------
+    BudgetError
+        ``by_program`` lacks a program row or a column.
+    """
+    programs = ["winback", "preventive"]
+    need = ["program", "contacts", *BUDGET_CATEGORIES]
+    missing = [c for c in need if c not in by_program.columns]
+    rows_missing = sorted(set([*programs, "shared"]) - set(by_program.get("program", [])))
+    if missing or rows_missing:
+        raise BudgetError(f"program_budget: the table lacks column(s) {missing} or program "
+                          f"row(s) {rows_missing}; pass budget_by_program's table.")
+    table = by_program.set_index("program")
+    contacts = table.loc[programs, "contacts"].astype(float)
+    total = float(contacts.sum())
+    share = contacts / total if total > 0 else pd.Series([1.0, 0.0], index=programs)
+    rows = []
+    for p in programs:
+        for cat in BUDGET_CATEGORIES:
+            own = float(table.loc[p, cat])
+            shared = float(table.loc["shared", cat]) * float(share[p])
+            rows.append({"month": str(month), "program": p, "category": cat, "own": own,
+                         "shared": shared, "amount": own + shared})
+    out = pd.DataFrame(rows, columns=PROGRAM_BUDGET_COLUMNS)
+    return out.astype({"month": "str", "program": "str", "category": "str", "own": "float64",
+                       "shared": "float64", "amount": "float64"})
+
+
+def write_program_budget(con, month: str, by_program: pd.DataFrame) -> pd.DataFrame:
+    """Store the month's :func:`program_budget` in table ``campaign_budget`` (month replaced).
+
+    Stage 6 reads it to add each program's campaign overhead to the cost of its evaluation.
+    Returns the rows written.
+    """
+    from winback.store import replace_month
+
+    frame = program_budget(by_program, month=month)
+    replace_month(con, "campaign_budget", str(month), frame)
+    return frame
