@@ -14,6 +14,7 @@ from winback.evaluation import (
     EvaluationError,
     EvaluationParams,
     campaign_costs,
+    campaign_overhead,
     campaign_overview,
     collect,
     consistency_table,
@@ -23,6 +24,7 @@ from winback.evaluation import (
     evaluation_plan,
     funnel_summary,
     no_response_list,
+    notes_in,
     offer_redemption,
     satisfaction_trend,
     status_flows,
@@ -934,3 +936,86 @@ def test_status_flows_refuse_a_customer_twice_in_a_month():
     st = _status([("2024-01", "a", "active"), ("2024-01", "a", "churned")])
     with pytest.raises(EvaluationError, match=r"twice in one month: \['a'\]"):
         status_flows(st)
+
+
+# ------------------------------------------------------------------------ overhead
+
+
+def _overhead_store(with_budget=True):
+    """Campaigns 2024-02 and 2024-03: 40 treated (log cost 3) and 40 control each.
+
+    Treated C..00-19 and control C..40-47 spend 100 in the month after: incremental revenue
+    per campaign = (50 - 20) x 40 = 1200. Stage 5 stored a budget for 2024-03 only.
+    """
+    logs, tx = [], []
+    for month in ("2024-02", "2024-03"):
+        rows = [(f"C{month[-2:]}{i:03d}", "treatment" if i < 40 else "control", "T1", "care",
+                 "fresh", 3.0 if i < 40 else 0.0) for i in range(80)]
+        logs.append(_log(month, rows))
+        day = (pd.Period(month, "M") + 1).start_time + pd.Timedelta(days=2)
+        tx += [(f"o{month}{i}", f"C{month[-2:]}{i:03d}", str(day), 100.0, "fresh", False)
+               for i in [*range(20), *range(40, 48)]]
+    tables = {"campaign_log": pd.concat(logs, ignore_index=True), "transactions": _tx(tx)}
+    if with_budget:
+        tables["campaign_budget"] = pd.DataFrame({
+            "month": "2024-03", "program": ["winback"] * 3 + ["preventive"] * 3,
+            "category": ["people", "materials", "marketing"] * 2,
+            "own": 0.0, "shared": 0.0, "amount": [600.0, 300.0, 999.0, 50.0, 50.0, 0.0]})
+    return _store(tables)
+
+
+def _all(ev, campaign_month, metric):
+    return ev[(ev["campaign_month"] == campaign_month) & (ev["window"] == 1)
+              & (ev["segment_type"] == "all") & (ev["metric"] == metric)].iloc[0]
+
+
+def test_roi_counts_the_stored_campaign_overhead():
+    data = collect(_overhead_store(), "2024-04", params=PARAMS)
+    ev = evaluate_campaigns(data.outcomes, run_month="2024-04", params=PARAMS)
+    # 2024-03: 40 x 3 log cost + people 600 + materials 300 (marketing is already in the log)
+    assert _all(ev, "2024-03", "incremental_revenue")["diff"] == pytest.approx(1200.0)
+    assert _all(ev, "2024-03", "cost")["treated"] == pytest.approx(1020.0)
+    assert _all(ev, "2024-03", "cost")["note"] == ""
+    assert _all(ev, "2024-03", "roi")["diff"] == pytest.approx((1200 - 1020) / 1020)
+    # a tier holding every treated customer carries the whole overhead
+    tier = ev[(ev["campaign_month"] == "2024-03") & (ev["window"] == 1)
+              & (ev["segment"] == "T1") & (ev["metric"] == "cost")]
+    assert tier["treated"].iloc[0] == pytest.approx(1020.0)
+    # without the param: the log cost only
+    plain = EvaluationParams(**{**PARAMS.model_dump(), "include_overhead": False})
+    data0 = collect(_overhead_store(), "2024-04", params=plain)
+    ev0 = evaluate_campaigns(data0.outcomes, run_month="2024-04", params=plain)
+    assert _all(ev0, "2024-03", "cost")["treated"] == pytest.approx(120.0)
+    assert _all(ev0, "2024-03", "roi")["diff"] == pytest.approx((1200 - 120) / 120)
+    assert not any("budget" in n for n in data0.notes)
+
+
+def test_campaign_without_a_stored_budget_gets_zero_overhead_and_a_note():
+    for store in (_overhead_store(), _overhead_store(with_budget=False)):
+        data = collect(store, "2024-04", params=PARAMS)
+        ev = evaluate_campaigns(data.outcomes, run_month="2024-04", params=PARAMS)
+        cost = _all(ev, "2024-02", "cost")
+        assert cost["treated"] == pytest.approx(120.0)
+        assert cost["note"] == "no campaign budget stored: cost leaves out people and materials"
+        assert _all(ev, "2024-02", "roi")["note"] == cost["note"]
+        assert _all(ev, "2024-02", "roi")["diff"] == pytest.approx((1200 - 120) / 120)
+        assert ("The store has no budget (campaign_budget) for the campaign of 2024-02: its cost "
+                "leaves out people and materials.") in data.notes
+        assert "存储中没有 2024-02 活动的预算" in " ".join(data.notes_in("zh"))
+        shown = notes_in(ev, "zh")
+        assert "未存储活动预算：成本不含人力与物料" in set(shown["note"])
+
+
+def test_overhead_is_spread_over_the_programs_treated_customers():
+    assigned = pd.DataFrame({
+        "campaign_month": ["2024-03"] * 5 + ["2024-02"],
+        "customer_id": ["A", "B", "C", "D", "E", "F"],
+        "group": ["treatment", "treatment", "control", "treatment", "treatment", "treatment"],
+        "program": ["winback", None, "winback", "preventive", "preventive", "winback"],
+    })
+    budget = pd.DataFrame({"month": "2024-03", "program": ["winback", "preventive"] * 2,
+                           "category": ["people", "people", "materials", "marketing"],
+                           "amount": [100.0, 40.0, 20.0, 500.0]})
+    got = campaign_overhead(assigned, budget).set_index("customer_id")["overhead"]
+    assert got[["A", "B", "C", "D", "E"]].tolist() == pytest.approx([60.0, 60.0, 0.0, 20.0, 20.0])
+    assert math.isnan(got["F"])

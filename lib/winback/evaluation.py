@@ -24,7 +24,10 @@ Comparisons (:mod:`winback.uplift`), intention to treat
     customer by Welch's t interval; incremental revenue = difference x treated n;
     cost = the treated customers' cost on the basis in params (:func:`campaign_costs`:
     the campaign log's planned cost, that plus the attempts actually made, or what was
-    actually spent on attempts and redeemed offers); ROI = (margin x
+    actually spent on attempts and redeemed offers), plus, with
+    ``include_overhead``, the program's campaign overhead (:func:`campaign_overhead`: the
+    people and materials of stage 5's ``campaign_budget`` for that campaign month, spread
+    evenly over the program's treated customers); ROI = (margin x
     incremental revenue - cost) / cost with the interval mapped from the incremental
     revenue's. Broken down by the segments in params where both arms reach the minimum
     sizes; elsewhere a row says ``too small: n_treated=.., n_control=..``.
@@ -91,6 +94,7 @@ __all__ = [
     "EvaluationError",
     "EvaluationParams",
     "campaign_costs",
+    "campaign_overhead",
     "campaign_overview",
     "collect",
     "consistency_table",
@@ -120,7 +124,8 @@ METRICS = {
     "revenue": "net spend per customer in the window (currency units)",
     "incremental_revenue": "revenue difference x treated customers (currency units)",
     "engagement": "share of customers with an interaction in the window",
-    "cost": "cost of the treated customers, on evaluation.cost_basis (currency units)",
+    "cost": "cost of the treated customers, on evaluation.cost_basis, plus the campaign's "
+            "overhead with evaluation.include_overhead (currency units)",
     "roi": "(margin x incremental revenue - cost) / cost",
     "offer_match": "share of reactivated customers whose first purchase is in their offer category",
 }
@@ -168,6 +173,7 @@ class EvaluationParams(Section):
     contact_unit_cost: dict[str, float] = Field(default_factory=dict)
     cost_basis: Literal["log", "log_plus_contacts", "actual"] = "log"
     revenue_margin: float = Field(default=1.0, gt=0, le=1)
+    include_overhead: bool = True
     no_response_action: Literal["reenter_next_cycle", "release"] = "reenter_next_cycle"
     churned_statuses: list[str] = Field(default_factory=lambda: ["churned", "lost"])
     trend_months: int = Field(default=12, ge=2)
@@ -580,6 +586,65 @@ def campaign_costs(
     return out[cols]
 
 
+OVERHEAD_CATEGORIES = ("people", "materials")
+
+
+def campaign_overhead(assigned: pd.DataFrame, budget: pd.DataFrame) -> pd.DataFrame:
+    """Each treated customer's share of the campaign overhead of its program and month.
+
+    The overhead of a campaign month and program is its people and materials in stage 5's
+    ``campaign_budget`` (:func:`winback.budget.program_budget`: its own lines plus its part
+    of the shared items). Marketing is left out: every cost basis already counts the offers.
+    The overhead is spread evenly over the program's treated customers of that month, so a
+    segment carries its head-count share. Control customers get 0.
+
+    Parameters
+    ----------
+    assigned
+        Campaign log rows (``campaign_month, customer_id, group``; ``program``, empty or
+        missing = win-back).
+    budget
+        ``campaign_budget`` rows (``month, program, category, amount``) for any months.
+
+    Returns
+    -------
+    DataFrame
+        ``campaign_month, customer_id, overhead`` (currency units) for every assigned
+        customer; NaN for treated customers whose campaign month has no budget stored
+        (campaigns run before stage 5 stored it).
+    """
+    keys = ["campaign_month", "customer_id"]
+    program = (assigned["program"].astype(object).where(assigned["program"].notna(), "winback")
+               if "program" in assigned.columns
+               else pd.Series("winback", index=assigned.index, dtype=object))
+    frame = assigned[keys].assign(_program=program.astype(str).to_numpy(),
+                                  _treated=(assigned["group"] == "treatment").to_numpy())
+    frame["campaign_month"] = frame["campaign_month"].astype(str)
+    b = budget[budget["category"].astype(str).isin(OVERHEAD_CATEGORIES)]
+    totals = (b.assign(month=b["month"].astype(str), program=b["program"].astype(str))
+              .groupby(["month", "program"])["amount"].sum())
+    stored = set(budget["month"].astype(str))
+    n = frame[frame["_treated"]].groupby(["campaign_month", "_program"]).size()
+    per = {k: float(totals.get(k, 0.0)) / int(v) for k, v in n.items()}
+    overhead = [
+        0.0 if not t else (per[(m, p)] if m in stored else math.nan)
+        for m, p, t in zip(frame["campaign_month"], frame["_program"], frame["_treated"],
+                           strict=True)
+    ]
+    return frame[keys].assign(overhead=np.asarray(overhead, dtype="float64"))
+
+
+def _read_overhead(con, assigned: pd.DataFrame, months) -> pd.DataFrame:
+    budget = pd.DataFrame({"month": [], "program": [], "category": [], "amount": []})
+    if months and _has_table(con, "campaign_budget"):
+        marks = ", ".join("?" for _ in months)
+        budget = con.execute(
+            "SELECT CAST(month AS VARCHAR) AS month, CAST(program AS VARCHAR) AS program, "
+            "CAST(category AS VARCHAR) AS category, amount FROM campaign_budget "
+            f"WHERE month IN ({marks})", [str(m) for m in months]).df()
+    return campaign_overhead(assigned, budget)
+
+
 def _ordinal(months: pd.Series) -> np.ndarray:
     """Month labels (``YYYY-MM``) as consecutive integers (months since 1970-01)."""
     codes, labels = pd.factorize(months.astype(str))
@@ -622,7 +687,8 @@ class EvaluationData:
     def notes_in(self, language: str) -> list[str]:
         """:attr:`notes` (written in English) in ``language`` (``zh`` or ``en``)."""
         keys = ("text.evaluation.data.no_campaign", "text.evaluation.data.no_contacts",
-                "text.evaluation.data.no_interactions", "text.evaluation.data.no_status")
+                "text.evaluation.data.no_interactions", "text.evaluation.data.no_status",
+                "text.evaluation.data.no_overhead")
         return [retell(n, keys, language) for n in self.notes]
 
     def __repr__(self) -> str:
@@ -666,10 +732,19 @@ def collect(con, run_month: str, *, params: EvaluationParams) -> EvaluationData:
     costs = campaign_costs(
         assigned, contacts, contact_unit_cost=params.contact_unit_cost, basis=params.cost_basis
     )
+    cost_columns = ["campaign_month", "customer_id", "attempts", "cost"]
+    if params.include_overhead:
+        overhead = _read_overhead(con, assigned, months)
+        costs = costs.merge(overhead, on=["campaign_month", "customer_id"], how="left")
+        costs["cost"] = costs["cost"] + costs["overhead"].fillna(0.0)
+        cost_columns.append("overhead")
+        unpriced = sorted(costs.loc[costs["overhead"].isna(), "campaign_month"].unique())
+        for m in (m for m in unpriced if m in months):
+            notes.append(message("text.evaluation.data.no_overhead", "en", month=m))
     in_plan = assigned[assigned["campaign_month"].isin(months)]
     outcomes = window_outcomes(con, in_plan, plan, engagement_kinds=params.engagement_kinds)
     outcomes = outcomes.drop(columns="cost").merge(
-        costs[["campaign_month", "customer_id", "attempts", "cost"]],
+        costs[cost_columns],
         on=["campaign_month", "customer_id"],
         how="left",
     )
@@ -804,6 +879,9 @@ def _cell_rows(cell: pd.DataFrame, base: dict, params: EvaluationParams) -> list
             )
         )
     cost = float(t["cost"].sum()) if "cost" in t.columns else 0.0
+    no_overhead = ""
+    if "overhead" in t.columns and t["overhead"].isna().any():
+        no_overhead = message("text.evaluation.row.no_overhead", "en")
     rows.append(
         _row(
             base,
@@ -812,7 +890,7 @@ def _cell_rows(cell: pd.DataFrame, base: dict, params: EvaluationParams) -> list
             n_t=n_t,
             n_c=n_c,
             treated=cost,
-            note="" if cost > 0 else message("text.evaluation.row.no_cost", "en"),
+            note=(no_overhead or "") if cost > 0 else message("text.evaluation.row.no_cost", "en"),
         )
     )
     roi, lo, hi = roi_interval(
@@ -832,7 +910,8 @@ def _cell_rows(cell: pd.DataFrame, base: dict, params: EvaluationParams) -> list
             diff=roi,
             ci_low=lo,
             ci_high=hi,
-            note=contaminated if cost > 0 else message("text.evaluation.row.no_cost_roi", "en"),
+            note=(contaminated or no_overhead) if cost > 0
+            else message("text.evaluation.row.no_cost_roi", "en"),
         )
     )
     rows.append(_offer_match_row(t, c, base, params))
@@ -1002,6 +1081,7 @@ ROW_NOTES: tuple[str, ...] = (
     "text.evaluation.row.contaminated", "text.evaluation.row.no_interactions",
     "text.evaluation.row.no_cost", "text.evaluation.row.no_cost_roi",
     "text.evaluation.row.no_baseline", "text.evaluation.row.no_segment",
+    "text.evaluation.row.no_overhead",
 )
 
 

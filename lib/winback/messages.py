@@ -1231,6 +1231,9 @@ _TEXTS: dict[str, tuple[str, str]] = {
                                             "measured"),
     "text.evaluation.row.no_cost": ("未记录成本", "no cost recorded"),
     "text.evaluation.row.no_cost_roi": ("未记录成本：无 ROI", "no cost recorded: no ROI"),
+    "text.evaluation.row.no_overhead": ("未存储活动预算：成本不含人力与物料",
+                                        "no campaign budget stored: cost leaves out people "
+                                        "and materials"),
     "text.evaluation.row.no_baseline": ("没有基线：回归的对照组客户没有 offer_category (或交易没有品类)",
                                         "no baseline: reactivated control customers carry no "
                                         "offer_category (or transactions no category)"),
@@ -1267,6 +1270,11 @@ _TEXTS: dict[str, tuple[str, str]] = {
                                              "evaluated."),
     "text.evaluation.data.no_status": ("存储中没有 churn_status：状态趋势为空。",
                                        "The store has no churn_status: status trends are empty."),
+    "text.evaluation.data.no_overhead": ("存储中没有 {month} 活动的预算 (campaign_budget，第 5 阶段尚未"
+                                         "存储)：其成本不含人力与物料开支。",
+                                         "The store has no budget (campaign_budget) for the "
+                                         "campaign of {month}: its cost leaves out people and "
+                                         "materials."),
     # ------------------------------------------------------------------ text.campaign
     "text.campaign.none": ("无", "none"),
     "text.campaign.binds": ("{n} 个层级中有 {k} 个预算受限：在这些层级，每多 1 {cur} 预算最多可换来 "
