@@ -960,7 +960,9 @@ def _overhead_store(with_budget=True):
         tables["campaign_budget"] = pd.DataFrame({
             "month": "2024-03", "program": ["winback"] * 3 + ["preventive"] * 3,
             "category": ["people", "materials", "marketing"] * 2,
-            "own": 0.0, "shared": 0.0, "amount": [600.0, 300.0, 999.0, 50.0, 50.0, 0.0]})
+            "own": [600.0, 100.0, 999.0, 50.0, 50.0, 0.0],
+            "shared": [0.0, 200.0, 0.0, 0.0, 0.0, 0.0],
+            "amount": [600.0, 300.0, 999.0, 50.0, 50.0, 0.0]})
     return _store(tables)
 
 
@@ -972,15 +974,16 @@ def _all(ev, campaign_month, metric):
 def test_roi_counts_the_stored_campaign_overhead():
     data = collect(_overhead_store(), "2024-04", params=PARAMS)
     ev = evaluate_campaigns(data.outcomes, run_month="2024-04", params=PARAMS)
-    # 2024-03: 40 x 3 log cost + people 600 + materials 300 (marketing is already in the log)
+    # 2024-03: 40 x 3 log cost + people 600 + shared materials 200 (per-contact materials
+    # and marketing are already in the log cost)
     assert _all(ev, "2024-03", "incremental_revenue")["diff"] == pytest.approx(1200.0)
-    assert _all(ev, "2024-03", "cost")["treated"] == pytest.approx(1020.0)
+    assert _all(ev, "2024-03", "cost")["treated"] == pytest.approx(920.0)
     assert _all(ev, "2024-03", "cost")["note"] == ""
-    assert _all(ev, "2024-03", "roi")["diff"] == pytest.approx((1200 - 1020) / 1020)
+    assert _all(ev, "2024-03", "roi")["diff"] == pytest.approx((1200 - 920) / 920)
     # a tier holding every treated customer carries the whole overhead
     tier = ev[(ev["campaign_month"] == "2024-03") & (ev["window"] == 1)
               & (ev["segment"] == "T1") & (ev["metric"] == "cost")]
-    assert tier["treated"].iloc[0] == pytest.approx(1020.0)
+    assert tier["treated"].iloc[0] == pytest.approx(920.0)
     # without the param: the log cost only
     plain = EvaluationParams(**{**PARAMS.model_dump(), "include_overhead": False})
     data0 = collect(_overhead_store(), "2024-04", params=plain)
@@ -1015,7 +1018,8 @@ def test_overhead_is_spread_over_the_programs_treated_customers():
     })
     budget = pd.DataFrame({"month": "2024-03", "program": ["winback", "preventive"] * 2,
                            "category": ["people", "people", "materials", "marketing"],
-                           "amount": [100.0, 40.0, 20.0, 500.0]})
+                           "shared": [0.0, 0.0, 20.0, 0.0],
+                           "amount": [100.0, 40.0, 25.0, 500.0]})
     got = campaign_overhead(assigned, budget).set_index("customer_id")["overhead"]
     assert got[["A", "B", "C", "D", "E"]].tolist() == pytest.approx([60.0, 60.0, 0.0, 20.0, 20.0])
     assert math.isnan(got["F"])

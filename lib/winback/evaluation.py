@@ -586,15 +586,15 @@ def campaign_costs(
     return out[cols]
 
 
-OVERHEAD_CATEGORIES = ("people", "materials")
-
 
 def campaign_overhead(assigned: pd.DataFrame, budget: pd.DataFrame) -> pd.DataFrame:
     """Each treated customer's share of the campaign overhead of its program and month.
 
-    The overhead of a campaign month and program is its people and materials in stage 5's
-    ``campaign_budget`` (:func:`winback.budget.program_budget`: its own lines plus its part
-    of the shared items). Marketing is left out: every cost basis already counts the offers.
+    The overhead of a campaign month and program is, in stage 5's ``campaign_budget``
+    (:func:`winback.budget.program_budget`), its people (own lines plus its part of the
+    shared items) and its part of the shared fixed materials (offer design, scripts,
+    training). Per-contact materials and marketing are left out: every cost basis already
+    counts the contacts and the offers.
     The overhead is spread evenly over the program's treated customers of that month, so a
     segment carries its head-count share. Control customers get 0.
 
@@ -604,7 +604,8 @@ def campaign_overhead(assigned: pd.DataFrame, budget: pd.DataFrame) -> pd.DataFr
         Campaign log rows (``campaign_month, customer_id, group``; ``program``, empty or
         missing = win-back).
     budget
-        ``campaign_budget`` rows (``month, program, category, amount``) for any months.
+        ``campaign_budget`` rows (``month, program, category, shared, amount``) for any
+        months.
 
     Returns
     -------
@@ -620,8 +621,14 @@ def campaign_overhead(assigned: pd.DataFrame, budget: pd.DataFrame) -> pd.DataFr
     frame = assigned[keys].assign(_program=program.astype(str).to_numpy(),
                                   _treated=(assigned["group"] == "treatment").to_numpy())
     frame["campaign_month"] = frame["campaign_month"].astype(str)
-    b = budget[budget["category"].astype(str).isin(OVERHEAD_CATEGORIES)]
-    totals = (b.assign(month=b["month"].astype(str), program=b["program"].astype(str))
+    category = budget["category"].astype(str)
+    # people: the whole line; materials: only the shared fixed items (the per-contact
+    # charges are the contact cost every cost basis already counts)
+    counted = np.where(category == "people", budget["amount"],
+                       np.where(category == "materials", budget["shared"], 0.0))
+    totals = (pd.DataFrame({"month": budget["month"].astype(str),
+                            "program": budget["program"].astype(str),
+                            "amount": np.asarray(counted, dtype="float64")})
               .groupby(["month", "program"])["amount"].sum())
     stored = set(budget["month"].astype(str))
     n = frame[frame["_treated"]].groupby(["campaign_month", "_program"]).size()
@@ -635,12 +642,13 @@ def campaign_overhead(assigned: pd.DataFrame, budget: pd.DataFrame) -> pd.DataFr
 
 
 def _read_overhead(con, assigned: pd.DataFrame, months) -> pd.DataFrame:
-    budget = pd.DataFrame({"month": [], "program": [], "category": [], "amount": []})
+    budget = pd.DataFrame({"month": [], "program": [], "category": [], "shared": [],
+                           "amount": []})
     if months and _has_table(con, "campaign_budget"):
         marks = ", ".join("?" for _ in months)
         budget = con.execute(
             "SELECT CAST(month AS VARCHAR) AS month, CAST(program AS VARCHAR) AS program, "
-            "CAST(category AS VARCHAR) AS category, amount FROM campaign_budget "
+            "CAST(category AS VARCHAR) AS category, shared, amount FROM campaign_budget "
             f"WHERE month IN ({marks})", [str(m) for m in months]).df()
     return campaign_overhead(assigned, budget)
 
