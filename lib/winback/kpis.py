@@ -29,6 +29,7 @@ __all__ = [
     "KpiTarget",
     "KpisParams",
     "describe_kpis",
+    "format_kpi",
     "kpi_status",
     "kpi_values",
     "rag_status",
@@ -187,7 +188,9 @@ def kpi_values(
     return out
 
 
-def _fmt(value: float, unit: str) -> str:
+def format_kpi(value: float, unit: str) -> str:
+    """A KPI value as stage 6 and the report show it: shares and ratios as percentages,
+    counts signed with thousands separators, scores with two decimals; ``n/a`` when missing."""
     if pd.isna(value):
         return "n/a"
     if unit in ("share", "ratio"):
@@ -218,7 +221,7 @@ def kpi_status(values: pd.DataFrame, params: KpisParams) -> pd.DataFrame:
                 "amber_band": band,
                 "status": rag_status(value, t.op, t.target, band),
                 "gap": value - t.target if not math.isnan(value) else math.nan,
-                "text": f"{_fmt(value, unit)} (target {t.op} {_fmt(t.target, unit)})",
+                "text": f"{format_kpi(value, unit)} (target {t.op} {format_kpi(t.target, unit)})",
                 "basis": by_kpi.loc[kpi, "basis"] if kpi in by_kpi.index else "",
             }
         )
@@ -254,7 +257,7 @@ def _kpi_text(row, language: str) -> str:
     unit = KPIS[row.kpi][0] if row.kpi in KPIS else "score"
 
     def fmt(x: float) -> str:
-        return message("common.na", language) if pd.isna(x) else _fmt(x, unit)
+        return message("common.na", language) if pd.isna(x) else format_kpi(x, unit)
 
     return message("text.kpis.item", language, kpi=label("kpi", row.kpi, language),
                    value=fmt(row.value), op=row.op, target=fmt(row.target))

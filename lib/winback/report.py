@@ -388,14 +388,10 @@ def _count(value: float, signed: bool = True) -> str:
 
 
 def _kpi_value(value: float, unit: str) -> str:
-    """A KPI value as stage 6 formats it (:mod:`winback.kpis`)."""
-    if _nan(value):
-        return "n/a"
-    if unit in ("share", "ratio"):
-        return f"{value:.1%}"
-    if unit == "count":
-        return f"{value:+,.0f}"
-    return f"{value:.2f}"
+    """A KPI value as stage 6 formats it (:func:`winback.kpis.format_kpi`)."""
+    from winback.kpis import format_kpi
+
+    return format_kpi(value, unit)
 
 
 def _read_tables(run_dir: Path, names) -> dict[str, pd.DataFrame | None]:

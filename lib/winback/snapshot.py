@@ -227,6 +227,15 @@ def _category_lists(con, tx_cols: list[str], end, params: SnapshotParams) -> tup
     return (", ".join(map(_q, nec)) or "NULL"), (", ".join(map(_q, disc)) or "NULL")
 
 
+def _category_class(tx_cols, categories: tuple[str, str]) -> str:
+    """SQL for a transaction's category class: 0 necessary, 1 discretionary, 2 other."""
+    nec, disc = categories
+    if "category" not in tx_cols:
+        return "2"
+    return (f"CASE WHEN CAST(category AS VARCHAR) IN ({nec}) THEN 0 "
+            f"WHEN CAST(category AS VARCHAR) IN ({disc}) THEN 1 ELSE 2 END")
+
+
 def _is_return(tx_cols: list[str]) -> str:
     return "(amount < 0" + (" OR coalesce(is_return, false))" if "is_return" in tx_cols else ")")
 
@@ -240,13 +249,7 @@ def _daily_sql(tx_cols: list[str], categories: tuple[str, str]) -> str:
     each is a range of these days.
     """
     is_ret = _is_return(tx_cols)
-    nec, disc = categories
-    cat_class = (
-        f"CASE WHEN CAST(category AS VARCHAR) IN ({nec}) THEN 0 "
-        f"WHEN CAST(category AS VARCHAR) IN ({disc}) THEN 1 ELSE 2 END"
-        if "category" in tx_cols
-        else "2"
-    )
+    cat_class = _category_class(tx_cols, categories)
     return f"""
         SELECT customer_id, d, cat,
             count(*) FILTER (WHERE NOT is_ret AND amount > 0) AS orders,
@@ -287,13 +290,7 @@ def _row_aggregates(tx_cols: list[str], categories: tuple[str, str]) -> str:
     consecutive purchase days.
     """
     is_ret = _is_return(tx_cols)
-    nec, disc = categories
-    cat_class = (
-        f"CASE WHEN CAST(category AS VARCHAR) IN ({nec}) THEN 0 "
-        f"WHEN CAST(category AS VARCHAR) IN ({disc}) THEN 1 ELSE 2 END"
-        if "category" in tx_cols
-        else "2"
-    )
+    cat_class = _category_class(tx_cols, categories)
     purchase = f"(NOT {is_ret} AND amount > 0)"
     return f"""
     tx AS NOT MATERIALIZED (
