@@ -14,10 +14,13 @@ from winback.snapshot import (
     SnapshotError,
     SnapshotParams,
     month_end_snapshot,
+    month_end_snapshot_tables,
     month_end_snapshots,
     read_snapshot,
+    snapshot_frame,
     snapshot_months,
     write_snapshot,
+    write_snapshot_table,
 )
 
 MONTH = "2024-06"  # as-of date 2024-06-30; end (exclusive) 2024-07-01 00:00
@@ -364,3 +367,67 @@ def _no_warning():
             yield
 
     return ctx()
+
+
+# --- the Arrow path of the history fill -------------------------------------------------------
+
+
+def _stored(con, month):
+    return con.execute("SELECT * FROM snapshots WHERE month = ? ORDER BY customer_id",
+                       [month]).df()
+
+
+def test_arrow_snapshot_is_stored_as_the_pandas_one():
+    months = ["2024-04", "2024-06"]
+    by_frame, by_table = _store(), _store()
+    write_snapshot(by_frame, month_end_snapshot(by_frame, "2024-03", params=PARAMS))
+    write_snapshot(by_table, month_end_snapshot(by_table, "2024-03", params=PARAMS))
+    for _month, frame in month_end_snapshots(by_frame, months, params=PARAMS):
+        write_snapshot(by_frame, frame)
+    for month, table in month_end_snapshot_tables(by_table, months, params=PARAMS):
+        assert write_snapshot_table(by_table, month, table) == table.num_rows
+    for month in months:
+        pd.testing.assert_frame_equal(_stored(by_table, month), _stored(by_frame, month))
+    # a store without the table gets it through the pandas path (same column types)
+    fresh = _store()
+    month, table = next(month_end_snapshot_tables(fresh, ["2024-06"], params=PARAMS))
+    write_snapshot_table(fresh, month, table)
+    pd.testing.assert_frame_equal(_stored(fresh, "2024-06"), _stored(by_frame, "2024-06"))
+    # only the asked columns reach pandas, with the snapshot's compact dtypes
+    few = snapshot_frame(table, ["customer_id", "month", "frequency"])
+    full = month_end_snapshot(fresh, "2024-06", params=PARAMS)
+    pd.testing.assert_frame_equal(few, full[["month", "customer_id", "frequency"]])
+
+
+def test_arrow_snapshot_of_another_month_is_refused():
+    con = _store()
+    write_snapshot(con, month_end_snapshot(con, "2024-03", params=PARAMS))
+    month, table = next(month_end_snapshot_tables(con, ["2024-05"], params=PARAMS))
+    with pytest.raises(SnapshotError, match="2024-05"):
+        write_snapshot_table(con, "2024-06", table)
+    assert _stored(con, "2024-06").empty and _stored(con, "2024-05").empty
+
+
+@pytest.mark.filterwarnings("ignore:BGNBD fit did not converge")  # a handful of customers
+def test_history_fill_stores_what_stage_one_would_have():
+    from winback.churn import ChurnParams, read_status, score_churn
+    from winback.history import fill_status_history
+
+    churn_params = ChurnParams(history_months=3, new_window_days=30, penalizer=0.05)
+    con = _store()
+    table = fill_status_history(con, "2024-07", snapshot_params=PARAMS,
+                                churn_params=churn_params)
+    assert table["source"].tolist() == ["filled"] * 3
+    for month in ["2024-04", "2024-05", "2024-06"]:
+        snapshot = month_end_snapshot(con, month, params=PARAMS)
+        stored = read_snapshot(con, month)
+        pd.testing.assert_frame_equal(stored, snapshot.sort_values("customer_id",
+                                                                    ignore_index=True))
+        expected = score_churn(snapshot, params=churn_params).sort_values(
+            "customer_id", ignore_index=True)
+        got = read_status(con, month)
+        pd.testing.assert_frame_equal(got.drop(columns="month"),
+                                      expected.drop(columns="month"), check_dtype=False)
+    again = fill_status_history(con, "2024-07", snapshot_params=PARAMS,
+                                churn_params=churn_params)
+    assert again["source"].tolist() == ["stored"] * 3

@@ -70,6 +70,7 @@ __all__ = [
     "COMPONENTS",
     "INDICATORS",
     "STATUSES",
+    "SCORING_COLUMNS",
     "ChurnParams",
     "ChurnScorer",
     "ChurnWeights",
@@ -120,6 +121,8 @@ _SNAPSHOT_NEEDS = (
     "engagement_prev_90",
     "do_not_contact",
 )
+# the snapshot columns scoring reads (a history month is scored from these alone)
+SCORING_COLUMNS = _SNAPSHOT_NEEDS
 
 
 class ChurnWeights(Section):
@@ -286,10 +289,16 @@ def apply_status_rules(scored: pd.DataFrame, *, params: ChurnParams) -> pd.DataF
             (risk_p, "at_risk", "p_alive"),
             (risk_r, "at_risk", "recency_ratio"),
         ]
-    status = np.select([c for c, _, _ in conditions], [s for _, s, _ in conditions], "active")
-    rule = np.select([c for c, _, _ in conditions], [r for _, _, r in conditions], "none")
-    out["status"] = pd.Categorical(status, dtype=_STATUS_DTYPE)
-    out["status_rule"] = pd.Categorical(rule, dtype=_RULE_DTYPE)
+    # category codes, not strings: a million customers are scored once per history month
+    masks = [c for c, _, _ in conditions]
+    status_code = _STATUS_DTYPE.categories.get_indexer
+    rule_code = _RULE_DTYPE.categories.get_indexer
+    status = np.select(masks, status_code([s for _, s, _ in conditions]),
+                       status_code(["active"])[0]).astype(np.int8)
+    rule = np.select(masks, rule_code([r for _, _, r in conditions]),
+                     rule_code(["none"])[0]).astype(np.int8)
+    out["status"] = pd.Categorical.from_codes(status, dtype=_STATUS_DTYPE)
+    out["status_rule"] = pd.Categorical.from_codes(rule, dtype=_RULE_DTYPE)
     return out
 
 
@@ -331,14 +340,14 @@ class ChurnScorer:
     # -- fitting
     def _inputs(self, snapshot: pd.DataFrame) -> pd.DataFrame:
         unit = _DAYS[self.params.time_unit]
-        buyers = snapshot.loc[snapshot["purchase_days"].to_numpy() > 0]
+        buyer = snapshot["purchase_days"].to_numpy() > 0
         return pd.DataFrame(
             {
-                "frequency": buyers["frequency"].to_numpy(dtype="float64"),
-                "recency": buyers["recency"].to_numpy(dtype="float64") / unit,
-                "T": buyers["T"].to_numpy(dtype="float64") / unit,
+                "frequency": snapshot["frequency"].to_numpy(dtype="float64")[buyer],
+                "recency": snapshot["recency"].to_numpy(dtype="float64")[buyer] / unit,
+                "T": snapshot["T"].to_numpy(dtype="float64")[buyer] / unit,
             },
-            index=buyers.index,
+            index=snapshot.index[buyer],
         )
 
     def fit(self, snapshot: pd.DataFrame) -> ChurnScorer:

@@ -13,8 +13,13 @@ import warnings
 
 import pandas as pd
 
-from winback.churn import ChurnParams, score_churn, write_status
-from winback.snapshot import SnapshotParams, month_end_snapshots, write_snapshot
+from winback.churn import SCORING_COLUMNS, ChurnParams, score_churn, write_status
+from winback.snapshot import (
+    SnapshotParams,
+    month_end_snapshot_tables,
+    snapshot_frame,
+    write_snapshot_table,
+)
 from winback.store import table_months, transaction
 
 __all__ = ["fill_status_history"]
@@ -27,7 +32,9 @@ def fill_status_history(
 
     Only months missing from the store's ``churn_status`` are computed (their snapshot is
     stored too, in ``snapshots``), all from one pass over the transactions
-    (:func:`winback.snapshot.month_end_snapshots`).
+    (:func:`winback.snapshot.month_end_snapshot_tables`). A month's snapshot goes from
+    DuckDB back into the store as Arrow; only the columns scoring reads are converted to
+    pandas.
 
     Months before the first transaction are skipped. Returns one row per month of the
     window: ``month``, ``source`` (``stored`` / ``filled`` / ``no data``) and ``customers``.
@@ -51,11 +58,11 @@ def fill_status_history(
         # statuses are stored together (one transaction per month bounds the memory held)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # stage 1 reports a missing interactions source
-            for past, snapshot in month_end_snapshots(con, todo, params=snapshot_params):
-                scored = score_churn(snapshot, params=churn_params)
+            for past, table in month_end_snapshot_tables(con, todo, params=snapshot_params):
+                scored = score_churn(snapshot_frame(table, SCORING_COLUMNS), params=churn_params)
                 with transaction(con):
                     if past not in have_snapshots:
-                        write_snapshot(con, snapshot)
+                        write_snapshot_table(con, past, table)
                     write_status(con, past, scored)
     table = pd.DataFrame(rows, columns=["month", "source", "customers"])
     counts = dict(con.execute(

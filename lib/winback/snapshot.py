@@ -75,11 +75,14 @@ __all__ = [
     "SnapshotError",
     "SnapshotParams",
     "month_end_snapshot",
+    "month_end_snapshot_tables",
     "month_end_snapshots",
     "read_snapshot",
+    "snapshot_frame",
     "snapshot_months",
     "store_frame",
     "write_snapshot",
+    "write_snapshot_table",
 ]
 
 # Interaction kinds of the data contract (one engagement column per kind and window).
@@ -689,6 +692,20 @@ def month_end_snapshots(
     SnapshotError
         As :func:`month_end_snapshot`, for the first month it concerns.
     """
+    for month, table in month_end_snapshot_tables(con, months, params=params):
+        yield month, _to_pandas(table)
+
+
+def month_end_snapshot_tables(
+    con: duckdb.DuckDBPyConnection, months, *, params: SnapshotParams
+) -> Iterator[tuple[str, pa.Table]]:
+    """:func:`month_end_snapshots` as Arrow tables, before any pandas conversion.
+
+    For callers that store a snapshot straight back into the store
+    (:func:`write_snapshot_table`) and read only a few of its columns into pandas
+    (:func:`snapshot_frame`): at a million customers the 70-column pandas round trip of
+    every history month costs more than the query.
+    """
     months = [_check_month(m) for m in months]
     if not months:
         return
@@ -713,7 +730,7 @@ def month_end_snapshots(
             table = _run_snapshot(con, sql, month, params, end_max=end_max)
             if table["signup_date"].null_count:
                 raise _orphans_error(con, _end(month), it_cols is not None)
-            yield month, _to_pandas(table)
+            yield month, table
     finally:
         con.execute(f"DROP TABLE IF EXISTS {daily}")
         con.execute(f"DROP TABLE IF EXISTS {pday}")
@@ -778,6 +795,38 @@ def write_snapshot(con: duckdb.DuckDBPyConnection, snapshot: pd.DataFrame) -> in
             )
     replace_month(con, "snapshots", month, store_frame(snapshot))
     return len(snapshot)
+
+
+def snapshot_frame(table: pa.Table, columns=None) -> pd.DataFrame:
+    """A snapshot Arrow table (or ``columns`` of it) as pandas, with the compact dtypes."""
+    if columns is not None:
+        table = table.select([c for c in table.column_names if c in set(columns)])
+    return _to_pandas(table)
+
+
+def write_snapshot_table(con: duckdb.DuckDBPyConnection, month: str, table: pa.Table) -> int:
+    """Store a snapshot Arrow table of ``month`` (from :func:`month_end_snapshot_tables`).
+
+    The same rows and column types as :func:`write_snapshot` of its pandas frame: the
+    table's columns are cast to the stored table's by name, in one transaction replacing
+    ``month``'s rows. When the store has no ``snapshots`` table yet it is created through
+    :func:`write_snapshot`, so its column types are always the pandas path's.
+    """
+    month = _check_month(month)
+    if _columns(con, "snapshots") is None:
+        return write_snapshot(con, _to_pandas(table))
+    months = pc.unique(table["month"]).to_pylist()
+    if months != [month]:
+        raise SnapshotError(f"write_snapshot_table({month!r}): the table holds months {months}.")
+    extra = sorted(set(table.column_names) - set(_columns(con, "snapshots")))
+    if extra:
+        raise SnapshotError(
+            f"Store table 'snapshots' lacks column(s) {extra} of the new snapshot: the "
+            "snapshot definition changed. Rebuild the table (drop it and rerun the "
+            "months) or drop those columns."
+        )
+    replace_month(con, "snapshots", month, table)
+    return table.num_rows
 
 
 def read_snapshot(con: duckdb.DuckDBPyConnection, month: str) -> pd.DataFrame:

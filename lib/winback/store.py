@@ -18,6 +18,8 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 __all__ = [
     "StoreBusyError",
@@ -147,16 +149,23 @@ def replace_table(con, name: str, frame: pd.DataFrame) -> None:
 def replace_month(con, name: str, month: str, frame: pd.DataFrame) -> None:
     """Replace exactly ``month``'s rows of table ``name`` with ``frame`` (one transaction).
 
-    ``frame`` must carry a ``month`` column equal to ``month`` on every row. The table is
-    created from the frame's schema when missing; columns are matched by name.
+    ``frame`` (a DataFrame or an Arrow table) must carry a ``month`` column equal to
+    ``month`` on every row. The table is created from the frame's schema when missing;
+    columns are matched by name.
     """
-    if "month" not in frame.columns:
+    columns = frame.column_names if isinstance(frame, pa.Table) else frame.columns
+    if "month" not in columns:
         raise ValueError(f"replace_month({name!r}): the frame has no 'month' column.")
-    wrong = frame["month"].astype(str) != month
+    if isinstance(frame, pa.Table):
+        found = pc.unique(pc.cast(frame["month"], pa.string())).to_pylist()
+        months = pd.Series(frame["month"].to_pandas() if found != [month] else [], dtype=str)
+    else:
+        months = frame["month"].astype(str)
+    wrong = (months != month).to_numpy()
     if wrong.any():
         raise ValueError(
             f"replace_month({name!r}, {month!r}): {int(wrong.sum())} rows carry another month "
-            f"(e.g. {frame.loc[wrong, 'month'].iloc[0]!r})."
+            f"(e.g. {months[wrong].iloc[0]!r})."
         )
     with transaction(con):
         con.register("_incoming", frame)
