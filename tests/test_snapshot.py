@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -431,3 +432,51 @@ def test_history_fill_stores_what_stage_one_would_have():
     again = fill_status_history(con, "2024-07", snapshot_params=PARAMS,
                                 churn_params=churn_params)
     assert again["source"].tolist() == ["stored"] * 3
+
+
+def test_relevance_check_reads_the_stored_snapshot_and_agrees_with_a_fresh_one():
+    from winback.churn import ChurnParams
+    from winback.churn_checks import relevance_check
+    from winback.history import fill_status_history
+
+    churn_params = ChurnParams(history_months=3, new_window_days=30, penalizer=0.05,
+                               relevance_horizon_months=2)
+    fresh, stored = _random_store(), _random_store()
+    fill_status_history(stored, "2024-07", snapshot_params=PARAMS, churn_params=churn_params)
+    assert "2024-05" in snapshot_months(stored) and not snapshot_months(fresh)
+    got = relevance_check(stored, "2024-07", snapshot_params=PARAMS, churn_params=churn_params)
+    expected = relevance_check(fresh, "2024-07", snapshot_params=PARAMS,
+                               churn_params=churn_params)
+    assert got["as_of"].eq("2024-05").all() and len(got) > 0
+    pd.testing.assert_frame_equal(got, expected)
+
+
+def _random_store(n: int = 400, seed: int = 7):
+    """Customers buying at their own rates from 2023 on; a third stop in 2024."""
+    rng = np.random.default_rng(seed)
+    ids = [f"C{i:04d}" for i in range(n)]
+    signup = T("2023-01-01") + pd.to_timedelta(rng.integers(0, 200, n), unit="D")
+    customers = pd.DataFrame({"customer_id": ids, "signup_date": signup.astype("datetime64[us]"),
+                              "region": rng.choice(["north", "south"], n),
+                              "do_not_contact": np.zeros(n, bool)})
+    rows = []
+    for i, start in enumerate(signup):
+        stop = T("2024-03-01") if i % 3 == 0 else T("2024-08-01")
+        day = start + pd.Timedelta(days=int(rng.integers(0, 30)))
+        while day < stop:
+            rows.append((f"o{len(rows)}", ids[i], day, float(rng.gamma(2.0, 30.0)), "grocery",
+                         False))
+            day += pd.Timedelta(days=int(rng.exponential(10 + 40 * (i % 5))) + 1)
+    tx = pd.DataFrame(rows, columns=["order_id", "customer_id", "order_ts", "amount",
+                                     "category", "is_return"])
+    tx["order_ts"] = tx["order_ts"].astype("datetime64[us]")
+    k = 6 * n
+    interactions = pd.DataFrame({
+        "customer_id": rng.choice(ids, k),
+        "ts": (T("2023-06-01") + pd.to_timedelta(rng.integers(0, 420, k), unit="D"))
+        .astype("datetime64[us]"),
+        "kind": rng.choice(["service_ticket", "review", "community_post"], k)})
+    interactions = interactions.merge(customers[["customer_id", "signup_date"]])
+    interactions = interactions.loc[interactions["ts"] >= interactions["signup_date"],
+                                    ["customer_id", "ts", "kind"]]
+    return _store(customers=customers, transactions=tx, interactions=interactions)

@@ -1,8 +1,9 @@
 """Checks of the churn definition: are the indicators relevant, and does it find known churn?
 
-Relevance is checked on the past: the snapshot ``H`` months before the run month is scored
-with this month's rules, and each indicator is compared with whether the customer actually
-bought in the ``H`` months since (:func:`winback.churn.indicator_relevance`). Where a file
+Relevance is checked on the past: the snapshot ``H`` months before the run month (as
+stored by stage 1 or the history fill, else computed) is scored with this month's rules,
+and each indicator is compared with whether the customer actually bought in the ``H``
+months since (:func:`winback.churn.indicator_relevance`). Where a file
 of confirmed churn exists (closed accounts, or the demo simulator's truth), the
 ``churned`` status is checked against it (:func:`winback.churn.churn_precision_recall`).
 """
@@ -14,13 +15,14 @@ from pathlib import Path
 import pandas as pd
 
 from winback.churn import (
+    SCORING_COLUMNS,
     ChurnParams,
     churn_precision_recall,
     future_purchases,
     indicator_relevance,
     score_churn,
 )
-from winback.snapshot import SnapshotParams, month_end_snapshot
+from winback.snapshot import SnapshotParams, month_end_snapshot, read_snapshot, snapshot_months
 
 __all__ = ["known_churn_check", "read_known_churn", "relevance_check"]
 
@@ -46,7 +48,10 @@ def relevance_check(
     if first is None or pd.Timestamp(first) > pd.Period(past, "M").start_time:
         return pd.DataFrame({"note": [f"transactions do not reach back to {past}: "
                                       "no relevance check this month"]})
-    snapshot = month_end_snapshot(con, past, params=snapshot_params)
+    if past in snapshot_months(con):  # stored by stage 1 or the history fill
+        snapshot = read_snapshot(con, past, columns=SCORING_COLUMNS)
+    else:
+        snapshot = month_end_snapshot(con, past, params=snapshot_params)
     scored = score_churn(snapshot, params=churn_params)
     eligible = scored[~scored["status"].isin(["new", "lost"]) & scored["p_alive"].notna()]
     future = future_purchases(con, past, horizon)

@@ -829,8 +829,10 @@ def write_snapshot_table(con: duckdb.DuckDBPyConnection, month: str, table: pa.T
     return table.num_rows
 
 
-def read_snapshot(con: duckdb.DuckDBPyConnection, month: str) -> pd.DataFrame:
+def read_snapshot(con: duckdb.DuckDBPyConnection, month: str, columns=None) -> pd.DataFrame:
     """The stored snapshot of ``month`` (compact dtypes, sorted by ``customer_id``).
+
+    ``columns``: only these besides ``month`` and ``customer_id`` (all when ``None``).
 
     Raises
     ------
@@ -838,5 +840,7 @@ def read_snapshot(con: duckdb.DuckDBPyConnection, month: str) -> pd.DataFrame:
         The store has no ``snapshots`` table or no rows for ``month``.
     """
     month = _check_month(month)
-    frame = read_month(con, "snapshots", month)
+    if columns is not None:
+        columns = ["month", "customer_id", *columns]
+    frame = read_month(con, "snapshots", month, columns)
     return _compact(frame.sort_values("customer_id", ignore_index=True))

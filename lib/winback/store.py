@@ -184,11 +184,15 @@ def read_table(con, name: str) -> pd.DataFrame:
     return con.execute(f'SELECT * FROM "{name}"').df()
 
 
-def read_month(con, name: str, month: str) -> pd.DataFrame:
-    """Rows of month-keyed table ``name`` for ``month`` (an error when there are none)."""
+def read_month(con, name: str, month: str, columns=None) -> pd.DataFrame:
+    """Rows of month-keyed table ``name`` for ``month`` (an error when there are none).
+
+    ``columns``: only these (in this order); all columns when ``None``.
+    """
     if not has_table(con, name):
         raise KeyError(f"The store has no table {name!r}: run the stage that writes it first.")
-    frame = con.execute(f'SELECT * FROM "{name}" WHERE month = ?', [month]).df()
+    select = "*" if columns is None else ", ".join(f'"{c}"' for c in dict.fromkeys(columns))
+    frame = con.execute(f'SELECT {select} FROM "{name}" WHERE month = ?', [month]).df()
     if frame.empty:
         raise KeyError(
             f"The store's table {name!r} has no rows for {month}: run that month's earlier "
