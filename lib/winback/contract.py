@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import Field, field_validator
 
 from winback.config import Section
@@ -464,17 +466,96 @@ _EXCEL_SERIAL = r"\d{5}(?:\.\d+)?"
 _SERIAL_RANGE = (20000, 80000)
 _EXCEL_EPOCH = pd.Timestamp("1899-12-30")
 _FLOAT_ID = r"[+-]?\d+\.0+"
+_FORMULA_FIRST = np.zeros(256, bool)
+_FORMULA_FIRST[[ord(c) for c in _FORMULA_START]] = True
 
 
 def _texts(s: pd.Series, missing: frozenset[str] = frozenset()) -> pd.Series:
     """Values as stripped strings (object-free ``str`` dtype); empty and missing tokens -> NA."""
     if not (pd.api.types.is_string_dtype(s) and s.dtype != object):
         s = s.map(_to_text, na_action="ignore").astype("str")
+    edges = _edges(s)
+    if edges is not None and not edges.strip_candidates().any():
+        # nothing to strip (the common case): keep the values, no copy
+        bad = edges.present & (edges.length == 0)
+        if missing:
+            bad |= s.isin(list(missing)).fillna(False).to_numpy(dtype=bool)
+        return s.mask(bad) if bad.any() else s
     t = s.str.strip()
     bad = t.eq("")
     if missing:
         bad |= t.isin(list(missing))
     return t.mask(bad.fillna(False))
+
+
+# Bytes that can start or end a UTF-8 encoded whitespace character (str.strip removes
+# them): ASCII tab..CR, FS..US and space; U+0085, U+00A0, U+1680, U+180E, U+2000..U+205F
+# and U+3000 start with C2, E1, E2 or E3 and end with one of the continuation bytes below.
+_WS_FIRST = np.zeros(256, bool)
+_WS_FIRST[[*range(0x09, 0x0E), *range(0x1C, 0x21), 0xC2, 0xE1, 0xE2, 0xE3]] = True
+_WS_LAST = np.zeros(256, bool)
+_WS_LAST[[*range(0x09, 0x0E), *range(0x1C, 0x21), *range(0x80, 0x8B), 0x8E, 0x9F, 0xA0,
+          0xA8, 0xA9, 0xAF]] = True
+
+
+@dataclass
+class _Edges:
+    """Per value of an Arrow-backed string column: present, byte length, first and last byte
+    (0 when missing or empty), read from the Arrow buffers without making Python strings."""
+
+    present: np.ndarray
+    length: np.ndarray
+    first: np.ndarray
+    last: np.ndarray
+
+    def strip_candidates(self) -> np.ndarray:
+        """Values that may start or end with whitespace (a superset; str.strip decides)."""
+        some = self.length > 0
+        return some & (_WS_FIRST[self.first] | _WS_LAST[self.last])
+
+
+def _arrow_strings(s: pd.Series) -> pa.ChunkedArray | None:
+    """The Arrow string data behind a ``str`` column (no copy), or None for other storage."""
+    arr = s.array
+    if not hasattr(arr, "__arrow_array__") or getattr(s.dtype, "storage", None) != "pyarrow":
+        return None
+    data = arr.__arrow_array__()
+    if isinstance(data, pa.Array):
+        data = pa.chunked_array([data])
+    if not (pa.types.is_string(data.type) or pa.types.is_large_string(data.type)):
+        return None
+    return data
+
+
+def _edges(s: pd.Series) -> _Edges | None:
+    data = _arrow_strings(s)
+    if data is None:
+        return None
+    n = len(data)
+    present = np.zeros(n, bool)
+    length = np.zeros(n, np.int64)
+    first = np.zeros(n, np.uint8)
+    last = np.zeros(n, np.uint8)
+    at = 0
+    for chunk in data.chunks:
+        k = len(chunk)
+        if not k:
+            continue
+        _, off_buf, data_buf = chunk.buffers()
+        off_type = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+        offsets = np.frombuffer(off_buf, dtype=off_type)[chunk.offset: chunk.offset + k + 1]
+        valid = (chunk.is_valid().to_numpy(zero_copy_only=False) if chunk.null_count
+                 else np.ones(k, bool))
+        lens = np.where(valid, np.diff(offsets), 0)
+        present[at: at + k] = valid
+        length[at: at + k] = lens
+        some = np.flatnonzero(lens > 0)
+        if len(some) and data_buf is not None:
+            body = np.frombuffer(data_buf, dtype=np.uint8)
+            first[at + some] = body[offsets[some]]
+            last[at + some] = body[offsets[some + 1] - 1]
+        at += k
+    return _Edges(present, length, first, last)
 
 
 def _to_text(v: Any) -> Any:
@@ -684,7 +765,11 @@ def _formula_mask(series: pd.Series) -> pd.Series:
         s = series
     else:
         s = series.map(lambda v: v if isinstance(v, str) else None).astype("str")
-    risky = s.str.match(r"[=+\-@\t\r]").fillna(False).to_numpy(dtype=bool, copy=True)
+    edges = _edges(s)
+    if edges is not None:  # the first byte decides (the formula characters are ASCII)
+        risky = _FORMULA_FIRST[edges.first]
+    else:
+        risky = s.str.match(r"[=+\-@\t\r]").fillna(False).to_numpy(dtype=bool, copy=True)
     if risky.any():
         pos = np.flatnonzero(risky)
         number = s.iloc[pos].str.fullmatch(_NUMBER_LIKE.pattern).fillna(False)
@@ -709,7 +794,7 @@ class _Checker:
         files = getattr(raw, "row_files", None)
         self.files = (np.asarray(files, dtype=object) if files is not None
                       else np.full(self.n, raw.origin, dtype=object))
-        self.multi_file = len(set(self.files.tolist())) > 1
+        self.multi_file = len(pd.unique(self.files)) > 1
         self.issues: list[Issue] = []
         self.notes: list[Issue] = []
         self.quarantined = np.zeros(self.n, bool)
@@ -923,7 +1008,7 @@ def validate(raw: RawSource, *, as_of: pd.Timestamp | str, rules: ValidationPara
             p = _parse_datetime(src, missing_tokens, rules.date_formats)
             typed[name] = p.values
             act_on_value("unparseable_date", col, p.bad, src,
-                         _details(src, np.full(len(src), "not a date", dtype=object)))
+                         _details(src, "not a date"))
             if p.converted:
                 chk.note("parsed_date", name, p.converted,
                          f"{p.converted} dates in other formats (validation.date_formats, "
@@ -960,7 +1045,7 @@ def validate(raw: RawSource, *, as_of: pd.Timestamp | str, rules: ValidationPara
             act_on_value("non_finite", col, p.nonfinite, src)
             fmt_action = rules.action("formatted_number")
             act_on_value("formatted_number", col, p.converted_mask, src,
-                         _details(src, np.full(len(src), "a formatted number", dtype=object)),
+                         _details(src, "a formatted number"),
                          what=(f"{RULES['formatted_number'].what} (read as the number shown, "
                                f"e.g. {p.converted_example})" if fmt_action == "warn" else None))
             if p.converted and fmt_action == "warn":
@@ -984,7 +1069,7 @@ def validate(raw: RawSource, *, as_of: pd.Timestamp | str, rules: ValidationPara
                               strip=col.type != "text")
             typed[name] = p.values
             if col.type == "id":
-                floaty = typed[name].str.fullmatch(_FLOAT_ID).fillna(False).to_numpy()
+                floaty = _float_ids(typed[name])
                 if floaty.any():
                     ids = typed[name]
                     example = ids[floaty].iloc[0]
@@ -997,11 +1082,11 @@ def validate(raw: RawSource, *, as_of: pd.Timestamp | str, rules: ValidationPara
             if col.allowed is not None:
                 _check_category(chk, col, typed, act_on_value, src)
             if col.type == "text":
-                too_long = (typed[name].str.len() > rules.max_text_length).fillna(False)
-                mask = too_long.to_numpy()
+                lengths = typed[name].str.len()
+                mask = (lengths > rules.max_text_length).fillna(False).to_numpy()
                 action, pos = chk.fire("text_too_long", name, mask,
-                                       values=typed[name].str.len().astype("Int64").astype(str)
-                                       + " characters")
+                                       values=(lengths.astype("Int64").astype(str)
+                                               + " characters") if mask.any() else None)
                 if action == "truncate":
                     typed[name] = typed[name].str.slice(0, rules.max_text_length)
             risky = _formula_mask(typed[name]).to_numpy()
@@ -1075,9 +1160,8 @@ def validate(raw: RawSource, *, as_of: pd.Timestamp | str, rules: ValidationPara
         alive = ~(chk.quarantined | chk.held_out)
 
     if known_customers is not None and contract.name != "customers" and "customer_id" in typed:
-        known = pd.Index(pd.Series(known_customers).dropna().astype(str).unique(), dtype=object)
         ids = typed["customer_id"]
-        found = known.get_indexer(ids.astype(object)) >= 0
+        found = _isin_strings(ids, pd.Series(known_customers).dropna().astype(str))
         unknown = alive & ~found & ids.notna().to_numpy()
         chk.fire("unknown_customer", "customer_id", unknown, values=ids)
         alive = ~(chk.quarantined | chk.held_out)
@@ -1105,7 +1189,9 @@ def validate(raw: RawSource, *, as_of: pd.Timestamp | str, rules: ValidationPara
 
     removed = chk.quarantined | chk.held_out
     keep = np.flatnonzero(~removed)
-    clean = pd.DataFrame({c.name: typed[c.name] for c in contract.columns}).iloc[keep]
+    clean = pd.DataFrame({c.name: typed[c.name] for c in contract.columns})
+    if removed.any():
+        clean = clean.iloc[keep]
     clean = clean.reset_index(drop=True)
     quarantine = _quarantine_frame(chk, frame)
     counts = {
@@ -1124,6 +1210,22 @@ def validate(raw: RawSource, *, as_of: pd.Timestamp | str, rules: ValidationPara
     )
 
 
+def _as_arrow(s: pd.Series) -> pa.ChunkedArray:
+    """A string column as Arrow strings (no copy when it is Arrow-backed already)."""
+    data = _arrow_strings(s)
+    if data is None:
+        data = pa.chunked_array([pa.array(s.astype("str").to_numpy(dtype=object, na_value=None),
+                                          type=pa.large_string())])
+    return data
+
+
+def _isin_strings(values: pd.Series, known: pd.Series) -> np.ndarray:
+    """``values.isin(known)`` for string columns (missing values: False), hashed by Arrow."""
+    vals = _as_arrow(values)
+    ref = pc.unique(_as_arrow(known).cast(vals.type).combine_chunks())
+    return pc.fill_null(pc.is_in(vals, value_set=ref), False).to_numpy(zero_copy_only=False)
+
+
 def _blank(s: pd.Series, pos: np.ndarray) -> pd.Series:
     out = s.copy()
     out.iloc[pos] = None
@@ -1137,16 +1239,29 @@ def _to_int(v: pd.Series) -> pd.Series:
     return pd.Series(out, index=v.index)
 
 
-def _details(src: pd.Series, reason: np.ndarray):
+def _details(src: pd.Series, reason: np.ndarray | str):
     """Quarantine detail of the rows at given positions: the value and why it was rejected
-    (computed only for the rows that fired)."""
+    (computed only for the rows that fired); ``reason`` per row, or one for every row."""
 
     def detail(pos: np.ndarray) -> list[str]:
         values = src.iloc[pos].tolist()
-        return [f"{_clip(_to_text(v))!r} is {r}" for v, r in zip(values, reason[pos],
-                                                                   strict=True)]
+        why = [reason] * len(pos) if isinstance(reason, str) else reason[pos]
+        return [f"{_clip(_to_text(v))!r} is {r}" for v, r in zip(values, why, strict=True)]
 
     return detail
+
+
+def _float_ids(ids: pd.Series) -> np.ndarray:
+    """Ids written as decimals (``123.0``): only values ending in 0 can match, the rest
+    are skipped without a regular expression."""
+    edges = _edges(ids)
+    if edges is None:
+        return ids.str.fullmatch(_FLOAT_ID).fillna(False).to_numpy()
+    out = np.zeros(len(ids), bool)
+    cand = np.flatnonzero(edges.last == ord("0"))
+    if len(cand):
+        out[cand] = ids.iloc[cand].str.fullmatch(_FLOAT_ID).fillna(False).to_numpy()
+    return out
 
 
 def _check_category(chk: _Checker, col: Column, typed: dict[str, pd.Series], act, src) -> None:
@@ -1171,12 +1286,11 @@ def _check_duplicates(chk: _Checker, contract: SourceContract, typed: dict[str, 
     pos_alive = np.flatnonzero(alive)
     if len(pos_alive) < 2:
         return
-    sub = pd.DataFrame({c: typed[c] for c in present}).iloc[pos_alive]
     key = list(contract.key)
-    dup_key = sub.duplicated(subset=key, keep=False).to_numpy()
-    if not dup_key.any():
+    dup_pos = _repeated_keys(typed, key, pos_alive)
+    if not len(dup_pos):
         return
-    cand = sub[dup_key]
+    cand = pd.DataFrame({c: typed[c].iloc[dup_pos] for c in present})
     exact_extra = cand.duplicated(keep="first").to_numpy()
     key_text = " / ".join(key)
     if exact_extra.any():
@@ -1217,6 +1331,67 @@ def _check_duplicates(chk: _Checker, contract: SourceContract, typed: dict[str, 
                  details=detail,
                  what=f"{n_keys} {key_text} {'value appears' if n_keys == 1 else 'values appear'}"
                       f" more than once with different {', '.join(cols_all)}")
+
+
+def _repeated_keys(typed: dict[str, pd.Series], key: list[str],
+                   pos_alive: np.ndarray) -> np.ndarray:
+    """Positions (among ``pos_alive``) whose key occurs more than once there.
+
+    A one-column string key is counted by Arrow (hashing, no Python strings); other keys
+    use ``DataFrame.duplicated``.
+    """
+    col = typed[key[0]]
+    if len(key) == 1 and _arrow_strings(col) is not None:
+        every = len(pos_alive) == len(col)
+        vals = _as_arrow(col if every else col.iloc[pos_alive])
+        words = _packed_words(vals)
+        if words is not None:  # short codes: compare them as integers
+            hi, lo, size = words
+            mixed = hi ^ (lo * np.uint64(0x9E3779B97F4A7C15)) ^ size.astype(np.uint64)
+            maybe = np.flatnonzero(pd.Series(mixed).duplicated(keep=False).to_numpy())
+            if not len(maybe):
+                return np.zeros(0, np.int64)
+            exact = pd.DataFrame({"hi": hi[maybe], "lo": lo[maybe], "size": size[maybe]}
+                                 ).duplicated(keep=False)
+            return pos_alive[maybe[exact.to_numpy()]]
+        counts = pc.value_counts(vals)
+        repeated = counts.field("values").filter(pc.greater(counts.field("counts"), 1))
+        if not len(repeated):
+            return np.zeros(0, np.int64)
+        hit = pc.is_in(vals, value_set=repeated, skip_nulls=False)
+        return pos_alive[pc.fill_null(hit, False).to_numpy(zero_copy_only=False)]
+    sub = pd.DataFrame({c: typed[c] for c in key}).iloc[pos_alive]
+    return pos_alive[sub.duplicated(keep=False).to_numpy()]
+
+
+# big-endian word masks keeping the first k bytes (k = 0..8)
+_KEEP_BYTES = np.array([0] + [(0xFFFFFFFFFFFFFFFF << (64 - 8 * k)) & 0xFFFFFFFFFFFFFFFF
+                              for k in range(1, 9)], dtype=np.uint64)
+
+
+def _packed_words(data: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Strings of at most 16 bytes without missing values as two big-endian ``uint64`` words
+    (zero-padded) and the byte length: equal triples iff equal strings. None for other
+    columns."""
+    n = len(data)
+    if not n or data.null_count:
+        return None
+    chunk = data.combine_chunks() if data.num_chunks != 1 else data.chunk(0)
+    _, off_buf, data_buf = chunk.buffers()
+    off_type = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+    offsets = np.frombuffer(off_buf, dtype=off_type)[chunk.offset: chunk.offset + n + 1]
+    lens = np.diff(offsets)
+    if lens.max() > 16 or data_buf is None:
+        return None
+    body = np.zeros(int(offsets[-1] - offsets[0]) + 16, np.uint8)
+    body[: len(body) - 16] = np.frombuffer(data_buf, dtype=np.uint8)[offsets[0]: offsets[-1]]
+    # every byte position read as the start of a big-endian 8-byte word (a strided view)
+    at = np.ndarray((len(body) - 7,), dtype=">u8", buffer=body, strides=(1,))
+    starts = offsets[:-1] - offsets[0]
+    lens = lens.astype(np.int64)
+    hi = at[starts].astype(np.uint64) & _KEEP_BYTES[np.minimum(lens, 8)]
+    lo = at[starts + 8].astype(np.uint64) & _KEEP_BYTES[np.maximum(lens - 8, 0)]
+    return hi, lo, lens
 
 
 def _key_values(typed: dict[str, pd.Series], key: list[str]) -> pd.Series:

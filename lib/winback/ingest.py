@@ -15,7 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from winback.config import Params
 from winback.contract import QUARANTINE_COLUMNS, Validated, validate_all
@@ -101,11 +103,22 @@ def campaign_months(store_path) -> list[str]:
 
 
 def store_sources(con, loaded: Loaded) -> None:
-    """Replace the store's source tables with the clean rows, its quarantine and contacts tables."""
+    """Replace the store's source tables with the clean rows, its quarantine and contacts tables.
+
+    Frames go to DuckDB as Arrow tables (their string columns are Arrow already, so DuckDB
+    reads them without a conversion pass); the stored column types are those of the frames.
+    """
     for name, result in loaded.by_source.items():
-        replace_table(con, name, result.clean)
+        replace_table(con, name, _arrow(result.clean))
     replace_table(con, "quarantine", loaded.quarantine)
-    replace_table(con, CONTACTS_TABLE, loaded.contacts)
+    replace_table(con, CONTACTS_TABLE, _arrow(loaded.contacts))
+
+
+def _arrow(frame: pd.DataFrame):
+    """``frame`` as an Arrow table when every column converts as is, else the frame."""
+    if frame.empty or any(t is np.dtype(object) for t in frame.dtypes):
+        return frame
+    return pa.Table.from_pandas(frame, preserve_index=False)
 
 
 def quarantine_counts(quarantine: pd.DataFrame) -> pd.DataFrame:
