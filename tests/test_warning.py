@@ -262,6 +262,40 @@ def test_watchlist_names_the_factors_that_raise_risk(fitted):
     assert (by_prob["risk"] >= 0.6).all()
 
 
+def test_score_and_risk_equal_the_estimators_own_probabilities(fitted):
+    table, models = fitted
+    X = table[list(FEATURES)]
+    for kind in ("logistic", "gbm"):
+        for calibration in ("sigmoid", "isotonic", "none"):
+            model = models[kind]
+            if calibration != "sigmoid":
+                model = WarningModel(kind, calibration=calibration, gbm=model.gbm,
+                                     random_state=5).fit(X, table["label"],
+                                                         months=table["month"])
+            score, risk = model.score_and_risk(X)
+            np.testing.assert_array_equal(score, model.base_.predict_proba(X)[:, 1])
+            expected = (score if model.calibrator_ is None
+                        else model.calibrator_.predict_proba(X)[:, 1])
+            np.testing.assert_array_equal(risk, expected)
+
+
+def test_median_imputer_equals_scikit_learns():
+    from sklearn.impute import SimpleImputer
+
+    from winback.warning import _MedianImputer
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(1001, 5))
+    X[rng.random(X.shape) < 0.3] = np.nan
+    X[:, 3] = np.nan  # an empty column imputes 0
+    X[:, 4] = np.round(X[:, 4])  # ties
+    for rows in (slice(None), slice(0, 1000)):  # odd and even counts
+        ours = _MedianImputer(strategy="median", keep_empty_features=True).fit(X[rows])
+        theirs = SimpleImputer(strategy="median", keep_empty_features=True).fit(X[rows])
+        np.testing.assert_array_equal(ours.statistics_, theirs.statistics_)
+        np.testing.assert_array_equal(ours.transform(X), theirs.transform(X))
+
+
 def test_logistic_contribution_is_coefficient_times_standardized_value(fitted):
     table, models = fitted
     lr = models["logistic"]
@@ -491,8 +525,12 @@ def demo_warning(demo_run, tmp_path_factory):
                           backtest=runs["2024-06"]["backtest"])
         rerun_wl = watchlist(rerun.model, again.scoring, month="2024-06", model_name=rerun.chosen,
                              capacity=capacity, rule=wp.watchlist_rule)
+        statuses = con.execute(
+            "SELECT month, customer_id, status FROM churn_status UNION ALL "
+            "SELECT month, customer_id, status FROM warning_status WHERE month NOT IN "
+            "(SELECT DISTINCT month FROM churn_status)").df()
     return {"runs": runs, "again": again, "params": params, "capacity": capacity,
-            "rerun_watchlist": rerun_wl}
+            "rerun_watchlist": rerun_wl, "statuses": statuses}
 
 
 @pytest.mark.slow
@@ -503,7 +541,7 @@ def test_demo_history_is_cached_and_labels_follow_the_churn_rules(demo_warning):
     first = demo_warning["runs"]["2024-06"]["history"]
     pd.testing.assert_frame_equal(first.table, again.table)
     # the population is active at the snapshot; label 1 = churned or lost within 3 months
-    st = again.statuses.set_index(["month", "customer_id"])["status"]
+    st = demo_warning["statuses"].set_index(["month", "customer_id"])["status"]
     sample = again.labels[again.labels["month"] == "2024-01"]
     assert (st.loc[list(zip(sample["month"], sample["customer_id"], strict=True))]
             == "active").all()
@@ -590,8 +628,8 @@ def test_watchlist_sentence_in_both_languages():
 
     table = pd.DataFrame({"month": ["2024-03"] * 10 + ["2024-02"] * 5,
                           "customer_id": [str(i) for i in range(15)]})
-    history = WarningHistory(month="2024-03", table=table, labels=None, statuses=None,
-                             snapshot=None, sources=None)
+    history = WarningHistory(month="2024-03", table=table, labels=None, snapshot=None,
+                             sources=None)
     wl = pd.DataFrame({"customer_id": ["1", "2", "3", "4"], "risk": [0.2, 0.4, 0.6, 0.8],
                        "factor_1": ["recency_days", "recency_days", "frequency", "recency_days"],
                        "factor_2": ["frequency", None, None, None]})

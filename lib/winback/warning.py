@@ -85,7 +85,9 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from pydantic import Field, model_validator
+from scipy.special import expit
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.frozen import FrozenEstimator
@@ -103,15 +105,16 @@ from winback.backtest import (
     training_months,
     wilson_interval,
 )
-from winback.churn import score_churn
+from winback.churn import SCORING_COLUMNS, score_churn
 from winback.config import Section
 from winback.messages import check_language, label
 from winback.messages import t as message
 from winback.settings import derive_seed, month_range
 from winback.snapshot import (
     month_end_snapshot,
-    month_end_snapshots,
+    month_end_snapshot_tables,
     read_snapshot,
+    snapshot_frame,
     snapshot_months,
     store_frame,
 )
@@ -437,6 +440,36 @@ def label_frame(
 # --------------------------------------------------------------------------- the model
 
 
+class _MedianImputer(SimpleImputer):
+    """``SimpleImputer(strategy="median")`` whose fit takes each column's median directly.
+
+    scikit-learn's median goes through a masked-array sort of the whole table; this one
+    partitions each column's non-missing values. Same statistics (the mean of the two
+    middle values for an even count; 0 for an all-missing column, as
+    ``keep_empty_features=True``), a fraction of the time on a few hundred thousand rows.
+    """
+
+    def _dense_fit(self, X, strategy, missing_values, fill_value):
+        if strategy != "median" or not (isinstance(missing_values, float)
+                                        and math.isnan(missing_values)):
+            return super()._dense_fit(X, strategy, missing_values, fill_value)
+        X = np.asarray(X, dtype=float)
+        stats = np.empty(X.shape[1])
+        for j in range(X.shape[1]):
+            col = X[:, j]
+            col = col[~np.isnan(col)]
+            if not len(col):
+                stats[j] = 0.0 if self.keep_empty_features else np.nan
+                continue
+            half, odd = divmod(len(col), 2)
+            if odd:
+                stats[j] = np.partition(col, half)[half]
+            else:
+                part = np.partition(col, (half - 1, half))
+                stats[j] = (part[half - 1] + part[half]) / 2.0
+        return stats
+
+
 def _as_frame(X: pd.DataFrame, features: list[str]) -> pd.DataFrame:
     missing = [f for f in features if f not in X.columns]
     if missing:
@@ -502,7 +535,7 @@ class WarningModel:
     def _estimator(self):
         if self.kind == "logistic":
             return Pipeline([
-                ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
+                ("impute", _MedianImputer(strategy="median", keep_empty_features=True)),
                 ("scale", StandardScaler()),
                 ("model", LogisticRegression(C=self.C, max_iter=1000)),
             ])
@@ -574,18 +607,33 @@ class WarningModel:
 
     def score(self, X: pd.DataFrame) -> np.ndarray:
         """Ranking score: the base model's churn probability (uncalibrated)."""
-        self._require_fitted()
-        with self._limits():
-            return self.base_.predict_proba(_as_frame(X, self.features_))[:, 1]
+        return self.score_and_risk(X)[0]
 
     def predict_risk(self, X: pd.DataFrame) -> np.ndarray:
         """Calibrated probability of churning within the horizon (the base score when uncalibrated)."""
+        return self.score_and_risk(X)[1]
+
+    def score_and_risk(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`score` and :meth:`predict_risk` of ``X`` from one pass of the base model.
+
+        The base model's decision value (log-odds) is computed once; the score is its
+        logistic transform (what ``predict_proba`` returns) and the risk the calibration
+        map of it (what the calibrator's ``predict_proba`` computes from the same value).
+        """
         self._require_fitted()
         Xf = _as_frame(X, self.features_)
         with self._limits():
-            if self.calibrator_ is None:
-                return self.base_.predict_proba(Xf)[:, 1]
-            return self.calibrator_.predict_proba(Xf)[:, 1]
+            raw = np.asarray(self.base_.decision_function(Xf), dtype=float).ravel()
+        score = expit(raw)
+        if self.calibrator_ is None:
+            return score, score
+        calibrated = self.calibrator_.calibrated_classifiers_
+        if len(calibrated) != 1 or len(calibrated[0].calibrators) != 1:
+            with self._limits():
+                return score, self.calibrator_.predict_proba(Xf)[:, 1]
+        risk = np.asarray(calibrated[0].calibrators[0].predict(raw), dtype=float)
+        risk[(risk > 1.0) & (risk <= 1.0 + 1e-5)] = 1.0
+        return score, risk
 
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
         """Per-customer contribution of each feature to the risk (see module docstring).
@@ -675,23 +723,21 @@ def _make_model(kind: str, params: WarningParams, seed: int) -> WarningModel:
                         gbm=params.gbm, random_state=seed, threads=params.threads)
 
 
-def _sample(frame: pd.DataFrame, max_rows: int, seed: int) -> pd.DataFrame:
-    """At most ``max_rows`` rows, a seeded uniform sample in the original order."""
-    if len(frame) <= max_rows:
-        return frame
-    rng = np.random.default_rng(seed)
-    keep = np.sort(rng.choice(len(frame), size=max_rows, replace=False))
-    return frame.iloc[keep]
-
-
 def _train(table: pd.DataFrame, months: list[str], eval_month: str, kinds, *,
            params: WarningParams, seed: int) -> tuple[dict[str, WarningModel], int]:
-    """Models for ``eval_month`` and the number of training rows available (before sampling)."""
-    train = table.loc[table["month"].isin(months) & table["label"].notna()]
-    check_no_future(train["month"].unique(), eval_month, horizon=params.horizon_months)
-    available = len(train)
-    train = _sample(train, params.max_train_rows,
-                    derive_seed(seed, eval_month, "warning", "sample"))
+    """Models for ``eval_month`` and the number of training rows available (before sampling).
+
+    Beyond ``max_train_rows`` qualifying rows, a seeded uniform sample of them is kept in
+    table order; rows are chosen by position, so only the kept rows are copied.
+    """
+    rows = np.flatnonzero((table["month"].isin(months) & table["label"].notna()).to_numpy())
+    check_no_future(table["month"].iloc[rows].unique(), eval_month,
+                    horizon=params.horizon_months)
+    available = len(rows)
+    if available > params.max_train_rows:
+        rng = np.random.default_rng(derive_seed(seed, eval_month, "warning", "sample"))
+        rows = rows[np.sort(rng.choice(available, size=params.max_train_rows, replace=False))]
+    train = table.iloc[rows]
     X = train[params.features]
     y = train["label"].astype(int).to_numpy()
     out = {}
@@ -871,8 +917,7 @@ def run_backtest(
         pred = pd.DataFrame({"month": e, "customer_id": ids, "label": y,
                              RULE: test[RULE].to_numpy(dtype=float)})
         for kind, model in models.items():
-            pred[f"{kind}_score"] = model.score(test)
-            pred[f"{kind}_risk"] = model.predict_risk(test)
+            pred[f"{kind}_score"], pred[f"{kind}_risk"] = model.score_and_risk(test)
             m = classification_metrics(y, pred[f"{kind}_score"], prob=pred[f"{kind}_risk"],
                                        capacity=capacity, ids=ids)
             metric_frames.append(m.assign(month=e, model=kind))
@@ -1099,8 +1144,7 @@ def watchlist(
         pool = scoring.loc[~scoring["do_not_contact"].astype(bool)]
     if pool.empty:
         return pd.DataFrame(columns=cols)
-    score = model.score(pool)
-    risk = model.predict_risk(pool)
+    score, risk = model.score_and_risk(pool)
     ids = pool["customer_id"].astype("str").to_numpy()
     order = rank_order(score, ids)
     if rule == "capacity":
@@ -1338,7 +1382,8 @@ def _write_cache(con, table: str, month: str, frame: pd.DataFrame) -> None:
     (the snapshot definition changed) is dropped and rebuilt, month by month, as needed."""
     if has_table(con, table):
         cols = {r[0] for r in con.execute(f'DESCRIBE "{table}"').fetchall()}
-        if cols != set(frame.columns):
+        names = frame.column_names if isinstance(frame, pa.Table) else frame.columns
+        if cols != set(names):
             con.execute(f'DROP TABLE "{table}"')
     replace_month(con, table, month, frame)
 
@@ -1415,86 +1460,140 @@ def _cache_months(con, table: str, digest: str) -> set[str]:
         f'SELECT DISTINCT month FROM "{table}" WHERE params_hash = ?', [digest]).fetchall()}
 
 
-def _read_columns(con, table: str, month: str, columns: list[str],
-                  digest: str | None = None) -> pd.DataFrame:
-    """``columns`` of ``month``'s rows of ``table`` (those present), sorted by customer_id."""
+def _status_of(m: str, source: str, digest: str) -> tuple[str, list]:
+    """Query and arguments of month ``m``'s status rows, in ``churn_status`` or the cache."""
+    if source == "churn_status":
+        return 'SELECT customer_id, status, score, p_alive FROM churn_status WHERE month = ?', [m]
+    return (f'SELECT customer_id, status, score, p_alive FROM "{STATUS_CACHE}" '
+            'WHERE month = ? AND params_hash = ?', [m, digest])
+
+
+def _in_list(values) -> str:
+    return ", ".join("'" + str(v).replace("'", "''") + "'" for v in values)
+
+
+def _population_sql(con, m: str, *, snap: tuple[str, str | None], status: dict,
+                    label_months: list[str] | None, columns: list[str], params: WarningParams):
+    """Month ``m``'s warning population: the snapshot ``columns``, ``churn_score``,
+    ``p_alive`` and (``label_months``: the ``H`` following months, all with statuses) the
+    label, one row per customer whose status at ``m`` is a population status, sorted by id.
+
+    Joining in DuckDB reads only those rows and columns: the statuses of a month and of its
+    label window never go through pandas.
+    """
+    table, digest = snap
     have = {r[0] for r in con.execute(f'DESCRIBE "{table}"').fetchall()}
-    cols = ", ".join(f'"{c}"' for c in columns if c in have)
-    where, args = "month = ?", [month]
+    cols = ", ".join(f's."{c}"' for c in columns if c in have)
+    where, args = "s.month = ?", [m]
     if digest is not None:
-        where, args = where + " AND params_hash = ?", [month, digest]
-    frame = con.sql(f'SELECT {cols} FROM "{table}" WHERE {where}', params=args).df()
-    return frame.sort_values("customer_id", ignore_index=True)
+        where, args = where + " AND s.params_hash = ?", [m, digest]
+    st_sql, st_args = status[m]
+    label, label_join, label_args = "CAST(NULL AS DOUBLE) AS label", "", []
+    if label_months is not None:
+        parts, label_args = [], []
+        for lm in label_months:
+            sql, a = status[lm]
+            parts.append(sql)
+            label_args.extend(a)
+        churned = _in_list(params.churn_statuses)
+        label_join = (f"LEFT JOIN (SELECT DISTINCT customer_id FROM ({' UNION ALL '.join(parts)})"
+                      f" WHERE status IN ({churned})) c ON c.customer_id = s.customer_id")
+        label = "CAST(c.customer_id IS NOT NULL AS DOUBLE) AS label"
+    sql = (f"SELECT {cols}, st.score AS churn_score, st.p_alive AS p_alive, {label} "
+           f'FROM "{table}" s JOIN ({st_sql}) st ON st.customer_id = s.customer_id '
+           f"{label_join} "
+           f"WHERE {where} AND st.status IN ({_in_list(params.population_statuses)}) "
+           "ORDER BY s.customer_id")
+    return con.execute(sql, st_args + label_args + args).df()
 
 
-def _history_snapshots(con, months: list[str], *, snapshot_params, columns: list[str],
-                       project: set[str]):
-    """(month, snapshot, source) of every month, as :func:`month_snapshot` gives them.
-
-    Months in ``project`` read only ``columns`` from the store or the cache. Months neither
-    stored nor cached are computed together (one read of the transactions) and cached.
-    """
-    stored = set(snapshot_months(con))
-    digest = _params_hash(snapshot_params)
-    cached = _cache_months(con, SNAPSHOT_CACHE, digest)
-    missing = [m for m in months if m not in stored and m not in cached]
-    computed = month_end_snapshots(con, missing, params=snapshot_params)
-    try:
-        for m in months:
-            if m in missing:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")  # a missing interactions table: stage 1
-                    _, snap = next(computed)
-                _write_cache(con, SNAPSHOT_CACHE, m, store_frame(snap).assign(params_hash=digest))
-                yield m, snap, "computed"
-            elif m not in project:
-                snap, src = month_snapshot(con, m, snapshot_params=snapshot_params)
-                yield m, snap, src
-            elif m in stored:
-                yield m, _read_columns(con, "snapshots", m, columns), "snapshots"
-            else:
-                yield m, _read_columns(con, SNAPSHOT_CACHE, m, columns, digest), "cache"
-    finally:
-        computed.close()
+def _population(m: str, rows: pd.DataFrame, *, params: WarningParams) -> pd.DataFrame:
+    """Warning-table rows of month ``m`` from its population's snapshot columns and status."""
+    feats = feature_frame(rows, features=params.features)
+    feats.insert(0, "month", m)
+    feats["do_not_contact"] = rows["do_not_contact"].astype(bool).to_numpy() \
+        if "do_not_contact" in rows else False
+    feats[RULE] = recency_rule(rows).to_numpy() if len(rows) else np.array([], float)
+    return feats
 
 
-def _add_month(con, m: str, snap: pd.DataFrame, snap_src: str, *, params: WarningParams,
-               churn_params, out: tuple[list, list, list, list],
-               required: bool = False) -> pd.DataFrame | None:
-    """Append month ``m``'s population features, statuses, source row and notes to ``out``.
-
-    Returns the snapshot with ``p_alive`` and ``churn_score``, or None when ``m`` has no
-    churn status (a note says why; ``required``: the error is raised).
-    """
-    pops, statuses, sources, notes = out
+def _score_month(con, m: str, snapshot: pd.DataFrame, *, churn_params, notes: list[str],
+                 required: bool) -> tuple[pd.DataFrame | None, str | None]:
+    """:func:`month_status` of ``m``, its warnings added to ``notes``; ``(None, None)`` with a
+    note when the month cannot be scored (raised instead when ``required``)."""
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            status, status_src = month_status(con, m, snap, churn_params=churn_params)
+            status, src = month_status(con, m, snapshot, churn_params=churn_params)
         notes.extend(f"{m}: {w.message}" for w in caught)
     except (ValueError, RuntimeError) as exc:
         if required:
             raise
         notes.append(f"{m}: no churn status ({exc}); months whose label needs it are "
                      "left out")
-        return None
-    statuses.append(status[["month", "customer_id", "status"]])
-    st = status.set_index("customer_id")
-    ids = snap["customer_id"].astype("str")
-    snap = snap.assign(p_alive=st["p_alive"].reindex(ids).to_numpy(),
-                       churn_score=st["score"].reindex(ids).to_numpy())
-    status_of = st["status"].astype("str").reindex(ids)
-    in_pop = status_of.isin(params.population_statuses).to_numpy()
-    rows = snap.loc[in_pop].reset_index(drop=True)
-    feats = feature_frame(rows, features=params.features)
-    feats.insert(0, "month", m)
-    feats["do_not_contact"] = rows["do_not_contact"].astype(bool).to_numpy() \
-        if "do_not_contact" in rows else False
-    feats[RULE] = recency_rule(rows).to_numpy() if len(rows) else np.array([], float)
-    pops.append(feats)
-    sources.append({"month": m, "snapshot_source": snap_src, "status_source": status_src,
-                    "customers": len(snap), "population": len(rows)})
-    return snap
+        return None, None
+    return status, src
+
+
+def _fill_months(con, months: list[str], run_month: str, *, snapshot_params, churn_params,
+                 notes: list[str]) -> tuple[dict, dict]:
+    """Make every month's snapshot and statuses available in the store; their sources.
+
+    Months with neither a stored nor a cached snapshot are computed together (one read of
+    the transactions, :func:`winback.snapshot.month_end_snapshot_tables`); each goes into
+    the cache as Arrow, and only the columns scoring reads are converted to pandas to score
+    its statuses. Months with a snapshot but no statuses are scored from it. The run month
+    is left to the caller (it needs its full snapshot anyway).
+
+    Returns
+    -------
+    (dict, dict)
+        Snapshot source and status source by month (months that could not be scored have
+        no status source).
+    """
+    stored = set(snapshot_months(con))
+    snap_digest = _params_hash(snapshot_params)
+    cached = _cache_months(con, SNAPSHOT_CACHE, snap_digest)
+    have_status = set(table_months(con, "churn_status"))
+    status_digest = _params_hash(churn_params)
+    cached_status = _cache_months(con, STATUS_CACHE, status_digest)
+    snap_src, status_src = {}, {}
+    past = [m for m in months if m != run_month]
+    missing = [m for m in past if m not in stored and m not in cached]
+    for m in past:
+        if m in stored:
+            snap_src[m] = "snapshots"
+        elif m in cached:
+            snap_src[m] = "cache"
+        if m in have_status:
+            status_src[m] = "churn_status"
+        elif m in cached_status:
+            status_src[m] = "cache"
+    if missing:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a missing interactions table: said by stage 1
+            tables = month_end_snapshot_tables(con, missing, params=snapshot_params)
+            try:
+                for m, table in tables:
+                    digest = pa.array([snap_digest] * table.num_rows, pa.string())
+                    _write_cache(con, SNAPSHOT_CACHE, m, table.append_column("params_hash", digest))
+                    snap_src[m] = "computed"
+                    if m not in status_src:
+                        _, src = _score_month(con, m, snapshot_frame(table, SCORING_COLUMNS),
+                                              churn_params=churn_params, notes=notes,
+                                              required=False)
+                        if src is not None:
+                            status_src[m] = src
+            finally:
+                tables.close()
+    for m in past:
+        if m not in status_src and snap_src.get(m) in ("snapshots", "cache"):
+            snap, _ = month_snapshot(con, m, snapshot_params=snapshot_params)
+            _, src = _score_month(con, m, snap, churn_params=churn_params, notes=notes,
+                                  required=False)
+            if src is not None:
+                status_src[m] = src
+    return snap_src, status_src
 
 
 @dataclass
@@ -1509,9 +1608,8 @@ class WarningHistory:
         Warning population of every loaded month: ``month``, ``customer_id``, ``label``
         (NaN while unobserved), ``do_not_contact``, ``recency_rule`` and the features.
     labels : DataFrame
-        :func:`label_frame` of the loaded statuses.
-    statuses : DataFrame
-        ``month``, ``customer_id``, ``status`` of every loaded month.
+        ``month``, ``customer_id``, ``label`` (0/1) of the table's rows whose label is
+        observed: what :func:`label_frame` gives for the loaded statuses.
     snapshot : DataFrame
         The run month's full snapshot (for the alerts).
     sources : DataFrame
@@ -1523,7 +1621,6 @@ class WarningHistory:
     month: str
     table: pd.DataFrame
     labels: pd.DataFrame
-    statuses: pd.DataFrame
     snapshot: pd.DataFrame
     sources: pd.DataFrame
     notes: list[str] = field(default_factory=list)
@@ -1537,6 +1634,12 @@ class WarningHistory:
 def load_history(con, month: str, *, params: WarningParams, snapshot_params,
                  churn_params) -> WarningHistory:
     """Snapshots, statuses, population and labels of every month the stage needs.
+
+    Past months' snapshots and statuses are first made available in the store (computed
+    and cached when missing, see the module docstring); each month's population, features
+    and label are then read with one DuckDB query joining its snapshot columns, its
+    statuses and those of its label window. The run month's full snapshot is read for the
+    alerts.
 
     Parameters
     ----------
@@ -1553,33 +1656,77 @@ def load_history(con, month: str, *, params: WarningParams, snapshot_params,
     -------
     WarningHistory
     """
+    month = str(month)
     months = history_months(con, month, params=params)
-    features = list(params.features)
-    pops, statuses, sources, notes = [], [], [], []
-    snapshot = None
-    have_status = set(table_months(con, "churn_status")) | _cache_months(
-        con, STATUS_CACHE, _params_hash(churn_params))
-    project = {m for m in months if m != month and m in have_status}
-    for m, snap, snap_src in _history_snapshots(
-            con, months, snapshot_params=snapshot_params,
-            columns=_snapshot_columns(features), project=project):
-        scored = _add_month(con, m, snap, snap_src, params=params,
-                            churn_params=churn_params, out=(pops, statuses, sources, notes),
-                            required=m == month)
+    notes: list[str] = []
+    snap_src, status_src = _fill_months(con, months, month, snapshot_params=snapshot_params,
+                                        churn_params=churn_params, notes=notes)
+    snapshot, run_src = month_snapshot(con, month, snapshot_params=snapshot_params)
+    status, run_status_src = _score_month(con, month, snapshot, churn_params=churn_params,
+                                          notes=notes, required=True)
+    snap_src[month], status_src[month] = run_src, run_status_src
+    st = status.set_index("customer_id")
+    ids = snapshot["customer_id"].astype("str")
+    snapshot = snapshot.assign(p_alive=st["p_alive"].reindex(ids).to_numpy(),
+                               churn_score=st["score"].reindex(ids).to_numpy())
+    in_pop = st["status"].astype("str").reindex(ids).isin(params.population_statuses)
+
+    snap_digest, status_digest = _params_hash(snapshot_params), _params_hash(churn_params)
+    status_sql = {m: _status_of(m, src, status_digest) for m, src in status_src.items()}
+    loaded = {_period(m).ordinal for m in status_src}
+    columns = _snapshot_columns(params.features)
+    H = params.horizon_months
+    pops, sources = [], []
+    for m in months:
+        if m not in status_src:
+            continue
         if m == month:
-            snapshot = scored
-    all_status = pd.concat(statuses, ignore_index=True)
-    labels = label_frame(all_status, horizon=params.horizon_months,
-                         population_statuses=params.population_statuses,
-                         churn_statuses=params.churn_statuses)
-    table = pd.concat(pops, ignore_index=True).merge(labels, on=["month", "customer_id"],
-                                                     how="left")
-    table["label"] = table["label"].astype(float)
+            rows = snapshot.loc[in_pop.to_numpy()].reset_index(drop=True)
+            frame = _population(m, rows, params=params)
+            frame["label"] = np.nan  # the run month's label window lies in the future
+            customers = len(snapshot)
+        else:
+            after = [str(_period(m) + k) for k in range(1, H + 1)]
+            observed = all(_period(a).ordinal in loaded for a in after)
+            label_months = after if observed else None
+            table = ("snapshots", None) if snap_src[m] == "snapshots" else (SNAPSHOT_CACHE,
+                                                                             snap_digest)
+            rows = _population_sql(con, m, snap=table, status=status_sql,
+                                    label_months=label_months, columns=columns,
+                                    params=params)
+            frame = _population(m, rows, params=params)
+            frame["label"] = rows["label"].to_numpy(dtype=float)
+            customers = _count(con, m, table)
+        ids_m = frame["customer_id"].to_numpy()
+        if len(ids_m) > 1 and (ids_m[1:] == ids_m[:-1]).any():
+            raise WarningError(f"{m}: the snapshot or the statuses hold duplicate customer_id "
+                               "values; rebuild that month (stage 1).")
+        pops.append(frame)
+        sources.append({"month": m, "snapshot_source": snap_src[m],
+                        "status_source": status_src[m], "customers": customers,
+                        "population": len(frame)})
+    table = pd.concat(pops, ignore_index=True)
+    table = table.astype({"month": "str"})
+    seen = table["label"].notna().to_numpy()
+    labels = pd.DataFrame({
+        "month": table["month"].to_numpy()[seen],
+        "customer_id": table["customer_id"].to_numpy()[seen],
+        "label": table["label"].to_numpy()[seen].astype(np.int64),
+    }).astype({"month": "str", "customer_id": "str"})
     src = pd.DataFrame(sources)
     per = labels.groupby("month").agg(labelled=("label", "size"), churn_rate=("label", "mean"))
     src = src.merge(per, left_on="month", right_index=True, how="left")
     src["labelled"] = src["labelled"].fillna(0).astype(int)
-    return WarningHistory(str(month), table, labels, all_status, snapshot, src, notes)
+    return WarningHistory(month, table, labels, snapshot, src, notes)
+
+
+def _count(con, m: str, table: tuple[str, str | None]) -> int:
+    """Customers in month ``m``'s snapshot (stored or cached)."""
+    name, digest = table
+    if digest is None:
+        return con.execute(f'SELECT count(*) FROM "{name}" WHERE month = ?', [m]).fetchone()[0]
+    return con.execute(f'SELECT count(*) FROM "{name}" WHERE month = ? AND params_hash = ?',
+                       [m, digest]).fetchone()[0]
 
 
 def resolve_capacity(params, schedule=None) -> int:
