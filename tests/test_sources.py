@@ -464,3 +464,30 @@ def test_missing_postgres_binaries_skip_locally_and_fail_on_ci(monkeypatch):
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="CI must install them"):
         pg.require_pg_bin()
+
+
+def test_csv_quotes_read_the_same_by_both_readers(tmp_path):
+    # quoted values (delimiters, doubled quotes, line breaks) and quotes inside unquoted
+    # values: the fast reader and the fallback give the same frame and line numbers
+    from winback import sources
+
+    text = ('customer_id,ts,kind,text\n'
+            'C1,2024-01-02,review,"a, b ""c"""\n'
+            'C2,2024-01-03,review,"two\nlines"\n'
+            'C3,2024-01-04,review,\n')
+    odd = text + 'C4,2024-01-05,review,say "hi" now\n'
+    spec = sources.SourceSpec(path="i.csv")
+    for body in (text, odd):
+        (tmp_path / "i.csv").write_text(body, encoding="utf-8")
+        fast = sources._read_csv("interactions", spec, tmp_path / "i.csv")
+        original = sources._arrow_csv
+        try:
+            sources._arrow_csv = lambda *args: None
+            slow = sources._read_csv("interactions", spec, tmp_path / "i.csv")
+        finally:
+            sources._arrow_csv = original
+        pd.testing.assert_frame_equal(fast.frame, slow.frame)
+        assert fast.row_numbers.tolist() == slow.row_numbers.tolist()
+    assert fast.row_numbers.tolist() == [2, 3, 5, 6]
+    assert fast.frame["text"].tolist()[:2] == ['a, b "c"', "two\nlines"]
+    assert fast.frame["text"].tolist()[3] == 'say "hi" now'

@@ -635,7 +635,6 @@ def _sniff(header: str, delimiter: str) -> str:
 def _read_csv(name: str, spec: SourceSpec, path: Path) -> _Part:
     data = path.read_bytes()
     text, used = _decode(data, spec.encoding, path, name)
-    del data
     lines = text.split("\n", 64)
     skip = 0
     while skip < len(lines) - 1 and not lines[skip].strip():
@@ -654,6 +653,20 @@ def _read_csv(name: str, spec: SourceSpec, path: Path) -> _Part:
                 f"{_DELIM_NAMES[other]}-separated: set params sources.{name}.delimiter to "
                 f"{other!r} (or auto).")
     header = [h.strip().lstrip("\ufeff").strip() for h in header]
+    # the UTF-8 bytes of the text (those of the file itself when it is UTF-8)
+    if used == "utf-8":
+        body: bytes | memoryview = data
+    elif used == "utf-8-sig":
+        body = memoryview(data)[len(codecs.BOM_UTF8):]
+    else:
+        body = text.encode("utf-8")
+    frame = _arrow_csv(body, delim, skip, len(header))
+    if frame is not None:
+        del text, body
+        physical = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+        del data
+        return _csv_part(name, spec, path, frame, header, physical, used, delim, skip)
+    del body, data
     try:
         frame = pd.read_csv(io.StringIO(text), sep=delim, dtype=str, keep_default_na=False,
                             na_values=[""], skip_blank_lines=False, skiprows=skip,
@@ -676,13 +689,88 @@ def _read_csv(name: str, spec: SourceSpec, path: Path) -> _Part:
             f"{lines}; the columns would shift. "
             f"{cause or f'Often a trailing {_DELIM_NAMES[delim]} ends each data line'}. Fix "
             "the export so header and data lines have the same number of fields.")
+    physical = text.count("\n") + (0 if text.endswith("\n") else 1)
+    return _csv_part(name, spec, path, frame, header, physical, used, delim, skip)
+
+
+_CSV_BLOCK_BYTES = 1 << 24
+
+
+_MAX_QUOTES = 2_000_000
+
+
+def _plain_quoting(body: bytes | memoryview, delim: str) -> bool:
+    """Whether every quote of the file opens a value (at its start), closes it (before a
+    delimiter or line end), or doubles a quote inside it, and no value is left open. Other
+    files (a quote inside an unquoted value, text after a closing quote, a value open at the
+    end) keep the slower reader's handling, as do files with very many quotes."""
+    raw = np.frombuffer(body, dtype=np.uint8)
+    at = np.flatnonzero(raw == ord('"'))
+    if not len(at):
+        return True
+    if len(at) % 2 or len(at) > _MAX_QUOTES:
+        return False
+    starts = {ord(delim), ord("\n"), ord("\r")}
+    ends = starts
+    size = len(raw)
+    prev = np.where(at > 0, raw[np.maximum(at - 1, 0)], ord("\n")).tolist()
+    nxt = np.where(at < size - 1, raw[np.minimum(at + 1, size - 1)], ord("\n")).tolist()
+    pos = at.tolist()
+    inside = False
+    i = 0
+    while i < len(pos):
+        if not inside:
+            if prev[i] not in starts:
+                return False
+            inside = True
+        elif i + 1 < len(pos) and pos[i + 1] == pos[i] + 1:
+            i += 1  # a doubled quote inside the value
+        elif nxt[i] in ends:
+            inside = False
+        else:
+            return False
+        i += 1
+    return not inside
+
+
+def _arrow_csv(body: bytes | memoryview, delim: str, skip: int,
+               width: int) -> pd.DataFrame | None:
+    """The data lines read by Arrow's CSV reader as ``str`` columns (empty -> missing), or
+    None when the file needs the slower reader's handling (a single column, blank lines,
+    lines with another number of fields: those are read, or refused, as before)."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    if width < 2 or not _plain_quoting(body, delim):
+        return None
+    names = [f"c{i}" for i in range(width)]
+    try:
+        table = pacsv.read_csv(
+            pa.py_buffer(body),
+            read_options=pacsv.ReadOptions(column_names=names, skip_rows=skip + 1,
+                                           block_size=_CSV_BLOCK_BYTES),
+            parse_options=pacsv.ParseOptions(delimiter=delim, quote_char='"',
+                                             double_quote=True, escape_char=False,
+                                             newlines_in_values=True, ignore_empty_lines=False),
+            convert_options=pacsv.ConvertOptions(
+                column_types={c: pa.large_string() for c in names}, null_values=[""],
+                strings_can_be_null=True, quoted_strings_can_be_null=True),
+        )
+    except (pa.ArrowInvalid, pa.ArrowException):
+        return None
+    text_type = pd.StringDtype("pyarrow", na_value=np.nan)
+    return table.to_pandas(types_mapper=lambda t: text_type if t == pa.large_string() else None)
+
+
+def _csv_part(name: str, spec: SourceSpec, path: Path, frame: pd.DataFrame, header: list[str],
+              physical: int, used: str, delim: str, skip: int) -> _Part:
+    """The frame of a CSV file with its column names, file line numbers and blank rows."""
     _check_data_delimiter(name, path, frame, delim, skip, spec)
     if len(header) == frame.shape[1]:
         frame.columns = [h if h else f"Unnamed: {i}" for i, h in enumerate(header)]
     # line numbers: header at line skip+1; quoted values spanning lines push later rows down
     n = len(frame)
     rows = np.arange(n, dtype="int64") + skip + 2
-    physical = text.count("\n") + (0 if text.endswith("\n") else 1)
     if n and physical - skip - 1 > n:
         extra = np.zeros(n, dtype="int64")
         for col in frame.columns:
