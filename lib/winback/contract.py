@@ -1566,14 +1566,20 @@ def orphans(customers: pd.DataFrame, transactions: pd.DataFrame, *,
         ``transaction_customers_not_in_customers``) with ``customers`` (count of ids),
         ``transactions`` (their transaction rows) and ``sample_ids``.
     """
-    cust = pd.Index(customers["customer_id"].dropna().astype(str).unique())
-    tx_ids = transactions["customer_id"].dropna().astype(str)
-    tx = pd.Index(tx_ids.unique())
-    no_tx = cust.difference(tx).sort_values()
-    missing = tx.difference(cust).sort_values()
+    # set operations hashed by Arrow over the distinct ids (no Python strings per row)
+    cust_ids = _as_arrow(customers["customer_id"].dropna().astype(str))
+    tx_ids = _as_arrow(transactions["customer_id"].dropna().astype(str))
+    cust = pc.unique(cust_ids.combine_chunks().cast(pa.large_string()))
+    tx = pc.unique(tx_ids.combine_chunks().cast(pa.large_string()))
+    no_tx = cust.filter(pc.invert(pc.is_in(cust, value_set=tx)))
+    missing = tx.filter(pc.invert(pc.is_in(tx, value_set=cust)))
+    no_tx = no_tx.take(pc.sort_indices(no_tx))
+    missing = missing.take(pc.sort_indices(missing))
+    n_tx = pc.sum(pc.is_in(tx_ids, value_set=missing)).as_py() if len(missing) else 0
     return pd.DataFrame({
         "kind": ["customers_without_transactions", "transaction_customers_not_in_customers"],
         "customers": [len(no_tx), len(missing)],
-        "transactions": [0, int(tx_ids.isin(missing).sum())],
-        "sample_ids": [", ".join(no_tx[:sample]), ", ".join(missing[:sample])],
+        "transactions": [0, int(n_tx or 0)],
+        "sample_ids": [", ".join(no_tx[:sample].to_pylist()),
+                       ", ".join(missing[:sample].to_pylist())],
     })
