@@ -1,11 +1,13 @@
 """The engagement store: month slices replaced exactly, whole tables replaced atomically."""
 
+import duckdb
 import pandas as pd
 import pytest
 
 from winback.store import (
     StoreBusyError,
     connect,
+    fetch_df,
     has_table,
     opened,
     read_month,
@@ -111,3 +113,19 @@ def test_writes_in_one_transaction_commit_together_or_not_at_all(tmp_path):
         assert table_months(con, "snapshots") == ["2024-01"]  # 2024-02 rolled back too
         replace_month(con, "snapshots", "2024-02", _frame("2024-02", ["b"], 2.0))
         assert table_months(con, "snapshots") == ["2024-01", "2024-02"]
+
+
+def test_fetch_df_gives_the_frame_duckdb_gives():
+    con = duckdb.connect()
+    con.execute("""CREATE TABLE t AS SELECT * FROM (VALUES
+        ('a', '客户', DATE '2024-01-02', TIMESTAMP '2024-01-02 03:04:05', 1, true, 1.5,
+         10::BIGINT, 5::INTEGER, 1::TINYINT, 2.5::FLOAT, 1.25::DECIMAL(10, 2), [1, 2]),
+        (NULL, '', NULL, NULL, NULL, NULL, NULL, NULL, 6, 2, NULL, NULL, NULL))
+        v(s, zh, d, ts, i, b, f, bi, i2, ti, fl, dec, l)""")
+    for sql, params in [("SELECT * FROM t", None), ("SELECT * FROM t WHERE i2 = ?", [6]),
+                        ("SELECT s, zh FROM t WHERE i2 > $n", {"n": 9}),
+                        ("SELECT i2, ti FROM t", None), ("SELECT zh, s AS zh FROM t", None)]:
+        got = fetch_df(con, sql, params)
+        expected = con.execute(sql, params).df() if params is not None else con.sql(sql).df()
+        pd.testing.assert_frame_equal(got, expected)
+    assert fetch_df(con, "SELECT * FROM t")["zh"].tolist() == ["客户", ""]

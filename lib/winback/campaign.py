@@ -47,7 +47,7 @@ from winback.holdout import (
 from winback.messages import check_language, label
 from winback.messages import t as message
 from winback.settings import derive_seed
-from winback.store import has_table, replace_month, transaction
+from winback.store import fetch_df, has_table, replace_month, transaction
 from winback.strategy import (
     UNKNOWN_REASON,
     StrategyError,
@@ -686,10 +686,10 @@ def write_campaign_guard(con, source, month: str, *, force: bool = False) -> Non
     counts = pd.DataFrame({"campaign_month": pd.Series(dtype="string"),
                            "outcome_rows": pd.Series(dtype="int64")})
     if has_table(source, "contact_outcomes"):
-        counts = source.execute(
+        counts = fetch_df(source,
             "SELECT CAST(campaign_month AS VARCHAR) AS campaign_month, count(*) AS outcome_rows "
             "FROM contact_outcomes GROUP BY 1 ORDER BY 1"
-        ).df()
+        )
     if force and month not in set(counts["campaign_month"].astype(str)):
         counts = pd.concat([counts, pd.DataFrame({"campaign_month": [month],
                                                   "outcome_rows": [0]})], ignore_index=True)
@@ -821,10 +821,10 @@ def read_holdout_register(con, month: str | None = None) -> pd.DataFrame:
         return frame.astype({"first_run": "int64"})
     where, args = ("WHERE month = ? ", [month]) if month is not None else ("", [])
     cols = ", ".join(f'"{c}"' for c in REGISTER_COLUMNS)
-    frame = con.execute(
+    frame = fetch_df(con,
         f'SELECT {cols} FROM "{REGISTER_TABLE}" {where}'
         "ORDER BY month, first_run, program, customer_id", args
-    ).df()
+    )
     return frame.astype({"month": "string", "program": "string", "customer_id": "string",
                          "group": "string", "first_run": "int64"})
 
@@ -871,13 +871,13 @@ def read_campaign_log(
             "writes month, customer_id, group and the assignment's columns."
         )
     if wanted is None:
-        frame = con.execute('SELECT * FROM "campaign_log" ORDER BY month, customer_id').df()
+        frame = fetch_df(con, 'SELECT * FROM "campaign_log" ORDER BY month, customer_id')
     else:
-        frame = con.execute(
+        frame = fetch_df(con,
             'SELECT * FROM "campaign_log" WHERE list_contains($m, month) '
             "ORDER BY month, customer_id",
             {"m": wanted},
-        ).df()
+        )
     for col in CAMPAIGN_COLUMNS:
         if col not in frame.columns:
             frame[col] = {"program": WINBACK, "cost": 0.0}.get(col, pd.NA)

@@ -64,7 +64,7 @@ from winback.clv import BGNBD
 from winback.config import Section
 from winback.settings import month_end
 from winback.snapshot import store_frame
-from winback.store import read_month, replace_month
+from winback.store import fetch_df, read_month, replace_month
 
 __all__ = [
     "COMPONENTS",
@@ -642,7 +642,7 @@ def future_purchases(con: duckdb.DuckDBPyConnection, month: str, horizon_months:
     end = month_end(last) + pd.Timedelta(days=1)
     cols = {r[0] for r in con.execute("DESCRIBE transactions").fetchall()}
     ret = " AND NOT coalesce(is_return, false)" if "is_return" in cols else ""
-    return con.execute(
+    return fetch_df(con,
         f"""
         SELECT customer_id, CAST(count(DISTINCT CAST(order_ts AS DATE)) AS INTEGER)
                AS future_purchase_days
@@ -651,7 +651,7 @@ def future_purchases(con: duckdb.DuckDBPyConnection, month: str, horizon_months:
         GROUP BY customer_id ORDER BY customer_id
         """,
         [start, end],
-    ).df()
+    )
 
 
 def _inactive(scored: pd.DataFrame, future: pd.DataFrame) -> np.ndarray:

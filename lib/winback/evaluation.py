@@ -74,7 +74,7 @@ from winback.contract import CONTACT_CHANNELS, INTERACTION_KINDS
 from winback.messages import check_language, retell
 from winback.messages import t as message
 from winback.settings import month_end
-from winback.store import replace_month, table_months
+from winback.store import fetch_df, replace_month, table_months
 from winback.uplift import (
     Comparison,
     mean_difference,
@@ -333,11 +333,11 @@ def _read_contacts(con, months) -> pd.DataFrame:
     have = _columns(con, "contact_outcomes")
     select = ", ".join(c if c in have else f"NULL AS {c}" for c in cols)
     marks = ", ".join("?" for _ in months)
-    frame = con.execute(
+    frame = fetch_df(con,
         f"SELECT {select} FROM contact_outcomes WHERE CAST(campaign_month AS VARCHAR) IN ({marks})"
         " ORDER BY campaign_month, customer_id, attempt",
         sorted(months),
-    ).df()
+    )
     return _typed_contacts(frame)
 
 
@@ -455,7 +455,7 @@ def window_outcomes(
         LEFT JOIN eng USING (campaign_month, wnd, customer_id)
         ORDER BY aw.campaign_month, aw.wnd, aw.customer_id
         """
-        frame = con.execute(sql, params).df()
+        frame = fetch_df(con, sql, params)
     finally:
         con.unregister("_wb_assigned")
         con.unregister("_wb_plan")
@@ -646,10 +646,10 @@ def _read_overhead(con, assigned: pd.DataFrame, months) -> pd.DataFrame:
                            "amount": []})
     if months and _has_table(con, "campaign_budget"):
         marks = ", ".join("?" for _ in months)
-        budget = con.execute(
+        budget = fetch_df(con,
             "SELECT CAST(month AS VARCHAR) AS month, CAST(program AS VARCHAR) AS program, "
             "CAST(category AS VARCHAR) AS category, shared, amount FROM campaign_budget "
-            f"WHERE month IN ({marks})", [str(m) for m in months]).df()
+            f"WHERE month IN ({marks})", [str(m) for m in months])
     return campaign_overhead(assigned, budget)
 
 
@@ -764,16 +764,13 @@ def collect(con, run_month: str, *, params: EvaluationParams) -> EvaluationData:
     end = month_end(run_month) + pd.Timedelta(days=1)
     status = pd.DataFrame({"month": [], "customer_id": [], "status": []}).astype("string")
     if _has_table(con, "churn_status"):
-        status = (
-            con.execute(
-                "SELECT CAST(month AS VARCHAR) AS month, customer_id, "
-                "CAST(status AS VARCHAR) AS status "
-                "FROM churn_status WHERE month BETWEEN ? AND ? ORDER BY month, customer_id",
-                [_shift(run_month, -params.trend_months), run_month],
-            )
-            .df()
-            .astype("string")
-        )
+        status = fetch_df(
+            con,
+            "SELECT CAST(month AS VARCHAR) AS month, customer_id, "
+            "CAST(status AS VARCHAR) AS status "
+            "FROM churn_status WHERE month BETWEEN ? AND ? ORDER BY month, customer_id",
+            [_shift(run_month, -params.trend_months), run_month],
+        ).astype("string")
     else:
         notes.append(message("text.evaluation.data.no_status", "en"))
     surveys = pd.DataFrame(
@@ -784,11 +781,11 @@ def collect(con, run_month: str, *, params: EvaluationParams) -> EvaluationData:
         }
     )
     if _has_table(con, "surveys") and "satisfaction" in _columns(con, "surveys"):
-        surveys = con.execute(
+        surveys = fetch_df(con,
             "SELECT customer_id, ts, satisfaction FROM surveys WHERE ts >= ? AND ts < ? "
             "ORDER BY ts, customer_id",
             [pd.Period(_shift(run_month, 1 - params.trend_months), "M").start_time, end],
-        ).df()
+        )
         surveys["ts"] = surveys["ts"].astype("datetime64[us]")
         surveys["satisfaction"] = pd.to_numeric(surveys["satisfaction"]).astype("Float64")
     return EvaluationData(

@@ -36,7 +36,7 @@ from winback.config import Section
 from winback.contract import CONTRACT, RESPONSES, neutralize_formula
 from winback.messages import label, labels
 from winback.privacy import CONTACTS_TABLE
-from winback.store import opened
+from winback.store import fetch_df, opened
 
 if TYPE_CHECKING:  # pragma: no cover
     from winback.schedule import Schedule, SlotParams
@@ -256,10 +256,10 @@ def _read_pii(store_path: str | Path, ids: pd.Series) -> pd.DataFrame:
         pii = ", ".join(f'p."{c}"' if c in contact_cols else f"NULL AS {c}" for c in PII_COLUMNS)
         dnc = 'c."do_not_contact"' if "do_not_contact" in cols else "NULL AS do_not_contact"
         con.register("_ids", pd.DataFrame({"customer_id": ids.astype("str").unique()}))
-        frame = con.execute(
+        frame = fetch_df(con,
             f"SELECT i.customer_id, {pii}, {dnc}, c.customer_id IS NOT NULL AS known "
             "FROM _ids i LEFT JOIN customers c ON c.customer_id = i.customer_id "
-            f'LEFT JOIN "{CONTACTS_TABLE}" p ON p.customer_id = i.customer_id').df()
+            f'LEFT JOIN "{CONTACTS_TABLE}" p ON p.customer_id = i.customer_id')
         con.unregister("_ids")
     unknown = ~frame["known"].astype(bool)
     if unknown.any():

@@ -85,6 +85,7 @@ from winback.messages import check_language, label
 from winback.messages import t as message
 from winback.profile import ProfileParams
 from winback.settings import month_end
+from winback.store import fetch_df
 
 __all__ = [
     "SOURCES",
@@ -1344,13 +1345,13 @@ def discount_share(con, month: str, *, days: int = 365) -> pd.DataFrame:
     ret = "coalesce(is_return, false) OR " if "is_return" in cols else ""
     disc = ("count(*) FILTER (WHERE discount > 0)::DOUBLE / count(*)" if "discount" in cols
             else "CAST(NULL AS DOUBLE)")
-    return con.execute(
+    return fetch_df(con,
         f"""SELECT CAST(customer_id AS VARCHAR) AS customer_id, {disc} AS discount_share_365
         FROM transactions
         WHERE order_ts >= $start AND order_ts < $end AND amount > 0 AND NOT ({ret}false)
         GROUP BY 1 ORDER BY 1""",
         {"start": end - pd.Timedelta(days=days), "end": end},
-    ).df()
+    )
 
 
 def driver_frame(transitions: pd.DataFrame, snapshots: Mapping[str, pd.DataFrame], *,
@@ -1914,12 +1915,12 @@ def store_transitions(con, month: str, *, base_statuses: Sequence[str] = ("activ
             SELECT p.month, p.prev_month, b.customer_id, b.status AS prev_status
             FROM present p JOIN s b ON b.month = p.prev_month
             WHERE b.status IN ({base}))"""
-    transitions = con.execute(cte + f"""
+    transitions = fetch_df(con, cte + f"""
         SELECT b.month, b.prev_month, b.customer_id, b.prev_status, n.status,
                n.status IN ({churn}) AS churned
         FROM base b JOIN s n ON n.month = b.month AND n.customer_id = b.customer_id
-        ORDER BY b.month, b.customer_id""", {"m": month}).df()
-    counts = con.execute(cte + f""",
+        ORDER BY b.month, b.customer_id""", {"m": month})
+    counts = fetch_df(con, cte + f""",
         missing AS (
             SELECT b.month, count(*) AS n FROM base b
             LEFT JOIN s n ON n.month = b.month AND n.customer_id = b.customer_id
@@ -1933,7 +1934,7 @@ def store_transitions(con, month: str, *, base_statuses: Sequence[str] = ("activ
         SELECT p.month, CAST(coalesce(m.n, 0) AS BIGINT) AS n_missing,
                CAST(coalesce(o.n, 0) AS BIGINT) AS n_churned_outside
         FROM present p LEFT JOIN missing m USING (month) LEFT JOIN outside o USING (month)
-        ORDER BY p.month""", {"m": month}).df()
+        ORDER BY p.month""", {"m": month})
     transitions["churned"] = transitions["churned"].astype(bool)
     return transitions, counts
 
@@ -1943,7 +1944,7 @@ def _table_or_none(con, name: str, sql: str, args: dict) -> pd.DataFrame | None:
 
     if not has_table(con, name):
         return None
-    return con.execute(sql, args).df()
+    return fetch_df(con, sql, args)
 
 
 def load_inputs(con, month: str, params: ReasonsParams) -> ReasonInputs:
@@ -1969,15 +1970,15 @@ def load_inputs(con, month: str, params: ReasonsParams) -> ReasonInputs:
     trend = params.trend
     transitions, counts = store_transitions(con, month, base_statuses=trend.base_statuses,
                                             churn_statuses=trend.churn_statuses)
-    status = con.execute("SELECT CAST(customer_id AS VARCHAR) AS customer_id, "
+    status = fetch_df(con, "SELECT CAST(customer_id AS VARCHAR) AS customer_id, "
                          "CAST(status AS VARCHAR) AS status FROM churn_status WHERE month = ? "
-                         "ORDER BY customer_id", [month]).df()
+                         "ORDER BY customer_id", [month])
     if status.empty:
         raise ReasonsError(f"The store's churn_status has no rows for {month}: run stage 1 for "
                            f"{month} first.")
     have = _columns_of(con, "customers")
     wanted = [c for c in ("customer_id", "signup_date", "business_line", "region") if c in have]
-    customers = con.execute(f"SELECT {', '.join(wanted)} FROM customers").df()
+    customers = fetch_df(con, f"SELECT {', '.join(wanted)} FROM customers")
     tier_cols = _columns_of(con, "tiers")
     tier = ("CAST(tier AS VARCHAR) || ' ' || coalesce(CAST(tier_label AS VARCHAR), '')"
             if "tier_label" in tier_cols else "CAST(tier AS VARCHAR)")
@@ -1999,14 +2000,14 @@ def load_inputs(con, month: str, params: ReasonsParams) -> ReasonInputs:
     snapshots = {}
     for m in sorted(x for x in snap_months if first <= x <= month):
         if m == month:
-            snap = con.execute(f"SELECT {select} FROM snapshots sn WHERE sn.month = ?",
-                               [m]).df()
+            snap = fetch_df(con, f"SELECT {select} FROM snapshots sn WHERE sn.month = ?",
+                               [m])
         else:
-            snap = con.execute(
+            snap = fetch_df(con,
                 f"SELECT {select} FROM snapshots sn JOIN churn_status cs "
                 "ON cs.month = sn.month AND CAST(cs.customer_id AS VARCHAR) = "
                 f"CAST(sn.customer_id AS VARCHAR) WHERE sn.month = ? AND "
-                f"CAST(cs.status AS VARCHAR) IN ({_in_list(trend.base_statuses)})", [m]).df()
+                f"CAST(cs.status AS VARCHAR) IN ({_in_list(trend.base_statuses)})", [m])
         snapshots[m] = snap.merge(discount_share(con, m), on="customer_id", how="left")
     start, end = _window(month, params.lookback_days)
     args = {"start": start, "end": end, "m": month}
@@ -2029,9 +2030,9 @@ def load_inputs(con, month: str, params: ReasonsParams) -> ReasonInputs:
             "SELECT table_name FROM information_schema.tables").fetchall()}:
         con.register("_new_churn", new)
         try:
-            history = con.execute(
+            history = fetch_df(con,
                 "SELECT r.* FROM reasons r JOIN _new_churn n ON r.month = n.month AND "
-                "r.customer_id = n.customer_id WHERE r.month < $m", {"m": month}).df()
+                "r.customer_id = n.customer_id WHERE r.month < $m", {"m": month})
         finally:
             con.unregister("_new_churn")
     return ReasonInputs(month, status, transitions, counts, customers, tiers, snapshots,

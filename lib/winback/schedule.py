@@ -52,7 +52,7 @@ from winback.contract import CONTACT_CHANNELS
 from winback.exports import ExportParams
 from winback.messages import check_language, label
 from winback.messages import t as message
-from winback.store import has_table, read_month, replace_month
+from winback.store import fetch_df, has_table, read_month, replace_month
 
 __all__ = [
     "CAMPAIGN_COLUMNS",
@@ -439,7 +439,7 @@ def load_contact_preferences(con) -> pd.DataFrame:
         raise ScheduleError("The store's customers table has no customer_id column: run "
                             "stage 1 (data collection) for the month first.")
     select = ", ".join(f'"{c}"' if c in cols else f"NULL AS {c}" for c in PREFERENCE_COLUMNS)
-    frame = con.execute(f"SELECT {select} FROM customers").df()
+    frame = fetch_df(con, f"SELECT {select} FROM customers")
     return _preferences(frame)
 
 

@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 __all__ = [
     "StoreBusyError",
     "connect",
+    "fetch_df",
     "has_table",
     "memory_limit",
     "opened",
@@ -177,11 +178,36 @@ def replace_month(con, name: str, month: str, frame: pd.DataFrame) -> None:
         con.unregister("_incoming")
 
 
+def fetch_df(con, sql: str, params=None) -> pd.DataFrame:
+    """The result of ``sql`` as a DataFrame: the same frame as DuckDB's ``.df()``, faster.
+
+    DuckDB's own conversion of text columns to pandas strings costs seconds per million
+    rows; through Arrow it is several times quicker. Text columns go through Arrow (the
+    same ``str`` dtype and missing values); every other column keeps DuckDB's conversion
+    (nullable integers, dates as ``datetime64``, decimals as floats), read back from the
+    Arrow result without running the query twice.
+    """
+    rel = con.sql(sql, params=params) if params is not None else con.sql(sql)
+    names = rel.columns
+    text = [n for n, t in zip(names, rel.types, strict=True) if str(t) == "VARCHAR"]
+    if not text or len(set(names)) != len(names):
+        return rel.df()
+    table = rel.to_arrow_table()
+    # DuckDB gives a text column without any value (empty, or all NULL) the object dtype
+    parts = {n: pd.Series([None] * table.num_rows, dtype=object)
+             if table[n].null_count == table.num_rows else table[n].to_pandas() for n in text}
+    rest = [n for n in names if n not in parts]
+    if rest:
+        other = con.from_arrow(table.select(rest)).df()
+        parts.update({n: other[n] for n in rest})
+    return pd.DataFrame({n: parts[n] for n in names})
+
+
 def read_table(con, name: str) -> pd.DataFrame:
     """The whole table ``name`` as a DataFrame (an error names the missing table)."""
     if not has_table(con, name):
         raise KeyError(f"The store has no table {name!r}: run the stage that writes it first.")
-    return con.execute(f'SELECT * FROM "{name}"').df()
+    return fetch_df(con, f'SELECT * FROM "{name}"')
 
 
 def read_month(con, name: str, month: str, columns=None) -> pd.DataFrame:
@@ -192,7 +218,7 @@ def read_month(con, name: str, month: str, columns=None) -> pd.DataFrame:
     if not has_table(con, name):
         raise KeyError(f"The store has no table {name!r}: run the stage that writes it first.")
     select = "*" if columns is None else ", ".join(f'"{c}"' for c in dict.fromkeys(columns))
-    frame = con.execute(f'SELECT {select} FROM "{name}" WHERE month = ?', [month]).df()
+    frame = fetch_df(con, f'SELECT {select} FROM "{name}" WHERE month = ?', [month])
     if frame.empty:
         raise KeyError(
             f"The store's table {name!r} has no rows for {month}: run that month's earlier "

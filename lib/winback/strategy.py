@@ -101,6 +101,7 @@ from winback.contract import CONTACT_CHANNELS
 from winback.messages import check_language, retell
 from winback.messages import t as message
 from winback.settings import month_end
+from winback.store import fetch_df
 
 __all__ = [
     "ANY",
@@ -1069,7 +1070,7 @@ def category_preference(
     FROM pick p LEFT JOIN ranked r ON r.customer_id = p.customer_id AND r.rk = 1
     ORDER BY p.customer_id
     """
-    frame = con.execute(sql, {"start": start.to_pydatetime(), "end": end.to_pydatetime()}).df()
+    frame = fetch_df(con, sql, {"start": start.to_pydatetime(), "end": end.to_pydatetime()})
     frame["customer_id"] = frame["customer_id"].astype(str)
     return frame
 
@@ -1699,7 +1700,7 @@ def load_inputs(con, month: str, *, window_days: int = 365, keep_months: int = 3
         cols = _columns_of(con, table)
         if not cols:
             raise StrategyError(f"The store has no table {table!r}: run {stage} for {month} first.")
-        frame = con.execute(f'SELECT * FROM "{table}" WHERE month = ?', [month]).df()
+        frame = fetch_df(con, f'SELECT * FROM "{table}" WHERE month = ?', [month])
         if frame.empty:
             raise StrategyError(
                 f"The store's {table!r} has no rows for {month}: run {stage} first."
@@ -1710,13 +1711,13 @@ def load_inputs(con, month: str, *, window_days: int = 365, keep_months: int = 3
         raise StrategyError(
             f"The store has no table 'reasons': run stage 2 (reason analysis) for {month} first."
         )
-    reasons = con.execute('SELECT * FROM "reasons" WHERE month = ?', [month]).df()
+    reasons = fetch_df(con, 'SELECT * FROM "reasons" WHERE month = ?', [month])
     reasons["customer_id"] = reasons["customer_id"].astype(str)
     cols = _columns_of(con, "customers")
     if not cols:
         raise StrategyError("The store has no table 'customers': run stage 1 for the month first.")
     wanted = [c for c in ("customer_id", "do_not_contact", "preferred_channel") if c in cols]
-    customers = con.execute(f"SELECT {', '.join(wanted)} FROM customers ORDER BY customer_id").df()
+    customers = fetch_df(con, f"SELECT {', '.join(wanted)} FROM customers ORDER BY customer_id")
     customers["customer_id"] = customers["customer_id"].astype(str)
     prefs = category_preference(con, month, window_days=window_days)
     released: tuple[str, ...] = ()
@@ -1838,8 +1839,8 @@ def load_watchlist(con, month: str, *, max_age_months: int = 1) -> Watchlist:
     if age > max_age_months:
         return Watchlist(None, empty, message("text.strategy.watchlist.too_old", "en",
                                               latest=latest, age=age, max_age=max_age_months))
-    frame = con.execute(f'SELECT * FROM "{table}" WHERE CAST(month AS VARCHAR) = ?',
-                        [latest]).df()
+    frame = fetch_df(con, f'SELECT * FROM "{table}" WHERE CAST(month AS VARCHAR) = ?',
+                        [latest])
     frame = _watch_frame(frame)
     return Watchlist(latest, frame, message("text.strategy.watchlist.read", "en", latest=latest,
                                             n=len(frame)))
