@@ -184,6 +184,18 @@ def test_ties_at_capacity_break_by_id():
     assert got["tp"] == 1  # "a" wins the tie
 
 
+def test_rank_order_breaks_ties_by_id_whether_or_not_ids_come_sorted():
+    from winback.backtest import rank_order
+
+    score = np.array([0.5, 0.9, 0.5, 0.5, 0.1])
+    ids = np.array(["a", "b", "c", "d", "e"], dtype=object)  # sorted: positions are used
+    assert rank_order(score, ids).tolist() == [1, 0, 2, 3, 4]
+    shuffled = [3, 0, 4, 2, 1]
+    order = rank_order(score[shuffled], ids[shuffled])
+    assert ids[shuffled][order].tolist() == ["b", "a", "c", "d", "e"]
+    assert rank_order([1.0, 1.0], [9, 10]).tolist() == [1, 0]  # numbers compare as text: "10"<"9"
+
+
 def test_wilson_interval_known_values():
     lo, hi = wilson_interval(5, 10)
     assert lo == pytest.approx(0.2366, abs=1e-4) and hi == pytest.approx(0.7634, abs=1e-4)

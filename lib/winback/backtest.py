@@ -192,8 +192,19 @@ def rank_order(score, ids=None) -> np.ndarray:
         Tie-breaking keys (e.g. customer ids); ascending order wins a tie.
     """
     score = np.asarray(score, dtype=float)
-    keys = np.arange(len(score)) if ids is None else np.asarray(ids, dtype=str)
+    keys = np.arange(len(score)) if ids is None else _tie_keys(ids)
     return np.lexsort((keys, -score))
+
+
+def _tie_keys(ids) -> np.ndarray:
+    """Sort keys ordering like ``ids`` as strings: their positions when they are strings
+    already in strictly increasing order (customers read sorted by id), which spares
+    sorting a few hundred thousand strings; else the ids as strings."""
+    values = np.asarray(ids, dtype=object)
+    if (len(values) > 1 and pd.api.types.infer_dtype(values, skipna=False) == "string"
+            and bool((values[1:] > values[:-1]).all())):
+        return np.arange(len(values))
+    return np.asarray(ids, dtype=str)
 
 
 def at_capacity(y, score, capacity: int, ids=None) -> dict[str, float]:

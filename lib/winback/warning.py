@@ -1510,6 +1510,7 @@ def _population_sql(con, m: str, *, snap: tuple[str, str | None], status: dict,
 def _population(m: str, rows: pd.DataFrame, *, params: WarningParams) -> pd.DataFrame:
     """Warning-table rows of month ``m`` from its population's snapshot columns and status."""
     feats = feature_frame(rows, features=params.features)
+    feats["customer_id"] = rows["customer_id"].astype("str").array  # compact text, no objects
     feats.insert(0, "month", m)
     feats["do_not_contact"] = rows["do_not_contact"].astype(bool).to_numpy() \
         if "do_not_contact" in rows else False
@@ -1707,12 +1708,8 @@ def load_history(con, month: str, *, params: WarningParams, snapshot_params,
                         "population": len(frame)})
     table = pd.concat(pops, ignore_index=True)
     table = table.astype({"month": "str"})
-    seen = table["label"].notna().to_numpy()
-    labels = pd.DataFrame({
-        "month": table["month"].to_numpy()[seen],
-        "customer_id": table["customer_id"].to_numpy()[seen],
-        "label": table["label"].to_numpy()[seen].astype(np.int64),
-    }).astype({"month": "str", "customer_id": "str"})
+    labels = table.loc[table["label"].notna(), ["month", "customer_id", "label"]]
+    labels = labels.astype({"label": "int64"}).reset_index(drop=True)
     src = pd.DataFrame(sources)
     per = labels.groupby("month").agg(labelled=("label", "size"), churn_rate=("label", "mean"))
     src = src.merge(per, left_on="month", right_index=True, how="left")
