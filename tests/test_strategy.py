@@ -474,6 +474,22 @@ def test_category_preference_from_own_spend():
     assert pref.loc["C", "orders"] == 2
 
 
+def test_category_preference_counts_a_fully_refunded_window_as_no_spend():
+    # 0.1 + 0.2 - 0.3 is 5.6e-17 in floating point: the window's net spend is zero
+    con = _store_with(
+        [
+            ("o1", "D", "2022-03-01", 80.0, "home", False),
+            ("o2", "D", "2024-05-01", 0.1, "toys", False),
+            ("o3", "D", "2024-05-02", 0.2, "toys", False),
+            ("o4", "D", "2024-05-03", -0.3, "toys", True),
+        ]
+    )
+    pref = category_preference(con, "2024-06").set_index("customer_id")
+    assert pref.loc["D", "preference_window"] == "lifetime"
+    assert pref.loc["D", "top_category"] == "home"
+    assert pref.loc["D", "orders"] == 3
+
+
 def test_category_preference_without_transactions_table():
     with pytest.raises(StrategyError, match="no table 'transactions'"):
         category_preference(duckdb.connect(), "2024-06")

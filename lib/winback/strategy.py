@@ -987,11 +987,13 @@ def category_preference(
 ) -> pd.DataFrame:
     """Each customer's top category and average spend per order, from the store's transactions.
 
-    SQL over ``transactions`` dated on or before ``month``'s last day. Net spend counts a
+    SQL over ``transactions`` dated on or before ``month``'s last day (one row per order:
+    ``order_id`` is the source's key, stage 1 never stores a repeated one). Net spend counts a
     return (``is_return`` true or ``amount < 0``) as ``-abs(amount)``. The window is the
     ``window_days`` days ending on the month end; a customer with no positive net spend in
     the window is described by all their history instead (``preference_window`` =
-    ``lifetime``).
+    ``lifetime``). Net spends are compared in cents (rounded to 2 decimals), so a purchase
+    fully refunded counts as zero whatever the order of the floating-point sums.
 
     Returns
     -------
@@ -1033,36 +1035,42 @@ def category_preference(
                order_ts >= $start AS recent
         FROM transactions WHERE order_ts < $end
     ),
-    per AS (
-        SELECT customer_id,
+    by_cat AS (
+        SELECT customer_id, category,
                sum(signed) FILTER (WHERE recent) AS net_w,
-               count(DISTINCT order_id) FILTER (WHERE recent AND is_purchase) AS orders_w,
+               count(*) FILTER (WHERE recent AND is_purchase) AS orders_w,
                sum(signed) AS net_all,
-               count(DISTINCT order_id) FILTER (WHERE is_purchase) AS orders_all
-        FROM tx GROUP BY customer_id
+               count(*) FILTER (WHERE is_purchase) AS orders_all
+        FROM tx GROUP BY customer_id, category
+    ),
+    per AS (
+        SELECT customer_id, sum(net_w) AS net_w, sum(orders_w) AS orders_w,
+               sum(net_all) AS net_all, sum(orders_all) AS orders_all
+        FROM by_cat GROUP BY customer_id
     ),
     pick AS (
-        SELECT customer_id, (coalesce(net_w, 0) > 0 AND orders_w > 0) AS use_w,
-               CASE WHEN coalesce(net_w, 0) > 0 AND orders_w > 0 THEN net_w ELSE net_all END AS net,
-               CASE WHEN coalesce(net_w, 0) > 0 AND orders_w > 0 THEN orders_w ELSE orders_all END
-                   AS orders
-        FROM per WHERE orders_all > 0
+        SELECT customer_id, use_w,
+               CASE WHEN use_w THEN net_w ELSE net_all END AS net,
+               CASE WHEN use_w THEN orders_w ELSE orders_all END AS orders
+        FROM (SELECT *, (round(coalesce(net_w, 0), 2) > 0 AND orders_w > 0) AS use_w FROM per)
+        WHERE orders_all > 0
     ),
     cat AS (
-        SELECT t.customer_id, t.category, sum(t.signed) AS spend
-        FROM tx t JOIN pick p USING (customer_id)
-        WHERE t.category IS NOT NULL AND (t.recent OR NOT p.use_w)
-        GROUP BY t.customer_id, t.category
+        SELECT c.customer_id, c.category,
+               CASE WHEN p.use_w THEN c.net_w ELSE c.net_all END AS spend
+        FROM by_cat c JOIN pick p USING (customer_id)
+        WHERE c.category IS NOT NULL AND (c.net_w IS NOT NULL OR NOT p.use_w)
     ),
     ranked AS (
         SELECT customer_id, category, spend,
                sum(greatest(spend, 0)) OVER (PARTITION BY customer_id) AS cat_total,
-               row_number() OVER (PARTITION BY customer_id ORDER BY spend DESC, category) AS rk
+               row_number() OVER (PARTITION BY customer_id ORDER BY round(spend, 2) DESC,
+                                  category) AS rk
         FROM cat
     )
     SELECT p.customer_id,
-           CASE WHEN r.spend > 0 THEN r.category END AS top_category,
-           CAST(CASE WHEN r.spend > 0 THEN r.spend / r.cat_total END AS DOUBLE)
+           CASE WHEN round(r.spend, 2) > 0 THEN r.category END AS top_category,
+           CAST(CASE WHEN round(r.spend, 2) > 0 THEN r.spend / r.cat_total END AS DOUBLE)
                AS top_category_share,
            CAST(greatest(p.net, 0) / p.orders AS DOUBLE) AS avg_order_value,
            CAST(p.orders AS BIGINT) AS orders,
