@@ -291,10 +291,10 @@ def test_score_and_risk_equal_the_estimators_own_probabilities(fitted):
             np.testing.assert_array_equal(risk, expected)
 
 
-def test_median_imputer_equals_scikit_learns():
+def test_median_imputer_and_reference_medians_equal_scikit_learns_and_pandas():
     from sklearn.impute import SimpleImputer
 
-    from winback.warning import _MedianImputer
+    from winback.warning import _column_medians, _MedianImputer
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(1001, 5))
@@ -306,6 +306,11 @@ def test_median_imputer_equals_scikit_learns():
         theirs = SimpleImputer(strategy="median", keep_empty_features=True).fit(X[rows])
         np.testing.assert_array_equal(ours.statistics_, theirs.statistics_)
         np.testing.assert_array_equal(ours.transform(X), theirs.transform(X))
+    frame = pd.DataFrame(X)
+    for rows in (slice(None), slice(0, 1000)):
+        pd.testing.assert_series_equal(
+            pd.Series(_column_medians(frame.iloc[rows].to_numpy()), index=frame.columns),
+            frame.iloc[rows].median(), check_exact=True)  # NaN for the empty column
 
 
 def test_logistic_contribution_is_coefficient_times_standardized_value(fitted):

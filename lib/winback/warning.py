@@ -453,21 +453,28 @@ class _MedianImputer(SimpleImputer):
         if strategy != "median" or not (isinstance(missing_values, float)
                                         and math.isnan(missing_values)):
             return super()._dense_fit(X, strategy, missing_values, fill_value)
-        X = np.asarray(X, dtype=float)
-        stats = np.empty(X.shape[1])
-        for j in range(X.shape[1]):
-            col = X[:, j]
-            col = col[~np.isnan(col)]
-            if not len(col):
-                stats[j] = 0.0 if self.keep_empty_features else np.nan
-                continue
-            half, odd = divmod(len(col), 2)
-            if odd:
-                stats[j] = np.partition(col, half)[half]
-            else:
-                part = np.partition(col, (half - 1, half))
-                stats[j] = (part[half - 1] + part[half]) / 2.0
+        stats = _column_medians(np.asarray(X, dtype=float))
+        if self.keep_empty_features:
+            stats[np.isnan(stats)] = 0.0
         return stats
+
+
+def _column_medians(X: np.ndarray) -> np.ndarray:
+    """Median of each column's non-missing values (NaN for an all-missing column): the
+    mean of the two middle values for an even count, as numpy's and pandas' medians."""
+    stats = np.full(X.shape[1], np.nan)
+    for j in range(X.shape[1]):
+        col = X[:, j]
+        col = col[~np.isnan(col)]
+        if not len(col):
+            continue
+        half, odd = divmod(len(col), 2)
+        if odd:
+            stats[j] = np.partition(col, half)[half]
+        else:
+            part = np.partition(col, (half - 1, half))
+            stats[j] = (part[half - 1] + part[half]) / 2.0
+    return stats
 
 
 def _as_frame(X: pd.DataFrame, features: list[str]) -> pd.DataFrame:
@@ -598,7 +605,8 @@ class WarningModel:
         self.train_months_ = sorted(set(months_arr)) if months_arr is not None else []
         self.n_train_ = int(len(y))
         self.base_rate_ = float(y.mean())
-        self.reference_ = Xf.loc[~cal_mask].median()
+        self.reference_ = pd.Series(_column_medians(Xf.to_numpy()[~cal_mask]),
+                                    index=Xf.columns)
         return self
 
     def _require_fitted(self) -> None:
