@@ -81,6 +81,7 @@ from pydantic import Field, field_validator, model_validator
 from scipy import stats
 
 from winback.config import Section
+from winback.frames import isin
 from winback.messages import check_language, label
 from winback.messages import t as message
 from winback.profile import ProfileParams
@@ -1001,7 +1002,7 @@ def assign_reasons(
         raise ReasonsError(f"assign_reasons: duplicate customer_id, e.g. "
                            f"{ids[ids.duplicated()].head(5).tolist()}.")
     ev = evidence[evidence["source"].isin(params.source_priority)
-                  & evidence["customer_id"].isin(set(ids))]
+                  & isin(evidence["customer_id"], set(ids))]
     chosen = pd.DataFrame(columns=["customer_id", "reason_code", "source", "evidence_count"])
     if len(ev):
         prio = {s: i for i, s in enumerate(params.source_priority)}
@@ -1051,7 +1052,7 @@ def reason_coverage(reasons: pd.DataFrame, evidence: pd.DataFrame, *,
     who = reasons[reasons["status"].isin(statuses)]
     n = len(who)
     ids = set(who["customer_id"].astype(str))
-    ev = evidence[evidence["customer_id"].isin(ids)]
+    ev = evidence[isin(evidence["customer_id"], ids)]
     rows = []
     for source in SOURCES:
         rows.append({"source": source, "n_customers": n,

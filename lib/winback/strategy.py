@@ -98,6 +98,7 @@ from pydantic import Field, field_validator, model_validator
 
 from winback.config import Section
 from winback.contract import CONTACT_CHANNELS
+from winback.frames import isin
 from winback.messages import check_language, retell
 from winback.messages import t as message
 from winback.settings import month_end
@@ -1519,7 +1520,7 @@ def screen_candidates(
         ),
     )
     cu_cols += ["do_not_contact", "preferred_channel"]
-    unknown = ~out["customer_id"].isin(cu["customer_id"])
+    unknown = ~isin(out["customer_id"], cu["customer_id"])
     if unknown.any():
         raise StrategyError(
             f"{int(unknown.sum())} customer(s) of churn_status are not in the customers "
@@ -1558,8 +1559,8 @@ def screen_candidates(
         out["reason_source"].astype(object).where(out["reason_source"].notna(), None)
     )
     stat = _text(out["status"])
-    gone = out["customer_id"].isin([str(r) for r in released]).to_numpy()
-    hold = out["customer_id"].isin([str(r) for r in held_out]).to_numpy()
+    gone = isin(out["customer_id"], [str(r) for r in released])
+    hold = isin(out["customer_id"], [str(r) for r in held_out])
     out = _set_exclusion(
         out,
         [

@@ -1,0 +1,34 @@
+"""winback.frames.isin agrees with pandas' isin on every kind of input."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from winback.frames import isin
+
+IDS = ["C1", "C2", "客户3", "C4", None]
+
+
+@pytest.mark.parametrize("dtype", ["str", object, "category"])
+@pytest.mark.parametrize("pool", [
+    ["C2", "客户3", "x"], {"C4"}, pd.Series(["C1", None], dtype="str"), [], [None],
+    pd.Series(["C2"], dtype="category"), ("C1",),
+])
+def test_isin_agrees_with_pandas(dtype, pool):
+    values = pd.Series(IDS, dtype=dtype)
+    got = isin(values, pool)
+    expected = values.isin(pool if not isinstance(pool, set) else list(pool)).to_numpy(bool)
+    assert got.dtype == bool
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_isin_of_other_dtypes_goes_to_pandas():
+    np.testing.assert_array_equal(isin(pd.Series([1, 2, 3]), [2, 3]), [False, True, True])
+    np.testing.assert_array_equal(isin(pd.Series(["1", "2"]), [1, "2"]), [False, True])
+    np.testing.assert_array_equal(isin(pd.Series([], dtype="str"), ["a"]), np.zeros(0, bool))
+
+
+def test_isin_of_a_million_ids():
+    ids = pd.Series([f"C{i:07d}" for i in range(200_000)], dtype="str")
+    pool = ids.sample(frac=0.5, random_state=1)
+    np.testing.assert_array_equal(isin(ids, pool), ids.isin(pool).to_numpy())
