@@ -25,10 +25,11 @@ Features
 
 Snapshots of months the kit has run come from the store table ``snapshots``; earlier
 months are computed on demand from the store's transactions with
-:func:`winback.snapshot.month_end_snapshot` and cached in ``warning_snapshots``. Statuses
-likewise come from ``churn_status`` or are computed with :mod:`winback.churn` and cached in
-``warning_status``. Each cached row carries a hash of the params it was computed with; a
-params change recomputes.
+:func:`winback.snapshot.month_end_snapshot_tables` and cached in ``warning_snapshots``
+(only the columns this stage reads: features, the recency rule, do-not-contact, the churn
+scoring inputs and the alert indicators). Statuses likewise come from ``churn_status`` or
+are computed with :mod:`winback.churn` and cached in ``warning_status``. Each cached row
+carries a hash of the params it was computed with; a params change recomputes.
 
 Models
 ------
@@ -1352,6 +1353,13 @@ def _params_hash(*sections: Section) -> str:
 # --------------------------------------------------------------------------- the store
 
 SNAPSHOT_CACHE = "warning_snapshots"
+# snapshot columns the stage reads, the only ones cached (features, rule, flags, scoring
+# inputs of the statuses, alert indicators)
+_SNAPSHOT_CACHE_COLUMNS = frozenset(
+    ({"month", "customer_id", "do_not_contact", "recency_ratio"}
+     | {c for cols, _ in _FEATURE_DEFS.values() for c in cols}
+     | {c for v in _ALERTS.values() for c in v[:2]}
+     | set(SCORING_COLUMNS)) - {"p_alive", "churn_score"})
 STATUS_CACHE = "warning_status"
 WATCHLIST_TABLE = "watchlist"
 PERFORMANCE_TABLE = "warning_performance"
@@ -1400,8 +1408,9 @@ def month_snapshot(con, month: str, *, snapshot_params) -> tuple[pd.DataFrame, s
     """The month-end snapshot of ``month`` and where it came from.
 
     The store's ``snapshots`` when the kit ran that month; else the cache
-    ``warning_snapshots`` (computed with the same ``snapshot`` params); else computed now
-    with :func:`winback.snapshot.month_end_snapshot` and cached.
+    ``warning_snapshots`` (computed with the same ``snapshot`` params; it holds the columns
+    this stage reads, not every snapshot column); else computed now with
+    :func:`winback.snapshot.month_end_snapshot` and cached.
 
     Returns
     -------
@@ -1418,7 +1427,8 @@ def month_snapshot(con, month: str, *, snapshot_params) -> tuple[pd.DataFrame, s
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a missing interactions table is said once by stage 1
         snap = month_end_snapshot(con, month, params=snapshot_params)
-    _write_cache(con, SNAPSHOT_CACHE, month, store_frame(snap).assign(params_hash=digest))
+    keep = [c for c in snap.columns if c in _SNAPSHOT_CACHE_COLUMNS]
+    _write_cache(con, SNAPSHOT_CACHE, month, store_frame(snap[keep]).assign(params_hash=digest))
     return snap, "computed"
 
 
@@ -1562,6 +1572,10 @@ def _fill_months(con, months: list[str], run_month: str, *, snapshot_params, chu
     """
     stored = set(snapshot_months(con))
     snap_digest = _params_hash(snapshot_params)
+    if has_table(con, SNAPSHOT_CACHE):
+        have = {r[0] for r in con.execute(f'DESCRIBE "{SNAPSHOT_CACHE}"').fetchall()}
+        if have != _SNAPSHOT_CACHE_COLUMNS | {"params_hash"}:  # cached by another definition
+            con.execute(f'DROP TABLE "{SNAPSHOT_CACHE}"')
     cached = _cache_months(con, SNAPSHOT_CACHE, snap_digest)
     have_status = set(table_months(con, "churn_status"))
     status_digest = _params_hash(churn_params)
@@ -1584,6 +1598,8 @@ def _fill_months(con, months: list[str], run_month: str, *, snapshot_params, chu
             tables = month_end_snapshot_tables(con, missing, params=snapshot_params)
             try:
                 for m, table in tables:
+                    table = table.select([c for c in table.column_names
+                                          if c in _SNAPSHOT_CACHE_COLUMNS])
                     digest = pa.array([snap_digest] * table.num_rows, pa.string())
                     _write_cache(con, SNAPSHOT_CACHE, m, table.append_column("params_hash", digest))
                     snap_src[m] = "computed"
