@@ -1327,11 +1327,12 @@ def realized_performance(
     """
     cols = ["month", "horizon", "model", "metric", "value", "ci_low", "ci_high"]
     rows = []
-    lab_months = set(labels["month"].astype("str"))
+    lab_month = labels["month"].astype("str")
+    lab_months = set(lab_month.unique())
     for month, wl in watchlists.groupby(watchlists["month"].astype("str"), sort=True):
         if month not in lab_months:
             continue
-        pop = labels.loc[labels["month"].astype("str") == month]
+        pop = labels.loc[(lab_month == month).to_numpy()]
         listed = pop["customer_id"].astype("str").isin(set(wl["customer_id"].astype("str")))
         n_listed, tp = int(listed.sum()), int(pop.loc[listed, "label"].sum())
         pos, n = int(pop["label"].sum()), len(pop)
