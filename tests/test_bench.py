@@ -192,3 +192,23 @@ def test_benchmark_runs_at_a_tiny_size(tmp_path, capsys):
     assert again["sizes"][0]["generate"]["reused"] is True
     assert again["sizes"][0]["inputs"] == size["inputs"]
     assert again["comparisons"] is None
+
+
+def test_format_table_shows_each_month_when_several_run():
+    stages = ["data_collection", "reason_analysis"]
+    sizes = [_size(1000, 30.0, stages), _size(10_000, 90.0, stages)]
+    for size, first, second in zip(sizes, (20.0, 60.0), (10.0, 30.0), strict=True):
+        size["months"] = ["2024-01", "2024-02"]
+        size["per_month"] = [
+            {"month": "2024-01", "total_seconds": first,
+             "stage_seconds": dict.fromkeys(stages, first / 2)},
+            {"month": "2024-02", "total_seconds": second,
+             "stage_seconds": dict.fromkeys(stages, second / 2)}]
+    result = {"commit": None, "dirty": False, "date": "2024-01-01T00:00:00",
+              "host": {"cpus": 2, "memory_gb": 8.0}, "rss_method": "proc", "months": 2,
+              "sizes": sizes, "growth_per_customer": None, "comparisons": None}
+    lines = bench.format_table(result).splitlines()
+    at = lines.index("month 2024-02:")
+    assert lines[at + 1].split() == ["data_collection", "(s)", "5.0", "15.0"]
+    assert lines[at + 3].split() == ["total", "(s)", "10.0", "30.0"]
+    assert "month 2024-01:" in lines

@@ -877,6 +877,16 @@ def format_table(result: dict[str, Any]) -> str:
         lines.append(row(f"{sid} (s)", [_num(s["stage_seconds"][sid]) for s in sizes]))
     lines.append(row("other (s)", [_num(s["other_seconds"]) for s in sizes]))
     lines.append(row("total (s)", [_num(s["total_seconds"]) for s in sizes]))
+    if len(sizes[0].get("per_month") or []) > 1:
+        # the first month also fills the engagement's history; later months are the
+        # steady monthly batch
+        for k, first in enumerate(sizes[0]["per_month"]):
+            lines.append(f"month {first['month']}:")
+            for sid in first["stage_seconds"]:
+                lines.append(row(f"  {sid} (s)", [_num(s["per_month"][k]["stage_seconds"][sid])
+                                                  for s in sizes]))
+            lines.append(row("  total (s)", [_num(s["per_month"][k]["total_seconds"])
+                                             for s in sizes]))
     lines.append(row("s per 1,000 customers", [_num(s["seconds_per_1k_customers"], 3)
                                               for s in sizes]))
     lines.append(row("peak RSS, whole run (MB)", [_num(s["peak_rss_mb"], 0) for s in sizes]))
