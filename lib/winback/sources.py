@@ -31,6 +31,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from pydantic import Field, field_validator, model_validator
 
 from winback.config import Section
@@ -397,6 +398,10 @@ def read_source(name: str, spec: SourceSpec, *, base_dir: Path | str,
         column_map.update(cmap)
         notes.extend(vnotes)
     frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    del frames, canon
+    for part in parts:
+        part.frame = None  # the per-file frames are in the concatenated one now
+    pa.default_memory_pool().release_unused()  # Arrow keeps freed buffers unless told
     encodings = list(dict.fromkeys(p.encoding for p in parts if p.encoding))
     delims = list(dict.fromkeys(p.delimiter for p in parts if p.delimiter))
     return RawSource(
@@ -957,7 +962,8 @@ def _read_parquet(name: str, spec: SourceSpec, path: Path) -> _Part:
     frame.columns = [str(c).strip() for c in frame.columns]
     blank = frame.isna().all(axis=1).to_numpy() if frame.shape[1] else np.zeros(0, bool)
     rows = np.arange(1, len(frame) + 1, dtype="int64")
-    frame = frame.loc[~blank].reset_index(drop=True)
+    if blank.any():
+        frame = frame.loc[~blank].reset_index(drop=True)
     return _Part(path, frame, rows[~blank], None, None, int(blank.sum()))
 
 
@@ -1104,7 +1110,7 @@ def _map(name: str, spec: SourceSpec, frame: pd.DataFrame,
         raise ContractError(_missing_columns_text(name, where, missing, header, unmapped,
                                                   mapping))
     order = sorted(targets, key=lambda i: contract.names.index(targets[i]))
-    canon = frame.iloc[:, order].copy()
+    canon = frame.iloc[:, order]  # copy-on-write: no copy of the rows
     canon.columns = [targets[i] for i in order]
     column_map = {targets[i]: header[i] for i in order}
     notes: list[str] = []
