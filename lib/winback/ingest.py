@@ -15,9 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from winback.config import Params
 from winback.contract import QUARANTINE_COLUMNS, Validated, validate_all
@@ -109,16 +107,9 @@ def store_sources(con, loaded: Loaded) -> None:
     reads them without a conversion pass); the stored column types are those of the frames.
     """
     for name, result in loaded.by_source.items():
-        replace_table(con, name, _arrow(result.clean))
+        replace_table(con, name, result.clean)
     replace_table(con, "quarantine", loaded.quarantine)
-    replace_table(con, CONTACTS_TABLE, _arrow(loaded.contacts))
-
-
-def _arrow(frame: pd.DataFrame):
-    """``frame`` as an Arrow table when every column converts as is, else the frame."""
-    if frame.empty or any(t is np.dtype(object) for t in frame.dtypes):
-        return frame
-    return pa.Table.from_pandas(frame, preserve_index=False)
+    replace_table(con, CONTACTS_TABLE, loaded.contacts)
 
 
 def quarantine_counts(quarantine: pd.DataFrame) -> pd.DataFrame:

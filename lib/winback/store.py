@@ -17,12 +17,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
 __all__ = [
     "StoreBusyError",
+    "as_arrow",
     "connect",
     "fetch_df",
     "has_table",
@@ -139,8 +141,27 @@ def transaction(con) -> Iterator:
     con.execute("COMMIT")
 
 
+def as_arrow(frame):
+    """``frame`` as an Arrow table for DuckDB when every column converts as it is.
+
+    DuckDB reads Arrow columns without a conversion pass (pandas' Arrow-backed text
+    included), several times faster than a DataFrame at a million rows; the stored column
+    types are the same. A frame with object columns (mixed Python values) is returned as
+    it is, for DuckDB's own conversion.
+    """
+    if not isinstance(frame, pd.DataFrame):
+        return frame
+    if frame.empty or any(t is np.dtype(object) for t in frame.dtypes):
+        return frame
+    try:
+        return pa.Table.from_pandas(frame, preserve_index=False)
+    except (pa.ArrowException, TypeError, ValueError):  # a dtype Arrow does not take as is
+        return frame
+
+
 def replace_table(con, name: str, frame: pd.DataFrame) -> None:
-    """Replace table ``name`` with ``frame`` in one transaction."""
+    """Replace table ``name`` with ``frame`` (a DataFrame or Arrow table), one transaction."""
+    frame = as_arrow(frame)
     with transaction(con):
         con.register("_incoming", frame)
         con.execute(f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM _incoming')
@@ -168,6 +189,7 @@ def replace_month(con, name: str, month: str, frame: pd.DataFrame) -> None:
             f"replace_month({name!r}, {month!r}): {int(wrong.sum())} rows carry another month "
             f"(e.g. {months[wrong].iloc[0]!r})."
         )
+    frame = as_arrow(frame)
     with transaction(con):
         con.register("_incoming", frame)
         if has_table(con, name):
