@@ -174,8 +174,8 @@ class WarningError(ValueError):
 class GBMParams(Section):
     """Hyper-parameters of the gradient-boosted model (``HistGradientBoostingClassifier``)."""
 
-    max_iter: int = Field(default=200, ge=10, le=5000)
-    learning_rate: float = Field(default=0.05, gt=0, le=1)
+    max_iter: int = Field(default=100, ge=10, le=5000)
+    learning_rate: float = Field(default=0.1, gt=0, le=1)
     max_leaf_nodes: int = Field(default=15, ge=2, le=255)
     min_samples_leaf: int = Field(default=40, ge=1)
     l2_regularization: float = Field(default=1.0, ge=0)
