@@ -480,3 +480,15 @@ def _random_store(n: int = 400, seed: int = 7):
     interactions = interactions.loc[interactions["ts"] >= interactions["signup_date"],
                                     ["customer_id", "ts", "kind"]]
     return _store(customers=customers, transactions=tx, interactions=interactions)
+
+
+def test_snapshot_tables_of_some_columns_equal_the_full_ones():
+    con = _store()
+    months = ["2024-04", "2024-06"]
+    wanted = ["frequency", "recency_ratio", "engagement_90", "spend_365"]
+    full = dict(month_end_snapshot_tables(con, months, params=PARAMS))
+    few = dict(month_end_snapshot_tables(con, months, params=PARAMS, columns=wanted))
+    for month in months:
+        expected = full[month].select(["month", "customer_id", "signup_date", *wanted])
+        assert sorted(few[month].column_names) == sorted(expected.column_names)
+        assert few[month].select(expected.column_names).equals(expected)

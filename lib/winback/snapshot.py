@@ -593,8 +593,10 @@ def _end(month: str) -> pd.Timestamp:
 
 
 def _run_snapshot(con, sql: str, month: str, params: SnapshotParams, *,
-                  end_max: pd.Timestamp) -> pa.Table:
-    """Run the snapshot query for ``month`` (Arrow result)."""
+                  end_max: pd.Timestamp, columns=None) -> pa.Table:
+    """Run the snapshot query for ``month`` (Arrow result); only ``columns`` when given
+    (with ``month``, ``customer_id`` and ``signup_date``; DuckDB then skips the aggregates
+    no kept column needs)."""
     end = _end(month)
     values = {
         "month": month,
@@ -611,7 +613,11 @@ def _run_snapshot(con, sql: str, month: str, params: SnapshotParams, *,
         "default_gap": float(params.default_gap_days),
     }
     used = set(re.findall(r"\$(\w+)", sql))
-    return con.sql(sql, params={k: v for k, v in values.items() if k in used}).to_arrow_table()
+    rel = con.sql(sql, params={k: v for k, v in values.items() if k in used})
+    if columns is not None:
+        keep = {"month", "customer_id", "signup_date", *columns}
+        rel = rel.select(*[f'"{c}"' for c in rel.columns if c in keep])
+    return rel.to_arrow_table()
 
 
 # --------------------------------------------------------------------------- public API
@@ -697,9 +703,12 @@ def month_end_snapshots(
 
 
 def month_end_snapshot_tables(
-    con: duckdb.DuckDBPyConnection, months, *, params: SnapshotParams
+    con: duckdb.DuckDBPyConnection, months, *, params: SnapshotParams, columns=None
 ) -> Iterator[tuple[str, pa.Table]]:
     """:func:`month_end_snapshots` as Arrow tables, before any pandas conversion.
+
+    ``columns``: only these snapshot columns (with ``month``, ``customer_id`` and
+    ``signup_date``), each equal to the full snapshot's; all when ``None``.
 
     For callers that store a snapshot straight back into the store
     (:func:`write_snapshot_table`) and read only a few of its columns into pandas
@@ -727,7 +736,7 @@ def month_end_snapshot_tables(
         sql = _snapshot_sql(tx_cols, cust_cols, it_cols is not None, params, categories,
                             daily=daily, pday=pday)
         for month in months:
-            table = _run_snapshot(con, sql, month, params, end_max=end_max)
+            table = _run_snapshot(con, sql, month, params, end_max=end_max, columns=columns)
             if table["signup_date"].null_count:
                 raise _orphans_error(con, _end(month), it_cols is not None)
             yield month, table

@@ -1596,7 +1596,8 @@ def _fill_months(con, months: list[str], run_month: str, *, snapshot_params, chu
     if missing:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # a missing interactions table: said by stage 1
-            tables = month_end_snapshot_tables(con, missing, params=snapshot_params)
+            tables = month_end_snapshot_tables(con, missing, params=snapshot_params,
+                                               columns=_SNAPSHOT_CACHE_COLUMNS)
             try:
                 for m, table in tables:
                     table = table.select([c for c in table.column_names
