@@ -492,3 +492,22 @@ def test_snapshot_tables_of_some_columns_equal_the_full_ones():
         expected = full[month].select(["month", "customer_id", "signup_date", *wanted])
         assert sorted(few[month].column_names) == sorted(expected.column_names)
         assert few[month].select(expected.column_names).equals(expected)
+
+
+def test_spend_is_summed_exactly_in_every_path():
+    # ten purchases of 0.1 sum to 0.9999999999999999 in floating point
+    assert sum([0.1] * 10) != 1.0
+    tx = pd.DataFrame({
+        "order_id": [f"t{i}" for i in range(10)], "customer_id": ["A"] * 10,
+        "order_ts": pd.date_range("2024-06-01", periods=10, freq="D").astype("datetime64[us]"),
+        "amount": [0.1] * 10, "category": ["grocery"] * 10, "is_return": [False] * 10})
+    con = _store(customers=_customers().iloc[:1], transactions=tx, with_interactions=False)
+    with pytest.warns(UserWarning, match="interactions"):
+        one = month_end_snapshot(con, MONTH, params=PARAMS)
+    with pytest.warns(UserWarning, match="interactions"):
+        many = dict(month_end_snapshots(con, [MONTH], params=PARAMS))[MONTH]
+    for snap in (one, many):
+        row = snap.set_index("customer_id").loc["A"]
+        for col in ("gross_spend", "net_spend", "spend_365", "spend_90", "necessary_spend"):
+            assert row[col] == 1.0, col
+        assert row["avg_day_spend"] == 0.1

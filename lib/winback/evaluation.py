@@ -425,6 +425,7 @@ def window_outcomes(
         ),
         tx AS (
             SELECT aw.campaign_month, aw.wnd, aw.customer_id, t.order_ts, t.amount,
+                   CAST(t.amount AS DECIMAL(18, 4)) AS money,  -- exact sums, any order
                    {order_id} AS order_id, {category} AS category,
                    ({is_ret}t.amount < 0) AS is_ret
             FROM aw JOIN transactions t ON t.customer_id = aw.customer_id
@@ -433,8 +434,8 @@ def window_outcomes(
         agg AS (
             SELECT campaign_month, wnd, customer_id,
                    count(*) FILTER (WHERE NOT is_ret AND amount > 0) AS purchases,
-                   coalesce(sum(amount) FILTER (WHERE NOT is_ret AND amount > 0), 0)
-                     - coalesce(sum(abs(amount)) FILTER (WHERE is_ret), 0) AS net_spend
+                   coalesce(sum(money) FILTER (WHERE NOT is_ret AND amount > 0), 0)
+                     - coalesce(sum(abs(money)) FILTER (WHERE is_ret), 0) AS net_spend
             FROM tx GROUP BY ALL
         ),
         firsts AS (
@@ -446,7 +447,7 @@ def window_outcomes(
         eng AS ({inter_sql})
         SELECT aw.campaign_month, aw.wnd AS "window", aw.customer_id,
                coalesce(agg.purchases, 0) AS purchases,
-               coalesce(agg.net_spend, 0.0) AS net_spend,
+               CAST(coalesce(agg.net_spend, 0) AS DOUBLE) AS net_spend,
                coalesce(eng.interactions, 0) AS interactions,
                firsts.first_category
         FROM aw

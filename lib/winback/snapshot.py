@@ -239,6 +239,12 @@ def _category_class(tx_cols, categories: tuple[str, str]) -> str:
             f"WHEN CAST(category AS VARCHAR) IN ({disc}) THEN 1 ELSE 2 END")
 
 
+# Amounts are summed as decimals (to 1/10,000 of the currency unit): exact, so the sums
+# do not depend on the order DuckDB's threads add the rows in (floating-point sums do, in
+# their last bits), and a snapshot is the same on every run.
+_MONEY = "CAST(amount AS DECIMAL(18, 4))"
+
+
 def _is_return(tx_cols: list[str]) -> str:
     return "(amount < 0" + (" OR coalesce(is_return, false))" if "is_return" in tx_cols else ")")
 
@@ -261,9 +267,9 @@ def _daily_sql(tx_cols: list[str], categories: tuple[str, str]) -> str:
             sum(-signed) FILTER (WHERE is_ret) AS return_amount,
             sum(signed) AS signed
         FROM (
-            SELECT customer_id, CAST(order_ts AS DATE) AS d, amount,
+            SELECT customer_id, CAST(order_ts AS DATE) AS d, {_MONEY} AS amount,
                    {is_ret} AS is_ret,
-                   CASE WHEN {is_ret} THEN -abs(amount) ELSE amount END AS signed,
+                   CASE WHEN {is_ret} THEN -abs({_MONEY}) ELSE {_MONEY} END AS signed,
                    {cat_class} AS cat
             FROM transactions
             WHERE order_ts < $end_max
@@ -297,9 +303,9 @@ def _row_aggregates(tx_cols: list[str], categories: tuple[str, str]) -> str:
     purchase = f"(NOT {is_ret} AND amount > 0)"
     return f"""
     tx AS NOT MATERIALIZED (
-        SELECT customer_id, order_ts, amount,
+        SELECT customer_id, order_ts, {_MONEY} AS amount,
                {is_ret} AS is_ret,
-               CASE WHEN {is_ret} THEN -abs(amount) ELSE amount END AS signed,
+               CASE WHEN {is_ret} THEN -abs({_MONEY}) ELSE {_MONEY} END AS signed,
                {cat_class} AS cat
         FROM transactions
         WHERE order_ts < $end
@@ -334,7 +340,7 @@ def _row_aggregates(tx_cols: list[str], categories: tuple[str, str]) -> str:
         SELECT customer_id, d, amount,
                d - lag(d) OVER w AS step,
                first_value(d) OVER w AS first_d
-        FROM (SELECT customer_id, order_ts, CAST(order_ts AS DATE) AS d, amount
+        FROM (SELECT customer_id, order_ts, CAST(order_ts AS DATE) AS d, {_MONEY} AS amount
               FROM transactions WHERE order_ts < $end AND {purchase})
         WINDOW w AS (PARTITION BY customer_id ORDER BY order_ts)
     ),

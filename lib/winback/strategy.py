@@ -1031,7 +1031,8 @@ def category_preference(
     sql = f"""
     WITH tx AS (
         SELECT customer_id, order_id, {category} AS category,
-               CASE WHEN {is_ret} THEN -abs(amount) ELSE amount END AS signed,
+               CAST(CASE WHEN {is_ret} THEN -abs(amount) ELSE amount END AS DECIMAL(18, 4))
+                   AS signed,  -- exact sums whatever the order DuckDB adds them in
                (NOT {is_ret} AND amount > 0) AS is_purchase,
                order_ts >= $start AS recent
         FROM transactions WHERE order_ts < $end
