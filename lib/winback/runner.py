@@ -270,6 +270,54 @@ def _alive(pid: object, host: object) -> bool | None:
     return True
 
 
+# Every stage notebook imports these first; the next stage's kernel imports them while the
+# current stage runs (the kit's import and a kernel's start cost seconds per stage).
+_PRELOAD = "import winback, matplotlib.pyplot"
+
+
+def _start_kernel(cwd: Path):
+    """A notebook kernel started now in ``cwd``, importing the kit as it starts.
+
+    Returns its (asynchronous) kernel manager for papermill's ``km``, or ``None`` when no
+    kernel could be started (papermill then starts its own, as without this).
+    """
+    try:
+        from jupyter_client.manager import AsyncKernelManager
+        from jupyter_core.utils import run_sync
+
+        km = AsyncKernelManager(kernel_name="python3")
+        run_sync(km.start_kernel)(cwd=str(cwd),
+                                  extra_arguments=[f"--IPKernelApp.exec_lines={_PRELOAD}"])
+        return km
+    except Exception:
+        return None
+
+
+def _ready_kernel(km):
+    """``km`` when its kernel is still running, else ``None`` (after cleaning it up)."""
+    if km is None:
+        return None
+    from jupyter_core.utils import run_sync
+
+    try:
+        if run_sync(km.is_alive)():
+            return km
+    except Exception:
+        pass
+    _stop_kernel(km)
+    return None
+
+
+def _stop_kernel(km) -> None:
+    """Shut down a kernel started by :func:`_start_kernel` (papermill leaves it running)."""
+    if km is None:
+        return
+    from jupyter_core.utils import run_sync
+
+    with contextlib.suppress(Exception):
+        run_sync(km.shutdown_kernel)(now=True)
+
+
 def _orphan_kernels(pid: int) -> list[int]:
     """Notebook kernels started by process ``pid`` (their ``JPY_PARENT_PID``) still running."""
     marker = f"JPY_PARENT_PID={pid}".encode()
@@ -665,43 +713,56 @@ def run_month(
                 manifest["carried_over"] = [
                     s for s in previous.get("stages", []) if s["id"] not in set(only)]
         _write_json(partial / MANIFEST, manifest)
+        kernel_dir = root / "notebooks"
+        next_kernel = _start_kernel(kernel_dir) if chosen else None
         try:
             _prepare_store(ws, partial, month, force_campaign=force_campaign,
                            wait_seconds=wait_seconds)
         except BaseException:
+            _stop_kernel(next_kernel)
             shutil.rmtree(partial, ignore_errors=True)
             raise
         # The stages read and write the run's copy of the store (see the module doc).
         stage_overrides = [*overrides[1:], f"run.store_dir={partial / _STORE_COPY}"]
         failure = None
-        for entry, stage in zip(manifest["stages"], chosen, strict=True):
-            entry["status"] = "running"
-            _write_json(partial / MANIFEST, manifest)
-            start = time.perf_counter()
-            try:
-                pm.execute_notebook(
-                    str(root / stage.notebook),
-                    str(partial / "notebooks" / Path(stage.notebook).name),
-                    parameters={
-                        "engagement": engagement,
-                        "month": month,
-                        "run_dir": str(partial),
-                        "overrides": stage_overrides,
-                    },
-                    cwd=str(root / "notebooks"),
-                    kernel_name="python3",
-                    progress_bar={"desc": f"{month} {stage.id}", "leave": True} if progress else False,
-                    log_output=False,
-                )
-                entry["status"] = "ok"
-            except Exception as exc:  # papermill wraps the notebook's error
-                entry["status"] = "failed"
-                entry["error"] = _error_text(exc)
-                failure = (stage, entry["error"])
-            entry["seconds"] = round(time.perf_counter() - start, 2)
-            _write_json(partial / MANIFEST, manifest)
-            if failure:
-                break
+        try:
+            for k, (entry, stage) in enumerate(zip(manifest["stages"], chosen, strict=True)):
+                entry["status"] = "running"
+                _write_json(partial / MANIFEST, manifest)
+                start = time.perf_counter()
+                # this stage's kernel was started during the previous one; start the next's
+                kernel = _ready_kernel(next_kernel)
+                next_kernel = _start_kernel(kernel_dir) if k + 1 < len(chosen) else None
+                try:
+                    pm.execute_notebook(
+                        str(root / stage.notebook),
+                        str(partial / "notebooks" / Path(stage.notebook).name),
+                        parameters={
+                            "engagement": engagement,
+                            "month": month,
+                            "run_dir": str(partial),
+                            "overrides": stage_overrides,
+                        },
+                        cwd=str(kernel_dir),
+                        kernel_name="python3",
+                        progress_bar=({"desc": f"{month} {stage.id}", "leave": True}
+                                      if progress else False),
+                        log_output=False,
+                        **({"km": kernel} if kernel is not None else {}),
+                    )
+                    entry["status"] = "ok"
+                except Exception as exc:  # papermill wraps the notebook's error
+                    entry["status"] = "failed"
+                    entry["error"] = _error_text(exc)
+                    failure = (stage, entry["error"])
+                finally:
+                    _stop_kernel(kernel)
+                entry["seconds"] = round(time.perf_counter() - start, 2)
+                _write_json(partial / MANIFEST, manifest)
+                if failure:
+                    break
+        finally:
+            _stop_kernel(next_kernel)
         if not failure and params.privacy.hash_ids:  # shareable tables carry salted-hash ids
             from winback.privacy import pseudonymize_tables
 
