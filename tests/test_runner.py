@@ -194,3 +194,22 @@ def test_hash_ids_turn_the_run_tables_ids_into_salted_hashes(kit, tmp_path, monk
     assert list(table["customer_id"]) == list(hash_ids(pd.Series(["C1", "C2"]), salt))
     text = (tmp_path / "home" / "runs" / "demo" / "2024-01" / "manifest.json").read_text()
     assert salt not in text
+
+
+@pytest.mark.parametrize("ahead", [True, False])
+def test_stage_kernels_started_ahead_or_by_papermill(kit, tmp_path, monkeypatch, ahead):
+    import os
+
+    from winback import runner
+
+    if not ahead:  # no kernel manager could start one: papermill starts its own
+        monkeypatch.setattr(runner, "_start_kernel", lambda cwd: None)
+    _notebook(kit / "notebooks" / "02_b.ipynb",
+              "import os, sys\nfrom pathlib import Path\n"
+              "Path(run_dir, 'tables', 'b.txt').write_text("
+              "f\"{'winback' in sys.modules} {Path.cwd().name}\")")
+    manifest = run_month("demo", "2024-02", root=kit, progress=False)
+    assert manifest["status"] == "complete"
+    text = (tmp_path / "home" / "runs" / "demo" / "2024-02" / "tables" / "b.txt").read_text()
+    assert text == f"{ahead} notebooks"  # imported while stage a ran; same working folder
+    assert runner._orphan_kernels(os.getpid()) == []  # every kernel was shut down
