@@ -119,7 +119,7 @@ from winback.snapshot import (
     snapshot_months,
     store_frame,
 )
-from winback.store import has_table, replace_month, table_months
+from winback.store import fetch_df, has_table, replace_month, table_months
 
 __all__ = [
     "FEATURES",
@@ -1389,8 +1389,8 @@ def _cached(con, table: str, month: str, digest: str) -> pd.DataFrame | None:
     """``month``'s rows of cache ``table`` computed with params hash ``digest``, or ``None``."""
     if not has_table(con, table):
         return None
-    frame = con.execute(f'SELECT * FROM "{table}" WHERE month = ? AND params_hash = ?',
-                        [month, digest]).df()
+    frame = fetch_df(con, f'SELECT * FROM "{table}" WHERE month = ? AND params_hash = ?',
+                        [month, digest])
     return None if frame.empty else frame.drop(columns="params_hash")
 
 
@@ -1445,9 +1445,9 @@ def month_status(con, month: str, snapshot: pd.DataFrame, *, churn_params) -> tu
 
     keep = list(_STATUS_COLUMNS)
     if month in table_months(con, "churn_status"):
-        frame = con.execute(
+        frame = fetch_df(con,
             f'SELECT {", ".join(keep)} FROM churn_status WHERE month = ? ORDER BY customer_id',
-            [month]).df()
+            [month])
         return frame, "churn_status"
     digest = _params_hash(churn_params)
     cached = _cached(con, STATUS_CACHE, month, digest)
@@ -1523,7 +1523,7 @@ def _population_sql(con, m: str, *, snap: tuple[str, str | None], status: dict,
            f"{label_join} "
            f"WHERE {where} AND st.status IN ({_in_list(params.population_statuses)}) "
            "ORDER BY s.customer_id")
-    return con.execute(sql, st_args + label_args + args).df()
+    return fetch_df(con, sql, st_args + label_args + args)
 
 
 def _population(m: str, rows: pd.DataFrame, *, params: WarningParams) -> pd.DataFrame:
@@ -1809,8 +1809,8 @@ def write_performance(con, rows: pd.DataFrame) -> int:
     key = ["horizon", "model", "metric"]
     for month, new in rows.groupby("month", sort=True):
         if has_table(con, PERFORMANCE_TABLE):
-            old = con.execute(f'SELECT * FROM "{PERFORMANCE_TABLE}" WHERE month = ?',
-                              [month]).df()
+            old = fetch_df(con, f'SELECT * FROM "{PERFORMANCE_TABLE}" WHERE month = ?',
+                              [month])
             old = old.astype(new.dtypes.to_dict())
             kept = old.merge(new[key].drop_duplicates(), on=key, how="left", indicator=True)
             kept = kept.loc[kept["_merge"] == "left_only", _PERFORMANCE_COLUMNS]
@@ -1824,14 +1824,14 @@ def read_performance(con) -> pd.DataFrame:
     """The whole ``warning_performance`` table (empty with its columns when missing)."""
     if not has_table(con, PERFORMANCE_TABLE):
         return pd.DataFrame(columns=_PERFORMANCE_COLUMNS)
-    return con.execute(f'SELECT * FROM "{PERFORMANCE_TABLE}" ORDER BY month, model, metric').df()
+    return fetch_df(con, f'SELECT * FROM "{PERFORMANCE_TABLE}" ORDER BY month, model, metric')
 
 
 def past_watchlists(con) -> pd.DataFrame:
     """Every stored watchlist (empty when none yet)."""
     if not has_table(con, WATCHLIST_TABLE):
         return pd.DataFrame(columns=["month", "customer_id", "risk", "rank", "model"])
-    return con.execute(f'SELECT * FROM "{WATCHLIST_TABLE}" ORDER BY month, rank').df()
+    return fetch_df(con, f'SELECT * FROM "{WATCHLIST_TABLE}" ORDER BY month, rank')
 
 
 def record_performance(con, backtest: Backtest, history: WarningHistory) -> pd.DataFrame:
