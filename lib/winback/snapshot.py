@@ -769,6 +769,18 @@ def store_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _check_stored_columns(con: duckdb.DuckDBPyConnection, columns) -> None:
+    """Refuse a snapshot with columns the store's ``snapshots`` table lacks (none yet: fine)."""
+    existing = _columns(con, "snapshots")
+    extra = sorted(set(columns) - set(existing)) if existing is not None else []
+    if extra:
+        raise SnapshotError(
+            f"Store table 'snapshots' lacks column(s) {extra} of the new snapshot: the "
+            "snapshot definition changed. Rebuild the table (drop it and rerun the "
+            "months) or drop those columns."
+        )
+
+
 def write_snapshot(con: duckdb.DuckDBPyConnection, snapshot: pd.DataFrame) -> int:
     """Store ``snapshot`` in the table ``snapshots``, replacing exactly its month's rows.
 
@@ -799,15 +811,7 @@ def write_snapshot(con: duckdb.DuckDBPyConnection, snapshot: pd.DataFrame) -> in
     if snapshot["customer_id"].duplicated().any():
         dup = snapshot.loc[snapshot["customer_id"].duplicated(), "customer_id"].head(5).tolist()
         raise SnapshotError(f"The snapshot holds duplicate customer_id values, e.g. {dup}.")
-    existing = _columns(con, "snapshots")
-    if existing is not None:
-        extra = sorted(set(snapshot.columns) - set(existing))
-        if extra:
-            raise SnapshotError(
-                f"Store table 'snapshots' lacks column(s) {extra} of the new snapshot: the "
-                "snapshot definition changed. Rebuild the table (drop it and rerun the "
-                "months) or drop those columns."
-            )
+    _check_stored_columns(con, snapshot.columns)
     replace_month(con, "snapshots", month, store_frame(snapshot))
     return len(snapshot)
 
@@ -833,13 +837,7 @@ def write_snapshot_table(con: duckdb.DuckDBPyConnection, month: str, table: pa.T
     months = pc.unique(table["month"]).to_pylist()
     if months != [month]:
         raise SnapshotError(f"write_snapshot_table({month!r}): the table holds months {months}.")
-    extra = sorted(set(table.column_names) - set(_columns(con, "snapshots")))
-    if extra:
-        raise SnapshotError(
-            f"Store table 'snapshots' lacks column(s) {extra} of the new snapshot: the "
-            "snapshot definition changed. Rebuild the table (drop it and rerun the "
-            "months) or drop those columns."
-        )
+    _check_stored_columns(con, table.column_names)
     replace_month(con, "snapshots", month, table)
     return table.num_rows
 
