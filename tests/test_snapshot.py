@@ -511,3 +511,14 @@ def test_spend_is_summed_exactly_in_every_path():
         for col in ("gross_spend", "net_spend", "spend_365", "spend_90", "necessary_spend"):
             assert row[col] == 1.0, col
         assert row["avg_day_spend"] == 0.1
+
+
+def test_a_snapshot_with_columns_the_store_lacks_is_refused_on_both_writes():
+    con = _store()
+    write_snapshot(con, month_end_snapshot(con, "2024-03", params=PARAMS).drop(columns="age"))
+    with pytest.raises(SnapshotError, match=r"lacks column\(s\) \['age'\]"):
+        write_snapshot(con, month_end_snapshot(con, "2024-04", params=PARAMS))
+    month, table = next(month_end_snapshot_tables(con, ["2024-05"], params=PARAMS))
+    with pytest.raises(SnapshotError, match=r"lacks column\(s\) \['age'\]"):
+        write_snapshot_table(con, month, table)
+    assert snapshot_months(con) == ["2024-03"]
