@@ -185,6 +185,8 @@ def test_benchmark_runs_at_a_tiny_size(tmp_path, capsys):
     comparisons = result["comparisons"]
     assert comparisons["snapshot"]["equal"] and comparisons["bgnbd"]["equal"]
     assert comparisons["snapshot"]["buyers"] > 0
+    assert comparisons["snapshot"]["kit_rfm_seconds"] > 0
+    assert "recency, frequency, T and monetary value alone" in printed
     # a second run reuses the generated client and still starts from a fresh store
     assert bench.main(["--sizes", "300", "--stages", "data_collection", "--no-compare",
                        "--out", str(out), "--home", str(tmp_path / "home")]) == 0

@@ -494,6 +494,17 @@ def test_snapshot_tables_of_some_columns_equal_the_full_ones():
         assert few[month].select(expected.column_names).equals(expected)
 
 
+def test_a_snapshot_of_some_columns_equals_the_full_one():
+    con = _store()
+    wanted = ["frequency", "recency", "T", "monetary_value", "purchase_days"]
+    full = month_end_snapshot(con, "2024-06", params=PARAMS)
+    few = month_end_snapshot(con, "2024-06", params=PARAMS, columns=wanted)
+    assert list(few.columns) == [c for c in full.columns
+                                 if c in {"month", "customer_id", "signup_date", *wanted}]
+    pd.testing.assert_frame_equal(few, full[list(few.columns)])
+    assert few["monetary_value"].notna().any() and (few["frequency"] > 0).any()
+
+
 def test_spend_is_summed_exactly_in_every_path():
     # ten purchases of 0.1 sum to 0.9999999999999999 in floating point
     assert sum([0.1] * 10) != 1.0

@@ -630,7 +630,7 @@ def _run_snapshot(con, sql: str, month: str, params: SnapshotParams, *,
 
 
 def month_end_snapshot(
-    con: duckdb.DuckDBPyConnection, month: str, *, params: SnapshotParams
+    con: duckdb.DuckDBPyConnection, month: str, *, params: SnapshotParams, columns=None
 ) -> pd.DataFrame:
     """Customer-level snapshot at the end of ``month``, aggregated in DuckDB.
 
@@ -643,6 +643,10 @@ def month_end_snapshot(
         Run month ``YYYY-MM``; data dated up to its last day (23:59:59 inclusive) is used.
     params
         The ``snapshot`` params section.
+    columns
+        Only these snapshot columns (with ``month``, ``customer_id`` and ``signup_date``),
+        each equal to the full snapshot's; DuckDB then skips the aggregates no kept column
+        needs. All when ``None``.
 
     Returns
     -------
@@ -669,7 +673,7 @@ def month_end_snapshot(
     end = _end(month)
     categories = _category_lists(con, tx_cols, end, params)
     sql = _snapshot_sql(tx_cols, cust_cols, it_cols is not None, params, categories)
-    table = _run_snapshot(con, sql, month, params, end_max=end)
+    table = _run_snapshot(con, sql, month, params, end_max=end, columns=columns)
     if table["signup_date"].null_count:
         raise _orphans_error(con, end, it_cols is not None)
     return _to_pandas(table)
