@@ -1500,11 +1500,17 @@ class ChurnDrivers:
         missing = [c for c in self.indicators if c not in frame]
         if missing:
             raise ReasonsError(f"ChurnDrivers: the design frame lacks {missing}.")
-        X = frame[self.indicators].apply(pd.to_numeric, errors="coerce").astype(float)
-        for col in self.log1p:
-            if col in X:
-                X[col] = np.log1p(X[col].clip(lower=0))
-        return X
+        cols = {}
+        for col in self.indicators:
+            values = frame[col]
+            if pd.api.types.is_numeric_dtype(values.dtype):
+                x = values.to_numpy(dtype=float, na_value=np.nan)
+            else:
+                x = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+            if col in self.log1p:
+                x = np.log1p(np.where(x < 0, 0.0, x))  # log(1 + max(x, 0)), missing kept
+            cols[col] = x
+        return pd.DataFrame(cols, index=frame.index)
 
     def fit(self, frame: pd.DataFrame, *, y: str = "churned", groups: str | None = "customer_id"
             ) -> ChurnDrivers:
@@ -1521,51 +1527,69 @@ class ChurnDrivers:
                 "the regression needs both churned and retained customers (run more months).")
         X = self._design(frame)
         dropped, imputed = [], {}
-        for col in list(X.columns):
+        columns: dict[str, np.ndarray] = {}
+        for col in X.columns:
             values = X[col]
-            if values.isna().all():
+            missing = np.isnan(values.to_numpy())
+            if missing.all():
                 dropped.append((col, "all missing"))
-                X = X.drop(columns=col)
                 continue
-            n_na = int(values.isna().sum())
+            n_na = int(missing.sum())
             if n_na:
                 imputed[col] = n_na
-                X[col] = values.fillna(values.median())
-            if X[col].std(ddof=0) == 0:
+                values = values.fillna(values.median())
+            if values.std(ddof=0) == 0:
                 dropped.append((col, "constant"))
-                X = X.drop(columns=col)
+                continue
+            columns[col] = values.to_numpy()
+        names = list(columns)
+        # one correlation matrix; an indicator is left out when too close to a kept one
+        corr = (np.abs(np.corrcoef(np.vstack([columns[c] for c in names])))
+                if len(names) > 1 else np.ones((len(names), len(names))))
         kept: list[str] = []
-        for col in X.columns:
+        for j, col in enumerate(names):
             if kept:
-                corr = X[kept].corrwith(X[col]).abs()
-                if (corr > self.max_corr).any():
-                    dropped.append((col, f"|corr| > {self.max_corr} with {corr.idxmax()}"))
+                near = corr[[names.index(k) for k in kept], j]
+                if (near > self.max_corr).any():
+                    dropped.append((col, f"|corr| > {self.max_corr} with "
+                                         f"{kept[int(np.argmax(near))]}"))
                     continue
             kept.append(col)
-        X = X[kept]
+        X = pd.DataFrame({c: columns[c] for c in kept}, index=frame.index)
         self.means_ = X.mean()
         self.scales_ = X.std(ddof=0)
-        Z = (X - self.means_) / self.scales_
-        while Z.shape[1] and np.linalg.matrix_rank(Z.to_numpy()) < Z.shape[1]:
-            col = Z.columns[-1]
-            dropped.append((col, "linearly dependent on the others"))
-            Z = Z.drop(columns=col)
-        while Z.shape[1] > 1:
-            vif = pd.Series(np.diag(np.linalg.inv(np.corrcoef(Z.to_numpy().T))),
-                            index=Z.columns)
+        n = len(X)
+        # the design as statsmodels reads a DataFrame: column-major, the constant first
+        design = np.empty((len(kept) + 1, n)).T
+        design[:, 0] = 1.0
+        for j, col in enumerate(kept):
+            design[:, j + 1] = (columns[col] - self.means_[col]) / self.scales_[col]
+        used = list(kept)
+        while used and np.linalg.matrix_rank(design[:, 1:]) < len(used):
+            dropped.append((used[-1], "linearly dependent on the others"))
+            used.pop()
+            design = design[:, :len(used) + 1]
+        while len(used) > 1:
+            vif = pd.Series(np.diag(np.linalg.inv(np.corrcoef(design[:, 1:].T))), index=used)
             if vif.max() <= self.max_vif:
                 break
             col = vif.idxmax()
             dropped.append((col, f"VIF {vif.max():.1f} > {self.max_vif:g}"))
-            Z = Z.drop(columns=col)
-        design = sm.add_constant(Z, has_constant="add")
+            j = used.index(col)
+            used.pop(j)
+            design = np.asfortranarray(np.delete(design, j + 1, axis=1))
+        names = pd.Index(["const", *used])
         method = "mle"
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
-                model = sm.Logit(target, design)
+                # full column rank is checked above: statsmodels' own check is skipped
+                model = sm.Logit(target, design, check_rank=False)
                 if groups is not None and groups in frame:
-                    codes = pd.factorize(frame[groups].astype(str))[0]
+                    ids = frame[groups]
+                    codes = pd.factorize(ids if pd.api.types.is_string_dtype(ids.dtype)
+                                         and not isinstance(ids.dtype, pd.CategoricalDtype)
+                                         else ids.astype(str))[0]
                     result = model.fit(disp=0, maxiter=200, cov_type="cluster",
                                        cov_kwds={"groups": codes})
                     self.n_clusters_ = int(codes.max() + 1)
@@ -1575,25 +1599,25 @@ class ChurnDrivers:
                 ok = (result.mle_retvals.get("converged", False)
                       and np.all(np.isfinite(result.bse))
                       and np.max(np.abs(result.params[1:])) <= self.max_abs_coef
-                      if Z.shape[1] else result.mle_retvals.get("converged", False))
+                      if used else result.mle_retvals.get("converged", False))
             except (np.linalg.LinAlgError, ValueError):
                 ok = False
         if ok:
-            params = pd.Series(np.asarray(result.params), index=design.columns)
-            se = pd.Series(np.asarray(result.bse), index=design.columns)
-            pvalues = pd.Series(np.asarray(result.pvalues), index=design.columns)
+            params = pd.Series(np.asarray(result.params), index=names)
+            se = pd.Series(np.asarray(result.bse), index=names)
+            pvalues = pd.Series(np.asarray(result.pvalues), index=names)
         else:
             method = "firth"
-            beta, cov, converged = _firth_logit(design.to_numpy(float), target)
+            beta, cov, converged = _firth_logit(design, target)
             if not converged:
                 warnings.warn("ChurnDrivers: Firth's penalized fit did not converge; read the "
                               "odds ratios with care.", stacklevel=2)
-            params = pd.Series(beta, index=design.columns)
-            se = pd.Series(np.sqrt(np.clip(np.diag(cov), 0, None)), index=design.columns)
-            pvalues = pd.Series(2 * stats.norm.sf(np.abs(params / se)), index=design.columns)
+            params = pd.Series(beta, index=names)
+            se = pd.Series(np.sqrt(np.clip(np.diag(cov), 0, None)), index=names)
+            pvalues = pd.Series(2 * stats.norm.sf(np.abs(params / se)), index=names)
             self.n_clusters_ = len(target)
         self.method_ = method
-        self.used_ = list(Z.columns)
+        self.used_ = list(used)
         self.dropped_ = pd.DataFrame(dropped, columns=["indicator", "reason"])
         self.imputed_ = imputed
         self.params_ = params
