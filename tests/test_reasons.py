@@ -502,6 +502,66 @@ def test_driver_frame_pools_base_customers_with_the_previous_snapshot():
         R.driver_frame(tr, {}, indicators=["x"])
 
 
+
+def driver_store(*, discount: bool = True) -> duckdb.DuckDBPyConnection:
+    """Statuses 2024-04..06, snapshots of 2024-04/05 and transactions for the shares."""
+    con = duckdb.connect()
+    con.register("h", status_history())
+    con.execute("CREATE TABLE churn_status AS SELECT * FROM h")
+    snaps = pd.concat([pd.DataFrame({"month": m, "customer_id": list("abcdefg"),
+                                     "x": np.arange(7.0) + i})
+                       for i, m in enumerate(["2024-04", "2024-05"])], ignore_index=True)
+    con.register("sn", snaps)
+    con.execute("CREATE TABLE snapshots AS SELECT * FROM sn")
+    tx = pd.DataFrame({
+        "order_id": [f"o{i}" for i in range(7)],
+        "customer_id": ["a", "a", "a", "b", "e", "e", "e"],
+        "order_ts": pd.to_datetime(["2024-04-10", "2024-04-20", "2024-05-03", "2024-05-05",
+                                    "2023-06-15", "2024-05-31T23:00", "2024-05-20"],
+                                   format="ISO8601"),
+        "amount": [10.0, 10.0, 10.0, 10.0, 10.0, 10.0, -10.0],
+        "discount": [1.0, 0.0, 2.0, 0.0, 1.0, 0.0, 1.0],
+        "is_return": [False, False, False, False, False, False, True],
+    })
+    con.register("tx", tx if discount else tx.drop(columns="discount"))
+    con.execute("CREATE TABLE transactions AS SELECT * FROM tx")
+    return con
+
+
+@pytest.mark.parametrize("discount", [True, False])
+def test_store_driver_frame_matches_the_frame_definition(discount):
+    con = driver_store(discount=discount)
+    p = small_params(drivers={"agreement": {}, "indicators": ["x", "discount_share_365"],
+                              "months": 6})
+    tr, _ = R.churn_transitions(status_history())
+    snaps = {}
+    for m in ("2024-04", "2024-05"):
+        snap = con.execute("SELECT customer_id, x FROM snapshots WHERE month = ?", [m]).df()
+        snaps[m] = snap.merge(R.discount_share(con, m), on="customer_id", how="left")
+    expected = R.driver_frame(tr, snaps, indicators=["x", "discount_share_365"], months=6)
+    got = R.store_driver_frame(con, MONTH, p)
+    pd.testing.assert_frame_equal(got, expected, check_dtype=False)
+    if discount:  # e in 2024-06 (snapshot of 05): 2 purchases in the window, 1 discounted
+        row = got[(got["month"] == "2024-06") & (got["customer_id"] == "e")].iloc[0]
+        assert row["discount_share_365"] == 0.5 and row["x"] == 4 + 1
+    else:
+        assert got["discount_share_365"].isna().all()
+    one = R.store_driver_frame(con, MONTH, small_params(
+        drivers={"agreement": {}, "indicators": ["x"], "months": 1}))
+    assert set(one["month"]) == {"2024-06"}
+
+
+def test_store_driver_frame_errors_name_the_fix():
+    con = driver_store()
+    with pytest.raises(R.ReasonsError, match="lack indicator"):
+        R.store_driver_frame(con, MONTH, small_params(
+            drivers={"agreement": {}, "indicators": ["y"]}))
+    with pytest.raises(R.ReasonsError, match="two consecutive"):
+        R.store_driver_frame(con, "2024-04", small_params(
+            drivers={"agreement": {}, "indicators": ["x"]}))
+    with pytest.raises(R.ReasonsError, match="churn_status"):
+        R.store_driver_frame(duckdb.connect(), MONTH, small_params())
+
 def test_driver_agreement_compares_stated_reasons():
     p = small_params(drivers={"agreement": {
         "spend": {"direction": "lower", "reasons": ["price"]},

@@ -124,6 +124,7 @@ __all__ = [
     "reason_mix",
     "reason_trend",
     "segment_frame",
+    "store_driver_frame",
     "store_transitions",
     "top_reason",
     "wilson_interval",
@@ -1397,6 +1398,121 @@ def driver_frame(transitions: pd.DataFrame, snapshots: Mapping[str, pd.DataFrame
     return pd.concat(parts, ignore_index=True)
 
 
+def _discount_counts(con, months: Sequence[str], *, days: int = 365
+                     ) -> tuple[str, dict, str]:
+    """SQL (a CTE body) of :func:`discount_share` for several months in one pass.
+
+    One row per customer with a purchase in any of the windows: ``customer_id`` and, per
+    month ``i`` of ``months``, ``n_i`` purchases and ``d_i`` discounted purchases in the
+    ``days`` before that month's end. Returns the SQL, its named arguments and the share's
+    expression for month ``{i}`` (NULL without a purchase in the window, as
+    :func:`discount_share` leaves such customers out).
+    """
+    cols = set(_columns_of(con, "transactions"))
+    if not cols:
+        raise ReasonsError("The store has no table 'transactions': run stage 1 first.")
+    ret = "coalesce(is_return, false) OR " if "is_return" in cols else ""
+    args: dict = {}
+    counts = []
+    for i, m in enumerate(months):
+        end = month_end(_check_month(m)) + pd.Timedelta(days=1)
+        args[f"s{i}"], args[f"e{i}"] = end - pd.Timedelta(days=days), end
+        window = f"order_ts >= $s{i} AND order_ts < $e{i}"
+        disc = " AND discount > 0" if "discount" in cols else ""
+        counts.append(f"count(*) FILTER (WHERE {window}) AS n{i}, "
+                      f"count(*) FILTER (WHERE {window}{disc}) AS d{i}")
+    args["s_min"] = min(args[f"s{i}"] for i in range(len(months)))
+    args["e_max"] = max(args[f"e{i}"] for i in range(len(months)))
+    sql = (f"SELECT CAST(customer_id AS VARCHAR) AS customer_id, {', '.join(counts)} "
+           "FROM transactions WHERE order_ts >= $s_min AND order_ts < $e_max AND amount > 0 "
+           f"AND NOT ({ret}false) GROUP BY 1")
+    share = ("CASE WHEN n{i} > 0 THEN d{i}::DOUBLE / n{i} END" if "discount" in cols
+             else "CAST(NULL AS DOUBLE)")
+    return sql, args, share
+
+
+def store_driver_frame(con, month: str, params: ReasonsParams) -> pd.DataFrame:
+    """:func:`driver_frame` computed in DuckDB from the store, in one query.
+
+    The same frame as ``driver_frame(transitions, snapshots, ...)`` on the transitions of
+    :func:`store_transitions` and the snapshots (with :func:`discount_share`) of the
+    ``drivers.months + 1`` months before ``month``: the transitions of the last
+    ``params.drivers.months`` months (up to ``month``) whose previous month has a
+    snapshot, each base customer with the indicators ``params.drivers.indicators`` of
+    their previous-month snapshot (``discount_share_365`` computed from the
+    transactions, every month's window in one pass), ordered by month and customer.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``month, customer_id, churned, <indicators>``.
+
+    Raises
+    ------
+    ReasonsError
+        No transition month with a previous-month snapshot, or indicators the snapshots
+        lack.
+    """
+    from winback.store import has_table, table_months
+
+    month = _check_month(month)
+    drivers, trend = params.drivers, params.trend
+    if not has_table(con, "churn_status"):
+        raise ReasonsError("The store has no table 'churn_status': run stage 1 (data collection "
+                           "and churn definition) for this month first.")
+    first = str(pd.Period(month, "M") - drivers.months - 1)
+    snap_months = {m for m in table_months(con, "snapshots") if first <= m <= month}
+    status_months = set(table_months(con, "churn_status"))
+    pairs = [(m, _prev_month(m)) for m in sorted(status_months) if m <= month
+             and _prev_month(m) in status_months and _prev_month(m) in snap_months]
+    if not pairs:
+        raise ReasonsError(
+            "No transition month has the previous month's snapshot in the store: run stage 1 "
+            "for two consecutive months first.")
+    snap_cols = set(_columns_of(con, "snapshots"))
+    computed = {"discount_share_365"}
+    missing = [c for c in drivers.indicators if c not in snap_cols and c not in computed]
+    if missing:
+        raise ReasonsError(
+            f"The store's snapshots lack indicator column(s) {missing}; remove them from "
+            "params reasons.drivers.indicators or rebuild the snapshots.")
+    prevs = sorted({p for _, p in pairs})
+    disc_sql, args, share = _discount_counts(con, prevs)
+    share_of = " ".join(f"WHEN '{p}' THEN {share.format(i=i)}" for i, p in enumerate(prevs))
+    select = []
+    for c in drivers.indicators:
+        if c in computed:
+            select.append(f'(CASE t.prev_month {share_of} END) AS "{c}"')
+        else:
+            select.append(f'sn."{c}"')
+    values = ", ".join(f"('{m}', '{p}')" for m, p in pairs)
+    sql = f"""
+        WITH pairs(month, prev_month) AS (VALUES {values}),
+        s AS (
+            SELECT CAST(month AS VARCHAR) AS month, CAST(customer_id AS VARCHAR) AS customer_id,
+                   CAST(status AS VARCHAR) AS status
+            FROM churn_status WHERE month IN (SELECT month FROM pairs UNION
+                                              SELECT prev_month FROM pairs)),
+        t0 AS (
+            SELECT p.month, p.prev_month, b.customer_id,
+                   n.status IN ({_in_list(trend.churn_statuses)}) AS churned
+            FROM pairs p JOIN s b ON b.month = p.prev_month
+            JOIN s n ON n.month = p.month AND n.customer_id = b.customer_id
+            WHERE b.status IN ({_in_list(trend.base_statuses)})),
+        t AS (
+            SELECT * FROM t0 WHERE month IN (
+                SELECT DISTINCT month FROM t0 ORDER BY month DESC LIMIT {int(drivers.months)})),
+        d AS ({disc_sql})
+        SELECT t.month, t.customer_id, t.churned{''.join(', ' + c for c in select)}
+        FROM t LEFT JOIN snapshots sn ON sn.month = t.prev_month
+            AND CAST(sn.customer_id AS VARCHAR) = t.customer_id
+        LEFT JOIN d ON d.customer_id = t.customer_id
+        ORDER BY t.month, t.customer_id"""
+    frame = fetch_df(con, sql, args)
+    frame["churned"] = frame["churned"].astype(bool)
+    return frame
+
+
 def _firth_logit(X: np.ndarray, y: np.ndarray, max_iter: int = 100, tol: float = 1e-8
                  ) -> tuple[np.ndarray, np.ndarray, bool]:
     """Firth's bias-reduced logistic regression (Firth 1993; Heinze & Schemper 2002).
@@ -1837,8 +1953,9 @@ class ReasonInputs:
     tiers : pandas.DataFrame or None
         Stage 3's tiers of earlier months, ``None`` when the store has no ``tiers`` table.
     snapshots : dict
-        Month -> snapshot (the columns stage 2 uses, plus ``discount_share_365``): the run
-        month (everyone) and the previous ``drivers.months`` months (base customers only).
+        Month -> snapshot (the columns stage 2 uses, plus ``discount_share_365``) of the run
+        month (everyone). The driver regression's pooled design of earlier months is read
+        by :func:`store_driver_frame`.
     contact_outcomes, surveys, interactions : pandas.DataFrame or None
         Rows in the look-back window of the customers to explain (``None``: no such table).
     reasons_history : pandas.DataFrame or None
@@ -1978,8 +2095,9 @@ def load_inputs(con, month: str, params: ReasonsParams) -> ReasonInputs:
     The run month's statuses; the churn transitions of every month up to it
     (:func:`store_transitions`); ``customers``; stage 3's ``tiers`` of earlier months
     (``None`` when absent; a tier reads ``"<tier> <tier_label>"`` when the table has a
-    ``tier_label``); the snapshot columns stage 2 uses for the run month and, for the base
-    customers, the ``drivers.months`` months before (each with ``discount_share_365``);
+    ``tier_label``); the snapshot columns stage 2 uses for the run month (with
+    ``discount_share_365``; the earlier months the driver regression pools are read by
+    :func:`store_driver_frame`);
     contact outcomes, surveys and interactions of the customers to explain
     (``params.statuses``), dated in the look-back window; earlier months' stored reasons of
     the customers who newly churned in them.
@@ -2021,19 +2139,8 @@ def load_inputs(con, month: str, params: ReasonsParams) -> ReasonInputs:
     cols = ["customer_id", *[c for c in snap_cols if c in used]]
     select = ", ".join(f'CAST(sn."{c}" AS VARCHAR) AS customer_id' if c == "customer_id"
                        else f'sn."{c}"' for c in cols)
-    first = str(pd.Period(month, "M") - params.drivers.months - 1)
-    snapshots = {}
-    for m in sorted(x for x in snap_months if first <= x <= month):
-        if m == month:
-            snap = fetch_df(con, f"SELECT {select} FROM snapshots sn WHERE sn.month = ?",
-                               [m])
-        else:
-            snap = fetch_df(con,
-                f"SELECT {select} FROM snapshots sn JOIN churn_status cs "
-                "ON cs.month = sn.month AND CAST(cs.customer_id AS VARCHAR) = "
-                f"CAST(sn.customer_id AS VARCHAR) WHERE sn.month = ? AND "
-                f"CAST(cs.status AS VARCHAR) IN ({_in_list(trend.base_statuses)})", [m])
-        snapshots[m] = snap.merge(discount_share(con, m), on="customer_id", how="left")
+    snap = fetch_df(con, f"SELECT {select} FROM snapshots sn WHERE sn.month = ?", [month])
+    snapshots = {month: snap.merge(discount_share(con, month), on="customer_id", how="left")}
     start, end = _window(month, params.lookback_days)
     args = {"start": start, "end": end, "m": month}
     who = (f"CAST(customer_id AS VARCHAR) IN (SELECT CAST(customer_id AS VARCHAR) FROM "
