@@ -909,10 +909,30 @@ def _require(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
         raise StrategyError(f"{what} lacks column(s) {missing}; it has {list(frame.columns)}")
 
 
+def _by_value(series: pd.Series, fn) -> pd.Series:
+    """``series.astype(object).map(fn)`` with ``fn`` called once per distinct value.
+
+    Text and numpy-number columns (a million customers, a handful of values) are factorized
+    first; the result, its dtype included, is the one ``map`` gives. Other dtypes (mixed
+    Python objects, where ``1`` and ``1.0`` are one key) are mapped value by value.
+    """
+    dtype = series.dtype
+    if isinstance(dtype, pd.StringDtype):
+        codes, uniques = pd.factorize(series, use_na_sentinel=False)
+        distinct = pd.Series(uniques).astype(object)
+    elif isinstance(dtype, np.dtype) and dtype.kind in "iuf":
+        values, codes = np.unique(series.to_numpy(), return_inverse=True)
+        distinct = pd.Series(values.astype(object), dtype=object)
+    else:
+        return series.astype(object).map(fn)
+    mapped = distinct.map(fn)
+    return mapped.iloc[np.asarray(codes).reshape(-1)].set_axis(series.index).rename(series.name)
+
+
 def _text(series: pd.Series) -> pd.Series:
     """Trimmed text, missing as None (object dtype)."""
-    values = series.astype(object)
-    return values.map(
+    return _by_value(
+        series,
         lambda v: (
             None
             if v is None
@@ -920,7 +940,7 @@ def _text(series: pd.Series) -> pd.Series:
             or v is pd.NA
             or str(v).strip() == ""
             else str(v).strip()
-        )
+        ),
     )
 
 
@@ -934,7 +954,7 @@ def tier_text(series: pd.Series) -> pd.Series:
             return str(int(v))
         return str(v).strip()
 
-    return series.astype(object).map(one)
+    return _by_value(series, one)
 
 
 def _keys(frame: pd.DataFrame) -> pd.DataFrame:
@@ -1636,8 +1656,10 @@ class StrategyInputs:
     ----------
     month : str
     status, tiers, reasons : DataFrame
-        The month's rows of ``churn_status``, ``tiers`` (stage 3) and ``reasons`` (stage 2;
-        empty when stage 2 stored no row for the month).
+        The month's rows of ``churn_status`` (the columns :func:`screen_candidates` reads:
+        ``customer_id``, ``status``, ``score`` or ``churn_score``, ``p_alive``,
+        ``frequency``), ``tiers`` (stage 3) and ``reasons`` (stage 2; empty when stage 2
+        stored no row for the month).
     customers : DataFrame
         ``customer_id``, ``do_not_contact``, ``preferred_channel`` (when the client has them).
     preferences : DataFrame
@@ -1679,6 +1701,9 @@ class StrategyInputs:
         )
 
 
+STATUS_COLUMNS = ("customer_id", "status", "churn_score", "score", "p_alive", "frequency")
+
+
 def _columns_of(con, table: str) -> list[str]:
     rows = con.execute(
         "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
@@ -1710,7 +1735,11 @@ def load_inputs(con, month: str, *, window_days: int = 365, keep_months: int = 3
         cols = _columns_of(con, table)
         if not cols:
             raise StrategyError(f"The store has no table {table!r}: run {stage} for {month} first.")
-        frame = fetch_df(con, f'SELECT * FROM "{table}" WHERE month = ?', [month])
+        if table == "churn_status":  # only what screening reads
+            select = ", ".join(f'"{c}"' for c in cols if c in STATUS_COLUMNS)
+        else:
+            select = "*"
+        frame = fetch_df(con, f'SELECT {select} FROM "{table}" WHERE month = ?', [month])
         if frame.empty:
             raise StrategyError(
                 f"The store's {table!r} has no rows for {month}: run {stage} first."
