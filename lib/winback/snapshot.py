@@ -294,9 +294,9 @@ def _row_aggregates(tx_cols: list[str], categories: tuple[str, str]) -> str:
     """CTEs ``rows_agg`` and ``days`` of one month end, straight from the transaction rows.
 
     rows_agg: one hash aggregation over the transaction rows (spend, returns, windows,
-    categories). days: one window pass over purchase rows sorted by time, where a positive
+    categories). days: one window pass over purchase rows sorted by date, where a positive
     step to the previous purchase's date starts a new purchase day and is the gap between
-    consecutive purchase days.
+    consecutive purchase days (rows of the same day, in any order, step 0 from the first).
     """
     is_ret = _is_return(tx_cols)
     cat_class = _category_class(tx_cols, categories)
@@ -340,9 +340,9 @@ def _row_aggregates(tx_cols: list[str], categories: tuple[str, str]) -> str:
         SELECT customer_id, d, amount,
                d - lag(d) OVER w AS step,
                first_value(d) OVER w AS first_d
-        FROM (SELECT customer_id, order_ts, CAST(order_ts AS DATE) AS d, {_MONEY} AS amount
+        FROM (SELECT customer_id, CAST(order_ts AS DATE) AS d, {_MONEY} AS amount
               FROM transactions WHERE order_ts < $end AND {purchase})
-        WINDOW w AS (PARTITION BY customer_id ORDER BY order_ts)
+        WINDOW w AS (PARTITION BY customer_id ORDER BY d)
     ),
     days_agg AS (
         SELECT customer_id,
