@@ -142,6 +142,27 @@ def test_store_transitions_match_the_pandas_definition():
         R.store_transitions(con, MONTH)
 
 
+
+def test_store_transitions_order_ids_as_text_and_fall_back_on_missing_statuses():
+    hist = status_history()
+    ids = {"a": "c10", "b": "c9", "c": "C1", "d": "客户2", "e": "c1", "f": "b", "g": "c100"}
+    hist["customer_id"] = hist["customer_id"].map(ids)
+    hist = hist.iloc[::-1].reset_index(drop=True)  # stored in no particular order
+    con = duckdb.connect()
+    con.register("h", hist)
+    con.execute("CREATE TABLE churn_status AS SELECT * FROM h")
+    expected, expected_counts = R.churn_transitions(hist)
+    expected = expected.sort_values(["month", "customer_id"], ignore_index=True)
+    got, counts = R.store_transitions(con, MONTH)
+    pd.testing.assert_frame_equal(got, expected, check_dtype=False)
+    pd.testing.assert_frame_equal(counts, expected_counts, check_dtype=False)
+    # a status without a value: the SQL definition (NULL is neither base nor churn)
+    con.execute("UPDATE churn_status SET status = NULL WHERE customer_id = 'c9' "
+                "AND month = '2024-04'")
+    got, counts = R.store_transitions(con, MONTH)
+    assert "c9" not in set(got.loc[got["month"] == "2024-05", "customer_id"])
+    assert len(got) == len(expected) - 1
+
 def test_churn_rate_counts_only_churned_when_lost_is_not_churn():
     tr, _ = R.churn_transitions(status_history(), churn_statuses=["churned"])
     assert tr.loc[tr["month"] == "2024-06", "churned"].sum() == 1  # only e

@@ -2015,10 +2015,12 @@ def _in_list(values: Sequence[str]) -> str:
 def store_transitions(con, month: str, *, base_statuses: Sequence[str] = ("active", "at_risk"),
                       churn_statuses: Sequence[str] = ("churned", "lost")
                       ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """:func:`churn_transitions` computed in DuckDB over the store's ``churn_status``.
+    """:func:`churn_transitions` computed from the store's ``churn_status``.
 
     Same definition and output, for every month up to ``month``; only the base customers'
-    rows reach pandas.
+    rows reach pandas. The statuses are read once and joined month to month in numpy
+    (customers dictionary-encoded); in DuckDB when an id, month or status is missing or a
+    customer has two statuses in a month (to name them).
 
     Raises
     ------
@@ -2031,6 +2033,9 @@ def store_transitions(con, month: str, *, base_statuses: Sequence[str] = ("activ
     if not has_table(con, "churn_status"):
         raise ReasonsError("The store has no table 'churn_status': run stage 1 (data collection "
                            "and churn definition) for this month first.")
+    fast = _transitions_by_codes(con, month, base_statuses, churn_statuses)
+    if fast is not None:
+        return fast
     dup = con.execute(
         "SELECT month, CAST(customer_id AS VARCHAR), count(*) FROM churn_status "
         "WHERE month <= ? GROUP BY 1, 2 HAVING count(*) > 1 ORDER BY 1, 2 LIMIT 5",
@@ -2079,6 +2084,93 @@ def store_transitions(con, month: str, *, base_statuses: Sequence[str] = ("activ
         ORDER BY p.month""", {"m": month})
     transitions["churned"] = transitions["churned"].astype(bool)
     return transitions, counts
+
+
+def _transitions_by_codes(con, month: str, base_statuses: Sequence[str],
+                          churn_statuses: Sequence[str]
+                          ) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    """:func:`store_transitions` from one read of ``churn_status``, joined in numpy.
+
+    Customers and statuses are dictionary-encoded; each month's statuses become one array
+    indexed by customer, so the month-to-month join is array indexing and the duplicate
+    check a count per month. Returns the same frames as the SQL, or None (the caller runs
+    the SQL) when an id, month or status is missing, or no month has its previous month.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    table = con.sql(
+        "SELECT CAST(month AS VARCHAR) AS month, CAST(customer_id AS VARCHAR) AS customer_id, "
+        "CAST(status AS VARCHAR) AS status FROM churn_status WHERE month <= $m",
+        params={"m": month}).to_arrow_table()
+    if not table.num_rows or any(table[c].null_count for c in table.column_names):
+        return None
+    months_enc = pc.dictionary_encode(table["month"]).combine_chunks()
+    ids_enc = pc.dictionary_encode(table["customer_id"]).combine_chunks()
+    st_enc = pc.dictionary_encode(table["status"]).combine_chunks()
+    month_names = months_enc.dictionary.to_pylist()
+    month_code = months_enc.indices.to_numpy(zero_copy_only=False)
+    cust = ids_enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    status = st_enc.indices.to_numpy(zero_copy_only=False).astype(np.int16)
+    status_names = st_enc.dictionary.to_pylist()
+    n_cust = len(ids_enc.dictionary)
+    by_month = {}
+    for i, name in enumerate(month_names):
+        rows = month_code == i
+        ids = cust[rows]
+        if len(ids) and np.bincount(ids, minlength=n_cust).max() > 1:
+            return None  # duplicates: the SQL names them
+        at = np.full(n_cust, -1, dtype=np.int16)
+        at[ids] = status[rows]
+        by_month[name] = at
+    pairs = [(m, _prev_month(m)) for m in sorted(by_month) if _prev_month(m) in by_month]
+    if not pairs:
+        return None
+    is_base = np.isin(np.arange(len(status_names)), [status_names.index(s) for s in
+                                                     base_statuses if s in status_names])
+    is_churn = np.isin(np.arange(len(status_names)), [status_names.index(s) for s in
+                                                      churn_statuses if s in status_names])
+    is_base, is_churn = np.append(is_base, False), np.append(is_churn, False)  # -1: absent
+    order = pc.sort_indices(ids_enc.dictionary).to_numpy()  # customers in id order
+    parts, counts = {k: [] for k in ("month", "prev", "cust", "prev_st", "st")}, []
+    for m, prev in pairs:
+        before, now = by_month[prev][order], by_month[m][order]
+        in_base = is_base[before]
+        keep = in_base & (now >= 0)
+        k = int(keep.sum())
+        parts["month"].append(np.full(k, month_names.index(m), dtype=np.int32))
+        parts["prev"].append(np.full(k, month_names.index(prev), dtype=np.int32))
+        parts["cust"].append(order[keep])
+        parts["prev_st"].append(before[keep])
+        parts["st"].append(now[keep])
+        outside = is_churn[now] & ((before < 0) | (~in_base & ~is_churn[before]))
+        counts.append({"month": m, "n_missing": int((in_base & (now < 0)).sum()),
+                       "n_churned_outside": int(outside.sum())})
+    cat = {k: np.concatenate(v) for k, v in parts.items()}
+
+    def text(codes: np.ndarray, names) -> pd.Series:
+        values = pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32)),
+                                                pa.array(names, pa.string()))
+        return pa.chunked_array([values.cast(pa.string())]).to_pandas()
+
+    st_codes = cat["st"].astype(np.int32)
+    transitions = pd.DataFrame({
+        "month": text(cat["month"], month_names),
+        "prev_month": text(cat["prev"], month_names),
+        "customer_id": pa.chunked_array([ids_enc.dictionary.take(
+            pa.array(cat["cust"]))]).cast(pa.string()).to_pandas(),
+        "prev_status": text(cat["prev_st"], status_names),
+        "status": text(st_codes, status_names),
+        "churned": is_churn[st_codes],
+    })
+    count_frame = pd.DataFrame({
+        "month": pa.chunked_array([pa.array([c["month"] for c in counts],
+                                            pa.string())]).to_pandas(),
+        "n_missing": np.array([c["n_missing"] for c in counts], dtype=np.int64),
+        "n_churned_outside": np.array([c["n_churned_outside"] for c in counts],
+                                      dtype=np.int64),
+    })
+    return transitions, count_frame
 
 
 def _table_or_none(con, name: str, sql: str, args: dict) -> pd.DataFrame | None:
