@@ -723,3 +723,98 @@ def test_a_cache_with_other_columns_is_rebuilt():
                                "p_alive": [0.9]}))
     got = con.execute("SELECT month, score, p_alive FROM warning_status").fetchall()
     assert got == [("2024-02", 0.3, 0.9)]
+
+
+# --- the backtest cache ------------------------------------------------------------------
+
+
+_CACHE_PARAMS = dict(max_train_months=3, min_train_months=2, backtest_months=3,
+                     gbm={"max_iter": 10})
+
+
+def _same_backtest(a, b):
+    for name in ("metrics", "predictions", "splits"):
+        pd.testing.assert_frame_equal(getattr(a, name), getattr(b, name), check_exact=True)
+    assert a.notes == b.notes
+    pd.testing.assert_frame_equal(a.reliability(), b.reliability(), check_exact=True)
+    pd.testing.assert_frame_equal(a.capacity_curve(), b.capacity_curve(), check_exact=True)
+    pd.testing.assert_frame_equal(a.comparison(), b.comparison(), check_exact=True)
+
+
+def test_backtest_cache_cold_warm_and_after_a_month_changed_give_the_same_outputs():
+    import duckdb
+
+    table = _table(MONTHS[5:], n=150, seed=3)  # 2023-06 .. 2024-03, evaluated 2024-01..03
+    params = WarningParams(**_CACHE_PARAMS)
+    con = duckdb.connect()
+    plain = run_backtest(table, params=params, capacity=20, seed=5)
+    cold = run_backtest(table, params=params, capacity=20, seed=5, con=con)
+    warm = run_backtest(table, params=params, capacity=20, seed=5, con=con)
+    assert cold.reused == [] and warm.reused == ["2024-01", "2024-02", "2024-03"]
+    _same_backtest(plain, cold)
+    _same_backtest(plain, warm)
+    # stage 1 rebuilt 2023-08: only the month trained on it (2024-01) is redone
+    changed = table.copy()
+    rows = (changed["month"] == "2023-08").to_numpy()
+    changed.loc[rows, "spend_trend"] = changed.loc[rows, "spend_trend"] + 0.5
+    after = run_backtest(changed, params=params, capacity=20, seed=5, con=con)
+    assert after.reused == ["2024-02", "2024-03"]
+    _same_backtest(run_backtest(changed, params=params, capacity=20, seed=5), after)
+    assert not after.metrics.equals(warm.metrics)
+    # a changed label of the evaluated month itself
+    relabel = table.copy()
+    first = np.flatnonzero((relabel["month"] == "2024-03").to_numpy())[0]
+    relabel.loc[first, "label"] = 1.0 - relabel.loc[first, "label"]
+    again = run_backtest(relabel, params=params, capacity=20, seed=5, con=con)
+    assert "2024-03" not in again.reused
+    _same_backtest(run_backtest(relabel, params=params, capacity=20, seed=5), again)
+
+
+def test_backtest_cache_key_covers_params_capacity_and_seed():
+    import duckdb
+
+    table = _table(MONTHS[5:], n=150, seed=3)
+    params = WarningParams(**_CACHE_PARAMS)
+    con = duckdb.connect()
+    run_backtest(table, params=params, capacity=20, seed=5, con=con)
+    variants = [(params, 25, 5), (params, 20, 6),
+                (WarningParams(**{**_CACHE_PARAMS, "logistic_c": 0.5}), 20, 5),
+                (WarningParams(**{**_CACHE_PARAMS, "gbm": {"max_iter": 11}}), 20, 5)]
+    for p, capacity, seed in variants:
+        got = run_backtest(table, params=p, capacity=capacity, seed=seed, con=con)
+        assert got.reused == []
+        _same_backtest(run_backtest(table, params=p, capacity=capacity, seed=seed), got)
+    # the watchlist's knobs do not touch the backtest: the last entries are reused
+    p = WarningParams(**{**_CACHE_PARAMS, "gbm": {"max_iter": 11}, "watchlist_model": "gbm",
+                         "reliability_bins": 5})
+    assert run_backtest(table, params=p, capacity=20, seed=5, con=con).reused == [
+        "2024-01", "2024-02", "2024-03"]
+
+
+def test_a_damaged_backtest_cache_entry_is_recomputed_never_trusted():
+    import duckdb
+
+    from winback.warning import BACKTEST_CACHE, BACKTEST_PREDICTIONS
+
+    table = _table(MONTHS[5:], n=150, seed=3)
+    params = WarningParams(**_CACHE_PARAMS)
+    con = duckdb.connect()
+    plain = run_backtest(table, params=params, capacity=20, seed=5)
+    run_backtest(table, params=params, capacity=20, seed=5, con=con)
+    con.execute(f"UPDATE {BACKTEST_PREDICTIONS} SET gbm_risk = 0.5 "
+                "WHERE month = '2024-01' AND \"row\" = 3")
+    con.execute(f"UPDATE {BACKTEST_CACHE} SET metrics = replace(metrics, '0.', '0.9') "
+                "WHERE month = '2024-02'")
+    con.execute(f"DELETE FROM {BACKTEST_PREDICTIONS} WHERE month = '2024-03' AND \"row\" = 0")
+    got = run_backtest(table, params=params, capacity=20, seed=5, con=con)
+    assert got.reused == []
+    _same_backtest(plain, got)
+    con.execute(f"UPDATE {BACKTEST_CACHE} SET metrics = 'not json', checksum = 'x'")
+    _same_backtest(plain, run_backtest(table, params=params, capacity=20, seed=5, con=con))
+    assert run_backtest(table, params=params, capacity=20, seed=5, con=con).reused == [
+        "2024-01", "2024-02", "2024-03"]
+    # months no longer evaluated leave the cache
+    run_backtest(table, params=params, capacity=20, seed=5, con=con, eval_months=["2024-03"])
+    for name in (BACKTEST_CACHE, BACKTEST_PREDICTIONS):
+        assert [r[0] for r in con.execute(f"SELECT DISTINCT month FROM {name}").fetchall()] == [
+            "2024-03"]

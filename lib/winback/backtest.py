@@ -21,10 +21,15 @@ at 100k customers:
 * precision@k, recall@k, base rate: Wilson score interval; lift@k: the precision
   interval divided by the base rate (base rate taken as known);
 * Brier score: normal interval of the mean squared error.
+
+A month's result depends only on its training and evaluated rows (and the model's
+params and seed): :func:`month_fingerprints` digests each month's rows so that a stored
+result can be recognised as still valid, or not.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 
 import numpy as np
@@ -40,6 +45,7 @@ __all__ = [
     "check_no_future",
     "classification_metrics",
     "label_window_end",
+    "month_fingerprints",
     "rank_order",
     "reliability_table",
     "training_months",
@@ -128,6 +134,56 @@ def training_months(
         chosen = chosen[-int(max_months):] if max_months > 0 else []
     check_no_future(chosen, eval_month, horizon=horizon)
     return chosen
+
+
+# --------------------------------------------------------------------------- fingerprints
+
+
+def month_fingerprints(table: pd.DataFrame, columns, *, months=None) -> dict[str, str]:
+    """A content digest of each month's rows of ``table``: equal digests, equal rows.
+
+    Parameters
+    ----------
+    table
+        Long table with a ``month`` column (e.g. the early-warning training table).
+    columns
+        Columns digested (``month`` need not be among them); their names and dtypes are
+        part of the digest.
+    months
+        Months digested; all of ``table``'s by default. A month without rows gets the
+        digest of an empty month.
+
+    Returns
+    -------
+    dict
+        ``{month: hex digest}``. Each month's rows are hashed row by row with pandas'
+        ``hash_pandas_object`` (fixed key, so equal across processes) and the row hashes,
+        in table order, with SHA-256: a changed, added, removed or reordered row changes
+        the digest.
+    """
+    columns = list(columns)
+    missing = [c for c in ["month", *columns] if c not in table.columns]
+    if missing:
+        raise ValueError(f"month_fingerprints: the table lacks column(s) {missing}.")
+    month = table["month"].astype("str")
+    wanted = sorted(set(month.unique()) if months is None else {str(m) for m in months})
+    keep = month.isin(wanted).to_numpy()
+    rows = table.loc[keep, columns] if not keep.all() else table[columns]
+    codes, uniques = pd.factorize(month[keep], sort=True)
+    hashed = (pd.util.hash_pandas_object(rows, index=False).to_numpy()
+              if len(rows) else np.zeros(0, dtype=np.uint64))
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
+    head = repr([(c, str(table[c].dtype)) for c in columns]).encode("utf-8")
+    blocks = {str(m): hashed[order[bounds[i]:bounds[i + 1]]] for i, m in enumerate(uniques)}
+    out = {}
+    for m in wanted:
+        block = blocks.get(m, np.zeros(0, dtype=np.uint64))
+        digest = hashlib.sha256(head)
+        digest.update(f"{m}:{len(block)}:".encode())
+        digest.update(np.ascontiguousarray(block, dtype="<u8").tobytes())
+        out[m] = digest.hexdigest()
+    return out
 
 
 # --------------------------------------------------------------------------- intervals

@@ -59,6 +59,16 @@ with the **recency rule** (score = ``recency_ratio``, days since the last purcha
 the customer's own typical gap) on ROC-AUC, PR-AUC and precision/recall/lift at the
 call-centre capacity, and the calibrated risk on the Brier score and a reliability curve.
 
+A month's backtest depends only on its training and evaluated rows, the params of the
+models and split, the capacity and the engagement seed (each month's seeds derive from
+the engagement seed and the *evaluated* month, never the run month). With the store at
+hand, each evaluated month's result (metrics, predictions, split) is kept in
+``warning_backtest_cache`` / ``warning_backtest_predictions`` under a key digesting all
+of these (the rows through :func:`winback.backtest.month_fingerprints`), so the next
+month's run computes only its newly evaluated month. An entry whose key differs (data
+rebuilt by stage 1, params changed, another library version) or that fails its checksum
+is recomputed and replaced.
+
 Factors
 -------
 Each watchlisted customer carries the three features that push their risk up most.
@@ -84,9 +94,11 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Literal
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import sklearn
 from pydantic import Field, model_validator
 from scipy.special import expit
 from sklearn.calibration import CalibratedClassifierCV
@@ -101,6 +113,7 @@ from threadpoolctl import threadpool_limits
 from winback.backtest import (
     check_no_future,
     classification_metrics,
+    month_fingerprints,
     rank_order,
     reliability_table,
     training_months,
@@ -119,7 +132,7 @@ from winback.snapshot import (
     snapshot_months,
     store_frame,
 )
-from winback.store import fetch_df, has_table, replace_month, table_months
+from winback.store import fetch_df, has_table, replace_month, table_months, transaction
 
 __all__ = [
     "FEATURES",
@@ -777,6 +790,9 @@ class Backtest:
         at ``max_train_rows``), ``calibration_month``: the time split actually used.
     horizon : int
     capacity : int
+    notes : list of str
+    reused : list of str
+        Evaluated months read from the store's backtest cache instead of recomputed.
     """
 
     metrics: pd.DataFrame
@@ -785,6 +801,7 @@ class Backtest:
     horizon: int
     capacity: int
     notes: list[str] = field(default_factory=list)
+    reused: list[str] = field(default_factory=list)
 
     def reliability(self, *, n_bins: int = 10) -> pd.DataFrame:
         """Reliability table of each model's calibrated risk, pooled over evaluated months."""
@@ -868,6 +885,7 @@ def run_backtest(
     capacity: int,
     seed: int,
     eval_months=None,
+    con=None,
 ) -> Backtest:
     """Backtest both models and the recency rule on time (never trained on the future).
 
@@ -881,14 +899,22 @@ def run_backtest(
     capacity
         Customers the call centre contacts per month.
     seed
-        Engagement seed; each month's models and samples derive their own.
+        Engagement seed; each month's models and samples derive their own from it and
+        the evaluated month.
     eval_months
         Months to evaluate; by default the latest ``params.backtest_months`` months with
         labels and at least ``params.min_train_months`` training months before them.
+    con
+        Connection to the engagement store: evaluated months whose cached result has the
+        same key (rows, params, capacity, seed) are read from it, the others computed and
+        cached; entries of months before the earliest evaluated one are dropped. ``None``
+        computes every month and writes nothing.
 
     Returns
     -------
     Backtest
+        The same with or without the cache; :attr:`Backtest.reused` lists the months read
+        from it.
     """
     need = {"month", "customer_id", "label", RULE, *params.features}
     missing = sorted(need - set(table.columns))
@@ -909,44 +935,196 @@ def run_backtest(
             f"months ending {H} months before it; the store has labels for "
             f"{len(labelled)} month(s)."
         )
-    metric_frames, pred_frames, splits = [], [], []
+    cache = (_BacktestCache(con, table, labelled, params=params, capacity=capacity, seed=seed)
+             if con is not None else None)
+    results, reused = [], []
     for e in eval_months:
         months = training_months(e, labelled, horizon=H, max_months=params.max_train_months)
         test = table.loc[(table["month"] == e) & table["label"].notna()]
         if len(months) < 1 or test.empty:
             notes.append(f"{e}: skipped (no training months or no labelled customers)")
             continue
-        try:
-            models, available = _train(table, months, e, MODELS, params=params, seed=seed)
-        except WarningError as exc:
-            notes.append(f"{e}: skipped ({exc})")
-            continue
-        y = test["label"].astype(int).to_numpy()
-        ids = test["customer_id"].astype("str").to_numpy()
-        pred = pd.DataFrame({"month": e, "customer_id": ids, "label": y,
-                             RULE: test[RULE].to_numpy(dtype=float)})
-        for kind, model in models.items():
-            pred[f"{kind}_score"], pred[f"{kind}_risk"] = model.score_and_risk(test)
-            m = classification_metrics(y, pred[f"{kind}_score"], prob=pred[f"{kind}_risk"],
-                                       capacity=capacity, ids=ids)
-            metric_frames.append(m.assign(month=e, model=kind))
-        m = classification_metrics(y, pred[RULE], capacity=capacity, ids=ids)
-        metric_frames.append(m.assign(month=e, model=RULE))
-        pred_frames.append(pred)
-        first = models["logistic"]
-        splits.append({"month": e, "train_first": months[0], "train_last": months[-1],
-                       "train_months": len(months), "train_rows": first.n_train_,
-                       "rows_available": available,
-                       "calibration_month": first.calibration_month_})
+        key = cache.key(e, months) if cache is not None else None
+        result = cache.read(e, key, test) if cache is not None else None
+        if result is not None:
+            reused.append(str(e))
+        else:
+            try:
+                result = _backtest_month(table, months, e, test, params=params,
+                                         capacity=capacity, seed=seed)
+            except WarningError as exc:
+                notes.append(f"{e}: skipped ({exc})")
+                continue
+            if cache is not None:
+                cache.write(e, key, result)
+        results.append(result)
+    if cache is not None and len(eval_months):
+        cache.prune(min(map(str, eval_months)))
     cols = ["month", "model", "metric", "value", "ci_low", "ci_high"]
-    metrics = (pd.concat(metric_frames, ignore_index=True)[cols] if metric_frames
+    metrics = (pd.concat([r.metrics for r in results], ignore_index=True)[cols] if results
                else pd.DataFrame(columns=cols))
-    predictions = pd.concat(pred_frames, ignore_index=True) if pred_frames else pd.DataFrame(
-        columns=["month", "customer_id", "label", RULE])
+    predictions = (pd.concat([r.predictions for r in results], ignore_index=True) if results
+                   else pd.DataFrame(columns=["month", "customer_id", "label", RULE]))
     split_cols = ["month", "train_first", "train_last", "train_months", "train_rows",
                   "rows_available", "calibration_month"]
-    return Backtest(metrics, predictions, pd.DataFrame(splits, columns=split_cols), H,
-                    int(capacity), notes)
+    return Backtest(metrics, predictions,
+                    pd.DataFrame([r.split for r in results], columns=split_cols), H,
+                    int(capacity), notes, reused)
+
+
+@dataclass
+class _MonthResult:
+    """One evaluated month's backtest: its metrics rows, predictions and split row."""
+
+    metrics: pd.DataFrame
+    predictions: pd.DataFrame
+    split: dict
+
+
+def _predictions_base(e: str, test: pd.DataFrame) -> pd.DataFrame:
+    """The evaluated rows' ``month``, ``customer_id``, ``label`` and recency-rule score."""
+    return pd.DataFrame({"month": e, "customer_id": test["customer_id"].astype("str").to_numpy(),
+                         "label": test["label"].astype(int).to_numpy(),
+                         RULE: test[RULE].to_numpy(dtype=float)})
+
+
+def _backtest_month(table: pd.DataFrame, months: list[str], e: str, test: pd.DataFrame, *,
+                    params: WarningParams, capacity: int, seed: int) -> _MonthResult:
+    """Train on ``months``, score evaluated month ``e``'s rows ``test`` and measure."""
+    models, available = _train(table, months, e, MODELS, params=params, seed=seed)
+    pred = _predictions_base(e, test)
+    y, ids = pred["label"].to_numpy(), pred["customer_id"].to_numpy()
+    frames = []
+    for kind, model in models.items():
+        pred[f"{kind}_score"], pred[f"{kind}_risk"] = model.score_and_risk(test)
+        m = classification_metrics(y, pred[f"{kind}_score"], prob=pred[f"{kind}_risk"],
+                                   capacity=capacity, ids=ids)
+        frames.append(m.assign(month=e, model=kind))
+    m = classification_metrics(y, pred[RULE], capacity=capacity, ids=ids)
+    frames.append(m.assign(month=e, model=RULE))
+    first = models["logistic"]
+    split = {"month": e, "train_first": months[0], "train_last": months[-1],
+             "train_months": len(months), "train_rows": first.n_train_,
+             "rows_available": available, "calibration_month": first.calibration_month_}
+    return _MonthResult(pd.concat(frames, ignore_index=True), pred, split)
+
+
+BACKTEST_CACHE = "warning_backtest_cache"
+BACKTEST_PREDICTIONS = "warning_backtest_predictions"
+_BACKTEST_CACHE_VERSION = 1  # raise when a change to the code alters a month's result
+_METRIC_COLUMNS = ["model", "metric", "value", "ci_low", "ci_high"]
+_SCORE_COLUMNS = [f"{k}_{c}" for k in MODELS for c in ("score", "risk")]
+_CACHE_HEADER_COLUMNS = ["month", "cache_key", "checksum", "n_predictions", "metrics", "split"]
+_CACHE_PREDICTION_COLUMNS = ["month", "cache_key", "row", "customer_id", *_SCORE_COLUMNS]
+# warning params that change no evaluated month's result (which months are evaluated, the
+# watchlist, the alerts); the capacity enters the key on its own
+_NOT_IN_BACKTEST_KEY = frozenset({
+    "backtest_months", "min_train_months", "capacity", "watchlist_rule",
+    "probability_threshold", "watchlist_model", "exclude_do_not_contact", "reliability_bins",
+    "alerts"})
+
+
+def _payload_checksum(key: str, metrics: str, split: str, ids, scores: dict) -> str:
+    """Digest of a cached month's whole content (a damaged entry does not match it)."""
+    h = hashlib.sha256("\x1f".join([key, metrics, split]).encode("utf-8"))
+    h.update("\x1f".join(map(str, ids)).encode("utf-8"))
+    for col in _SCORE_COLUMNS:
+        h.update(col.encode("utf-8"))
+        h.update(np.ascontiguousarray(scores[col], dtype="<f8").tobytes())
+    return h.hexdigest()
+
+
+class _BacktestCache:
+    """Evaluated months' backtest results kept in the store (see the module docstring)."""
+
+    def __init__(self, con, table: pd.DataFrame, labelled: list[str], *,
+                 params: WarningParams, capacity: int, seed: int):
+        self.con = con
+        self.table = table
+        self.labelled = labelled
+        self.columns = ["customer_id", "label", RULE, *params.features]
+        knobs = {k: v for k, v in params.model_dump(mode="json").items()
+                 if k not in _NOT_IN_BACKTEST_KEY}
+        self.base = {"version": _BACKTEST_CACHE_VERSION, "sklearn": sklearn.__version__,
+                     "numpy": np.__version__, "params": knobs, "capacity": int(capacity),
+                     "seed": int(seed)}
+        self._prints: dict[str, str] | None = None
+
+    def key(self, e: str, months: list[str]) -> str:
+        """Key of evaluated month ``e`` trained on ``months``: params, capacity, seed, rows."""
+        if self._prints is None:  # every labelled month's rows, digested once
+            self._prints = month_fingerprints(self.table, self.columns, months=self.labelled)
+        rows = {m: self._prints[m] for m in [*months, str(e)]}
+        text = json.dumps({**self.base, "month": str(e), "train_months": list(months),
+                           "rows": rows}, sort_keys=True)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    def read(self, e: str, key: str, test: pd.DataFrame) -> _MonthResult | None:
+        """Month ``e``'s cached result when its key is ``key`` and its content is intact."""
+        con = self.con
+        if not (has_table(con, BACKTEST_CACHE) and has_table(con, BACKTEST_PREDICTIONS)):
+            return None
+        try:
+            head = con.execute(
+                f'SELECT cache_key, checksum, n_predictions, metrics, split '
+                f'FROM "{BACKTEST_CACHE}" WHERE month = ?', [str(e)]).fetchall()
+            if len(head) != 1 or head[0][0] != key or head[0][2] != len(test):
+                return None
+            _, checksum, _, metrics_text, split_text = head[0]
+            stored = fetch_df(
+                con, f'SELECT customer_id, {", ".join(_SCORE_COLUMNS)} '
+                f'FROM "{BACKTEST_PREDICTIONS}" WHERE month = ? AND cache_key = ? ORDER BY "row"',
+                [str(e), key])
+            pred = _predictions_base(e, test)
+            ids = stored["customer_id"].astype("str").to_numpy()
+            if len(stored) != len(pred) or not (ids == pred["customer_id"].to_numpy()).all():
+                return None
+            scores = {c: stored[c].to_numpy(dtype=float) for c in _SCORE_COLUMNS}
+            if _payload_checksum(key, metrics_text, split_text, ids, scores) != checksum:
+                return None
+            rows = json.loads(metrics_text)
+            split = json.loads(split_text)
+        except (duckdb.Error, ValueError, TypeError, KeyError):  # unreadable: recompute
+            return None
+        for col in _SCORE_COLUMNS:
+            pred[col] = scores[col]
+        metrics = pd.DataFrame(rows, columns=_METRIC_COLUMNS).astype(
+            {"model": "str", "metric": "str", "value": float, "ci_low": float,
+             "ci_high": float})
+        metrics.insert(0, "month", str(e))
+        metrics = metrics[["metric", "value", "ci_low", "ci_high", "month", "model"]]
+        return _MonthResult(metrics, pred, split)
+
+    def write(self, e: str, key: str, result: _MonthResult) -> None:
+        """Store month ``e``'s ``result`` under ``key``, replacing the month's entry."""
+        metrics = json.dumps(result.metrics[_METRIC_COLUMNS].to_numpy().tolist())
+        split = json.dumps(result.split)
+        pred = result.predictions
+        ids = pred["customer_id"].to_numpy()
+        scores = {c: pred[c].to_numpy(dtype=float) for c in _SCORE_COLUMNS}
+        head = pd.DataFrame({
+            "month": [str(e)], "cache_key": [key],
+            "checksum": [_payload_checksum(key, metrics, split, ids, scores)],
+            "n_predictions": np.array([len(pred)], dtype="int64"), "metrics": [metrics],
+            "split": [split]})
+        rows = pd.DataFrame({"month": str(e), "cache_key": key,
+                             "row": np.arange(len(pred), dtype="int64"),
+                             "customer_id": pred["customer_id"].astype("str").to_numpy(),
+                             **scores})
+        with transaction(self.con):
+            for name, frame in ((BACKTEST_CACHE, head), (BACKTEST_PREDICTIONS, rows)):
+                if has_table(self.con, name):
+                    have = [r[0] for r in self.con.execute(f'DESCRIBE "{name}"').fetchall()]
+                    if set(have) != set(frame.columns):  # another layout: start afresh
+                        self.con.execute(f'DROP TABLE "{name}"')
+                replace_month(self.con, name, str(e), frame)
+
+    def prune(self, first: str) -> None:
+        """Drop the entries of evaluated months before ``first`` (no longer evaluated)."""
+        with transaction(self.con):
+            for name in (BACKTEST_CACHE, BACKTEST_PREDICTIONS):
+                if has_table(self.con, name):
+                    self.con.execute(f'DELETE FROM "{name}" WHERE month < ?', [first])
 
 
 def choose_model(backtest: Backtest, *, preference: str = "auto") -> str:
