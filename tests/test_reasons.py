@@ -211,6 +211,38 @@ def test_segment_rates_use_attributes_of_the_previous_month():
     assert set(may_tier["segment"]) == {"(no tier)"}  # no tiers for 2024-04
 
 
+
+def joined_counts(tr: pd.DataFrame, seg: pd.DataFrame, dim: str) -> pd.DataFrame:
+    """The segment counts by joining the segments onto every transition (the definition)."""
+    data = R._with_segments(tr, seg)
+    return data.groupby(["month", dim], sort=True).agg(
+        n_base=("churned", "size"), n_churned=("churned", "sum")).reset_index()
+
+
+def test_segment_counts_by_position_match_the_join():
+    tr, _ = R.churn_transitions(status_history())
+    seg = segments()
+    seg = seg[seg["customer_id"] != "c"].reset_index(drop=True)  # c: no segment -> (missing)
+    seg.attrs["tiers"] = segments().attrs["tiers"]
+    dims = ["business_line", "region", "tier", "cohort"]
+    rates = R.churn_rates(tr, seg, dimensions=dims)
+    for dim in dims:
+        got = rates[rates["dimension"] == dim].reset_index(drop=True)
+        want = joined_counts(tr, seg, dim)
+        assert got["segment"].tolist() == want[dim].astype(str).tolist()
+        assert got["month"].tolist() == want["month"].tolist()
+        assert got["n_base"].tolist() == want["n_base"].tolist()
+        assert got["n_churned"].tolist() == want["n_churned"].tolist()
+    assert "(missing)" in set(rates.loc[rates["dimension"] == "region", "segment"])
+    # a customer listed twice: counted twice, as the join does
+    plain = pd.DataFrame({c: seg[c].to_numpy() for c in seg.columns})  # without attrs
+    twice = pd.concat([plain, plain.head(1)], ignore_index=True)
+    twice.attrs["tiers"] = seg.attrs["tiers"]
+    doubled = R.churn_rates(tr, twice, dimensions=["region"])
+    want = joined_counts(tr, twice, "region")
+    assert doubled.loc[doubled["dimension"] == "region", "n_base"].tolist() == \
+        want["n_base"].tolist()
+
 def test_tier_dimension_is_skipped_without_tiers_and_said_so():
     tr, _ = R.churn_transitions(status_history())
     rates = R.churn_rates(tr, segments(with_tiers=False), dimensions=["region", "tier"])

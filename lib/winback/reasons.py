@@ -518,6 +518,67 @@ def _with_segments(transitions: pd.DataFrame, segments: pd.DataFrame) -> pd.Data
     return out
 
 
+_FILLED = {"business_line": "(missing)", "region": "(missing)", "cohort": "(missing)",
+           "tier": "(no tier)"}
+
+
+def _segment_counts(transitions: pd.DataFrame, segments: pd.DataFrame,
+                    dimensions: Sequence[str]) -> dict[str, pd.DataFrame] | None:
+    """Base and churned counts per month and segment, without joining the segments in.
+
+    The counts :func:`churn_rates` takes from :func:`_with_segments` (same segment values,
+    missing ones filled the same way, same order): each transition row's segment is looked
+    up by position (customers; tiers of its previous month) and counted with
+    ``numpy.bincount``, so only the small table of counts is grouped in pandas. None when a
+    dimension is not one of :data:`_FILLED` or a customer repeats in ``segments`` or in a
+    month of the tiers (the caller joins instead).
+    """
+    from winback.frames import index_in
+
+    tiers = segments.attrs.get("tiers")
+    dims = [d for d in dimensions if d in segments or (d == "tier" and tiers is not None)]
+    if any(d not in _FILLED for d in dims) or segments["customer_id"].duplicated().any():
+        return None
+    ids = transitions["customer_id"]
+    month_codes, months = pd.factorize(transitions["month"], sort=False)
+    churned = transitions["churned"].to_numpy(dtype=bool)
+    pos = index_in(ids, segments["customer_id"]) if dims != ["tier"] else None
+    out = {}
+    for dim in dims:
+        if dim == "tier":
+            tier_codes, labels = pd.factorize(tiers["tier"].astype("string"))
+            codes = np.full(len(transitions), -1, dtype=np.int64)
+            prev = transitions["prev_month"].to_numpy()
+            for p in pd.unique(prev):
+                rows = np.flatnonzero(prev == p)
+                mine = np.flatnonzero((tiers["month"] == p).to_numpy())
+                if not len(mine):
+                    continue  # no tiers that month: "(no tier)"
+                pool = tiers["customer_id"].iloc[mine]
+                if pool.duplicated().any():
+                    return None
+                at = index_in(ids.iloc[rows], pool)
+                codes[rows] = np.where(at >= 0, tier_codes[mine[np.maximum(at, 0)]], -1)
+        else:
+            seg_codes, labels = pd.factorize(segments[dim].astype("string"))
+            codes = np.where(pos >= 0, seg_codes[np.maximum(pos, 0)], -1)
+        width = len(labels) + 1
+        key = month_codes.astype(np.int64) * width + codes + 1
+        size = np.bincount(key, minlength=len(months) * width)
+        events = np.bincount(key, weights=churned, minlength=len(months) * width)
+        hit = np.flatnonzero(size)
+        names = pd.array([pd.NA, *labels], dtype="string").fillna(_FILLED[dim])
+        small = pd.DataFrame({
+            "month": months.take(hit // width),
+            dim: names.take(hit % width),
+            "n_base": size[hit].astype(np.int64),
+            "n_churned": events[hit].astype(np.int64),
+        })
+        out[dim] = small.groupby(["month", dim], sort=True).agg(
+            n_base=("n_base", "sum"), n_churned=("n_churned", "sum")).reset_index()
+    return out
+
+
 def attach_segments(frame: pd.DataFrame, segments: pd.DataFrame, month: str) -> pd.DataFrame:
     """``frame`` (one row per customer) with the segment columns of :func:`segment_frame`.
 
@@ -574,12 +635,16 @@ def churn_rates(
         if segments is None:
             raise ReasonsError("churn_rates: give the segments frame to break rates down by "
                                f"{list(dimensions)}.")
-        data = _with_segments(transitions, segments)
+        fast = _segment_counts(transitions, segments, dimensions)
+        data = _with_segments(transitions, segments) if fast is None else fast
         for dim in dimensions:
             if dim not in data:
                 continue
-            part = data.groupby(["month", dim], sort=True).agg(
-                n_base=("churned", "size"), n_churned=("churned", "sum")).reset_index()
+            if fast is None:
+                part = data.groupby(["month", dim], sort=True).agg(
+                    n_base=("churned", "size"), n_churned=("churned", "sum")).reset_index()
+            else:
+                part = fast[dim]
             part = part.rename(columns={dim: "segment"})
             part.insert(0, "dimension", dim)
             rows.append(part[["dimension", "segment", "month", "n_base", "n_churned"]])
