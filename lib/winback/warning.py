@@ -1586,7 +1586,9 @@ def _write_cache(con, table: str, month: str, frame: pd.DataFrame) -> None:
 def month_snapshot(con, month: str, *, snapshot_params) -> tuple[pd.DataFrame, str]:
     """The month-end snapshot of ``month`` and where it came from.
 
-    The store's ``snapshots`` when the kit ran that month; else the cache
+    The store's ``snapshots`` when the kit ran that month (only the columns this stage
+    reads: features, the recency rule, do-not-contact, the churn scoring inputs and the
+    alert indicators); else the cache
     ``warning_snapshots`` (computed with the same ``snapshot`` params; it holds the columns
     this stage reads, not every snapshot column); else computed now with
     :func:`winback.snapshot.month_end_snapshot` and cached.
@@ -1598,7 +1600,10 @@ def month_snapshot(con, month: str, *, snapshot_params) -> tuple[pd.DataFrame, s
     """
 
     if month in snapshot_months(con):
-        return read_snapshot(con, month), "snapshots"
+        stored = [r[0] for r in con.execute('DESCRIBE "snapshots"').fetchall()]
+        keep = [c for c in stored if c in _SNAPSHOT_CACHE_COLUMNS
+                and c not in ("month", "customer_id")]
+        return read_snapshot(con, month, columns=keep), "snapshots"
     digest = _params_hash(snapshot_params)
     cached = _cached(con, SNAPSHOT_CACHE, month, digest)
     if cached is not None:
@@ -1816,7 +1821,7 @@ class WarningHistory:
         ``month``, ``customer_id``, ``label`` (0/1) of the table's rows whose label is
         observed: what :func:`label_frame` gives for the loaded statuses.
     snapshot : DataFrame
-        The run month's full snapshot (for the alerts).
+        The run month's snapshot, the columns this stage reads (for the alerts).
     sources : DataFrame
         Per month: where the snapshot and statuses came from, the population and how many
         have an observed label.
