@@ -52,13 +52,20 @@ __all__ = [
     "QUARANTINE_COLUMNS",
     "RESPONSES",
     "RULES",
+    "ROW_CHECKS_VERSION",
     "Column",
     "ContractError",
     "Issue",
+    "PreparedSource",
+    "RawRows",
+    "RowChecks",
+    "RowEvent",
     "SourceContract",
     "Validated",
     "ValidationParams",
+    "check_rows",
     "column_profile",
+    "finish_validation",
     "neutralize_formula",
     "orphans",
     "quality_summary",
@@ -783,17 +790,17 @@ def _formula_mask(series: pd.Series) -> pd.Series:
 
 
 class _Checker:
-    """Collects the masks of every rule on one source and applies their actions."""
+    """Collects the rules fired on one whole source and applies their actions."""
 
-    def __init__(self, raw: RawSource, contract: SourceContract, rules: ValidationParams):
-        self.raw = raw
+    def __init__(self, contract: SourceContract, rules: ValidationParams,
+                 row_numbers: np.ndarray, files: np.ndarray | None, origin: Any):
         self.contract = contract
         self.rules = rules
-        self.n = len(raw.frame)
-        self.row_numbers = np.asarray(raw.row_numbers, dtype="int64")
-        files = getattr(raw, "row_files", None)
+        self.origin = origin
+        self.row_numbers = np.asarray(row_numbers, dtype="int64")
+        self.n = len(self.row_numbers)
         self.files = (np.asarray(files, dtype=object) if files is not None
-                      else np.full(self.n, raw.origin, dtype=object))
+                      else np.full(self.n, origin, dtype=object))
         self.multi_file = len(pd.unique(self.files)) > 1
         self.issues: list[Issue] = []
         self.notes: list[Issue] = []
@@ -814,28 +821,38 @@ class _Checker:
         return f"{word} {', '.join(refs)}{more}"
 
     def where(self, column: str | None) -> str:
-        origin = _short(self.raw.origin)
+        origin = _short(self.origin)
         col = f", column {column}" if column else ""
         return f"{self.contract.name} ({origin}){col}"
 
     # -- recording ------------------------------------------------------------------
-    def fire(self, rule: str, column: str | None, mask: np.ndarray, *, values: pd.Series | None,
+    def fire(self, rule: str, column: str | None, mask: np.ndarray, *, values: Any,
              details: Any = None, action: str | None = None,
              what: str | None = None, hint: str | None = None) -> tuple[str, np.ndarray]:
         """Record rule ``rule`` for the rows in ``mask``; return (action, positions)."""
         pos = np.flatnonzero(mask)
         if not len(pos):
             return "", pos
-        info = RULES[rule]
         action = action or self.rules.action(rule)
-        what = what or info.what
+        what = what or RULES[rule].what
+        examples, vals, dets = _fire_data(self.contract, self.rules, column, pos, values,
+                                          details, action, what)
+        self.record(rule, column, pos, action=action, what=what, hint=hint,
+                    examples=examples, values=vals, details=dets)
+        return action, pos
+
+    def record(self, rule: str, column: str | None, pos: np.ndarray, *, action: str, what: str,
+               hint: str | None, examples: list | None, values: list | None,
+               details: list | None) -> None:
+        """Record a fired rule from its positions and the per-row texts of
+        :func:`_fire_data`: the issue, and the quarantine lines of quarantine/error."""
+        info = RULES[rule]
         hint = (hint or info.hint).replace("<source>", self.contract.name).replace(
             "<column>", column or "")
-        examples = ""
-        pii = column in self.contract.names and self.contract.column(column).pii
-        if values is not None and not pii:  # messages reach notebooks: no PII examples
-            ex = pd.unique(values.iloc[pos[: self.rules.sample_rows]].astype(str))[:3]
-            examples = f"; e.g. {', '.join(repr(_clip(e)) for e in ex)}"
+        shown = ""
+        if examples is not None:  # messages reach notebooks: no PII examples
+            ex = pd.unique(np.asarray(examples[: self.rules.sample_rows], dtype=object))[:3]
+            shown = f"; e.g. {', '.join(repr(_clip(e)) for e in ex)}"
         done = {
             "error": "Stops the run.",
             "quarantine": "Rows moved to quarantine.",
@@ -844,7 +861,7 @@ class _Checker:
             "truncate": f"Rows kept, text cut to {self.rules.max_text_length} characters.",
         }[action]
         message = (f"{self.where(column)}: {what}: {self.rows_text(pos)} "
-                   f"({len(pos)} in all{examples}). {done}")
+                   f"({len(pos)} in all{shown}). {done}")
         self.issues.append(Issue(
             source=self.contract.name, rule=rule, column=column,
             rows=tuple(int(self.row_numbers[i]) for i in pos[: self.rules.sample_rows]),
@@ -852,24 +869,17 @@ class _Checker:
             file=_files_text(self.files[pos]),
         ))
         if action in ("quarantine", "error"):
-            if callable(details):
-                det = np.asarray(details(pos), dtype=object)
-            elif isinstance(details, pd.Series):
-                det = details.iloc[pos].astype(str).to_numpy()
-            else:
-                det = np.full(len(pos), details or what, dtype=object)
-            val = (values.iloc[pos].map(_to_text, na_action="ignore").astype(object)
-                   .where(values.iloc[pos].notna(), None).to_numpy()
-                   if values is not None else np.full(len(pos), None, dtype=object))
+            val = (np.asarray(values, dtype=object) if values is not None
+                   else np.full(len(pos), None, dtype=object))
             self.q_parts.append(pd.DataFrame({
-                "pos": pos, "rule": rule, "column": column, "value": val, "detail": det,
+                "pos": pos, "rule": rule, "column": column, "value": val,
+                "detail": np.asarray(details, dtype=object),
             }))
             if action == "quarantine":
                 if rule == "future_date":
                     self.held_out[pos] = True
                 else:
                     self.quarantined[pos] = True
-        return action, pos
 
     def note(self, rule: str, column: str | None, count: int, message: str,
              pos: np.ndarray | None = None) -> None:
@@ -879,10 +889,181 @@ class _Checker:
                                             for i in pos[: self.rules.sample_rows])
         where = self.contract.name if rule == "reader" else self.where(column)
         self.notes.append(Issue(self.contract.name, rule, column, rows, count,
-                                f"{where}: {message}", "", "info", _short(self.raw.origin)))
+                                f"{where}: {message}", "", "info", _short(self.origin)))
 
     def errors(self) -> list[Issue]:
         return [i for i in self.issues if i.action == "error"]
+
+
+def _fire_data(contract: SourceContract, rules: ValidationParams, column: str | None,
+               pos: np.ndarray, values: Any, details: Any, action: str,
+               what: str) -> tuple[list | None, list | None, list | None]:
+    """The per-row texts a fired rule needs: examples (the first ``sample_rows`` values as
+    text; None without values or for PII), and for quarantine/error the quarantine value and
+    detail of every row."""
+    examples = None
+    pii = column in contract.names and contract.column(column).pii
+    if values is not None and not pii:
+        examples = list(values.iloc[pos[: rules.sample_rows]].astype(str))
+    if action not in ("quarantine", "error"):
+        return examples, None, None
+    if callable(details):
+        det = np.asarray(details(pos), dtype=object)
+    elif isinstance(details, pd.Series):
+        det = details.iloc[pos].astype(str).to_numpy()
+    else:
+        det = np.full(len(pos), details or what, dtype=object)
+    val = (values.iloc[pos].map(_to_text, na_action="ignore").astype(object)
+           .where(values.iloc[pos].notna(), None).to_numpy()
+           if values is not None else None)
+    return examples, (None if val is None else list(val)), list(det)
+
+
+# The version of the row-local checks: results kept from an earlier version are not reused.
+ROW_CHECKS_VERSION = "1"
+
+
+@dataclass
+class RowEvent:
+    """One step of the row-local checks of a part, replayed in order on the whole source.
+
+    ``kind`` is ``fire`` (a rule's rows: ``pos`` within the part, with the texts of
+    :func:`_fire_data`), ``note`` (``what`` is the message with ``{count}``, ``{extra}`` and
+    ``{example}`` filled from the sum of the parts' counts and the first part's example),
+    ``future`` (the as-of check of date column ``column``, made on the whole source) or
+    ``bad_required`` (rows whose required value is empty join the quarantine).
+    """
+
+    kind: str
+    rule: str = ""
+    column: str | None = None
+    action: str = ""
+    what: str = ""
+    hint: str | None = None
+    pos: np.ndarray | None = None
+    examples: list | None = None
+    values: list | None = None
+    details: list | None = None
+    count: int = 0
+    extra: int = 0
+    example: str = ""
+
+    def signature(self) -> tuple:
+        return (self.kind, self.rule, self.column, self.action, self.hint,
+                self.pos is None)
+
+
+@dataclass
+class RowChecks:
+    """The row-local checks of one part of a source (one file, or the whole frame).
+
+    ``typed`` holds every canonical column of the part, typed, with the row-local actions
+    applied (blanked values, cut texts, defaults); ``events`` what fired, in order. The
+    result depends only on the part's values, the source and the ``validation`` params, so
+    a part's checks can be kept and reused while its file does not change.
+    """
+
+    source: str
+    present: tuple[str, ...]
+    typed: pd.DataFrame
+    events: list[RowEvent]
+
+    @property
+    def n(self) -> int:
+        return len(self.typed)
+
+
+class _Recorder:
+    """The row-local phase's stand-in for :class:`_Checker`: records events, no messages."""
+
+    def __init__(self, contract: SourceContract, rules: ValidationParams, n: int):
+        self.contract = contract
+        self.rules = rules
+        self.n = n
+        self.events: list[RowEvent] = []
+
+    def fire(self, rule: str, column: str | None, mask: np.ndarray, *, values: Any,
+             details: Any = None, action: str | None = None,
+             what: str | None = None, hint: str | None = None) -> tuple[str, np.ndarray]:
+        pos = np.flatnonzero(mask)
+        action = action or self.rules.action(rule)
+        what = what or RULES[rule].what
+        ev = RowEvent("fire", rule, column, action, what, hint, pos)
+        if len(pos):
+            ev.examples, ev.values, ev.details = _fire_data(
+                self.contract, self.rules, column, pos, values, details, action, what)
+        self.events.append(ev)
+        return (action if len(pos) else ""), pos
+
+    def note(self, rule: str, column: str | None, count: int, message: str,
+             pos: np.ndarray | None = None, *, extra: int = 0, example: str = "") -> None:
+        self.events.append(RowEvent("note", rule, column, what=message, pos=pos,
+                                    count=int(count), extra=int(extra), example=example))
+
+    def mark(self, kind: str, column: str | None = None) -> None:
+        self.events.append(RowEvent(kind, column=column))
+
+
+class RawRows:
+    """Raw values of a source by row position, for quarantine values and records.
+
+    From a frame in memory, or from parts (``(rows, load)`` pairs; ``load()`` returns the
+    part's raw frame) read only when a rule needs their rows.
+    """
+
+    def __init__(self, frame: pd.DataFrame | None = None,
+                 parts: list[tuple[int, Any]] | None = None):
+        self.frame = frame
+        self.parts = parts or []
+        self.starts = np.cumsum([0, *(n for n, _ in self.parts)])
+        self._loaded: dict[int, pd.DataFrame] = {}
+
+    def _part(self, i: int) -> pd.DataFrame:
+        if i not in self._loaded:
+            n, load = self.parts[i]
+            frame = load().reset_index(drop=True)
+            if len(frame) != n:
+                raise ContractError(f"a source file changed while it was read ({n} rows "
+                                    f"before, {len(frame)} now); run the stage again.")
+            self._loaded[i] = frame
+        return self._loaded[i]
+
+    def take(self, pos: np.ndarray) -> pd.DataFrame:
+        """The raw rows at ``pos`` (ascending positions), index ``pos``."""
+        pos = np.asarray(pos, dtype="int64")
+        if self.frame is not None:
+            return self.frame.iloc[pos]
+        which = np.searchsorted(self.starts, pos, side="right") - 1
+        pieces = []
+        for i in pd.unique(which):
+            at = pos[which == i]
+            pieces.append(self._part(int(i)).iloc[at - self.starts[i]])
+        out = pieces[0] if len(pieces) == 1 else pd.concat(pieces)
+        out.index = pos
+        return out
+
+    def column(self, name: str) -> Any:
+        if self.frame is not None:
+            return self.frame[name]
+        return _LazyColumn(self, name)
+
+    def release(self) -> None:
+        self._loaded.clear()
+
+
+class _LazyColumn:
+    """``column.iloc[pos]`` of a :class:`RawRows` column read on demand."""
+
+    def __init__(self, rows: RawRows, name: str):
+        self.rows = rows
+        self.name = name
+
+    @property
+    def iloc(self) -> _LazyColumn:
+        return self
+
+    def __getitem__(self, pos: np.ndarray) -> pd.Series:
+        return self.rows.take(np.asarray(pos))[self.name]
 
 
 def _clip(v: Any, n: int = 40) -> str:
@@ -948,43 +1129,54 @@ def validate(raw: RawSource, *, as_of: pd.Timestamp | str, rules: ValidationPara
     ContractError
         When a required column is missing, or any rule whose action is ``error`` fires; the
         message lists every such issue with file, column, rows and the fix.
+
+    Notes
+    -----
+    Two phases: :func:`check_rows` (typing and the rules of single rows, per part) and
+    :func:`finish_validation` (the as-of date, the other sources and duplicate keys, on the
+    whole source). A source read file by file gives the same result from its files'
+    :class:`RowChecks` as from the whole frame.
     """
     rules = rules or ValidationParams()
     if raw.name not in CONTRACT:
         raise ContractError(f"Unknown source {raw.name!r}; sources: {', '.join(CONTRACT)}.")
-    contract = CONTRACT[raw.name]
-    as_of = pd.Timestamp(as_of)
-    chk = _Checker(raw, contract, rules)
     frame = raw.frame.reset_index(drop=True)
+    _require_columns(CONTRACT[raw.name], frame.columns, raw.origin)
+    part = check_rows(raw.name, frame, rules=rules)
+    return finish_validation(raw, [part], RawRows(frame), as_of=as_of, rules=rules,
+                             known_customers=known_customers, campaign_months=campaign_months)
+
+
+def _require_columns(contract: SourceContract, columns: Any, origin: Any) -> None:
+    absent = [c for c in contract.required if c not in columns]
+    if not absent:
+        return
+    where = f"{contract.name} ({_short(origin)})"
+    errors = [Issue(
+        contract.name, "missing_required_column", col, (), 0,
+        f"{where}, column {col}: required column {col!r} is missing; columns found: "
+        f"{', '.join(map(str, columns)) or 'none'}.",
+        RULES["missing_required_column"].hint.replace("<source>", contract.name),
+        "error", _short(origin)) for col in absent]
+    raise ContractError(_error_text(contract.name, origin, errors), errors)
+
+
+def check_rows(name: str, frame: pd.DataFrame, *, rules: ValidationParams) -> RowChecks:
+    """The row-local phase of :func:`validate` on one part of source ``name``.
+
+    Types every column and applies the rules that look at one row at a time (unparseable
+    values, ranges, categories, text length, formulas, empty required values, defaults);
+    what fired is recorded as :class:`RowEvent` objects, turned into issues, notes and
+    quarantine lines by :func:`finish_validation`. ``frame`` has the source's canonical
+    columns as read (every required one) and a ``RangeIndex``.
+    """
+    contract = CONTRACT[name]
+    frame = frame.reset_index(drop=True)
+    chk = _Recorder(contract, rules, len(frame))
     missing_tokens = frozenset(rules.missing_values)
-
-    absent = [c for c in contract.required if c not in frame.columns]
-    if absent:
-        for col in absent:
-            chk.issues.append(Issue(
-                contract.name, "missing_required_column", col, (), 0,
-                f"{chk.where(col)}: required column {col!r} is missing; columns found: "
-                f"{', '.join(map(str, frame.columns)) or 'none'}.",
-                RULES["missing_required_column"].hint.replace("<source>", contract.name),
-                "error", _short(raw.origin)))
-        raise ContractError(_error_text(contract.name, raw.origin, chk.errors()), chk.errors())
-
     present = [c for c in contract.names if c in frame.columns]
-    for text in getattr(raw, "notes", ()) or ():
-        chk.note("reader", None, 1, text)
-    unmapped = tuple(getattr(raw, "unmapped_columns", ()) or ())
-    if unmapped:
-        chk.note("unmapped_columns", None, len(unmapped),
-                 f"client columns not mapped onto the contract were left out: "
-                 f"{', '.join(unmapped)}.")
-    extra = [str(c) for c in frame.columns if c not in contract.names]
-    if extra:
-        chk.note("extra_columns", None, len(extra),
-                 f"columns not in the contract were left out: {', '.join(extra)}.")
     typed: dict[str, pd.Series] = {}
-    bad_required = np.zeros(chk.n, bool)      # rows whose required value was rejected
     flagged: dict[str, np.ndarray] = {}       # per column: rows already reported
-    day_after = as_of.normalize() + pd.Timedelta(days=1)
     min_date = pd.Timestamp(rules.min_date)
 
     def act_on_value(rule: str, col: Column, mask: np.ndarray, values: pd.Series,
@@ -1001,45 +1193,41 @@ def validate(raw: RawSource, *, as_of: pd.Timestamp | str, rules: ValidationPara
         if action == "blank":
             typed[col.name] = _blank(typed[col.name], pos)
 
-    for name in present:
-        col = contract.column(name)
-        src = frame[name]
+    for name_ in present:
+        col = contract.column(name_)
+        src = frame[name_]
         if col.type in ("date", "timestamp"):
             p = _parse_datetime(src, missing_tokens, rules.date_formats)
-            typed[name] = p.values
+            typed[name_] = p.values
             act_on_value("unparseable_date", col, p.bad, src,
                          _details(src, "not a date"))
-            if p.converted:
-                chk.note("parsed_date", name, p.converted,
-                         f"{p.converted} dates in other formats (validation.date_formats, "
-                         f"2024年6月1日, Excel day numbers) were parsed "
-                         f"(e.g. {p.converted_example}).", np.flatnonzero(p.converted_mask))
-            v = typed[name]
+            chk.note("parsed_date", name_, p.converted,
+                     "{count} dates in other formats (validation.date_formats, "
+                     "2024年6月1日, Excel day numbers) were parsed "
+                     "(e.g. {example}).",
+                     np.flatnonzero(p.converted_mask) if p.converted_mask is not None
+                     else np.zeros(0, np.int64), example=p.converted_example)
+            v = typed[name_]
             if col.type == "date":
                 timed = (v.notna() & (v != v.dt.normalize())).to_numpy()
                 if timed.any():
-                    typed[name] = v.dt.normalize()
-                    chk.note("date_time_dropped", name, int(timed.sum()),
-                             f"{int(timed.sum())} dates carried a time of day; the date is kept.",
-                             np.flatnonzero(timed))
-            v = typed[name]
+                    typed[name_] = v.dt.normalize()
+                chk.note("date_time_dropped", name_, int(timed.sum()),
+                         "{count} dates carried a time of day; the date is kept.",
+                         np.flatnonzero(timed))
+            v = typed[name_]
             early = (v < min_date).fillna(False).to_numpy()
             act_on_value("too_early", col, early, src,
                          what=f"dated before {rules.min_date:%Y-%m-%d} (validation.min_date)")
-            future = (v >= day_after).fillna(False).to_numpy()
-            chk.fire("future_date", name, future, values=src,
-                     what=f"dated after the run month's end {as_of:%Y-%m-%d}")
+            chk.mark("future", name_)
         elif col.type == "month":
             p = _parse_month(src, missing_tokens)
-            typed[name] = p.values
+            typed[name_] = p.values
             act_on_value("unparseable_date", col, p.bad, src, what="not a month (YYYY-MM)")
-            month = as_of.strftime("%Y-%m")
-            future = (typed[name] > month).fillna(False).to_numpy()
-            chk.fire("future_date", name, future, values=src,
-                     what=f"a campaign month after the run month {month}")
+            chk.mark("future", name_)
         elif col.type in ("float", "int"):
             p = _parse_number(src, missing_tokens, whole=col.type == "int")
-            typed[name] = p.values
+            typed[name_] = p.values
             det = _details(src, p.reason)
             act_on_value("unparseable_number", col, p.bad, src, det)
             act_on_value("non_finite", col, p.nonfinite, src)
@@ -1048,78 +1236,78 @@ def validate(raw: RawSource, *, as_of: pd.Timestamp | str, rules: ValidationPara
                          _details(src, "a formatted number"),
                          what=(f"{RULES['formatted_number'].what} (read as the number shown, "
                                f"e.g. {p.converted_example})" if fmt_action == "warn" else None))
-            if p.converted and fmt_action == "warn":
-                chk.note("parsed_number", name, p.converted,
-                         f"{p.converted} values with currency symbols, thousands separators "
-                         f"or parentheses were parsed as numbers (e.g. {p.converted_example}).")
+            chk.note("parsed_number", name_, p.converted if fmt_action == "warn" else 0,
+                     "{count} values with currency symbols, thousands separators "
+                     "or parentheses were parsed as numbers (e.g. {example}).",
+                     example=p.converted_example)
             if col.type == "int":
-                typed[name] = _to_int(typed[name])
-            if name in rules.ranges:
-                lo, hi = rules.ranges[name]
-                x = typed[name].astype("float64")
+                typed[name_] = _to_int(typed[name_])
+            if name_ in rules.ranges:
+                lo, hi = rules.ranges[name_]
+                x = typed[name_].astype("float64")
                 out = ((x < lo) | (x > hi)).fillna(False).to_numpy()
                 act_on_value("out_of_range", col, out, src,
-                             what=f"outside {lo:g}..{hi:g} (validation.ranges.{name})")
+                             what=f"outside {lo:g}..{hi:g} (validation.ranges.{name_})")
         elif col.type == "bool":
             p = _parse_bool(src, missing_tokens)
-            typed[name] = p.values
+            typed[name_] = p.values
             act_on_value("unparseable_bool", col, p.bad, src)
         else:  # id, category, text
             p = _parse_string(src, missing_tokens if col.type == "category" else frozenset(),
                               strip=col.type != "text")
-            typed[name] = p.values
+            typed[name_] = p.values
             if col.type == "id":
-                floaty = _float_ids(typed[name])
+                floaty = _float_ids(typed[name_])
+                example = ""
                 if floaty.any():
-                    ids = typed[name]
-                    example = ids[floaty].iloc[0]
-                    typed[name] = ids.where(~floaty, ids.str.replace(r"\.0+$", "", regex=True))
-                    chk.note("id_decimal_suffix", name, int(floaty.sum()),
-                             f"{int(floaty.sum())} ids written as decimals were read as whole "
-                             f"numbers (e.g. {example!r} -> {typed[name][floaty].iloc[0]!r}); "
-                             "the extract passed the ids through a number column.",
-                             np.flatnonzero(floaty))
+                    ids = typed[name_]
+                    before = ids[floaty].iloc[0]
+                    typed[name_] = ids.where(~floaty, ids.str.replace(r"\.0+$", "", regex=True))
+                    example = f"{before!r} -> {typed[name_][floaty].iloc[0]!r}"
+                chk.note("id_decimal_suffix", name_, int(floaty.sum()),
+                         "{count} ids written as decimals were read as whole "
+                         "numbers (e.g. {example}); "
+                         "the extract passed the ids through a number column.",
+                         np.flatnonzero(floaty), example=example)
             if col.allowed is not None:
                 _check_category(chk, col, typed, act_on_value, src)
             if col.type == "text":
-                lengths = typed[name].str.len()
+                lengths = typed[name_].str.len()
                 mask = (lengths > rules.max_text_length).fillna(False).to_numpy()
-                action, pos = chk.fire("text_too_long", name, mask,
+                action, pos = chk.fire("text_too_long", name_, mask,
                                        values=(lengths.astype("Int64").astype(str)
                                                + " characters") if mask.any() else None)
                 if action == "truncate":
-                    typed[name] = typed[name].str.slice(0, rules.max_text_length)
-            risky = _formula_mask(typed[name]).to_numpy()
-            chk.fire("formula_injection", name, risky, values=src)
+                    typed[name_] = typed[name_].str.slice(0, rules.max_text_length)
+            risky = _formula_mask(typed[name_]).to_numpy()
+            chk.fire("formula_injection", name_, risky, values=src)
 
     # required values that are empty (and not already reported as unparseable etc.)
-    for name in contract.required:
-        col = contract.column(name)
-        empty = typed[name].isna().to_numpy() & ~flagged.get(name, np.zeros(chk.n, bool))
-        chk.fire("missing_value", name, empty, values=None,
+    for name_ in contract.required:
+        empty = typed[name_].isna().to_numpy() & ~flagged.get(name_, np.zeros(chk.n, bool))
+        chk.fire("missing_value", name_, empty, values=None,
                  what="empty in a required column")
-        bad_required |= typed[name].isna().to_numpy()
-    chk.quarantined |= bad_required & ~chk.held_out
+    chk.mark("bad_required")
 
     # bool defaults
-    for name in present:
-        col = contract.column(name)
+    for name_ in present:
+        col = contract.column(name_)
         if col.type != "bool" or col.required:
             continue
-        v = typed[name]
-        if name == "is_return" and "amount" in typed:
+        v = typed[name_]
+        if name_ == "is_return" and "amount" in typed:
             fill = v.isna() & typed["amount"].notna()
             neg = (typed["amount"] < 0).fillna(False)
-            typed[name] = v.fillna(neg).fillna(False).astype(bool)
-            chk.note("default_filled", name, int(fill.sum()),
-                     f"{int(fill.sum())} empty is_return values were filled from the amount's "
-                     f"sign ({int((fill & neg).sum())} negative -> return).",
-                     np.flatnonzero(fill.to_numpy()))
+            typed[name_] = v.fillna(neg).fillna(False).astype(bool)
+            chk.note("default_filled", name_, int(fill.sum()),
+                     "{count} empty is_return values were filled from the amount's "
+                     "sign ({extra} negative -> return).",
+                     np.flatnonzero(fill.to_numpy()), extra=int((fill & neg).sum()))
         else:
             nmiss = int(v.isna().sum())
-            typed[name] = v.fillna(False).astype(bool)
-            chk.note("default_filled", name, nmiss,
-                     f"{nmiss} empty {name} values were taken as false.",
+            typed[name_] = v.fillna(False).astype(bool)
+            chk.note("default_filled", name_, nmiss,
+                     f"{{count}} empty {name_} values were taken as false.",
                      np.flatnonzero(v.isna().to_numpy()))
 
     for col in contract.columns:
@@ -1129,12 +1317,113 @@ def validate(raw: RawSource, *, as_of: pd.Timestamp | str, rules: ValidationPara
         neg = (typed["amount"] < 0).fillna(False)
         typed["is_return"] = neg.astype(bool)
         chk.note("default_filled", "is_return", int(neg.sum()),
-                 f"is_return was not delivered: {int(neg.sum())} rows with a negative amount "
+                 "is_return was not delivered: {count} rows with a negative amount "
                  "are taken as returns (negative amount = refund).")
     for col in contract.columns:
         if col.type == "bool" and col.name not in present and col.name != "is_return":
             chk.note("default_filled", col.name, chk.n,
                      f"{col.name} was not delivered: taken as false for every row.")
+    typed_frame = pd.DataFrame({c.name: typed[c.name] for c in contract.columns})
+    return RowChecks(contract.name, tuple(present), typed_frame, chk.events)
+
+
+def _fill(template: str, count: int, extra: int, example: str) -> str:
+    return (template.replace("{count}", str(count)).replace("{extra}", str(extra))
+            .replace("{example}", example))
+
+
+def finish_validation(raw: RawSource, parts: list[RowChecks], rows: RawRows, *,
+                      as_of: pd.Timestamp | str, rules: ValidationParams | None = None,
+                      known_customers: pd.Series | None = None,
+                      campaign_months: Any = None) -> Validated:
+    """The source-level phase of :func:`validate`, from the :class:`RowChecks` of its parts.
+
+    ``raw`` gives the source's origin, row numbers and files and the reader's notes (its
+    ``frame`` may hold no rows: only its columns are read); ``parts`` cover its rows in
+    order; ``rows`` reads the raw values of the rows a rule moves to quarantine. Replays
+    the parts' events as issues and notes on the whole source, then applies the rules that
+    look across rows or at the run month: ``future_date``, the return-sign rules,
+    ``unknown_customer``, ``unknown_campaign_month`` and duplicate keys. Arguments and
+    result as :func:`validate`.
+    """
+    rules = rules or ValidationParams()
+    contract = CONTRACT[raw.name]
+    as_of = pd.Timestamp(as_of)
+    chk = _Checker(contract, rules, raw.row_numbers, getattr(raw, "row_files", None),
+                   raw.origin)
+    columns = list(raw.frame.columns)
+    _require_columns(contract, columns, raw.origin)
+    present = [c for c in contract.names if c in columns]
+    if sum(p.n for p in parts) != chk.n or any(p.present != tuple(present) for p in parts):
+        raise ValueError(f"{contract.name}: the checked parts do not match the source "
+                         f"({sum(p.n for p in parts)} rows, {chk.n} row numbers)")
+    for text in getattr(raw, "notes", ()) or ():
+        chk.note("reader", None, 1, text)
+    unmapped = tuple(getattr(raw, "unmapped_columns", ()) or ())
+    if unmapped:
+        chk.note("unmapped_columns", None, len(unmapped),
+                 f"client columns not mapped onto the contract were left out: "
+                 f"{', '.join(unmapped)}.")
+    extra = [str(c) for c in columns if c not in contract.names]
+    if extra:
+        chk.note("extra_columns", None, len(extra),
+                 f"columns not in the contract were left out: {', '.join(extra)}.")
+
+    if len(parts) == 1:
+        typed_frame = parts[0].typed.reset_index(drop=True)
+    else:
+        typed_frame = pd.concat([p.typed for p in parts], ignore_index=True)
+    typed: dict[str, pd.Series] = {c: typed_frame[c] for c in typed_frame.columns}
+    del typed_frame
+    starts = np.cumsum([0, *(p.n for p in parts)])
+    sequences = [p.events for p in parts]
+    if len({len(s) for s in sequences}) != 1 or any(
+            a.signature() != b.signature() for s in sequences[1:]
+            for a, b in zip(sequences[0], s, strict=True)):
+        raise ValueError(f"{contract.name}: the parts were checked with different rules")
+    day_after = as_of.normalize() + pd.Timedelta(days=1)
+    for events in zip(*sequences, strict=True):
+        head = events[0]
+        if head.kind == "fire":
+            hit = [(e, s) for e, s in zip(events, starts, strict=False) if len(e.pos)]
+            if not hit:
+                continue
+            pos = np.concatenate([e.pos + s for e, s in hit])
+            first = hit[0][0]
+            examples = (None if first.examples is None
+                        else [x for e, _ in hit for x in (e.examples or [])])
+            values = (None if first.values is None
+                      else [x for e, _ in hit for x in e.values])
+            details = (None if first.details is None
+                       else [x for e, _ in hit for x in e.details])
+            chk.record(head.rule, head.column, pos, action=head.action, what=first.what,
+                       hint=head.hint, examples=examples, values=values, details=details)
+        elif head.kind == "note":
+            count = sum(e.count for e in events)
+            if count <= 0:
+                continue
+            example = next((e.example for e in events if e.count > 0), "")
+            pos = (None if head.pos is None else
+                   np.concatenate([e.pos + s for e, s in zip(events, starts, strict=False)]))
+            chk.note(head.rule, head.column, count,
+                     _fill(head.what, count, sum(e.extra for e in events), example), pos)
+        elif head.kind == "future":
+            name_ = head.column
+            v = typed[name_]
+            if contract.column(name_).type == "month":
+                month = as_of.strftime("%Y-%m")
+                future = (v > month).fillna(False).to_numpy()
+                what = f"a campaign month after the run month {month}"
+            else:
+                future = (v >= day_after).fillna(False).to_numpy()
+                what = f"dated after the run month's end {as_of:%Y-%m-%d}"
+            if future.any():
+                chk.fire("future_date", name_, future, values=rows.column(name_), what=what)
+        elif head.kind == "bad_required":
+            bad_required = np.zeros(chk.n, bool)
+            for name_ in contract.required:
+                bad_required |= typed[name_].isna().to_numpy()
+            chk.quarantined |= bad_required & ~chk.held_out
 
     # ---- row rules, on the rows still in -------------------------------------------------
     alive = ~(chk.quarantined | chk.held_out)
@@ -1142,15 +1431,15 @@ def validate(raw: RawSource, *, as_of: pd.Timestamp | str, rules: ValidationPara
         amount = typed["amount"].to_numpy()
         ret = typed["is_return"].to_numpy()
         neg = alive & (amount < 0) & ~ret & ("is_return" in present)
-        chk.fire("negative_amount_not_return", "amount", neg, values=frame["amount"],
+        chk.fire("negative_amount_not_return", "amount", neg, values=rows.column("amount"),
                  details="negative amount with is_return false")
         pos_ret = alive & (amount > 0) & ret
-        action, pos = chk.fire("return_sign", "amount", pos_ret, values=frame["amount"],
+        action, pos = chk.fire("return_sign", "amount", pos_ret, values=rows.column("amount"),
                                details="is_return true with a positive amount")
         if action == "warn" and rules.positive_returns == "negate" and len(pos):
             a = typed["amount"].to_numpy(copy=True)
             a[pos] = -a[pos]
-            typed["amount"] = pd.Series(a, index=frame.index)
+            typed["amount"] = pd.Series(a, index=typed["amount"].index)
             chk.note("return_negated", "amount", len(pos),
                      f"{len(pos)} positive return amounts were made negative "
                      "(validation.positive_returns: negate).", pos)
@@ -1193,7 +1482,8 @@ def validate(raw: RawSource, *, as_of: pd.Timestamp | str, rules: ValidationPara
     if removed.any():
         clean = clean.iloc[keep]
     clean = clean.reset_index(drop=True)
-    quarantine = _quarantine_frame(chk, frame)
+    quarantine = _quarantine_frame(chk, rows)
+    rows.release()
     counts = {
         "rows_read": chk.n,
         "rows_clean": len(clean),
@@ -1264,7 +1554,7 @@ def _float_ids(ids: pd.Series) -> np.ndarray:
     return out
 
 
-def _check_category(chk: _Checker, col: Column, typed: dict[str, pd.Series], act, src) -> None:
+def _check_category(chk: _Recorder, col: Column, typed: dict[str, pd.Series], act, src) -> None:
     v = typed[col.name]
     allowed = sorted(col.allowed or ())
     lower = v.str.lower()
@@ -1272,10 +1562,10 @@ def _check_category(chk: _Checker, col: Column, typed: dict[str, pd.Series], act
     folded = (~exact & lower.isin(allowed)).fillna(False)
     if folded.any():
         typed[col.name] = v.where(~folded, lower)
-        chk.note("case_folded", col.name, int(folded.sum()),
-                 f"{int(folded.sum())} values differed from an allowed value only in case "
-                 f"and were lower-cased.", np.flatnonzero(folded.to_numpy()))
         v = typed[col.name]
+    chk.note("case_folded", col.name, int(folded.sum()),
+             "{count} values differed from an allowed value only in case "
+             "and were lower-cased.", np.flatnonzero(folded.to_numpy()))
     bad = (v.notna() & ~v.isin(allowed)).fillna(False).to_numpy()
     act("bad_category", col, bad, src, details=f"allowed: {', '.join(allowed)}",
         what=f"not one of {', '.join(allowed)}")
@@ -1404,7 +1694,7 @@ def _key_values(typed: dict[str, pd.Series], key: list[str]) -> pd.Series:
     return out
 
 
-def _quarantine_frame(chk: _Checker, frame: pd.DataFrame) -> pd.DataFrame:
+def _quarantine_frame(chk: _Checker, rows: RawRows) -> pd.DataFrame:
     if not chk.q_parts:
         return pd.DataFrame({
             "source": pd.Series(dtype="str"), "file": pd.Series(dtype="str"),
@@ -1416,7 +1706,7 @@ def _quarantine_frame(chk: _Checker, frame: pd.DataFrame) -> pd.DataFrame:
     q = q.sort_values(["pos", "rule"], kind="stable").reset_index(drop=True)
     pos = q["pos"].to_numpy()
     uniq = np.unique(pos)
-    sub = frame.iloc[uniq]
+    sub = rows.take(uniq)
     sub.columns = [str(c) for c in sub.columns]
     records = sub.to_json(orient="records", lines=True, force_ascii=False, date_format="iso",
                           default_handler=str).strip("\n").split("\n")
@@ -1441,10 +1731,30 @@ def _error_text(source: str, origin: Any, errors: list[Issue]) -> str:
     return "\n".join([head, *lines])
 
 
-def validate_all(raws: dict[str, RawSource], *, as_of: pd.Timestamp | str,
+@dataclass
+class PreparedSource:
+    """A source whose parts went through :func:`check_rows` already (e.g. kept from an
+    earlier month): ``raw`` carries its origin, row numbers, files and reader notes (its
+    frame may hold no rows), ``parts`` the parts' checks in order and ``rows`` their raw
+    values. :func:`validate_all` finishes it with :func:`finish_validation`."""
+
+    raw: RawSource
+    parts: list[RowChecks]
+    rows: RawRows
+
+    @property
+    def name(self) -> str:
+        return self.raw.name
+
+
+def validate_all(raws: dict[str, RawSource | PreparedSource], *, as_of: pd.Timestamp | str,
                  rules: ValidationParams | None = None,
                  campaign_months: Any = None) -> dict[str, Validated]:
     """Validate several sources, customers first (its clean ids feed ``unknown_customer``).
+
+    A source is a :class:`winback.sources.RawSource` (validated by :func:`validate`) or a
+    :class:`PreparedSource` (finished by :func:`finish_validation`); both give the same
+    :class:`Validated`.
 
     ``campaign_months`` (the months in the store's ``campaign_log``) is passed to the
     ``contact_outcomes`` check, see :func:`validate`.
@@ -1460,10 +1770,16 @@ def validate_all(raws: dict[str, RawSource], *, as_of: pd.Timestamp | str,
     for name in order:
         if name not in raws:
             continue
+        source = raws[name]
+        months = campaign_months if name == "contact_outcomes" else None
         try:
-            out[name] = validate(raws[name], as_of=as_of, rules=rules, known_customers=known,
-                                 campaign_months=(campaign_months if name == "contact_outcomes"
-                                                  else None))
+            if isinstance(source, PreparedSource):
+                out[name] = finish_validation(source.raw, source.parts, source.rows,
+                                              as_of=as_of, rules=rules, known_customers=known,
+                                              campaign_months=months)
+            else:
+                out[name] = validate(source, as_of=as_of, rules=rules, known_customers=known,
+                                     campaign_months=months)
         except ContractError as exc:
             errors.append(str(exc))
             issues.extend(exc.issues)

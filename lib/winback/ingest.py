@@ -23,10 +23,11 @@ from winback.privacy import CONTACTS_TABLE, redact_quarantine, split_pii
 from winback.settings import month_end
 from winback.sources import read_sources
 from winback.store import opened, replace_table, table_months
+from winback.validation_cache import prepare_sources
 from winback.workspace import Workspace
 
 __all__ = ["Loaded", "campaign_months", "load_sources", "quarantine_counts", "set_apart_pii",
-           "store_sources"]
+           "store_sources", "validation_cache_dir"]
 
 
 @dataclass
@@ -67,11 +68,21 @@ def load_sources(params: Params, ws: Workspace) -> Loaded:
         When an error-level rule fires; the message lists every such problem of every
         source (file, column, rows, fix), not only the first.
     """
-    raws = read_sources(params.sources, base_dir=ws.resolve(params.sources.dir),
-                        month=params.run.month)
+    base_dir = ws.resolve(params.sources.dir)
+    if params.sources.cache:
+        raws = prepare_sources(params.sources, base_dir=base_dir, month=params.run.month,
+                               rules=params.validation, cache_dir=validation_cache_dir(ws))
+    else:
+        raws = read_sources(params.sources, base_dir=base_dir, month=params.run.month)
     validated = validate_all(raws, as_of=month_end(params.run.month), rules=params.validation,
                              campaign_months=campaign_months(ws.store_path))
     return set_apart_pii(Loaded(params.run.month, validated), params.privacy.pii_columns)
+
+
+def validation_cache_dir(ws: Workspace) -> Path:
+    """Where the row-local checks of the client's files are kept between months:
+    ``cache/validated`` beside the engagement's store (see :mod:`winback.validation_cache`)."""
+    return Path(ws.store_path).parent / "cache" / "validated"
 
 
 def set_apart_pii(loaded: Loaded, pii_columns) -> Loaded:

@@ -41,12 +41,17 @@ __all__ = [
     "SOURCE_NAMES",
     "RawSource",
     "SourceError",
+    "FilePart",
     "SourceSpec",
     "SourcesParams",
+    "assemble_source",
+    "file_part_note",
     "file_sha256",
+    "read_file_part",
     "read_source",
     "read_sources",
     "resolve_dir",
+    "source_files",
 ]
 
 SOURCE_NAMES = ("customers", "transactions", "interactions", "surveys", "contact_outcomes")
@@ -175,9 +180,15 @@ def _default_spec(name: str) -> SourceSpec:
 
 
 class SourcesParams(Section):
-    """``sources`` params: the folder of the client's files and one :class:`SourceSpec` each."""
+    """``sources`` params: the folder of the client's files and one :class:`SourceSpec` each.
+
+    ``cache``: keep each file's row-local checks in the engagement's data folder and reuse
+    them while the file does not change (see :mod:`winback.validation_cache`); the results
+    are the same without it.
+    """
 
     dir: str = "data/{engagement}/client"
+    cache: bool = True
     customers: SourceSpec = Field(default_factory=lambda: _default_spec("customers"))
     transactions: SourceSpec = Field(default_factory=lambda: _default_spec("transactions"))
     interactions: SourceSpec = Field(default_factory=lambda: _default_spec("interactions"))
@@ -360,48 +371,111 @@ def read_source(name: str, spec: SourceSpec, *, base_dir: Path | str,
         return _read_sql(name, spec, month)
 
     base = Path(base_dir)
+    files, pattern = source_files(name, spec, base_dir=base, month=month)
+    if not files:
+        return _no_files(name, spec, base, pattern)
+
+    read: list[_Part] = []
+    notes: list[str] = []
+    for path in files:
+        part = _read_file(name, spec, path)
+        if part is None:  # empty file, allowed because the source is not required
+            notes.append(_empty_file_note(name, path))
+            continue
+        read.append(part)
+    parts = [_mapped(name, spec, part) for part in read]
+    del read
+    frame = (pd.concat([p.frame for p in parts], ignore_index=True) if len(parts) > 1
+             else parts[0].frame if parts else None)
+    for part in parts:
+        part.frame = None  # the per-file frames are in the concatenated one now
+    pa.default_memory_pool().release_unused()  # Arrow keeps freed buffers unless told
+    return assemble_source(name, base, pattern, files, parts, notes, frame)
+
+
+@dataclass
+class FilePart:
+    """One file of a source as read, its columns mapped onto the canonical ones.
+
+    ``notes`` are the reader's notes on the file (title rows skipped, values mapped);
+    ``unmapped`` its client columns left out; ``column_map`` canonical -> client column.
+    """
+
+    path: Path
+    frame: pd.DataFrame | None
+    row_numbers: np.ndarray
+    encoding: str | None = None
+    delimiter: str | None = None
+    blank_rows: int = 0
+    notes: tuple[str, ...] = ()
+    unmapped: tuple[str, ...] = ()
+    column_map: dict[str, str] = field(default_factory=dict)
+
+
+def source_files(name: str, spec: SourceSpec, *, base_dir: Path | str,
+                 month: str | None = None) -> tuple[list[Path], str]:
+    """The files a file source reads (sorted) and its path pattern, ``{month}`` filled in.
+
+    Raises :class:`SourceError` when the pattern uses ``{month}`` and no month is given.
+    """
     pattern = spec.path or ""
     if "{month}" in pattern:
         if month is None:
             raise SourceError(f"sources.{name}.path {pattern!r} uses {{month}} but no month "
                               "was given.")
         pattern = pattern.replace("{month}", month)
-    files = _find_files(base, pattern)
-    where = base / pattern
-    if not files:
-        if not spec.required:
-            return _empty(name, f"(missing) {where}",
-                          (f"no file matches {where}; read as an empty source "
-                           f"(sources.{name}.required is false).",))
-        raise SourceError(_missing_file_text(name, base, pattern))
+    return _find_files(Path(base_dir), pattern), pattern
 
-    parts: list[_Part] = []
-    notes: list[str] = []
-    for path in files:
-        part = _read_file(name, spec, path)
-        if part is None:  # empty file, allowed because the source is not required
-            notes.append(f"{path} has no data rows; it adds none (sources.{name}.required is "
-                         "false).")
-            continue
-        parts.append(part)
+
+def _no_files(name: str, spec: SourceSpec, base: Path, pattern: str) -> RawSource:
+    where = base / pattern
+    if not spec.required:
+        return _empty(name, f"(missing) {where}",
+                      (f"no file matches {where}; read as an empty source "
+                       f"(sources.{name}.required is false).",))
+    raise SourceError(_missing_file_text(name, base, pattern))
+
+
+def _empty_file_note(name: str, path: Path) -> str:
+    return (f"{path} has no data rows; it adds none (sources.{name}.required is "
+            "false).")
+
+
+def _mapped(name: str, spec: SourceSpec, part: _Part) -> FilePart:
+    canon, unm, cmap, vnotes = _map(name, spec, part.frame, part.path)
+    return FilePart(part.path, canon, part.row_numbers, part.encoding, part.delimiter,
+                    part.blank_rows, (*part.notes, *vnotes), tuple(unm), cmap)
+
+
+def read_file_part(name: str, spec: SourceSpec, path: Path) -> FilePart | None:
+    """One file of source ``name`` read and mapped (None for an empty file of a source that
+    is not required; see :func:`file_part_note`). Errors as :func:`read_source`."""
+    part = _read_file(name, spec, Path(path))
+    return None if part is None else _mapped(name, spec, part)
+
+
+def file_part_note(name: str, path: Path) -> str:
+    """The reader's note on an empty file of a source that is not required."""
+    return _empty_file_note(name, Path(path))
+
+
+def assemble_source(name: str, base_dir: Path | str, pattern: str, files: list[Path],
+                    parts: list[FilePart], notes: list[str],
+                    frame: pd.DataFrame | None) -> RawSource:
+    """The :class:`RawSource` of files read part by part: ``parts`` in file order, ``notes``
+    the notes on empty files, ``frame`` the parts' rows (or a frame without rows carrying
+    their columns, when the rows are elsewhere)."""
+    base = Path(base_dir)
     origin, label = _origin_of(base, pattern, files)
     if not parts:
         return replace(_empty(name, origin, tuple(notes), tuple(files)), label=label)
-
-    frames, row_files, unmapped, column_map = [], [], [], {}
+    row_files, unmapped, column_map = [], [], {}
+    notes = list(notes)
     for part in parts:
-        canon, unm, cmap, vnotes = _map(name, spec, part.frame, part.path)
         notes.extend(part.notes)
-        frames.append(canon)
-        row_files.append(np.full(len(canon), str(part.path), dtype=object))
-        unmapped.extend(u for u in unm if u not in unmapped)
-        column_map.update(cmap)
-        notes.extend(vnotes)
-    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    del frames, canon
-    for part in parts:
-        part.frame = None  # the per-file frames are in the concatenated one now
-    pa.default_memory_pool().release_unused()  # Arrow keeps freed buffers unless told
+        row_files.append(np.full(len(part.row_numbers), str(part.path), dtype=object))
+        unmapped.extend(u for u in part.unmapped if u not in unmapped)
+        column_map.update(part.column_map)
     encodings = list(dict.fromkeys(p.encoding for p in parts if p.encoding))
     delims = list(dict.fromkeys(p.delimiter for p in parts if p.delimiter))
     return RawSource(
