@@ -203,7 +203,7 @@ def test_stage_kernels_started_ahead_or_by_papermill(kit, tmp_path, monkeypatch,
     from winback import runner
 
     if not ahead:  # no kernel manager could start one: papermill starts its own
-        monkeypatch.setattr(runner, "_start_kernel", lambda cwd: None)
+        monkeypatch.setattr(runner, "_start_kernel", lambda *args, **kw: None)
     _notebook(kit / "notebooks" / "02_b.ipynb",
               "import os, sys\nfrom pathlib import Path\n"
               "Path(run_dir, 'tables', 'b.txt').write_text("

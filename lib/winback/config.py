@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import functools
 import importlib
 import os
 from pathlib import Path
@@ -70,9 +71,14 @@ def _section_model(path: str) -> type[Section]:
 
 
 def _root_model() -> type[BaseModel]:
+    return _root_model_of(tuple(SECTIONS.items()))
+
+
+@functools.cache
+def _root_model_of(sections: tuple[tuple[str, str], ...]) -> type[BaseModel]:
     from pydantic import create_model
 
-    fields = {name: (_section_model(path), ...) for name, path in SECTIONS.items()}
+    fields = {name: (_section_model(path), ...) for name, path in sections}
     return create_model("Params", __base__=Section, **fields)
 
 
@@ -158,9 +164,23 @@ def _first_line(exc: Exception) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
+# libyaml's parser when PyYAML was built with it (same safe constructor, ten times faster);
+# a file it refuses is parsed again by the pure-Python parser, whose messages show the line.
+_FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _safe_load(text: str) -> Any:
+    try:
+        return yaml.load(text, Loader=_FAST_LOADER)
+    except yaml.YAMLError:
+        if _FAST_LOADER is yaml.SafeLoader:
+            raise
+        return yaml.safe_load(text)
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = _safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
         raise ParamsError(f"{path}: not valid YAML ({exc}).") from None
     except ValueError as exc:  # the YAML parses, but a value cannot be built (2024-13-01)

@@ -275,22 +275,113 @@ def _alive(pid: object, host: object) -> bool | None:
 _PRELOAD = "import winback, matplotlib.pyplot"
 
 
-def _start_kernel(cwd: Path):
-    """A notebook kernel started now in ``cwd``, importing the kit as it starts.
+def _notebook_imports(notebook: Path) -> str:
+    """The import statements of the notebook's first code cell (empty when none or unreadable)."""
+    import ast
+
+    try:
+        cells = json.loads(Path(notebook).read_text(encoding="utf-8"))["cells"]
+        source = next(c["source"] for c in cells if c.get("cell_type") == "code")
+        tree = ast.parse("".join(source) if isinstance(source, list) else source)
+    except (OSError, ValueError, KeyError, TypeError, StopIteration, SyntaxError):
+        return ""
+    return "\n".join(ast.unparse(node) for node in tree.body
+                     if isinstance(node, ast.Import | ast.ImportFrom))
+
+
+def _preload(notebook: Path | None = None) -> str:
+    """What a stage's kernel runs as it starts, before the notebook's first cell.
+
+    It imports the kit, pyplot, the module of every params section (what ``load_params``
+    imports to validate) and the modules the stage notebook's first cell imports; those
+    imports run in a namespace of their own, so the notebook's namespace holds only what
+    its own cells define (and ``winback``, ``matplotlib``).
+    """
+    from winback.config import SECTIONS
+
+    modules = sorted({path.split(":")[0] for path in SECTIONS.values()})
+    code = f"{_PRELOAD}\nimport {', '.join(modules)}"
+    imports = _notebook_imports(notebook) if notebook is not None else ""
+    if imports:
+        code += f"\nexec({imports!r}, {{}})"
+    return code
+
+
+def _start_kernel(cwd: Path, notebook: Path | None = None):
+    """A notebook kernel started now in ``cwd``, importing what ``notebook`` needs as it starts.
 
     Returns its (asynchronous) kernel manager for papermill's ``km``, or ``None`` when no
-    kernel could be started (papermill then starts its own, as without this).
+    kernel could be started (papermill then starts its own, as without this). An import
+    that fails while the kernel starts is only logged by the kernel; the notebook's own
+    cell then fails with the error.
     """
     try:
         from jupyter_client.manager import AsyncKernelManager
         from jupyter_core.utils import run_sync
 
         km = AsyncKernelManager(kernel_name="python3")
-        run_sync(km.start_kernel)(cwd=str(cwd),
-                                  extra_arguments=[f"--IPKernelApp.exec_lines={_PRELOAD}"])
+        run_sync(km.start_kernel)(
+            cwd=str(cwd), extra_arguments=[f"--IPKernelApp.exec_lines={_preload(notebook)}"])
         return km
     except Exception:
         return None
+
+
+# How often (seconds) the executed notebook is written while a stage runs; it is always
+# written when the stage starts and when it ends, also when a cell fails or the kernel dies.
+SAVE_EVERY = 30
+_ENGINE = "winback"
+
+
+def _engine_name() -> str:
+    """Papermill's engine for the stages (registered on first use).
+
+    Papermill's own engine writes the whole executed notebook (charts included) before and
+    after every cell, markdown cells too, while the kernel waits. This one writes it when
+    the notebook starts, at most every :data:`SAVE_EVERY` seconds between cells, and when
+    it ends, whatever the outcome; the notebook written at the end is the same.
+    """
+    from papermill.engines import NBClientEngine, NotebookExecutionManager, papermill_engines
+
+    if _ENGINE in papermill_engines._engines:
+        return _ENGINE
+
+    class Manager(NotebookExecutionManager):
+        forced = False
+
+        def save(self, **kwargs):
+            since = (self.now() - self.last_save_time).total_seconds()
+            if self.forced or since >= self.autosave_cell_every:
+                super().save(**kwargs)
+
+        def notebook_start(self, **kwargs):
+            self.forced = True
+            try:
+                super().notebook_start(**kwargs)
+            finally:
+                self.forced = False
+
+        def notebook_complete(self, **kwargs):
+            self.forced = True
+            super().notebook_complete(**kwargs)
+
+    class Engine(NBClientEngine):
+        @classmethod
+        def execute_notebook(cls, nb, kernel_name, output_path=None, progress_bar=True,
+                             log_output=False, autosave_cell_every=SAVE_EVERY, **kwargs):
+            nb_man = Manager(nb, output_path=output_path, progress_bar=progress_bar,
+                             log_output=log_output, autosave_cell_every=autosave_cell_every)
+            nb_man.notebook_start()
+            try:
+                cls.execute_managed_notebook(nb_man, kernel_name, log_output=log_output,
+                                             **kwargs)
+            finally:
+                nb_man.cleanup_pbar()
+                nb_man.notebook_complete()
+            return nb_man.nb
+
+    papermill_engines.register(_ENGINE, Engine)
+    return _ENGINE
 
 
 def _ready_kernel(km):
@@ -665,8 +756,6 @@ def run_month(
     Raises :class:`RunFailed` when a stage fails (the month's previous output and the
     store stay as they were).
     """
-    import papermill as pm
-
     root = root or find_root()
     overrides = [f"run.month={month}", *(overrides or [])]
     params = load_params(engagement, overrides, root=root)
@@ -678,49 +767,56 @@ def run_month(
         resolve_salt(params.privacy)
     chosen = [s for s in stages(root) if not only or s.id in only]
     with engagement_lock(ws, wait_seconds=wait_seconds):
-        warnings = _recover(ws, month, keep_failed=params.run.keep_failed)
-        final = ws.month_dir(month)
-        partial = _partial_dir(ws, month)
-        if only and final.exists():
-            # Rerunning some stages: the month's other outputs are carried over unchanged.
-            shutil.copytree(final, partial, symlinks=True)
-        (partial / "notebooks").mkdir(parents=True, exist_ok=True)
-        inputs = input_hashes(params, ws)
-        changes = _input_changes(params, ws, month, inputs, only)
-        warnings += [_change_warning(c) for c in changes]
-        manifest: dict[str, Any] = {
-            "engagement": engagement,
-            "month": month,
-            "status": "running",
-            "pid": os.getpid(),
-            "host": platform.node(),
-            "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
-            "overrides": overrides,
-            "params_files": params.files,
-            "params": params.raw,
-            "inputs": inputs,
-            "input_changes": changes,
-            "warnings": warnings,
-            "versions": _versions(),
-            "stages": [{"id": s.id, "notebook": s.notebook, "status": "pending"} for s in chosen],
-        }
-        if force_campaign:
-            manifest["force_campaign"] = True
-        if only:
-            manifest["only"] = list(only)
-            if final.exists():
-                previous = read_manifest(final)
-                manifest["carried_over"] = [
-                    s for s in previous.get("stages", []) if s["id"] not in set(only)]
-        _write_json(partial / MANIFEST, manifest)
+        # The first stage's kernel starts (and imports) while the run hashes its inputs and
+        # copies the store; each later stage's kernel starts during the stage before it.
         kernel_dir = root / "notebooks"
-        next_kernel = _start_kernel(kernel_dir) if chosen else None
+        next_kernel = _start_kernel(kernel_dir, root / chosen[0].notebook) if chosen else None
         try:
-            _prepare_store(ws, partial, month, force_campaign=force_campaign,
-                           wait_seconds=wait_seconds)
+            import papermill as pm
+
+            warnings = _recover(ws, month, keep_failed=params.run.keep_failed)
+            final = ws.month_dir(month)
+            partial = _partial_dir(ws, month)
+            if only and final.exists():
+                # Rerunning some stages: the month's other outputs are carried over unchanged.
+                shutil.copytree(final, partial, symlinks=True)
+            (partial / "notebooks").mkdir(parents=True, exist_ok=True)
+            inputs = input_hashes(params, ws)
+            changes = _input_changes(params, ws, month, inputs, only)
+            warnings += [_change_warning(c) for c in changes]
+            manifest: dict[str, Any] = {
+                "engagement": engagement,
+                "month": month,
+                "status": "running",
+                "pid": os.getpid(),
+                "host": platform.node(),
+                "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                "overrides": overrides,
+                "params_files": params.files,
+                "params": params.raw,
+                "inputs": inputs,
+                "input_changes": changes,
+                "warnings": warnings,
+                "versions": _versions(),
+                "stages": [{"id": s.id, "notebook": s.notebook, "status": "pending"} for s in chosen],
+            }
+            if force_campaign:
+                manifest["force_campaign"] = True
+            if only:
+                manifest["only"] = list(only)
+                if final.exists():
+                    previous = read_manifest(final)
+                    manifest["carried_over"] = [
+                        s for s in previous.get("stages", []) if s["id"] not in set(only)]
+            _write_json(partial / MANIFEST, manifest)
+            try:
+                _prepare_store(ws, partial, month, force_campaign=force_campaign,
+                               wait_seconds=wait_seconds)
+            except BaseException:
+                shutil.rmtree(partial, ignore_errors=True)
+                raise
         except BaseException:
             _stop_kernel(next_kernel)
-            shutil.rmtree(partial, ignore_errors=True)
             raise
         # The stages read and write the run's copy of the store (see the module doc).
         stage_overrides = [*overrides[1:], f"run.store_dir={partial / _STORE_COPY}"]
@@ -732,7 +828,8 @@ def run_month(
                 start = time.perf_counter()
                 # this stage's kernel was started during the previous one; start the next's
                 kernel = _ready_kernel(next_kernel)
-                next_kernel = _start_kernel(kernel_dir) if k + 1 < len(chosen) else None
+                next_kernel = (_start_kernel(kernel_dir, root / chosen[k + 1].notebook)
+                               if k + 1 < len(chosen) else None)
                 try:
                     pm.execute_notebook(
                         str(root / stage.notebook),
@@ -748,6 +845,7 @@ def run_month(
                         progress_bar=({"desc": f"{month} {stage.id}", "leave": True}
                                       if progress else False),
                         log_output=False,
+                        engine_name=_engine_name(),
                         **({"km": kernel} if kernel is not None else {}),
                     )
                     entry["status"] = "ok"
