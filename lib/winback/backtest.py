@@ -34,6 +34,7 @@ import math
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from winback.settings import month_end
@@ -156,34 +157,69 @@ def month_fingerprints(table: pd.DataFrame, columns, *, months=None) -> dict[str
     Returns
     -------
     dict
-        ``{month: hex digest}``. Each month's rows are hashed row by row with pandas'
-        ``hash_pandas_object`` (fixed key, so equal across processes) and the row hashes,
-        in table order, with SHA-256: a changed, added, removed or reordered row changes
-        the digest.
+        ``{month: hex digest}``: SHA-256 of each column's values over the month's rows, in
+        table order (numbers and booleans as their bytes, text as UTF-8 with its offsets,
+        other columns through pandas' fixed-key ``hash_pandas_object``). A changed, added,
+        removed or reordered row changes the digest; equal across processes.
     """
     columns = list(columns)
     missing = [c for c in ["month", *columns] if c not in table.columns]
     if missing:
         raise ValueError(f"month_fingerprints: the table lacks column(s) {missing}.")
-    month = table["month"].astype("str")
-    wanted = sorted(set(month.unique()) if months is None else {str(m) for m in months})
-    keep = month.isin(wanted).to_numpy()
-    rows = table.loc[keep, columns] if not keep.all() else table[columns]
-    codes, uniques = pd.factorize(month[keep], sort=True)
-    hashed = (pd.util.hash_pandas_object(rows, index=False).to_numpy()
-              if len(rows) else np.zeros(0, dtype=np.uint64))
-    order = np.argsort(codes, kind="stable")
-    bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
+    codes, uniques = pd.factorize(table["month"].astype("str"), sort=True)
+    uniques = [str(m) for m in uniques]
+    wanted = sorted(set(uniques) if months is None else {str(m) for m in months})
+    order = None  # rows grouped by month, in table order within a month
+    if len(codes) > 1 and (np.diff(codes) < 0).any():
+        order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes if order is None else codes[order],
+                             np.arange(len(uniques) + 1))
+    where = {m: (int(bounds[i]), int(bounds[i + 1])) for i, m in enumerate(uniques)}
+    values = [_digestible(table[c], order) for c in columns]
     head = repr([(c, str(table[c].dtype)) for c in columns]).encode("utf-8")
-    blocks = {str(m): hashed[order[bounds[i]:bounds[i + 1]]] for i, m in enumerate(uniques)}
     out = {}
     for m in wanted:
-        block = blocks.get(m, np.zeros(0, dtype=np.uint64))
+        a, b = where.get(m, (0, 0))
         digest = hashlib.sha256(head)
-        digest.update(f"{m}:{len(block)}:".encode())
-        digest.update(np.ascontiguousarray(block, dtype="<u8").tobytes())
+        digest.update(f"{m}:{b - a}:".encode())
+        for v in values:
+            for part in v(a, b):
+                digest.update(part)
         out[m] = digest.hexdigest()
     return out
+
+
+def _digestible(col: pd.Series, order):
+    """A function of a row range giving the bytes that stand for ``col``'s values there."""
+    dtype = col.dtype
+    if isinstance(dtype, np.dtype) and dtype.kind in "biufcmM":
+        arr = col.to_numpy()
+        arr = arr if order is None else arr[order]
+        return lambda a, b: (np.ascontiguousarray(arr[a:b]).view(np.uint8),)
+    if pd.api.types.is_string_dtype(dtype) and not isinstance(dtype, np.dtype):
+        text = pa.chunked_array(pa.array(col.array)).combine_chunks().cast(pa.large_string())
+        if order is not None:
+            text = text.take(pa.array(order))
+        if text.null_count:
+            nulls = np.asarray(text.is_null())
+            text = text.fill_null("")
+        else:
+            nulls = None
+        offsets = np.frombuffer(text.buffers()[1], dtype=np.int64)[
+            text.offset:text.offset + len(text) + 1]
+        data = text.buffers()[2]
+        data = memoryview(data if data is not None else b"")
+
+        def parts(a, b):
+            off = offsets[a:b + 1]
+            found = [(off - off[0]).view(np.uint8), data[off[0]:off[-1]] if len(off) else b""]
+            if nulls is not None:
+                found.append(np.ascontiguousarray(nulls[a:b]).view(np.uint8))
+            return found
+        return parts
+    hashed = pd.util.hash_pandas_object(col, index=False).to_numpy()
+    hashed = hashed if order is None else hashed[order]
+    return lambda a, b: (np.ascontiguousarray(hashed[a:b]).view(np.uint8),)
 
 
 # --------------------------------------------------------------------------- intervals

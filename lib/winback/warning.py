@@ -361,10 +361,10 @@ def feature_frame(snapshot: pd.DataFrame, *, features=FEATURES) -> pd.DataFrame:
             "rebuild it with winback.snapshot.month_end_snapshot or drop those features "
             "from params warning.features."
         )
-    out = {"customer_id": snapshot["customer_id"].astype("str").to_numpy()}
+    out = {"customer_id": snapshot["customer_id"].astype("str").array}  # compact text
     for name in features:
-        values = _FEATURE_DEFS[name][1](snapshot)
-        out[name] = values.replace([np.inf, -np.inf], np.nan).to_numpy(dtype=float)
+        values = _FEATURE_DEFS[name][1](snapshot).to_numpy(dtype=float)
+        out[name] = np.where(np.isinf(values), np.nan, values)
     return pd.DataFrame(out)
 
 
