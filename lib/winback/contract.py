@@ -1335,7 +1335,8 @@ def _fill(template: str, count: int, extra: int, example: str) -> str:
 def finish_validation(raw: RawSource, parts: list[RowChecks], rows: RawRows, *,
                       as_of: pd.Timestamp | str, rules: ValidationParams | None = None,
                       known_customers: pd.Series | None = None,
-                      campaign_months: Any = None) -> Validated:
+                      campaign_months: Any = None,
+                      keep_out: list[np.ndarray] | None = None) -> Validated:
     """The source-level phase of :func:`validate`, from the :class:`RowChecks` of its parts.
 
     ``raw`` gives the source's origin, row numbers and files and the reader's notes (its
@@ -1344,7 +1345,8 @@ def finish_validation(raw: RawSource, parts: list[RowChecks], rows: RawRows, *,
     the parts' events as issues and notes on the whole source, then applies the rules that
     look across rows or at the run month: ``future_date``, the return-sign rules,
     ``unknown_customer``, ``unknown_campaign_month`` and duplicate keys. Arguments and
-    result as :func:`validate`.
+    result as :func:`validate`; ``keep_out``, when given, receives the positions of the
+    clean rows.
     """
     rules = rules or ValidationParams()
     contract = CONTRACT[raw.name]
@@ -1478,6 +1480,8 @@ def finish_validation(raw: RawSource, parts: list[RowChecks], rows: RawRows, *,
 
     removed = chk.quarantined | chk.held_out
     keep = np.flatnonzero(~removed)
+    if keep_out is not None:
+        keep_out.append(keep)
     clean = pd.DataFrame({c.name: typed[c.name] for c in contract.columns})
     if removed.any():
         clean = clean.iloc[keep]
@@ -1736,11 +1740,16 @@ class PreparedSource:
     """A source whose parts went through :func:`check_rows` already (e.g. kept from an
     earlier month): ``raw`` carries its origin, row numbers, files and reader notes (its
     frame may hold no rows), ``parts`` the parts' checks in order and ``rows`` their raw
-    values. :func:`validate_all` finishes it with :func:`finish_validation`."""
+    values; ``keys`` name each part's checks (see :mod:`winback.validation_cache`),
+    ``part_files`` each part's file.
+    :func:`validate_all` finishes it with :func:`finish_validation` and sets ``kept``."""
 
     raw: RawSource
     parts: list[RowChecks]
     rows: RawRows
+    keys: tuple[str, ...] = ()
+    part_files: tuple[str, ...] = ()
+    kept: np.ndarray | None = None  # positions of the clean rows, once validated
 
     @property
     def name(self) -> str:
@@ -1774,9 +1783,11 @@ def validate_all(raws: dict[str, RawSource | PreparedSource], *, as_of: pd.Times
         months = campaign_months if name == "contact_outcomes" else None
         try:
             if isinstance(source, PreparedSource):
+                kept: list[np.ndarray] = []
                 out[name] = finish_validation(source.raw, source.parts, source.rows,
                                               as_of=as_of, rules=rules, known_customers=known,
-                                              campaign_months=months)
+                                              campaign_months=months, keep_out=kept)
+                source.kept = kept[0]
             else:
                 out[name] = validate(source, as_of=as_of, rules=rules, known_customers=known,
                                      campaign_months=months)

@@ -12,22 +12,27 @@ customer rows keep their PII redacted (see :mod:`winback.privacy`).
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from winback.config import Params
-from winback.contract import QUARANTINE_COLUMNS, Validated, validate_all
+from winback.contract import QUARANTINE_COLUMNS, PreparedSource, Validated, validate_all
 from winback.privacy import CONTACTS_TABLE, redact_quarantine, split_pii
 from winback.settings import month_end
 from winback.sources import read_sources
-from winback.store import opened, replace_table, table_months
+from winback.store import as_arrow, has_table, opened, replace_table, table_months, transaction
 from winback.validation_cache import prepare_sources
 from winback.workspace import Workspace
 
-__all__ = ["Loaded", "campaign_months", "load_sources", "quarantine_counts", "set_apart_pii",
-           "store_sources", "validation_cache_dir"]
+__all__ = ["BLOCKS_TABLE", "Loaded", "campaign_months", "load_sources", "quarantine_counts",
+           "set_apart_pii", "source_blocks", "store_sources", "validation_cache_dir"]
+
+# Which file each block of a stored source table came from (see store_sources).
+BLOCKS_TABLE = "source_blocks"
 
 
 @dataclass
@@ -36,12 +41,15 @@ class Loaded:
 
     ``by_source["customers"]`` carries no PII columns and its quarantine has them redacted;
     ``contacts`` holds ``customer_id`` and the PII columns of the clean customers.
+    ``blocks[name]`` (sources read file by file) says which clean rows came from which
+    file (see :func:`source_blocks`), so :func:`store_sources` can add only what changed.
     """
 
     month: str
     by_source: dict[str, Validated]
     contacts: pd.DataFrame = field(
         default_factory=lambda: pd.DataFrame({"customer_id": pd.Series(dtype="str")}))
+    blocks: dict[str, pd.DataFrame] = field(default_factory=dict)
 
     def clean(self, name: str) -> pd.DataFrame:
         return self.by_source[name].clean
@@ -76,7 +84,33 @@ def load_sources(params: Params, ws: Workspace) -> Loaded:
         raws = read_sources(params.sources, base_dir=base_dir, month=params.run.month)
     validated = validate_all(raws, as_of=month_end(params.run.month), rules=params.validation,
                              campaign_months=campaign_months(ws.store_path))
-    return set_apart_pii(Loaded(params.run.month, validated), params.privacy.pii_columns)
+    blocks = {name: source_blocks(source) for name, source in raws.items()
+              if isinstance(source, PreparedSource)}
+    del raws
+    loaded = set_apart_pii(Loaded(params.run.month, validated), params.privacy.pii_columns)
+    return replace(loaded, blocks=blocks)
+
+
+def source_blocks(source: PreparedSource) -> pd.DataFrame:
+    """The clean rows of a validated :class:`PreparedSource`, file by file, in order.
+
+    One row per file: ``seq``, ``file``, ``key`` (its checks' cache key), ``rows`` (its
+    clean rows) and ``digest`` (SHA-256 of the key and the positions of its clean rows in
+    the file): two loads with the same digest store the same rows for that file.
+    """
+    kept = np.asarray(source.kept if source.kept is not None else [], dtype=np.int64)
+    starts = np.cumsum([0, *(p.n for p in source.parts)])
+    rows, digests = [], []
+    for i, key in enumerate(source.keys):
+        lo, hi = np.searchsorted(kept, [starts[i], starts[i + 1]])
+        at = (kept[lo:hi] - starts[i]).astype("<i8")
+        rows.append(int(hi - lo))
+        digests.append(hashlib.sha256(key.encode() + at.tobytes()).hexdigest())
+    return pd.DataFrame({"seq": np.arange(len(source.keys), dtype="int64"),
+                         "file": pd.Series(source.part_files, dtype="str"),
+                         "key": pd.Series(source.keys, dtype="str"),
+                         "rows": np.asarray(rows, dtype="int64"),
+                         "digest": pd.Series(digests, dtype="str")})
 
 
 def validation_cache_dir(ws: Workspace) -> Path:
@@ -116,11 +150,66 @@ def store_sources(con, loaded: Loaded) -> None:
 
     Frames go to DuckDB as Arrow tables (their string columns are Arrow already, so DuckDB
     reads them without a conversion pass); the stored column types are those of the frames.
+
+    A source read file by file (``loaded.blocks``) whose stored table holds exactly the
+    clean rows of this load's first files (same files, same checks, same clean rows, the
+    ``source_blocks`` table says) keeps them: only the rows of the files after them are
+    added. Any other difference (a file changed or removed, rows that are now held out or
+    back in, other columns) replaces the table as a whole. The table is the same either way.
     """
     for name, result in loaded.by_source.items():
-        replace_table(con, name, result.clean)
+        _store_source(con, name, result.clean, loaded.blocks.get(name))
     replace_table(con, "quarantine", loaded.quarantine)
     replace_table(con, CONTACTS_TABLE, loaded.contacts)
+
+
+def _store_source(con, name: str, frame: pd.DataFrame, blocks: pd.DataFrame | None) -> None:
+    start = _stored_prefix(con, name, frame, blocks) if blocks is not None else None
+    with transaction(con):
+        if start is None:
+            replace_table(con, name, frame)
+        elif start < len(frame):
+            con.register("_incoming", as_arrow(frame.iloc[start:]))
+            con.execute(f'INSERT INTO "{name}" SELECT * FROM _incoming')
+            con.unregister("_incoming")
+        if has_table(con, BLOCKS_TABLE):
+            con.execute(f"DELETE FROM {BLOCKS_TABLE} WHERE source = ?", [name])
+        if blocks is not None:
+            rows = blocks.assign(source=name)[["source", *blocks.columns]]
+            if not has_table(con, BLOCKS_TABLE):
+                replace_table(con, BLOCKS_TABLE, rows)
+            else:
+                con.register("_blocks", as_arrow(rows))
+                con.execute(f"INSERT INTO {BLOCKS_TABLE} SELECT * FROM _blocks")
+                con.unregister("_blocks")
+
+
+def _stored_prefix(con, name: str, frame: pd.DataFrame, blocks: pd.DataFrame) -> int | None:
+    """How many of ``frame``'s first rows the stored table holds already, exactly: the rows
+    of the files the ``source_blocks`` table lists for it, when they are this load's first
+    files with the same digests; None when the table must be replaced."""
+    if not (has_table(con, BLOCKS_TABLE) and has_table(con, name)):
+        return None
+    old = con.execute(f"SELECT file, key, rows, digest FROM {BLOCKS_TABLE} WHERE source = ? "
+                      "ORDER BY seq", [name]).fetchall()
+    if not old or len(old) > len(blocks):
+        return None
+    new = list(blocks[["file", "key", "rows", "digest"]].head(len(old)).itertuples(
+        index=False, name=None))
+    if [tuple(r) for r in old] != [(str(f), str(k), int(n), str(d)) for f, k, n, d in new]:
+        return None
+    start = int(sum(r[2] for r in old))
+    if con.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0] != start:
+        return None
+    stored = con.execute(f'DESCRIBE "{name}"').fetchall()
+    con.register("_probe", as_arrow(frame.head(1)))
+    try:
+        incoming = con.execute("DESCRIBE SELECT * FROM _probe").fetchall()
+    finally:
+        con.unregister("_probe")
+    if [r[:2] for r in stored] != [r[:2] for r in incoming]:
+        return None
+    return start
 
 
 def quarantine_counts(quarantine: pd.DataFrame) -> pd.DataFrame:

@@ -113,6 +113,7 @@ def _prepare(name: str, spec: SourceSpec, base: Path, pattern: str, files: list[
     schemas: list[list[list[str]]] = []
     notes: list[str] = []
     used: set[str] = set()
+    keys: list[str] = []
     for path in files:
         key = cache_key(name, spec, rules, path, file_sha256(path))
         entry_path = cache_dir / f"{name}-{key}.parquet"
@@ -136,6 +137,7 @@ def _prepare(name: str, spec: SourceSpec, base: Path, pattern: str, files: list[
             part = _part_from_meta(path, row_numbers, meta)
             schema, frame = meta["schema"], None
         parts.append(part)
+        keys.append(key)
         checks.append(row_checks)
         schemas.append(schema)
         loaders.append((row_checks.n, _loader(name, spec, path, frame)))
@@ -144,7 +146,8 @@ def _prepare(name: str, spec: SourceSpec, base: Path, pattern: str, files: list[
         return None  # no rows, or files whose columns differ: read as one frame
     columns = pd.DataFrame({c: pd.Series(dtype=object) for c, _ in schemas[0]})
     raw = assemble_source(name, base, pattern, files, parts, notes, columns)
-    return PreparedSource(raw, checks, RawRows(parts=loaders))
+    return PreparedSource(raw, checks, RawRows(parts=loaders), keys=tuple(keys),
+                          part_files=tuple(str(p.path) for p in parts))
 
 
 def _loader(name: str, spec: SourceSpec, path: Path, frame: pd.DataFrame | None):
