@@ -473,7 +473,9 @@ def assemble_source(name: str, base_dir: Path | str, pattern: str, files: list[P
     notes = list(notes)
     for part in parts:
         notes.extend(part.notes)
-        row_files.append(np.full(len(part.row_numbers), str(part.path), dtype=object))
+        # np.repeat: the same str object in every row, several times faster than np.full
+        row_files.append(np.repeat(np.array([str(part.path)], dtype=object),
+                                   len(part.row_numbers)))
         unmapped.extend(u for u in part.unmapped if u not in unmapped)
         column_map.update(part.column_map)
     encodings = list(dict.fromkeys(p.encoding for p in parts if p.encoding))
