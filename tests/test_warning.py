@@ -818,3 +818,38 @@ def test_a_damaged_backtest_cache_entry_is_recomputed_never_trusted():
     for name in (BACKTEST_CACHE, BACKTEST_PREDICTIONS):
         assert [r[0] for r in con.execute(f"SELECT DISTINCT month FROM {name}").fetchall()] == [
             "2024-03"]
+
+
+def test_the_final_models_are_kept_and_reused_by_the_backtest_of_that_month(monkeypatch):
+    import duckdb
+
+    import winback.warning as w
+    from winback.warning import MODEL_CACHE, fit_final
+
+    table = _table(MONTHS[5:], n=150, seed=3)
+    params = WarningParams(**_CACHE_PARAMS)
+    plain = run_backtest(table, params=params, capacity=20, seed=5)
+    con = duckdb.connect()
+    alone = fit_final(table, "2024-03", params=params, seed=5)
+    final = fit_final(table, "2024-03", params=params, seed=5, con=con)
+    fits = []
+    train = w._train
+    monkeypatch.setattr(w, "_train", lambda *a, **k: fits.append(a[2]) or train(*a, **k))
+    again = fit_final(table, "2024-03", params=params, seed=5, con=con)
+    rows = table[table["month"] == "2024-03"]
+    for f in (final, again):
+        pd.testing.assert_frame_equal(f.summary(), alone.summary())
+        for kind in ("logistic", "gbm"):
+            a, b = alone.models[kind].score_and_risk(rows), f.models[kind].score_and_risk(rows)
+            assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    assert fits == []  # the rerun read its models
+    # the backtest three months on evaluates 2024-03 with the kept models
+    got = run_backtest(table, params=params, capacity=20, seed=5, con=con)
+    assert fits == ["2024-01", "2024-02"]
+    _same_backtest(plain, got)
+    # a damaged entry is refitted
+    con.execute(f"UPDATE {MODEL_CACHE} SET models = '\\x00'::BLOB WHERE month = '2024-01'")
+    con.execute("DELETE FROM warning_backtest_cache WHERE month = '2024-01'")
+    fits.clear()
+    _same_backtest(plain, run_backtest(table, params=params, capacity=20, seed=5, con=con))
+    assert fits == ["2024-01"]

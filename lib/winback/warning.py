@@ -90,6 +90,7 @@ import contextlib
 import hashlib
 import json
 import math
+import pickle
 import warnings
 from dataclasses import dataclass, field
 from typing import Literal
@@ -951,7 +952,7 @@ def run_backtest(
         else:
             try:
                 result = _backtest_month(table, months, e, test, params=params,
-                                         capacity=capacity, seed=seed)
+                                         capacity=capacity, seed=seed, cache=cache)
             except WarningError as exc:
                 notes.append(f"{e}: skipped ({exc})")
                 continue
@@ -989,9 +990,11 @@ def _predictions_base(e: str, test: pd.DataFrame) -> pd.DataFrame:
 
 
 def _backtest_month(table: pd.DataFrame, months: list[str], e: str, test: pd.DataFrame, *,
-                    params: WarningParams, capacity: int, seed: int) -> _MonthResult:
-    """Train on ``months``, score evaluated month ``e``'s rows ``test`` and measure."""
-    models, available = _train(table, months, e, MODELS, params=params, seed=seed)
+                    params: WarningParams, capacity: int, seed: int,
+                    cache: _BacktestCache | None = None) -> _MonthResult:
+    """Train on ``months`` (or take the same models from ``cache``), score evaluated month
+    ``e``'s rows ``test`` and measure."""
+    models, available = _fit(table, months, e, params=params, seed=seed, cache=cache)
     pred = _predictions_base(e, test)
     y, ids = pred["label"].to_numpy(), pred["customer_id"].to_numpy()
     frames = []
@@ -1009,8 +1012,25 @@ def _backtest_month(table: pd.DataFrame, months: list[str], e: str, test: pd.Dat
     return _MonthResult(pd.concat(frames, ignore_index=True), pred, split)
 
 
+def _fit(table: pd.DataFrame, months: list[str], e: str, *, params: WarningParams, seed: int,
+         cache: _BacktestCache | None) -> tuple[dict[str, WarningModel], int]:
+    """:func:`_train` for month ``e``, through ``cache`` when given: the models fitted for ``e``
+    on the same rows with the same params and seed (by :func:`fit_final` when ``e`` was the
+    run month, or by an earlier backtest) are read instead of refitted."""
+    if cache is None:
+        return _train(table, months, e, MODELS, params=params, seed=seed)
+    key = cache.fit_key(e, months)
+    found = cache.read_models(e, key)
+    if found is not None:
+        return found
+    models, available = _train(table, months, e, MODELS, params=params, seed=seed)
+    cache.write_models(e, key, models, available)
+    return models, available
+
+
 BACKTEST_CACHE = "warning_backtest_cache"
 BACKTEST_PREDICTIONS = "warning_backtest_predictions"
+MODEL_CACHE = "warning_models"
 _BACKTEST_CACHE_VERSION = 1  # raise when a change to the code alters a month's result
 _METRIC_COLUMNS = ["model", "metric", "value", "ci_low", "ci_high"]
 _SCORE_COLUMNS = [f"{k}_{c}" for k in MODELS for c in ("score", "risk")]
@@ -1046,18 +1066,66 @@ class _BacktestCache:
         knobs = {k: v for k, v in params.model_dump(mode="json").items()
                  if k not in _NOT_IN_BACKTEST_KEY}
         self.base = {"version": _BACKTEST_CACHE_VERSION, "sklearn": sklearn.__version__,
-                     "numpy": np.__version__, "params": knobs, "capacity": int(capacity),
-                     "seed": int(seed)}
+                     "numpy": np.__version__, "params": knobs, "seed": int(seed)}
+        self.capacity = int(capacity)
         self._prints: dict[str, str] | None = None
+
+    def _digest(self, months: list[str], **extra) -> str:
+        if self._prints is None:  # every labelled month's rows, digested once
+            self._prints = month_fingerprints(self.table, self.columns, months=self.labelled)
+        rows = {m: self._prints.get(m) for m in months}
+        text = json.dumps({**self.base, **extra, "rows": rows}, sort_keys=True)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
     def key(self, e: str, months: list[str]) -> str:
         """Key of evaluated month ``e`` trained on ``months``: params, capacity, seed, rows."""
-        if self._prints is None:  # every labelled month's rows, digested once
-            self._prints = month_fingerprints(self.table, self.columns, months=self.labelled)
-        rows = {m: self._prints[m] for m in [*months, str(e)]}
-        text = json.dumps({**self.base, "month": str(e), "train_months": list(months),
-                           "rows": rows}, sort_keys=True)
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+        return self._digest([*months, str(e)], purpose="backtest", month=str(e),
+                            train_months=list(months), capacity=self.capacity)
+
+    def fit_key(self, e: str, months: list[str]) -> str:
+        """Key of the models scoring month ``e`` trained on ``months``: params, seed, rows."""
+        return self._digest(list(months), purpose="models", month=str(e),
+                            train_months=list(months))
+
+    def read_models(self, e: str, key: str) -> tuple[dict[str, WarningModel], int] | None:
+        """The models kept for month ``e`` under ``key`` and their rows available, if intact."""
+        if not has_table(self.con, MODEL_CACHE):
+            return None
+        try:
+            rows = self.con.execute(
+                f'SELECT cache_key, checksum, rows_available, models FROM "{MODEL_CACHE}" '
+                'WHERE month = ?', [str(e)]).fetchall()
+            if len(rows) != 1 or rows[0][0] != key:
+                return None
+            _, checksum, available, blob = rows[0]
+            blob = bytes(blob)
+            if hashlib.sha256(key.encode("utf-8") + blob).hexdigest() != checksum:
+                return None
+            models = pickle.loads(blob)  # noqa: S301 - the store's own entry, checksum verified
+        except (duckdb.Error, pickle.UnpicklingError, ValueError, TypeError, EOFError,
+                AttributeError, ImportError):
+            return None
+        if (not isinstance(models, dict) or list(models) != list(MODELS)
+                or not all(isinstance(m, WarningModel) for m in models.values())):
+            return None
+        return models, int(available)
+
+    def write_models(self, e: str, key: str, models: dict[str, WarningModel],
+                     available: int) -> None:
+        """Keep month ``e``'s fitted ``models`` under ``key``, replacing the month's entry."""
+        blob = pickle.dumps(models, protocol=5)
+        frame = pa.table({
+            "month": pa.array([str(e)], pa.string()), "cache_key": pa.array([key], pa.string()),
+            "checksum": pa.array([hashlib.sha256(key.encode("utf-8") + blob).hexdigest()],
+                                 pa.string()),
+            "rows_available": pa.array([int(available)], pa.int64()),
+            "models": pa.array([blob], pa.binary())})
+        with transaction(self.con):
+            if has_table(self.con, MODEL_CACHE):
+                have = [r[0] for r in self.con.execute(f'DESCRIBE "{MODEL_CACHE}"').fetchall()]
+                if set(have) != set(frame.column_names):
+                    self.con.execute(f'DROP TABLE "{MODEL_CACHE}"')
+            replace_month(self.con, MODEL_CACHE, str(e), frame)
 
     def read(self, e: str, key: str, test: pd.DataFrame) -> _MonthResult | None:
         """Month ``e``'s cached result when its key is ``key`` and its content is intact."""
@@ -1120,9 +1188,10 @@ class _BacktestCache:
                 replace_month(self.con, name, str(e), frame)
 
     def prune(self, first: str) -> None:
-        """Drop the entries of evaluated months before ``first`` (no longer evaluated)."""
+        """Drop the entries (results and models) of months before ``first``, the earliest
+        evaluated month: no later run evaluates them."""
         with transaction(self.con):
-            for name in (BACKTEST_CACHE, BACKTEST_PREDICTIONS):
+            for name in (BACKTEST_CACHE, BACKTEST_PREDICTIONS, MODEL_CACHE):
                 if has_table(self.con, name):
                     self.con.execute(f'DELETE FROM "{name}" WHERE month < ?', [first])
 
@@ -1235,7 +1304,7 @@ class FinalModels:
 
 def fit_final(
     table: pd.DataFrame, month: str, *, params: WarningParams, seed: int,
-    backtest: Backtest | None = None,
+    backtest: Backtest | None = None, con=None,
 ) -> FinalModels:
     """Both models trained to score ``month``, on months whose labels closed by its end.
 
@@ -1252,6 +1321,12 @@ def fit_final(
     backtest
         The month's backtest, used to choose the watchlist model when
         ``params.watchlist_model`` is ``auto``.
+    con
+        Connection to the engagement store: the models are kept there (``warning_models``,
+        keyed like the backtest's results, without the capacity). They are the very models
+        the backtest ``horizon_months`` later evaluates on this month (same training rows,
+        params and seeds), which then reads them instead of refitting; a rerun of the month
+        reads them too. ``None``: fitted, not kept.
 
     Returns
     -------
@@ -1269,8 +1344,11 @@ def fit_final(
         note = (f"No training month for {month}: a label needs {params.horizon_months} months "
                 "of statuses after its snapshot, and the store has no snapshot old enough.")
         return FinalModels(str(month), {}, chosen, [], note)
+    cache = (_BacktestCache(con, table, labelled, params=params, capacity=0, seed=seed)
+             if con is not None else None)
     try:
-        models, available = _train(table, months, month, MODELS, params=params, seed=seed)
+        models, available = _fit(table, months, str(month), params=params, seed=seed,
+                                 cache=cache)
     except WarningError as exc:
         return FinalModels(str(month), {}, chosen, months, str(exc))
     note = ""
