@@ -187,13 +187,18 @@ def test_benchmark_runs_at_a_tiny_size(tmp_path, capsys):
     assert comparisons["snapshot"]["buyers"] > 0
     assert comparisons["snapshot"]["kit_rfm_seconds"] > 0
     assert "recency, frequency, T and monetary value alone" in printed
-    # a second run reuses the generated client and still starts from a fresh store
+    # a second run reuses the generated client and still starts from a fresh store, with
+    # no row checks kept from the first run
+    stale = tmp_path / "home" / "customers-300" / "data" / "demo" / "cache" / "stale.parquet"
+    stale.parent.mkdir(parents=True, exist_ok=True)
+    stale.write_bytes(b"")
     assert bench.main(["--sizes", "300", "--stages", "data_collection", "--no-compare",
                        "--out", str(out), "--home", str(tmp_path / "home")]) == 0
     again = json.loads(out.read_text(encoding="utf-8"))
     assert again["sizes"][0]["generate"]["reused"] is True
     assert again["sizes"][0]["inputs"] == size["inputs"]
     assert again["comparisons"] is None
+    assert not stale.exists()
 
 
 def test_format_table_shows_each_month_when_several_run():

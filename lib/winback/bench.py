@@ -635,7 +635,9 @@ def bench_size(
                 if folder.exists():
                     shutil.rmtree(folder)
             marker.unlink(missing_ok=True)
-        for leftover in (ws.engagement_runs, ws.store_path, ws.store_path.with_suffix(".duckdb.wal")):
+        # a fresh store, and no row checks kept from an earlier benchmark of these files
+        for leftover in (ws.engagement_runs, ws.store_path, ws.store_path.with_suffix(".duckdb.wal"),
+                         ws.store_path.parent / "cache"):
             if leftover.is_dir():
                 shutil.rmtree(leftover)
             elif leftover.exists():
