@@ -594,6 +594,9 @@ def test_store_driver_frame_matches_the_frame_definition(discount):
     expected = R.driver_frame(tr, snaps, indicators=["x", "discount_share_365"], months=6)
     got = R.store_driver_frame(con, MONTH, p)
     pd.testing.assert_frame_equal(got, expected, check_dtype=False)
+    read, _ = R.store_transitions(con, MONTH)
+    by_lookup = R.store_driver_frame(con, MONTH, p, transitions=read)
+    pd.testing.assert_frame_equal(by_lookup, expected, check_dtype=False)
     if discount:  # e in 2024-06 (snapshot of 05): 2 purchases in the window, 1 discounted
         row = got[(got["month"] == "2024-06") & (got["customer_id"] == "e")].iloc[0]
         assert row["discount_share_365"] == 0.5 and row["x"] == 4 + 1
@@ -602,6 +605,18 @@ def test_store_driver_frame_matches_the_frame_definition(discount):
     one = R.store_driver_frame(con, MONTH, small_params(
         drivers={"agreement": {}, "indicators": ["x"], "months": 1}))
     assert set(one["month"]) == {"2024-06"}
+    con.execute("DELETE FROM snapshots WHERE customer_id = 'e' AND month = '2024-05'")
+    expected = R.store_driver_frame(con, MONTH, p)  # e: no snapshot row, missing values
+    e_jun = (expected["customer_id"] == "e") & (expected["month"] == "2024-06")
+    assert expected.loc[e_jun, "x"].isna().all() and e_jun.sum() == 1
+    assert expected.loc[e_jun, "discount_share_365"].isna().all()  # only through a snapshot
+    pd.testing.assert_frame_equal(R.store_driver_frame(con, MONTH, p, transitions=read),
+                                  expected, check_dtype=False)
+    con.execute("INSERT INTO snapshots SELECT * FROM snapshots WHERE customer_id = 'b' "
+                "AND month = '2024-05'")  # a repeated row repeats the transition, as a join
+    twice = R.store_driver_frame(con, MONTH, p, transitions=read)
+    assert len(twice) == len(expected) + 1
+    pd.testing.assert_frame_equal(twice, R.store_driver_frame(con, MONTH, p), check_dtype=False)
 
 
 def test_store_driver_frame_errors_name_the_fix():

@@ -1496,8 +1496,74 @@ def _discount_counts(con, months: Sequence[str], *, days: int = 365
     return sql, args, share
 
 
-def store_driver_frame(con, month: str, params: ReasonsParams) -> pd.DataFrame:
-    """:func:`driver_frame` computed in DuckDB from the store, in one query.
+def _driver_frame_by_lookup(con, transitions: pd.DataFrame, snap_months: set[str],
+                            indicators: Sequence[str], months: int) -> pd.DataFrame | None:
+    """:func:`store_driver_frame` from transitions in memory (None: repeated snapshot rows).
+
+    The transition rows of the usable months go to DuckDB as Arrow (no second read of
+    ``churn_status``); their previous-month snapshot values (and discount counts) come
+    back in the rows' own order.
+    """
+    import pyarrow as pa
+
+    _require(transitions, ("month", "customer_id", "churned"), "transitions")
+    usable = [m for m in sorted(transitions["month"].unique())
+              if _prev_month(m) in snap_months][-months:]
+    if not usable:
+        raise ReasonsError(
+            "No transition month has the previous month's snapshot in the store: run stage 1 "
+            "for two consecutive months first.")
+    prevs = [_prev_month(m) for m in usable]
+    rows = np.flatnonzero(transitions["month"].isin(usable).to_numpy(dtype=bool))
+    t = transitions.iloc[rows]
+    frame = pd.DataFrame({"month": t["month"].to_numpy(), "customer_id":
+                          t["customer_id"].to_numpy(), "churned": t["churned"].to_numpy()})
+    computed = {"discount_share_365"}
+    with_disc = bool(computed & set(indicators)) and "discount" in _columns_of(con,
+                                                                                "transactions")
+    args: dict = {}
+    disc_cte, share_of = "", ""
+    if with_disc:
+        disc_sql, args, share = _discount_counts(con, prevs)
+        disc_cte = f", d AS ({disc_sql})"
+        share_of = " ".join(f"WHEN '{p}' THEN {share.format(i=i)}" for i, p in enumerate(prevs))
+    select = []
+    for c in indicators:
+        if c not in computed:
+            select.append(f'sn."{c}"')
+        elif with_disc:
+            select.append(f'(CASE WHEN sn.customer_id IS NULL THEN NULL '
+                          f'ELSE (CASE t.prev_month {share_of} END) END) AS "{c}"')
+        else:  # no discount column: no share, as discount_share says
+            select.append(f'CAST(NULL AS DOUBLE) AS "{c}"')
+    keys = pa.table({
+        "_row": pa.array(np.arange(len(t), dtype=np.int64)),
+        "prev_month": pa.array(t["month"].map(dict(zip(usable, prevs, strict=True))),
+                               from_pandas=True).cast(pa.string()),
+        "customer_id": pa.array(t["customer_id"], from_pandas=True).cast(pa.string()),
+    })
+    join = ("LEFT JOIN d ON d.customer_id = t.customer_id" if with_disc else "")
+    con.register("_driver_rows", keys)
+    try:
+        values = fetch_df(con, f"""
+            WITH t AS (SELECT * FROM _driver_rows){disc_cte}
+            SELECT {', '.join(select)}
+            FROM t LEFT JOIN snapshots sn ON sn.month = t.prev_month
+                AND CAST(sn.customer_id AS VARCHAR) = t.customer_id
+            {join}
+            ORDER BY t._row""", args)
+    finally:
+        con.unregister("_driver_rows")
+    if len(values) != len(frame):
+        return None  # a customer repeats in a snapshot month: the join in DuckDB repeats rows
+    for c in indicators:
+        frame[c] = values[c].to_numpy()
+    return frame
+
+
+def store_driver_frame(con, month: str, params: ReasonsParams, *,
+                       transitions: pd.DataFrame | None = None) -> pd.DataFrame:
+    """:func:`driver_frame` computed from the store.
 
     The same frame as ``driver_frame(transitions, snapshots, ...)`` on the transitions of
     :func:`store_transitions` and the snapshots (with :func:`discount_share`) of the
@@ -1506,6 +1572,10 @@ def store_driver_frame(con, month: str, params: ReasonsParams) -> pd.DataFrame:
     snapshot, each base customer with the indicators ``params.drivers.indicators`` of
     their previous-month snapshot (``discount_share_365`` computed from the
     transactions, every month's window in one pass), ordered by month and customer.
+
+    With ``transitions`` (:func:`store_transitions` of ``month``, already read) the
+    snapshots are read once and looked up by customer in each month; without, the
+    transitions and the join are one DuckDB query.
 
     Returns
     -------
@@ -1541,13 +1611,19 @@ def store_driver_frame(con, month: str, params: ReasonsParams) -> pd.DataFrame:
         raise ReasonsError(
             f"The store's snapshots lack indicator column(s) {missing}; remove them from "
             "params reasons.drivers.indicators or rebuild the snapshots.")
+    if transitions is not None:
+        frame = _driver_frame_by_lookup(con, transitions, snap_months, drivers.indicators,
+                                        drivers.months)
+        if frame is not None:
+            return frame
     prevs = sorted({p for _, p in pairs})
     disc_sql, args, share = _discount_counts(con, prevs)
     share_of = " ".join(f"WHEN '{p}' THEN {share.format(i=i)}" for i, p in enumerate(prevs))
     select = []
     for c in drivers.indicators:
         if c in computed:
-            select.append(f'(CASE t.prev_month {share_of} END) AS "{c}"')
+            select.append(f'(CASE WHEN sn.customer_id IS NULL THEN NULL '
+                          f'ELSE (CASE t.prev_month {share_of} END) END) AS "{c}"')
         else:
             select.append(f'sn."{c}"')
     values = ", ".join(f"('{m}', '{p}')" for m, p in pairs)
