@@ -46,6 +46,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import copy
+import functools
 import html
 import importlib.metadata
 import io
@@ -719,6 +720,16 @@ def _keep_output(output) -> bool:
     return False
 
 
+@functools.cache
+def _html_exporter():
+    """nbconvert's HTML exporter for :func:`notebook_html`, made once: building it and
+    compiling its templates cost more than converting a notebook."""
+    from nbconvert import HTMLExporter
+
+    return HTMLExporter(template_name="basic", exclude_input=True, exclude_input_prompt=True,
+                        exclude_output_prompt=True)
+
+
 def notebook_html(path: str | Path, *, alt: str = "chart", figures: str | Path | None = None
                   ) -> str:
     """The body of an executed notebook as HTML without code, prompts or scripts.
@@ -734,7 +745,6 @@ def notebook_html(path: str | Path, *, alt: str = "chart", figures: str | Path |
     instead, so the section keeps its charts.
     """
     import nbformat
-    from nbconvert import HTMLExporter
 
     nb = nbformat.read(str(path), as_version=4)
     cells, outputs_section, named = [], False, []
@@ -758,9 +768,7 @@ def notebook_html(path: str | Path, *, alt: str = "chart", figures: str | Path |
                 cells.append(kept)
     nb = copy.copy(nb)
     nb.cells = cells
-    exporter = HTMLExporter(template_name="basic", exclude_input=True,
-                            exclude_input_prompt=True, exclude_output_prompt=True)
-    body, _ = exporter.from_notebook_node(nb)
+    body, _ = _html_exporter().from_notebook_node(nb)
     body = re.sub(r'<a class="anchor-link"[^>]*>.*?</a>', "", body, flags=re.S)
     body = re.sub(r'\sid="cell-id=[^"]*"', "", body)
     body = re.sub(r'(<h[1-6])\s+id="[^"]*"', r"\1", body)
