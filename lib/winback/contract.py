@@ -1646,7 +1646,7 @@ def _repeated_keys(typed: dict[str, pd.Series], key: list[str],
         if words is not None:  # short codes: compare them as integers
             hi, lo, size = words
             mixed = hi ^ (lo * np.uint64(0x9E3779B97F4A7C15)) ^ size.astype(np.uint64)
-            maybe = np.flatnonzero(pd.Series(mixed).duplicated(keep=False).to_numpy())
+            maybe = _repeated_values(mixed)
             if not len(maybe):
                 return np.zeros(0, np.int64)
             exact = pd.DataFrame({"hi": hi[maybe], "lo": lo[maybe], "size": size[maybe]}
@@ -1660,6 +1660,18 @@ def _repeated_keys(typed: dict[str, pd.Series], key: list[str],
         return pos_alive[pc.fill_null(hit, False).to_numpy(zero_copy_only=False)]
     sub = pd.DataFrame({c: typed[c] for c in key}).iloc[pos_alive]
     return pos_alive[sub.duplicated(keep=False).to_numpy()]
+
+
+def _repeated_values(values: np.ndarray) -> np.ndarray:
+    """Positions of the values that occur more than once (``duplicated(keep=False)``):
+    sorting finds the repeated values (several times faster than hashing millions of
+    them), a hash lookup of those few finds their rows."""
+    ordered = np.sort(values)
+    same = ordered[1:] == ordered[:-1]
+    if not same.any():
+        return np.zeros(0, np.int64)
+    repeated = np.unique(ordered[1:][same])
+    return np.flatnonzero(pd.Series(values).isin(repeated).to_numpy())
 
 
 # big-endian word masks keeping the first k bytes (k = 0..8)
