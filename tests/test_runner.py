@@ -94,6 +94,9 @@ def test_failed_stage_keeps_previous_output_and_names_the_stage(kit, tmp_path, m
     assert failed["status"] == "failed" and failed["failed_stage"] == "b"
     assert [s["status"] for s in failed["stages"]] == ["ok", "failed"]
     assert "RuntimeError" in failed["stages"][1]["error"]
+    # the failed stage's notebook is written with the error (not only while cells run)
+    nb = nbformat.read(month_dir.with_name("2024-02.failed") / "notebooks" / "02_b.ipynb", 4)
+    assert any(o.get("ename") == "RuntimeError" for c in nb.cells for o in c.get("outputs", []))
 
 
 def test_rerun_replaces_the_month_whole(kit, tmp_path):
@@ -213,3 +216,28 @@ def test_stage_kernels_started_ahead_or_by_papermill(kit, tmp_path, monkeypatch,
     text = (tmp_path / "home" / "runs" / "demo" / "2024-02" / "tables" / "b.txt").read_text()
     assert text == f"{ahead} notebooks"  # imported while stage a ran; same working folder
     assert runner._orphan_kernels(os.getpid()) == []  # every kernel was shut down
+
+
+def test_stage_kernel_started_ahead_imports_what_the_notebook_imports(kit, tmp_path):
+    from winback import runner
+
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell(PARAMS_CELL)
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [
+        params,
+        nbformat.v4.new_code_cell("import sys\nfrom pathlib import Path\n"
+                                  "seen = 'wave' in sys.modules, 'tabnanny' in sys.modules\n"
+                                  "Path(run_dir, 'tables', 'b.txt').write_text(str(seen))"),
+        nbformat.v4.new_code_cell("import wave\nif False:\n    import tabnanny"),
+    ]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    path = kit / "notebooks" / "02_b.ipynb"
+    nbformat.write(nb, path)
+    code = runner._preload(path)
+    assert "import wave" in code and "tabnanny" not in code  # top-level imports only
+    assert "winback.warning" in code  # every params section's module (load_params needs them)
+    assert run_month("demo", "2024-02", root=kit, progress=False)["status"] == "complete"
+    text = (tmp_path / "home" / "runs" / "demo" / "2024-02" / "tables" / "b.txt").read_text()
+    assert text == "(True, False)"  # imported while stage a ran, in a namespace of its own

@@ -276,26 +276,37 @@ _PRELOAD = "import winback, matplotlib.pyplot"
 
 
 def _notebook_imports(notebook: Path) -> str:
-    """The import statements of the notebook's first code cell (empty when none or unreadable)."""
+    """The top-level import statements of the notebook's code cells, the parameters cell
+    excepted (empty when the notebook cannot be read)."""
     import ast
 
     try:
         cells = json.loads(Path(notebook).read_text(encoding="utf-8"))["cells"]
-        source = next(c["source"] for c in cells if c.get("cell_type") == "code")
-        tree = ast.parse("".join(source) if isinstance(source, list) else source)
-    except (OSError, ValueError, KeyError, TypeError, StopIteration, SyntaxError):
+    except (OSError, ValueError, KeyError, TypeError):
         return ""
-    return "\n".join(ast.unparse(node) for node in tree.body
-                     if isinstance(node, ast.Import | ast.ImportFrom))
+    found: dict[str, None] = {}
+    for cell in cells:
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code" or (
+                "parameters" in cell.get("metadata", {}).get("tags", [])):
+            continue
+        source = cell.get("source", "")
+        try:
+            tree = ast.parse("".join(source) if isinstance(source, list) else source)
+        except (SyntaxError, ValueError, TypeError):
+            continue  # e.g. IPython magics: the cell reports its own error when it runs
+        for node in tree.body:
+            if isinstance(node, ast.Import) or isinstance(node, ast.ImportFrom) and not node.level:
+                found[ast.unparse(node)] = None
+    return "\n".join(found)
 
 
 def _preload(notebook: Path | None = None) -> str:
     """What a stage's kernel runs as it starts, before the notebook's first cell.
 
     It imports the kit, pyplot, the module of every params section (what ``load_params``
-    imports to validate) and the modules the stage notebook's first cell imports; those
-    imports run in a namespace of their own, so the notebook's namespace holds only what
-    its own cells define (and ``winback``, ``matplotlib``).
+    imports to validate) and the modules the stage notebook imports; those imports run in
+    a namespace of their own, so the notebook's namespace holds only what its own cells
+    define (and ``winback``, ``matplotlib``).
     """
     from winback.config import SECTIONS
 
