@@ -1995,8 +1995,10 @@ def load_history(con, month: str, *, params: WarningParams, snapshot_params,
                         "population": len(frame)})
     table = pd.concat(pops, ignore_index=True)
     table = table.astype({"month": "str"})
-    labels = table.loc[table["label"].notna(), ["month", "customer_id", "label"]]
-    labels = labels.astype({"label": "int64"}).reset_index(drop=True)
+    # month by month, not a filter of the whole table: no take of millions of ids
+    labels = pd.concat([p.loc[p["label"].notna(), ["month", "customer_id", "label"]]
+                        for p in pops], ignore_index=True)
+    labels = labels.astype({"month": "str", "label": "int64"})
     src = pd.DataFrame(sources)
     per = labels.groupby("month").agg(labelled=("label", "size"), churn_rate=("label", "mean"))
     src = src.merge(per, left_on="month", right_index=True, how="left")
