@@ -128,6 +128,17 @@ def test_yaml_error_names_the_file(tmp_path):
         load_params(root=tmp_path)
 
 
+def test_params_files_read_as_the_python_yaml_parser_reads_them(tmp_path):
+    from winback.config import _read_yaml
+
+    for path in sorted((ROOT / "params").glob("*.yaml")):
+        assert _read_yaml(path) == yaml.safe_load(path.read_text(encoding="utf-8")), path
+    (tmp_path / "bad.yaml").write_text("a:\n  b: c: d\n", encoding="utf-8")
+    with pytest.raises(ParamsError) as exc:
+        _read_yaml(tmp_path / "bad.yaml")
+    assert "line 2" in str(exc.value) and "^" in str(exc.value)  # the line shown, with a caret
+
+
 def test_seed_derivation_is_stable_and_distinct():
     assert derive_seed(7, "2024-06", "holdout") == derive_seed(7, "2024-06", "holdout")
     assert derive_seed(7, "2024-06", "holdout") != derive_seed(7, "2024-07", "holdout")
