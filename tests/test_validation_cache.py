@@ -125,7 +125,9 @@ def test_cached_loads_equal_the_plain_load(tmp_path):
 
     raws, first = load(base, cache)  # fills the cache
     assert isinstance(raws["transactions"], PreparedSource)
-    assert len(list(cache.glob("transactions-*.parquet"))) == 3
+    entries = list(cache.glob("*.parquet"))
+    assert len([e for e in entries if e.name.startswith("transactions-")]) == 3
+    assert all(e.stat().st_mode & 0o077 == 0 for e in entries)  # owner-only: client data
     assert_same(plain, first)
     raws, second = load(base, cache)  # every file's checks from the cache
     assert_same(plain, second)

@@ -222,12 +222,15 @@ def write_entry(path: Path, key: str, checks: RowChecks, row_numbers: np.ndarray
            "events": [_event_json(e) for e in checks.events], "meta": meta}
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         table = pa.Table.from_pandas(frame, preserve_index=False)
         table = table.replace_schema_metadata({
             **(table.schema.metadata or {}),
             _META_KEY: json.dumps(doc, ensure_ascii=False).encode("utf-8")})
-        pq.write_table(table, tmp)
+        # owner-only, like the store: the entries hold the client's data (PII included)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            pq.write_table(table, fh)
         os.replace(tmp, path)
     except (OSError, pa.ArrowException, TypeError, ValueError):
         with contextlib.suppress(OSError):
