@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from winback.frames import isin
+from winback.frames import index_in, isin
 
 IDS = ["C1", "C2", "客户3", "C4", None]
 
@@ -32,3 +32,11 @@ def test_isin_of_a_million_ids():
     ids = pd.Series([f"C{i:07d}" for i in range(200_000)], dtype="str")
     pool = ids.sample(frac=0.5, random_state=1)
     np.testing.assert_array_equal(isin(ids, pool), ids.isin(pool).to_numpy())
+
+
+def test_index_in_positions_text_and_other_dtypes():
+    pool = pd.Series(["b", "a", "c"], dtype="str")
+    assert index_in(pd.Series(["a", "z", "c", "a"], dtype="str"), pool).tolist() == [1, -1, 2, 1]
+    assert index_in(pd.Series([3, 1]), pd.Series([1, 2, 3])).tolist() == [2, 0]
+    assert index_in(pd.Series(["a", None], dtype=object), pool).tolist() == [1, -1]
+    assert index_in(pd.Series([], dtype="str"), pool).tolist() == []
