@@ -768,6 +768,26 @@ def run_month(
     store stay as they were).
     """
     root = root or find_root()
+    chosen = [s for s in stages(root) if not only or s.id in only]
+    # The first stage's kernel starts (and imports) while the run reads its params, hashes
+    # its inputs and copies the store; each later stage's kernel starts during the stage
+    # before it.
+    first = _start_kernel(root / "notebooks", root / chosen[0].notebook) if chosen else None
+    try:
+        return _run_month(engagement, month, overrides, root=root, chosen=chosen,
+                          progress=progress, wait_seconds=wait_seconds, only=only,
+                          force_campaign=force_campaign, first_kernel=first)
+    except BaseException:
+        _stop_kernel(first)  # (already shut down when its stage ran)
+        raise
+
+
+def _run_month(
+    engagement: str, month: str, overrides: list[str] | None, *, root: Path,
+    chosen: list[Stage], progress: bool, wait_seconds: float, only: list[str] | None,
+    force_campaign: bool, first_kernel,
+) -> dict[str, Any]:
+    """:func:`run_month` once the first stage's kernel is starting (``first_kernel``)."""
     overrides = [f"run.month={month}", *(overrides or [])]
     params = load_params(engagement, overrides, root=root)
     ws = workspace(params, root)
@@ -776,12 +796,9 @@ def run_month(
         from winback.privacy import resolve_salt
 
         resolve_salt(params.privacy)
-    chosen = [s for s in stages(root) if not only or s.id in only]
     with engagement_lock(ws, wait_seconds=wait_seconds):
-        # The first stage's kernel starts (and imports) while the run hashes its inputs and
-        # copies the store; each later stage's kernel starts during the stage before it.
         kernel_dir = root / "notebooks"
-        next_kernel = _start_kernel(kernel_dir, root / chosen[0].notebook) if chosen else None
+        next_kernel = first_kernel
         try:
             import papermill as pm
 
