@@ -1,6 +1,7 @@
 """The month runner on a throwaway kit: atomic month folders, manifests, failures, the run lock."""
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -201,8 +202,6 @@ def test_hash_ids_turn_the_run_tables_ids_into_salted_hashes(kit, tmp_path, monk
 
 @pytest.mark.parametrize("ahead", [True, False])
 def test_stage_kernels_started_ahead_or_by_papermill(kit, tmp_path, monkeypatch, ahead):
-    import os
-
     from winback import runner
 
     if not ahead:  # no kernel manager could start one: papermill starts its own
@@ -241,3 +240,24 @@ def test_stage_kernel_started_ahead_imports_what_the_notebook_imports(kit, tmp_p
     assert run_month("demo", "2024-02", root=kit, progress=False)["status"] == "complete"
     text = (tmp_path / "home" / "runs" / "demo" / "2024-02" / "tables" / "b.txt").read_text()
     assert text == "(True, False)"  # imported while stage a ran, in a namespace of its own
+
+
+@pytest.mark.skipif(os.name != "posix", reason="Unix sockets")
+def test_stage_kernel_talks_over_private_unix_sockets(tmp_path, capfd):
+    from jupyter_core.utils import run_sync
+
+    from winback import runner
+
+    km = runner._start_kernel(tmp_path)
+    assert km is not None and km.transport == "ipc"
+    folder = Path(km.ip).parent
+    assert folder.stat().st_mode & 0o777 == 0o700  # only the user reaches the sockets
+    client = km.client()
+    client.start_channels()
+    try:
+        run_sync(client.wait_for_ready)(timeout=60)
+    finally:
+        client.stop_channels()
+    runner._stop_kernel(km)
+    assert not folder.exists()
+    assert "without encryption" not in capfd.readouterr().err  # no TCP port, no warning

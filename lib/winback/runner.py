@@ -57,6 +57,7 @@ import re
 import shutil
 import signal
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -330,12 +331,28 @@ def _start_kernel(cwd: Path, notebook: Path | None = None):
         from jupyter_client.manager import AsyncKernelManager
         from jupyter_core.utils import run_sync
 
-        km = AsyncKernelManager(kernel_name="python3")
+        km = AsyncKernelManager(kernel_name="python3", **_local_transport())
         run_sync(km.start_kernel)(
             cwd=str(cwd), extra_arguments=[f"--IPKernelApp.exec_lines={_preload(notebook)}"])
         return km
     except Exception:
         return None
+
+
+_SOCKETS_PREFIX = "winback-kernel-"
+
+
+def _local_transport() -> dict[str, str]:
+    """Where a started kernel talks to the runner: Unix sockets in a folder of the user's own.
+
+    The notebook's code and outputs (client data) then never cross a network port, even the
+    loopback one that every local user can reach. Where Unix sockets are missing (Windows),
+    the kernel's default TCP on the loopback address.
+    """
+    if os.name != "posix":
+        return {}
+    folder = Path(tempfile.mkdtemp(prefix=_SOCKETS_PREFIX))  # created 0700
+    return {"transport": "ipc", "ip": str(folder / "kernel")}
 
 
 # How often (seconds) the executed notebook is written while a stage runs; it is always
@@ -418,6 +435,9 @@ def _stop_kernel(km) -> None:
 
     with contextlib.suppress(Exception):
         run_sync(km.shutdown_kernel)(now=True)
+    folder = Path(km.ip).parent
+    if km.transport == "ipc" and folder.name.startswith(_SOCKETS_PREFIX):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _orphan_kernels(pid: int) -> list[int]:
