@@ -56,6 +56,23 @@ def constructed(n=400, seed=0):
     return snap, status
 
 
+def test_holm_known_answer_and_statsmodels_equality():
+    from statsmodels.stats.multitest import multipletests
+
+    # sorted 0.01, 0.02, 0.03, 0.5 -> 0.04, 0.06, 0.06 (running max of 0.06), 0.5; back in order
+    p = [0.03, 0.01, 0.5, 0.02]
+    assert P.holm(p).tolist() == pytest.approx([0.06, 0.04, 0.5, 0.06])
+    assert P.holm([0.6, 0.9]).tolist() == [1.0, 1.0]  # 1.2 and its running maximum, capped
+    assert P.holm([]).tolist() == []
+    rng = np.random.default_rng(3)
+    for n in (1, 2, 5, 17):
+        q = rng.uniform(0, 0.2, n)
+        q[: n // 3] = q[n - 1]  # ties
+        assert np.array_equal(P.holm(q), multipletests(q, method="holm")[1])
+    with pytest.raises(ValueError, match="one-dimensional"):
+        P.holm([[0.1, 0.2]])
+
+
 def test_profile_frame_builds_groups_and_bands():
     snap, status = constructed()
     params = P.ProfileParams()

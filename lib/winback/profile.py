@@ -72,6 +72,34 @@ class ProfileParams(Section):
 
 # --------------------------------------------------------------------------- effect sizes
 
+def holm(pvalues) -> np.ndarray:
+    """Holm's step-down adjustment of ``pvalues`` (Bonferroni factors ``n, n-1, ..., 1``).
+
+    The same arithmetic as ``statsmodels.stats.multitest.multipletests(..., method="holm")``
+    (sorted p-values times their factor, a running maximum, capped at 1, returned in the
+    input order), without its full garbage collection on every call.
+
+    Parameters
+    ----------
+    pvalues
+        One-dimensional p-values (no missing values).
+
+    Returns
+    -------
+    numpy.ndarray
+        Adjusted p-values, in the order of ``pvalues``.
+    """
+    p = np.asarray(pvalues, dtype=float)
+    if p.ndim != 1:
+        raise ValueError(f"holm: expected one-dimensional p-values, got shape {p.shape}.")
+    order = np.argsort(p)
+    adjusted = np.maximum.accumulate(p[order] * np.arange(len(p), 0, -1))
+    adjusted[adjusted > 1] = 1
+    out = np.empty_like(adjusted)
+    out[order] = adjusted
+    return out
+
+
 def _chi2(table: np.ndarray) -> np.ndarray:
     """Pearson chi-square of one table (r, c) or a stack of tables (b, r, c)."""
     t = np.asarray(table, dtype=float)
@@ -257,8 +285,6 @@ def profile_tests(frame: pd.DataFrame, params: ProfileParams, *, seed: int = 0,
         means for t; categorical: the level whose share differs most, as ``level: share``),
         ``note``; sorted by Holm p-value.
     """
-    from statsmodels.stats.multitest import multipletests
-
     churned = frame["group"] == "churned"
     n1, n0 = int(churned.sum()), int((~churned).sum())
     rows = []
@@ -317,7 +343,7 @@ def profile_tests(frame: pd.DataFrame, params: ProfileParams, *, seed: int = 0,
     tested = out["p_value"].notna()
     out["p_holm"] = np.nan
     if tested.any():
-        out.loc[tested, "p_holm"] = multipletests(out.loc[tested, "p_value"], method="holm")[1]
+        out.loc[tested, "p_holm"] = holm(out.loc[tested, "p_value"])
     out["significant"] = (out["p_holm"] < params.alpha).fillna(False).astype(bool)
     cols = ["variable", "kind", "test", "n_churned", "n_retained", "statistic", "p_value",
             "p_holm", "significant", "effect", "effect_size", "effect_low", "effect_high",

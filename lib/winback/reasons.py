@@ -84,7 +84,7 @@ from winback.config import Section
 from winback.frames import isin
 from winback.messages import check_language, label
 from winback.messages import t as message
-from winback.profile import ProfileParams
+from winback.profile import ProfileParams, holm
 from winback.settings import month_end
 from winback.store import fetch_df
 
@@ -1772,7 +1772,8 @@ class ChurnDrivers:
     def fit(self, frame: pd.DataFrame, *, y: str = "churned", groups: str | None = "customer_id"
             ) -> ChurnDrivers:
         """Fit on ``frame`` (one row per customer-month) with outcome column ``y`` (bool/0-1)."""
-        import statsmodels.api as sm
+        # the Logit model's module alone: statsmodels.api imports far more
+        from statsmodels.discrete.discrete_model import Logit
 
         if y not in frame:
             raise ReasonsError(f"ChurnDrivers.fit: no outcome column {y!r}.")
@@ -1841,7 +1842,7 @@ class ChurnDrivers:
             warnings.simplefilter("ignore")
             try:
                 # full column rank is checked above: statsmodels' own check is skipped
-                model = sm.Logit(target, design, check_rank=False)
+                model = Logit(target, design, check_rank=False)
                 if groups is not None and groups in frame:
                     ids = frame[groups]
                     codes = pd.factorize(ids if pd.api.types.is_string_dtype(ids.dtype)
@@ -1894,8 +1895,6 @@ class ChurnDrivers:
             direction`` (``higher`` when more of the indicator means more churn), ``rank``
             (1 = largest ``|coef|``), sorted by rank.
         """
-        from statsmodels.stats.multitest import multipletests
-
         if not hasattr(self, "params_"):
             raise ReasonsError("ChurnDrivers.summary: fit the model first.")
         z = stats.norm.ppf(0.5 + self.confidence / 2)
@@ -1908,7 +1907,7 @@ class ChurnDrivers:
         out["or_low"] = np.exp(out["coef"] - z * out["se"])
         out["or_high"] = np.exp(out["coef"] + z * out["se"])
         out["p_value"] = p.to_numpy()
-        out["p_holm"] = multipletests(out["p_value"], method="holm")[1] if len(out) else []
+        out["p_holm"] = holm(out["p_value"]) if len(out) else []
         out["direction"] = np.where(out["coef"] >= 0, "higher", "lower")
         out["rank"] = out["coef"].abs().rank(ascending=False, method="first").astype(int)
         return out.sort_values("rank").reset_index(drop=True)
