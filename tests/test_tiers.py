@@ -28,6 +28,7 @@ from winback.tiers import (
     rfm_scores,
     rfm_segment,
     rfm_summary,
+    snapshot_columns,
     stored_bgnbd,
     tier_labels,
     tier_summary,
@@ -305,6 +306,21 @@ def test_value_is_monotone_by_tier(tiers):
     assert np.allclose(split, summary["future_value"])
 
 
+def test_tiers_need_only_the_snapshot_columns_they_name(snapshot, status, params, tiers):
+    wanted = snapshot_columns(params)
+    assert {"frequency", "recency", "T", "monetary_value", "recency_days", "spend_365",
+            "necessary_spend_365", "eng_referral_365"} <= set(wanted)
+    assert "customer_id" not in wanted and len(set(wanted)) == len(wanted)
+    few = snapshot[["month", "customer_id", *wanted]]
+    model = fit_value(few, params=params)
+    got = build_tiers(few, status, model=model, params=params, language="zh")
+    pd.testing.assert_frame_equal(got, tiers)
+    # a weighted interaction kind brings its count column
+    other = TieringParams(**{**PARAMS, "nonmonetary_weights": {"review": 1.0}})
+    assert "eng_review_365" in snapshot_columns(other)
+    assert "eng_referral_365" not in snapshot_columns(other)
+
+
 def test_tiers_are_deterministic_and_independent_of_row_order(snapshot, status, params, tiers):
     model = fit_value(snapshot, params=params)
     shuffled = snapshot.sample(frac=1, random_state=2)
@@ -512,6 +528,24 @@ def test_demo_tiers_table_covers_every_customer_each_month(demo_run):
         moved = tier_transitions(read_tiers(con, demo_run.months[-2]),
                                  read_tiers(con, demo_run.months[-1]))
     assert moved.available and 0 <= moved.share_changed < 0.5
+
+
+@pytest.mark.slow
+def test_demo_tiers_from_the_columns_they_name_equal_those_from_the_whole_snapshot(demo_run):
+    from winback.snapshot import read_snapshot
+    from winback.store import opened, read_month
+
+    month = demo_run.months[-1]
+    params = TieringParams()
+    with opened(demo_run.ws.store_path, read_only=True) as con:
+        full = read_snapshot(con, month)
+        few = read_snapshot(con, month, columns=snapshot_columns(params))
+        status = read_month(con, "churn_status", month)
+        bgnbd = stored_bgnbd(con, month)
+    assert few.shape[1] < full.shape[1] / 2
+    built = [build_tiers(snap, status, model=fit_value(snap, params=params, bgnbd=bgnbd),
+                         params=params) for snap in (full, few)]
+    pd.testing.assert_frame_equal(built[0], built[1])
 
 
 def test_tier_sentences_in_chinese_keep_the_numbers():

@@ -55,7 +55,13 @@ from winback.config import Section
 from winback.messages import LANGUAGES, check_language, label
 from winback.messages import t as message
 from winback.store import has_table, read_month, replace_month, table_months
-from winback.value import NONMONETARY_KINDS, FutureValue, nonmonetary_index, value_score
+from winback.value import (
+    INPUT_COLUMNS,
+    NONMONETARY_KINDS,
+    FutureValue,
+    nonmonetary_index,
+    value_score,
+)
 
 __all__ = [
     "HIGH_RISK_STATUSES",
@@ -81,6 +87,7 @@ __all__ = [
     "rfm_scores",
     "rfm_segment",
     "rfm_summary",
+    "snapshot_columns",
     "stored_bgnbd",
     "tier_labels",
     "tier_summary",
@@ -246,6 +253,21 @@ def fit_value(
         bgnbd_penalizer=params.bgnbd_penalizer,
         gg_penalizer=params.gg_penalizer,
     ).fit(snapshot, bgnbd=bgnbd)
+
+
+def snapshot_columns(params: TieringParams) -> list[str]:
+    """The snapshot columns tiering reads (besides ``month`` and ``customer_id``).
+
+    For :func:`winback.snapshot.read_snapshot`'s ``columns``: a million customers' full
+    snapshot takes seconds to read and most of its 70 columns are not used here. The value
+    model's BG/NBD and Gamma-Gamma inputs and spend split, the RFM scores' inputs, and the
+    interaction counts of the kinds ``params.nonmonetary_weights`` weighs.
+    """
+    return list(dict.fromkeys([
+        *(c for c in INPUT_COLUMNS if c != "customer_id"),
+        "recency_days", "purchase_days_365", "spend_365",
+        *(f"eng_{kind}_365" for kind in params.nonmonetary_weights),
+    ]))
 
 
 # --------------------------------------------------------------------------- tiers

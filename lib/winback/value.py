@@ -89,6 +89,7 @@ from winback.messages import t as message
 
 __all__ = [
     "DAYS_PER_MONTH",
+    "INPUT_COLUMNS",
     "NONMONETARY_KINDS",
     "FutureValue",
     "ValueInputError",
@@ -116,6 +117,8 @@ _SPLIT_COLUMNS = (
     "necessary_spend",
     "discretionary_spend",
 )
+# The snapshot columns :class:`FutureValue` reads (fit and predict).
+INPUT_COLUMNS = (*_BGNBD_COLUMNS, *_SPLIT_COLUMNS)
 
 
 class ValueInputError(ValueError):
