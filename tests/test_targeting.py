@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from winback.targeting import (
     TargetingError,
+    _fixed_by_bounds,
     budget_curve,
     budget_for,
     budget_summary,
@@ -56,6 +57,58 @@ def test_exact_matches_brute_force_and_greedy_is_within_one_item(items, budget):
     assert bound >= best - 1e-6
     top = v.max(initial=0.0)
     assert v[greedy].sum() >= bound - top - 1e-6  # the optimality note of the module doc
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    items=st.lists(
+        st.tuples(st.integers(1, 5_000).map(lambda x: x / 100), st.integers(1, 900)),
+        min_size=1,
+        max_size=9,
+    ),
+    budget=st.integers(0, 3_000).map(lambda x: x / 100),
+    slack=st.integers(0, 2_000).map(lambda x: x / 100),
+)
+def test_bound_fixing_keeps_every_selection_worth_the_lower_value(items, budget, slack):
+    v = np.array([x[0] for x in items], dtype=float)
+    c = np.array([x[1] for x in items], dtype=float) / 100
+    fits = c <= budget
+    v, c = v[fits], c[fits]
+    best = brute_force(v, c, budget)
+    lower = max(best - slack, 0.0)
+    fixed = _fixed_by_bounds(v, c, budget, lower)
+    if fixed is None:
+        assert c.sum() <= budget + 1e-6
+        return
+    out, keep = fixed
+    assert not (out & keep).any()
+    for k in range(len(v) + 1):
+        for combo in itertools.combinations(range(len(v)), k):
+            take = np.zeros(len(v), bool)
+            take[list(combo)] = True
+            if c[take].sum() <= budget + 1e-9 and v[take].sum() >= lower:
+                assert not take[out].any()  # an item left out by the bounds is in none
+                assert take[keep].all()  # an item kept by the bounds is in every one
+
+
+def test_exact_with_bound_fixing_matches_the_whole_problem_solved():
+    from scipy.optimize import Bounds, LinearConstraint, milp
+
+    rng = np.random.default_rng(7)
+    for budget in (40.0, 150.0, 600.0):
+        v = np.round(rng.gamma(2.0, 20.0, 400), 2)
+        c = np.round(rng.uniform(1.0, 12.0, 400), 2)
+        res = milp(
+            c=-v,
+            constraints=LinearConstraint(c[None, :], -np.inf, budget),
+            integrality=np.ones(v.size),
+            bounds=Bounds(0, 1),
+            options={"mip_rel_gap": 0.0},
+        )
+        whole = np.round(res.x).astype(bool)
+        mask = knapsack_exact(v, c, budget)
+        assert mask.tolist() == whole.tolist()
+        assert c[mask].sum() <= budget + 1e-6
 
 
 def test_known_small_case_where_greedy_is_not_optimal():

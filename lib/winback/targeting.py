@@ -150,11 +150,60 @@ def shadow_price(ev, cost, budget: float) -> float:
     return 0.0
 
 
+def _fixed_by_bounds(
+    v: np.ndarray, c: np.ndarray, budget: float, lower: float
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Items that no selection worth at least ``lower`` can leave out or take in.
+
+    ``v > 0`` and ``0 < c <= budget`` for every item. With the LP frontier ``f`` (the
+    fractional knapsack's optimum as a function of the budget, items in ratio order),
+    ``v_i + f(B - c_i)`` bounds every selection that takes item ``i`` (exact for items
+    from the critical one on: removing ``i`` leaves the fill before it unchanged) and
+    ``f(B + c_i) - v_i`` every selection that leaves out item ``i`` (items up to the
+    critical one). An item whose bound with it taken lies below ``lower`` is in no
+    selection worth ``lower``; one whose bound without it lies below is in every such
+    selection. The budget is widened by 1e-6 and ``lower`` lowered by 1e-6 (plus a
+    relative 1e-9), the solver's feasibility and optimality tolerances, so every selection
+    the solver could return on the whole problem lies among the remaining ones.
+
+    Returns ``(out, in)`` boolean masks, or None when every item fits.
+    """
+    n = v.size
+    order = np.lexsort((np.arange(n), -v, -(v / c)))
+    vo, co = v[order], c[order]
+    cum_c = np.concatenate(([0.0], np.cumsum(co)))
+    cum_v = np.concatenate(([0.0], np.cumsum(vo)))
+    slope = np.concatenate((vo / co, [0.0]))
+    room = float(budget) + 1e-6
+    k = int(np.searchsorted(cum_c, room, side="right")) - 1  # items taken whole by the LP
+    if k >= n:
+        return None
+
+    def frontier(cap: np.ndarray) -> np.ndarray:
+        cap = np.maximum(cap, 0.0)
+        j = np.minimum(np.searchsorted(cum_c, cap, side="right") - 1, n)
+        return cum_v[j] + (cap - cum_c[j]) * slope[j]
+
+    v_lp = float(frontier(np.array([room]))[0])
+    floor = lower - 1e-6 - 1e-9 * abs(v_lp)
+    at = np.arange(n)
+    with_it = np.where(at >= k, vo + frontier(room - co), v_lp)
+    without_it = np.where(at <= k, frontier(room + co) - vo, v_lp)
+    out = np.empty(n, bool)
+    keep = np.empty(n, bool)
+    out[order] = with_it < floor
+    keep[order] = without_it < floor
+    return out, keep
+
+
 def knapsack_exact(ev, cost, budget: float) -> np.ndarray:
     """Exact 0/1 knapsack (mixed-integer program, HiGHS, zero gap); boolean mask.
 
     Falls back to the greedy selection if the solver's answer is not better (never worse
-    than greedy, always within the budget).
+    than greedy, always within the budget). Before the solver runs, LP bounds against the
+    greedy value fix the items that every selection at least as good as greedy must take
+    or leave (:func:`_fixed_by_bounds`, reduced-cost fixing); the solver sees only the
+    rest, so the answer is an optimum of the whole problem.
     """
     from scipy.optimize import Bounds, LinearConstraint, milp
 
@@ -170,19 +219,26 @@ def knapsack_exact(ev, cost, budget: float) -> np.ndarray:
     fits = items[c[items] <= budget + _EPS]
     if fits.size == 0:
         return take
-    with _quiet_fd1():
-        res = milp(
-            c=-v[fits],
-            constraints=LinearConstraint(c[fits][None, :], -np.inf, float(budget)),
-            integrality=np.ones(fits.size),
-            bounds=Bounds(0, 1),
-            options={"mip_rel_gap": 0.0, "presolve": True},
-        )
-    if res.x is None:
-        return greedy
-    chosen = fits[np.round(res.x).astype(bool)]
     cand = take.copy()
-    cand[chosen] = True
+    core, room = fits, float(budget)
+    fixed = _fixed_by_bounds(v[fits], c[fits], budget, float(v[greedy].sum()))
+    if fixed is not None:
+        out, keep = fixed
+        cand[fits[keep]] = True
+        core = fits[~out & ~keep]
+        room = float(budget) - float(c[fits[keep]].sum())
+    if core.size:
+        with _quiet_fd1():
+            res = milp(
+                c=-v[core],
+                constraints=LinearConstraint(c[core][None, :], -np.inf, room),
+                integrality=np.ones(core.size),
+                bounds=Bounds(0, 1),
+                options={"mip_rel_gap": 0.0, "presolve": True},
+            )
+        if res.x is None:
+            return greedy
+        cand[core[np.round(res.x).astype(bool)]] = True
     if c[cand].sum() > budget + 1e-6 or v[cand].sum() < v[greedy].sum() - 1e-9:
         return greedy
     return cand
