@@ -265,6 +265,18 @@ def test_status_sensitivity(simulated):
         status_sensitivity(scored, params=PARAMS, weight_grid={"recent": [1.0]})
 
 
+def test_status_sensitivity_reads_only_the_rule_inputs(simulated):
+    scored = score_churn(simulated, params=PARAMS)
+    full = status_sensitivity(scored, params=PARAMS)
+    # the base row's counts are the scorer's statuses; other columns do not matter
+    base = full[full["is_base"]].iloc[0]
+    assert base[list(STATUSES)].astype(int).tolist() == (
+        scored["status"].value_counts().reindex(list(STATUSES)).astype(int).tolist())
+    noisy = scored.assign(score=0.0, status="lost", monetary_365d=-1.0)
+    pd.testing.assert_frame_equal(status_sensitivity(noisy, params=PARAMS), full)
+    assert "score" in scored and scored["status"].dtype == "category"  # input unchanged
+
+
 # --- indicator checks --------------------------------------------------------------------
 
 

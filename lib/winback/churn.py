@@ -227,6 +227,11 @@ def _components(frame: pd.DataFrame, params: ChurnParams) -> pd.DataFrame:
     return out
 
 
+# The columns apply_status_rules reads (besides those it replaces).
+_RULE_INPUTS = ("has_purchase", "p_alive", "recency_ratio", "engagement_decline",
+                "recency_days", "tenure_days", "days_since_first_purchase", "do_not_contact")
+
+
 def apply_status_rules(scored: pd.DataFrame, *, params: ChurnParams) -> pd.DataFrame:
     """Recompute components, score, status and status_rule from the indicators.
 
@@ -570,6 +575,8 @@ def status_sensitivity(
         name), ``value``, ``is_base``, customers per status (one column each),
         ``share_changed`` (share of customers whose status differs from the base).
     """
+    # the rules read only these columns: each of the grid's passes copies them, not the frame
+    scored = scored[list(_RULE_INPUTS)]
     base = apply_status_rules(scored, params=params)
     base_status = base["status"].to_numpy()
     if weight_grid is None:

@@ -13,6 +13,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 
 from winback.churn import (
     SCORING_COLUMNS,
@@ -70,7 +73,7 @@ def read_known_churn(path: str | Path, month: str) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"churn.known_churn_file {path} does not exist.")
-    frame = (pd.read_parquet(path) if path.suffix == ".parquet"
+    frame = (_read_parquet_month(path, month) if path.suffix == ".parquet"
              else pd.read_csv(path, dtype={"customer_id": str, "month": str}))
     missing = {"month", "customer_id", "truly_churned"} - set(frame.columns)
     if missing:
@@ -80,6 +83,18 @@ def read_known_churn(path: str | Path, month: str) -> pd.DataFrame:
     if rows.empty:
         raise ValueError(f"{path} has no rows for {month}.")
     return rows.astype({"customer_id": str, "truly_churned": bool}).reset_index(drop=True)
+
+
+def _read_parquet_month(path: Path, month: str) -> pd.DataFrame:
+    """A Parquet file (or folder of files) of confirmed churn, only ``month``'s rows when its
+    ``month`` column is text (the filter skips the other months' row groups; the rows and
+    their order are those of the whole file filtered), else the whole file."""
+    schema = pq.read_schema(path) if path.is_file() else ds.dataset(path).schema
+    field = schema.field("month") if "month" in schema.names else None
+    if field is None or not (pa.types.is_string(field.type)
+                             or pa.types.is_large_string(field.type)):
+        return pd.read_parquet(path)
+    return pd.read_parquet(path, filters=[("month", "==", month)])
 
 
 def known_churn_check(scored: pd.DataFrame, path: str | Path | None, month: str) -> pd.DataFrame:
