@@ -490,6 +490,27 @@ def test_category_preference_counts_a_fully_refunded_window_as_no_spend():
     assert pref.loc["D", "orders"] == 3
 
 
+def test_category_preference_ties_in_cents_and_no_positive_category():
+    con = _store_with(
+        [
+            # E: 50.004 and 50.001 are the same in cents: the first name in sort order wins
+            ("o1", "E", "2024-05-01", 50.004, "toys", False),
+            ("o2", "E", "2024-05-02", 50.001, "home", False),
+            ("o3", "E", "2024-05-03", 20.0, " ", False),  # blank category: no category
+            # F: its only category spend is a net refund, the rest has no category
+            ("o4", "F", "2024-05-01", 40.0, "toys", False),
+            ("o5", "F", "2024-05-02", -60.0, "toys", True),
+            ("o6", "F", "2024-05-03", 90.0, None, False),
+        ]
+    )
+    pref = category_preference(con, "2024-06").set_index("customer_id")
+    assert pref.loc["E", "top_category"] == "home"
+    assert pref.loc["E", "top_category_share"] == pytest.approx(50.001 / 100.005)
+    assert pref.loc["F", "top_category"] is None or pd.isna(pref.loc["F", "top_category"])
+    assert pd.isna(pref.loc["F", "top_category_share"])
+    assert pref.loc["F", "orders"] == 2
+
+
 def test_category_preference_without_transactions_table():
     with pytest.raises(StrategyError, match="no table 'transactions'"):
         category_preference(duckdb.connect(), "2024-06")

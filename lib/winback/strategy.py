@@ -1083,12 +1083,12 @@ def category_preference(
         FROM by_cat c JOIN pick p USING (customer_id)
         WHERE c.category IS NOT NULL AND (c.net_w IS NOT NULL OR NOT p.use_w)
     ),
-    ranked AS (
-        SELECT customer_id, category, spend,
-               sum(greatest(spend, 0)) OVER (PARTITION BY customer_id) AS cat_total,
-               row_number() OVER (PARTITION BY customer_id ORDER BY round(spend, 2) DESC,
-                                  category) AS rk
-        FROM cat
+    top AS (  -- largest spend in cents, ties to the first category name
+        SELECT customer_id,
+               arg_min(category, (-round(spend, 2), category)) AS category,
+               arg_min(spend, (-round(spend, 2), category)) AS spend,
+               sum(greatest(spend, 0)) AS cat_total
+        FROM cat GROUP BY customer_id
     )
     SELECT p.customer_id,
            CASE WHEN round(r.spend, 2) > 0 THEN r.category END AS top_category,
@@ -1097,7 +1097,7 @@ def category_preference(
            CAST(greatest(p.net, 0) / p.orders AS DOUBLE) AS avg_order_value,
            CAST(p.orders AS BIGINT) AS orders,
            CASE WHEN p.use_w THEN '{int(window_days)}d' ELSE 'lifetime' END AS preference_window
-    FROM pick p LEFT JOIN ranked r ON r.customer_id = p.customer_id AND r.rk = 1
+    FROM pick p LEFT JOIN top r ON r.customer_id = p.customer_id
     ORDER BY p.customer_id
     """
     frame = fetch_df(con, sql, {"start": start.to_pydatetime(), "end": end.to_pydatetime()})
