@@ -15,6 +15,7 @@ from winback.snapshot import (
     SnapshotError,
     SnapshotParams,
     month_end_snapshot,
+    month_end_snapshot_table,
     month_end_snapshot_tables,
     month_end_snapshots,
     read_snapshot,
@@ -398,6 +399,24 @@ def test_arrow_snapshot_is_stored_as_the_pandas_one():
     few = snapshot_frame(table, ["customer_id", "month", "frequency"])
     full = month_end_snapshot(fresh, "2024-06", params=PARAMS)
     pd.testing.assert_frame_equal(few, full[["month", "customer_id", "frequency"]])
+
+
+def test_stage_one_arrow_snapshot_equals_the_pandas_one_stored_and_read():
+    by_frame, by_table = _store(), _store()
+    for month in ("2024-03", "2024-06"):  # the first creates the table, the second replaces
+        frame = month_end_snapshot(by_frame, month, params=PARAMS)
+        write_snapshot(by_frame, frame)
+        table = month_end_snapshot_table(by_table, month, params=PARAMS)
+        assert write_snapshot_table(by_table, month, table) == len(frame)
+        pd.testing.assert_frame_equal(snapshot_frame(table), frame)
+        pd.testing.assert_frame_equal(_stored(by_table, month), _stored(by_frame, month))
+    again = month_end_snapshot_table(by_table, "2024-06", params=PARAMS)
+    write_snapshot_table(by_table, "2024-06", again)  # a rerun replaces that month only
+    pd.testing.assert_frame_equal(_stored(by_table, "2024-06"), _stored(by_frame, "2024-06"))
+    assert snapshot_months(by_table) == ["2024-03", "2024-06"]
+    late = _store(customers=_customers().assign(signup_date=T("2024-07-15")))
+    with pytest.raises(SnapshotError):
+        month_end_snapshot_table(late, "2024-06", params=PARAMS)
 
 
 def test_arrow_snapshot_of_another_month_is_refused():

@@ -75,6 +75,7 @@ __all__ = [
     "SnapshotError",
     "SnapshotParams",
     "month_end_snapshot",
+    "month_end_snapshot_table",
     "month_end_snapshot_tables",
     "month_end_snapshots",
     "read_snapshot",
@@ -661,6 +662,19 @@ def month_end_snapshot(
         A required table or column is missing, or transactions/interactions dated by
         the month end belong to a customer unknown or not yet signed up then.
     """
+    return _to_pandas(month_end_snapshot_table(con, month, params=params, columns=columns))
+
+
+def month_end_snapshot_table(
+    con: duckdb.DuckDBPyConnection, month: str, *, params: SnapshotParams, columns=None
+) -> pa.Table:
+    """:func:`month_end_snapshot` as an Arrow table, before the pandas conversion.
+
+    For stage 1, which stores the snapshot (:func:`write_snapshot_table`) and then converts
+    it once (:func:`snapshot_frame`, equal to :func:`month_end_snapshot`'s frame) instead of
+    converting it to pandas and back to Arrow for the store. Arguments and errors as
+    :func:`month_end_snapshot`.
+    """
     month = _check_month(month)
     cust_cols = _require(con, "customers")
     tx_cols = _require(con, "transactions")
@@ -676,7 +690,7 @@ def month_end_snapshot(
     table = _run_snapshot(con, sql, month, params, end_max=end, columns=columns)
     if table["signup_date"].null_count:
         raise _orphans_error(con, end, it_cols is not None)
-    return _to_pandas(table)
+    return table
 
 
 def month_end_snapshots(
