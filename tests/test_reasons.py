@@ -619,6 +619,20 @@ def test_store_driver_frame_matches_the_frame_definition(discount):
     pd.testing.assert_frame_equal(twice, R.store_driver_frame(con, MONTH, p), check_dtype=False)
 
 
+def test_store_driver_frame_by_lookup_keeps_text_columns_as_text():
+    con = driver_store(discount=True)
+    p = small_params(drivers={"agreement": {}, "indicators": ["x", "discount_share_365"],
+                              "months": 6})
+    read, _ = R.store_transitions(con, MONTH)
+    got = R.store_driver_frame(con, MONTH, p, transitions=read)
+    assert got["month"].dtype == "str" and got["customer_id"].dtype == "str"
+    assert list(got["month"]) == sorted(got["month"])  # rows in the transitions' order
+    for kind in ("object", "category"):
+        other = read.astype({"month": kind, "customer_id": kind})
+        pd.testing.assert_frame_equal(R.store_driver_frame(con, MONTH, p, transitions=other),
+                                      got)
+
+
 def test_store_driver_frame_errors_name_the_fix():
     con = driver_store()
     with pytest.raises(R.ReasonsError, match="lack indicator"):

@@ -1515,9 +1515,11 @@ def _driver_frame_by_lookup(con, transitions: pd.DataFrame, snap_months: set[str
             "for two consecutive months first.")
     prevs = [_prev_month(m) for m in usable]
     rows = np.flatnonzero(transitions["month"].isin(usable).to_numpy(dtype=bool))
-    t = transitions.iloc[rows]
-    frame = pd.DataFrame({"month": t["month"].to_numpy(), "customer_id":
-                          t["customer_id"].to_numpy(), "churned": t["churned"].to_numpy()})
+    # only the three columns are taken, and text stays text (no round trip through objects)
+    t = transitions[["month", "customer_id", "churned"]].iloc[rows]
+    frame = pd.DataFrame({"month": t["month"].astype("str").array,
+                          "customer_id": t["customer_id"].astype("str").array,
+                          "churned": t["churned"].to_numpy()})
     computed = {"discount_share_365"}
     with_disc = bool(computed & set(indicators)) and "discount" in _columns_of(con,
                                                                                 "transactions")
@@ -1536,10 +1538,13 @@ def _driver_frame_by_lookup(con, transitions: pd.DataFrame, snap_months: set[str
                           f'ELSE (CASE t.prev_month {share_of} END) END) AS "{c}"')
         else:  # no discount column: no share, as discount_share says
             select.append(f'CAST(NULL AS DOUBLE) AS "{c}"')
+    codes, uniques = pd.factorize(t["month"])  # a few months: each mapped once
+    prev_of = pa.DictionaryArray.from_arrays(
+        pa.array(codes, type=pa.int32()), pa.array([_prev_month(m) for m in uniques],
+                                                   type=pa.string())).cast(pa.string())
     keys = pa.table({
         "_row": pa.array(np.arange(len(t), dtype=np.int64)),
-        "prev_month": pa.array(t["month"].map(dict(zip(usable, prevs, strict=True))),
-                               from_pandas=True).cast(pa.string()),
+        "prev_month": prev_of,
         "customer_id": pa.array(t["customer_id"], from_pandas=True).cast(pa.string()),
     })
     join = ("LEFT JOIN d ON d.customer_id = t.customer_id" if with_disc else "")
