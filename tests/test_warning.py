@@ -853,3 +853,38 @@ def test_the_final_models_are_kept_and_reused_by_the_backtest_of_that_month(monk
     fits.clear()
     _same_backtest(plain, run_backtest(table, params=params, capacity=20, seed=5, con=con))
     assert fits == ["2024-01"]
+
+
+def test_population_query_labels_churn_in_the_window_only():
+    import duckdb
+
+    from winback.warning import _population_sql, _status_of
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE snapshots (month VARCHAR, customer_id VARCHAR, "
+                "recency_ratio DOUBLE, do_not_contact BOOLEAN)")
+    con.execute("INSERT INTO snapshots VALUES ('2024-01', 'b', 2.0, false), "
+                "('2024-01', 'a', 1.0, true), ('2024-01', 'c', 3.0, false), "
+                "('2024-01', 'd', 4.0, false), ('2024-02', 'a', 9.0, false)")
+    con.execute("CREATE TABLE churn_status (month VARCHAR, customer_id VARCHAR, "
+                "status VARCHAR, score DOUBLE, p_alive DOUBLE)")
+    con.execute("INSERT INTO churn_status VALUES "
+                "('2024-01', 'a', 'active', 0.1, 0.9), ('2024-01', 'b', 'active', 0.2, 0.8), "
+                "('2024-01', 'c', 'active', 0.3, 0.7), ('2024-01', 'd', 'new', 0.4, 0.6), "
+                "('2024-02', 'a', 'at_risk', 0, 0), ('2024-02', 'b', 'lost', 0, 0), "
+                "('2024-02', NULL, 'churned', 0, 0), ('2024-03', 'a', 'churned', 0, 0), "
+                "('2024-03', 'b', 'churned', 0, 0), ('2024-04', 'c', 'churned', 0, 0)")
+    status = {m: _status_of(m, "churn_status", "") for m in
+              ("2024-01", "2024-02", "2024-03", "2024-04")}
+    cols = ["month", "customer_id", "recency_ratio", "do_not_contact"]
+    params = WarningParams(horizon_months=2)
+    rows = _population_sql(con, "2024-01", snap=("snapshots", None), status=status,
+                           label_months=["2024-02", "2024-03"], columns=cols, params=params)
+    # d is not in the population; c churns after the window; b counted once
+    assert rows["customer_id"].tolist() == ["a", "b", "c"]
+    assert rows["label"].tolist() == [1.0, 1.0, 0.0]
+    assert rows["churn_score"].tolist() == [0.1, 0.2, 0.3]
+    assert rows["do_not_contact"].tolist() == [True, False, False]
+    unobserved = _population_sql(con, "2024-01", snap=("snapshots", None), status=status,
+                                 label_months=None, columns=cols, params=params)
+    assert unobserved["label"].isna().all() and len(unobserved) == 3

@@ -1061,7 +1061,7 @@ class _BacktestCache:
                  params: WarningParams, capacity: int, seed: int):
         self.con = con
         self.table = table
-        self.labelled = labelled
+        self.labelled = labelled  # the months whose rows are digested (once, all together)
         self.columns = ["customer_id", "label", RULE, *params.features]
         knobs = {k: v for k, v in params.model_dump(mode="json").items()
                  if k not in _NOT_IN_BACKTEST_KEY}
@@ -1344,7 +1344,8 @@ def fit_final(
         note = (f"No training month for {month}: a label needs {params.horizon_months} months "
                 "of statuses after its snapshot, and the store has no snapshot old enough.")
         return FinalModels(str(month), {}, chosen, [], note)
-    cache = (_BacktestCache(con, table, labelled, params=params, capacity=0, seed=seed)
+    # only the training months' rows enter the models' key: only they are digested
+    cache = (_BacktestCache(con, table, months, params=params, capacity=0, seed=seed)
              if con is not None else None)
     try:
         models, available = _fit(table, months, str(month), params=params, seed=seed,
@@ -1768,7 +1769,7 @@ def _population_sql(con, m: str, *, snap: tuple[str, str | None], status: dict,
     if digest is not None:
         where, args = where + " AND s.params_hash = ?", [m, digest]
     st_sql, st_args = status[m]
-    label, label_join, label_args = "CAST(NULL AS DOUBLE) AS label", "", []
+    label, label_args = "CAST(NULL AS DOUBLE) AS label", []
     if label_months is not None:
         parts, label_args = [], []
         for lm in label_months:
@@ -1776,15 +1777,14 @@ def _population_sql(con, m: str, *, snap: tuple[str, str | None], status: dict,
             parts.append(sql)
             label_args.extend(a)
         churned = _in_list(params.churn_statuses)
-        label_join = (f"LEFT JOIN (SELECT DISTINCT customer_id FROM ({' UNION ALL '.join(parts)})"
-                      f" WHERE status IN ({churned})) c ON c.customer_id = s.customer_id")
-        label = "CAST(c.customer_id IS NOT NULL AS DOUBLE) AS label"
+        # a semi-join (mark join): no DISTINCT of the window's churned ids, no second join
+        label = (f"CAST(s.customer_id IN (SELECT customer_id FROM ({' UNION ALL '.join(parts)})"
+                 f" WHERE status IN ({churned}) AND customer_id IS NOT NULL) AS DOUBLE) AS label")
     sql = (f"SELECT {cols}, st.score AS churn_score, st.p_alive AS p_alive, {label} "
            f'FROM "{table}" s JOIN ({st_sql}) st ON st.customer_id = s.customer_id '
-           f"{label_join} "
            f"WHERE {where} AND st.status IN ({_in_list(params.population_statuses)}) "
            "ORDER BY s.customer_id")
-    return fetch_df(con, sql, st_args + label_args + args)
+    return fetch_df(con, sql, label_args + st_args + args)
 
 
 def _population(m: str, rows: pd.DataFrame, *, params: WarningParams) -> pd.DataFrame:
