@@ -243,6 +243,22 @@ def test_segment_counts_by_position_match_the_join():
     assert doubled.loc[doubled["dimension"] == "region", "n_base"].tolist() == \
         want["n_base"].tolist()
 
+def test_tier_counts_with_rows_out_of_order_and_a_month_without_tiers():
+    tr, _ = R.churn_transitions(status_history())
+    tr = tr.sample(frac=1.0, random_state=5).reset_index(drop=True)  # months interleaved
+    seg = segments()
+    tiers = seg.attrs["tiers"]
+    seg.attrs["tiers"] = tiers[tiers["month"] == tiers["month"].max()].reset_index(drop=True)
+    rates = R.churn_rates(tr, seg, dimensions=["tier"])
+    got = rates[rates["dimension"] == "tier"].reset_index(drop=True)
+    want = joined_counts(tr, seg, "tier")
+    assert got["segment"].tolist() == want["tier"].astype(str).tolist()
+    assert got["month"].tolist() == want["month"].tolist()
+    assert got["n_base"].tolist() == want["n_base"].tolist()
+    assert got["n_churned"].tolist() == want["n_churned"].tolist()
+    assert "(no tier)" in set(got["segment"]) and len(set(got["segment"])) > 1
+
+
 def test_tier_dimension_is_skipped_without_tiers_and_said_so():
     tr, _ = R.churn_transitions(status_history())
     rates = R.churn_rates(tr, segments(with_tiers=False), dimensions=["region", "tier"])

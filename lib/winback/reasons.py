@@ -548,9 +548,13 @@ def _segment_counts(transitions: pd.DataFrame, segments: pd.DataFrame,
         if dim == "tier":
             tier_codes, labels = pd.factorize(tiers["tier"].astype("string"))
             codes = np.full(len(transitions), -1, dtype=np.int64)
-            prev = transitions["prev_month"].to_numpy()
-            for p in pd.unique(prev):
-                rows = np.flatnonzero(prev == p)
+            # rows of each previous month from one stable sort of the month codes
+            prev_codes, prevs = pd.factorize(transitions["prev_month"])
+            order = np.argsort(prev_codes, kind="stable")
+            bounds = int((prev_codes < 0).sum()) + np.concatenate(  # missing (-1) sort first
+                [[0], np.cumsum(np.bincount(prev_codes[prev_codes >= 0], minlength=len(prevs)))])
+            for k, p in enumerate(prevs):
+                rows = order[bounds[k]:bounds[k + 1]]
                 mine = np.flatnonzero((tiers["month"] == p).to_numpy())
                 if not len(mine):
                     continue  # no tiers that month: "(no tier)"
