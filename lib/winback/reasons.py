@@ -488,10 +488,11 @@ def segment_frame(customers: pd.DataFrame, tiers: pd.DataFrame | None = None) ->
         plus ``attrs['tiers']``: the tiers frame (``month, customer_id, tier``) or ``None``.
     """
     _require(customers, ("customer_id", "signup_date"), "customers")
-    out = pd.DataFrame({"customer_id": customers["customer_id"].astype(str).to_numpy()})
+    # text columns as the default text dtype, without a round trip through Python objects
+    out = pd.DataFrame({"customer_id": customers["customer_id"].astype(str).array})
     for col in ("business_line", "region"):
         values = customers[col] if col in customers else pd.Series(pd.NA, index=customers.index)
-        out[col] = values.astype("string").fillna("(missing)").to_numpy()
+        out[col] = values.astype("string").fillna("(missing)").astype(str).array
     signup = pd.to_datetime(customers["signup_date"])
     out["cohort"] = signup.dt.to_period("Q").astype(str).to_numpy()
     if tiers is not None:
