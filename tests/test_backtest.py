@@ -76,3 +76,19 @@ def test_digests_are_the_same_in_another_process():
     t = pd.DataFrame({"month": ["2024-01", "2024-01"], "customer_id": ["a", "b"],
                       "label": [0.0, 1.0], "x": [1.5, np.nan]})
     assert out == month_fingerprints(t, COLS)["2024-01"]
+
+
+def test_rank_order_breaks_ties_by_sorted_ids_or_position():
+    from winback.backtest import rank_order
+
+    rng = np.random.default_rng(3)
+    score = rng.integers(0, 5, 200).astype(float)
+    score[[3, 50]] = -0.0
+    score[7] = 0.0
+    expected = np.lexsort((np.arange(200), -score))
+    assert np.array_equal(rank_order(score), expected)
+    ids = [f"c{i:04d}" for i in range(200)]  # sorted: ties by position
+    assert np.array_equal(rank_order(score, ids), expected)
+    shuffled = np.array(ids)[::-1]  # not sorted: ties by id
+    assert np.array_equal(rank_order(score, shuffled), np.lexsort((shuffled, -score)))
+    assert rank_order([0.2, 0.9, 0.2], ["b", "z", "a"]).tolist() == [1, 2, 0]
