@@ -577,8 +577,8 @@ def status_sensitivity(
     """
     # the rules read only these columns: each of the grid's passes copies them, not the frame
     scored = scored[list(_RULE_INPUTS)]
-    base = apply_status_rules(scored, params=params)
-    base_status = base["status"].to_numpy()
+    # statuses compared and counted by their category codes (the order of STATUSES)
+    base_status = apply_status_rules(scored, params=params)["status"].cat.codes.to_numpy()
     if weight_grid is None:
         weight_grid = {
             name: [getattr(params.weights, name) * f for f in (0.0, 0.5, 1.0, 1.5, 2.0)]
@@ -612,15 +612,15 @@ def status_sensitivity(
             else:
                 changed = params.model_copy(update={name: value})
                 label, base_value = name, getattr(params, name)
-            status = apply_status_rules(scored, params=changed)["status"]
-            counts = status.value_counts(sort=False).reindex(list(STATUSES)).to_numpy()
+            status = apply_status_rules(scored, params=changed)["status"].cat.codes.to_numpy()
+            counts = np.bincount(status, minlength=len(STATUSES))
             rows.append(
                 {
                     "parameter": label,
                     "value": value,
                     "is_base": bool(np.isclose(value, base_value)),
                     **dict(zip(STATUSES, counts.astype("int64"), strict=True)),
-                    "share_changed": float(np.mean(status.to_numpy() != base_status))
+                    "share_changed": float(np.mean(status != base_status))
                     if len(status) else np.nan,
                 }
             )
