@@ -438,6 +438,10 @@ def _month_rows(con, month: str) -> dict[str, str]:
         "ORDER BY 1").fetchall()]
     for name in names:
         frame = con.execute(f'SELECT * FROM "{name}" WHERE month = ?', [month]).df()
+        for col in frame.columns:  # stored bytes (e.g. fitted models) compared as hex text
+            if frame[col].map(lambda v: isinstance(v, bytes | bytearray)).any():
+                frame[col] = frame[col].map(
+                    lambda v: bytes(v).hex() if isinstance(v, bytes | bytearray) else v)
         frame = frame.sort_values(list(frame.columns), kind="stable", ignore_index=True)
         out[name] = hashlib.sha256(frame.to_csv(index=False, float_format="%.17g").encode()
                                    ).hexdigest()
