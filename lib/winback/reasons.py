@@ -377,6 +377,17 @@ def _check_month(month: str) -> str:
     return month
 
 
+def _usable_months(transitions: pd.DataFrame, snapshot_months, months: int) -> list[str]:
+    """The last ``months`` transition months whose previous month has a snapshot."""
+    usable = [m for m in sorted(transitions["month"].unique())
+              if _prev_month(m) in snapshot_months][-months:]
+    if not usable:
+        raise ReasonsError(
+            "No transition month has the previous month's snapshot in the store: run stage 1 "
+            "for two consecutive months first.")
+    return usable
+
+
 def _prev_month(month: str) -> str:
     return str(pd.Period(month, "M") - 1)
 
@@ -1447,12 +1458,7 @@ def driver_frame(transitions: pd.DataFrame, snapshots: Mapping[str, pd.DataFrame
     pandas.DataFrame
         ``month, customer_id, churned, <indicators>``.
     """
-    usable = [m for m in sorted(transitions["month"].unique())
-              if _prev_month(m) in snapshots][-months:]
-    if not usable:
-        raise ReasonsError(
-            "No transition month has the previous month's snapshot in the store: run stage 1 "
-            "for two consecutive months first.")
+    usable = _usable_months(transitions, snapshots, months)
     parts = []
     for m in usable:
         snap = snapshots[_prev_month(m)]
@@ -1512,12 +1518,7 @@ def _driver_frame_by_lookup(con, transitions: pd.DataFrame, snap_months: set[str
     import pyarrow as pa
 
     _require(transitions, ("month", "customer_id", "churned"), "transitions")
-    usable = [m for m in sorted(transitions["month"].unique())
-              if _prev_month(m) in snap_months][-months:]
-    if not usable:
-        raise ReasonsError(
-            "No transition month has the previous month's snapshot in the store: run stage 1 "
-            "for two consecutive months first.")
+    usable = _usable_months(transitions, snap_months, months)
     prevs = [_prev_month(m) for m in usable]
     rows = np.flatnonzero(transitions["month"].isin(usable).to_numpy(dtype=bool))
     # only the three columns are taken, and text stays text (no round trip through objects)
