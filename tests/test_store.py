@@ -6,6 +6,7 @@ import pytest
 
 from winback.store import (
     StoreBusyError,
+    append_rows,
     connect,
     fetch_df,
     has_table,
@@ -129,3 +130,13 @@ def test_fetch_df_gives_the_frame_duckdb_gives():
         expected = con.execute(sql, params).df() if params is not None else con.sql(sql).df()
         pd.testing.assert_frame_equal(got, expected)
     assert fetch_df(con, "SELECT * FROM t")["zh"].tolist() == ["客户", ""]
+
+
+def test_append_rows_creates_then_adds_in_the_table_order():
+    import duckdb
+
+    con = duckdb.connect()
+    append_rows(con, "t", pd.DataFrame({"a": [1], "b": ["x"]}))
+    append_rows(con, "t", pd.DataFrame({"a": [2, 3], "b": ["y", "z"]}))
+    assert con.execute("SELECT a, b FROM t ORDER BY a").fetchall() == [
+        (1, "x"), (2, "y"), (3, "z")]

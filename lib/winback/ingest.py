@@ -24,7 +24,15 @@ from winback.contract import QUARANTINE_COLUMNS, PreparedSource, Validated, vali
 from winback.privacy import CONTACTS_TABLE, redact_quarantine, split_pii
 from winback.settings import month_end
 from winback.sources import read_sources
-from winback.store import as_arrow, has_table, opened, replace_table, table_months, transaction
+from winback.store import (
+    append_rows,
+    as_arrow,
+    has_table,
+    opened,
+    replace_table,
+    table_months,
+    transaction,
+)
 from winback.validation_cache import prepare_sources
 from winback.workspace import Workspace
 
@@ -169,19 +177,11 @@ def _store_source(con, name: str, frame: pd.DataFrame, blocks: pd.DataFrame | No
         if start is None:
             replace_table(con, name, frame)
         elif start < len(frame):
-            con.register("_incoming", as_arrow(frame.iloc[start:]))
-            con.execute(f'INSERT INTO "{name}" SELECT * FROM _incoming')
-            con.unregister("_incoming")
+            append_rows(con, name, frame.iloc[start:])
         if has_table(con, BLOCKS_TABLE):
             con.execute(f"DELETE FROM {BLOCKS_TABLE} WHERE source = ?", [name])
         if blocks is not None:
-            rows = blocks.assign(source=name)[["source", *blocks.columns]]
-            if not has_table(con, BLOCKS_TABLE):
-                replace_table(con, BLOCKS_TABLE, rows)
-            else:
-                con.register("_blocks", as_arrow(rows))
-                con.execute(f"INSERT INTO {BLOCKS_TABLE} SELECT * FROM _blocks")
-                con.unregister("_blocks")
+            append_rows(con, BLOCKS_TABLE, blocks.assign(source=name)[["source", *blocks.columns]])
 
 
 def _stored_prefix(con, name: str, frame: pd.DataFrame, blocks: pd.DataFrame) -> int | None:

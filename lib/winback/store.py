@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 
 __all__ = [
     "StoreBusyError",
+    "append_rows",
     "as_arrow",
     "connect",
     "fetch_df",
@@ -165,6 +166,19 @@ def replace_table(con, name: str, frame: pd.DataFrame) -> None:
     with transaction(con):
         con.register("_incoming", frame)
         con.execute(f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM _incoming')
+        con.unregister("_incoming")
+
+
+def append_rows(con, name: str, frame: pd.DataFrame) -> None:
+    """Add ``frame``'s rows (a DataFrame or Arrow table) to table ``name``, columns in the
+    table's order; the table is created from the frame when missing. One transaction."""
+    frame = as_arrow(frame)
+    with transaction(con):
+        con.register("_incoming", frame)
+        if has_table(con, name):
+            con.execute(f'INSERT INTO "{name}" SELECT * FROM _incoming')
+        else:
+            con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM _incoming')
         con.unregister("_incoming")
 
 
