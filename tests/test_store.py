@@ -133,8 +133,6 @@ def test_fetch_df_gives_the_frame_duckdb_gives():
 
 
 def test_append_rows_creates_then_adds_in_the_table_order():
-    import duckdb
-
     con = duckdb.connect()
     append_rows(con, "t", pd.DataFrame({"a": [1], "b": ["x"]}))
     append_rows(con, "t", pd.DataFrame({"a": [2, 3], "b": ["y", "z"]}))
