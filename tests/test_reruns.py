@@ -476,3 +476,25 @@ def test_same_month_twice_gives_identical_tables_on_the_demo(demo_run, tmp_path,
     assert after[0] == before[0]  # every table of the month: identical content
     assert after[1] == before[1]  # the store's rows of the month and the one before
     assert after[2] == before[2]  # the campaign log holds each month once
+
+
+@pytest.mark.slow
+def test_batch_runs_keep_the_row_checks_for_the_next_month(demo_run, tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    shutil.copytree(demo_run.ws.home, home, symlinks=True,
+                    ignore=shutil.ignore_patterns("scratch", "*.failed"))
+    monkeypatch.setenv("WINBACK_HOME", str(home))
+    from tests.demo_engagement import OVERRIDES
+
+    kept = home / "data" / "demo" / "cache" / "validated"
+    month = demo_run.months[-1]
+    run_month("demo", month, OVERRIDES, progress=False, only=["data_collection"])
+    first = {p.name: p.stat().st_mtime_ns for p in kept.glob("*.parquet")}
+    # one entry per delivered file of every file source, outside the run's copy of the store
+    assert {name.split("-")[0] for name in first} == {
+        "customers", "transactions", "interactions", "surveys", "contact_outcomes"}
+    assert len([n for n in first if n.startswith("transactions-")]) == len(
+        list((home / "data" / "demo" / "client" / "transactions").glob("*.parquet")))
+    run_month("demo", month, OVERRIDES, progress=False, only=["data_collection"])
+    again = {p.name: p.stat().st_mtime_ns for p in kept.glob("*.parquet")}
+    assert again == first  # the second batch run read every file's checks, wrote none

@@ -637,7 +637,7 @@ def bench_size(
             marker.unlink(missing_ok=True)
         # a fresh store, and no row checks kept from an earlier benchmark of these files
         for leftover in (ws.engagement_runs, ws.store_path, ws.store_path.with_suffix(".duckdb.wal"),
-                         ws.store_path.parent / "cache"):
+                         ws.engagement_cache):
             if leftover.is_dir():
                 shutil.rmtree(leftover)
             elif leftover.exists():

@@ -123,8 +123,11 @@ def source_blocks(source: PreparedSource) -> pd.DataFrame:
 
 def validation_cache_dir(ws: Workspace) -> Path:
     """Where the row-local checks of the client's files are kept between months:
-    ``cache/validated`` beside the engagement's store (see :mod:`winback.validation_cache`)."""
-    return Path(ws.store_path).parent / "cache" / "validated"
+    ``<cache_dir>/<engagement>/cache/validated`` (see :mod:`winback.validation_cache`).
+
+    Not beside ``run.store_dir``: a batch run points that at its own copy of the store,
+    which would take the checks away with the run's partial folder."""
+    return ws.engagement_cache / "validated"
 
 
 def set_apart_pii(loaded: Loaded, pii_columns) -> Loaded:

@@ -28,6 +28,7 @@ class RunParams(Section):
     first_month: str
     runs_dir: str
     store_dir: str
+    cache_dir: str = "data"
     keep_failed: bool = True
     force_campaign_rewrite: bool = False
 

@@ -21,7 +21,8 @@ __all__ = ["RunOutputs", "Workspace", "home_dir", "workspace"]
 
 
 def home_dir(root: Path | None = None) -> Path:
-    """Folder that relative ``runs_dir``/``store_dir``/``sources.dir`` resolve against."""
+    """Folder that relative ``runs_dir``/``store_dir``/``cache_dir``/``sources.dir`` resolve
+    against."""
     env = os.environ.get("WINBACK_HOME")
     return Path(env).resolve() if env else (root or find_root())
 
@@ -35,10 +36,19 @@ class Workspace:
     engagement: str
     runs_dir: Path
     store_dir: Path
+    cache_dir: Path
 
     @property
     def store_path(self) -> Path:
         return self.store_dir / self.engagement / "store.duckdb"
+
+    @property
+    def engagement_cache(self) -> Path:
+        """Where work kept between months lives (``<cache_dir>/<engagement>/cache``).
+
+        Apart from the store: a batch run works on a copy of the store in its partial
+        folder, while what is kept here outlives every run."""
+        return self.cache_dir / self.engagement / "cache"
 
     @property
     def engagement_runs(self) -> Path:
@@ -74,6 +84,7 @@ def workspace(params: Params, root: Path | None = None) -> Workspace:
         engagement=eng,
         runs_dir=_abs(params.run.runs_dir),
         store_dir=_abs(params.run.store_dir),
+        cache_dir=_abs(params.run.cache_dir),
     )
 
 
