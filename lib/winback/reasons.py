@@ -1704,6 +1704,74 @@ def _firth_logit(X: np.ndarray, y: np.ndarray, max_iter: int = 100, tol: float =
     return beta, np.linalg.pinv(info), converged
 
 
+def _logit_pass(X: np.ndarray, y: np.ndarray, beta: np.ndarray, *, chunk: int = 1 << 14
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Score ``X'(y - p)`` and information ``X'WX`` of the logit at ``beta``, in row blocks.
+
+    ``p = 1 / (1 + exp(-X beta))`` and ``W = p (1 - p)``, as statsmodels' Logit computes
+    them; the blocks keep the temporaries small (``chunk`` rows at a time).
+    """
+    k = X.shape[1]
+    score = np.zeros(k)
+    info = np.zeros((k, k))
+    with np.errstate(over="ignore"):
+        for start in range(0, len(X), chunk):
+            x = X[start:start + chunk]
+            p = 1 / (1 + np.exp(-(x @ beta)))
+            score += x.T @ (y[start:start + chunk] - p)
+            info += (x.T * (p * (1 - p))) @ x
+    return score, info
+
+
+def _logit_mle(X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None, *,
+               max_iter: int = 200, tol: float = 1e-8
+               ) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Maximum-likelihood logistic regression by Newton's method with the analytic Hessian.
+
+    The steps, start (zeros), stopping rule (every coefficient moves by at most ``tol``),
+    ridge (``1e-10`` on the Hessian's diagonal) and iteration limit of statsmodels'
+    ``Logit.fit(method="newton")``; the covariance is statsmodels' too: the inverse
+    information, or with ``groups`` (integer cluster codes ``0..G-1``) the cluster-robust
+    sandwich (CRV1) with the small-sample factor ``G / (G - 1) * (n - 1) / (n - k)``.
+
+    Returns
+    -------
+    tuple
+        Coefficients, their covariance and whether the iterations converged.
+
+    Raises
+    ------
+    numpy.linalg.LinAlgError
+        A singular Hessian (e.g. perfect separation).
+    """
+    n, k = X.shape
+    y = np.asarray(y, dtype=float)
+    old = np.full(k, np.inf)
+    beta = np.zeros(k)
+    iterations = 0
+    while iterations < max_iter and np.any(np.abs(beta - old) > tol):
+        score, info = _logit_pass(X, y, beta)
+        hessian = -info
+        hessian[np.diag_indices(k)] += 1e-10
+        old = beta
+        beta = old - np.linalg.solve(hessian, score)
+        iterations += 1
+    converged = iterations < max_iter
+    _, info = _logit_pass(X, y, beta)
+    bread = np.linalg.inv(-info)
+    if groups is None:
+        return beta, -bread, converged
+    n_groups = int(groups.max()) + 1
+    with np.errstate(over="ignore"):
+        resid = y - 1 / (1 + np.exp(-(X @ beta)))
+    sums = np.empty((n_groups, k))
+    for j in range(k):  # per-customer sums of the observations' scores
+        sums[:, j] = np.bincount(groups, weights=X[:, j] * resid, minlength=n_groups)
+    cov = bread @ (sums.T @ sums) @ bread.T
+    cov *= n_groups / (n_groups - 1.0) * ((n - 1.0) / float(n - k))
+    return beta, cov, converged
+
+
 class ChurnDrivers:
     """Logistic regression of churn on standardized indicators, robust to separation.
 
@@ -1736,7 +1804,8 @@ class ChurnDrivers:
     imputed_ : dict
         Indicator -> number of missing values replaced by the median.
     method_ : str
-        ``"mle"`` (statsmodels Logit, clustered standard errors) or ``"firth"``.
+        ``"mle"`` (maximum likelihood as statsmodels' Logit fits it, standard errors
+        clustered by customer) or ``"firth"``.
     params_, standard_errors_ : pandas.Series
         Coefficients per standard deviation (``const`` first) and their standard errors.
     n_obs_, n_events_, n_clusters_ : int
@@ -1765,6 +1834,10 @@ class ChurnDrivers:
                 f"dropped={len(self.dropped_)})")
 
     def _design(self, frame: pd.DataFrame) -> pd.DataFrame:
+        return pd.DataFrame(self._columns(frame), index=frame.index)
+
+    def _columns(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+        """The indicators as float arrays (``log1p`` applied, missing values NaN)."""
         missing = [c for c in self.indicators if c not in frame]
         if missing:
             raise ReasonsError(f"ChurnDrivers: the design frame lacks {missing}.")
@@ -1778,14 +1851,11 @@ class ChurnDrivers:
             if col in self.log1p:
                 x = np.log1p(np.where(x < 0, 0.0, x))  # log(1 + max(x, 0)), missing kept
             cols[col] = x
-        return pd.DataFrame(cols, index=frame.index)
+        return cols
 
     def fit(self, frame: pd.DataFrame, *, y: str = "churned", groups: str | None = "customer_id"
             ) -> ChurnDrivers:
         """Fit on ``frame`` (one row per customer-month) with outcome column ``y`` (bool/0-1)."""
-        # the Logit model's module alone: statsmodels.api imports far more
-        from statsmodels.discrete.discrete_model import Logit
-
         if y not in frame:
             raise ReasonsError(f"ChurnDrivers.fit: no outcome column {y!r}.")
         target = frame[y].astype(float).to_numpy()
@@ -1794,23 +1864,21 @@ class ChurnDrivers:
             raise ReasonsError(
                 f"ChurnDrivers.fit: {n_events} churn events in {len(target)} customer-months; "
                 "the regression needs both churned and retained customers (run more months).")
-        X = self._design(frame)
         dropped, imputed = [], {}
         columns: dict[str, np.ndarray] = {}
-        for col in X.columns:
-            values = X[col]
-            missing = np.isnan(values.to_numpy())
+        for col, values in self._columns(frame).items():
+            missing = np.isnan(values)
             if missing.all():
                 dropped.append((col, "all missing"))
                 continue
             n_na = int(missing.sum())
             if n_na:
                 imputed[col] = n_na
-                values = values.fillna(values.median())
-            if values.std(ddof=0) == 0:
+                values = np.where(missing, np.median(values[~missing]), values)
+            if values.std() == 0:
                 dropped.append((col, "constant"))
                 continue
-            columns[col] = values.to_numpy()
+            columns[col] = values
         names = list(columns)
         # one correlation matrix; an indicator is left out when too close to a kept one
         corr = (np.abs(np.corrcoef(np.vstack([columns[c] for c in names])))
@@ -1824,10 +1892,9 @@ class ChurnDrivers:
                                          f"{kept[int(np.argmax(near))]}"))
                     continue
             kept.append(col)
-        X = pd.DataFrame({c: columns[c] for c in kept}, index=frame.index)
-        self.means_ = X.mean()
-        self.scales_ = X.std(ddof=0)
-        n = len(X)
+        self.means_ = pd.Series([columns[c].mean() for c in kept], index=kept, dtype=float)
+        self.scales_ = pd.Series([columns[c].std() for c in kept], index=kept, dtype=float)
+        n = len(target)
         # the design as statsmodels reads a DataFrame: column-major, the constant first
         design = np.empty((len(kept) + 1, n)).T
         design[:, 0] = 1.0
@@ -1849,32 +1916,28 @@ class ChurnDrivers:
             design = np.asfortranarray(np.delete(design, j + 1, axis=1))
         names = pd.Index(["const", *used])
         method = "mle"
+        codes = None
+        if groups is not None and groups in frame:
+            ids = frame[groups]
+            codes = pd.factorize(ids if pd.api.types.is_string_dtype(ids.dtype)
+                                 and not isinstance(ids.dtype, pd.CategoricalDtype)
+                                 else ids.astype(str))[0]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
-                # full column rank is checked above: statsmodels' own check is skipped
-                model = Logit(target, design, check_rank=False)
-                if groups is not None and groups in frame:
-                    ids = frame[groups]
-                    codes = pd.factorize(ids if pd.api.types.is_string_dtype(ids.dtype)
-                                         and not isinstance(ids.dtype, pd.CategoricalDtype)
-                                         else ids.astype(str))[0]
-                    result = model.fit(disp=0, maxiter=200, cov_type="cluster",
-                                       cov_kwds={"groups": codes})
-                    self.n_clusters_ = int(codes.max() + 1)
-                else:
-                    result = model.fit(disp=0, maxiter=200)
-                    self.n_clusters_ = len(target)
-                ok = (result.mle_retvals.get("converged", False)
-                      and np.all(np.isfinite(result.bse))
-                      and np.max(np.abs(result.params[1:])) <= self.max_abs_coef
-                      if used else result.mle_retvals.get("converged", False))
+                beta, cov, converged = _logit_mle(design, target, codes, max_iter=200)
+                bse = np.sqrt(np.diag(cov))
+                ok = (converged and np.all(np.isfinite(bse))
+                      and np.max(np.abs(beta[1:])) <= self.max_abs_coef
+                      if used else converged)
             except (np.linalg.LinAlgError, ValueError):
                 ok = False
         if ok:
-            params = pd.Series(np.asarray(result.params), index=names)
-            se = pd.Series(np.asarray(result.bse), index=names)
-            pvalues = pd.Series(np.asarray(result.pvalues), index=names)
+            params = pd.Series(beta, index=names)
+            se = pd.Series(bse, index=names)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                pvalues = pd.Series(stats.norm.sf(np.abs(beta / bse)) * 2, index=names)
+            self.n_clusters_ = int(codes.max() + 1) if codes is not None else len(target)
         else:
             method = "firth"
             beta, cov, converged = _firth_logit(design, target)
