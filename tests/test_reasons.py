@@ -504,6 +504,13 @@ def test_reason_trend_uses_the_newly_churned_of_each_month():
         ["2024-05", "price", 1, 1], ["2024-06", "speed", 1, 1]]
     types = R.reason_trend(history, tr, p, by_type=True)
     assert types["churn_type"].tolist() == ["passive", "passive"]
+    # both trends from one matching of the customers: the same tables
+    current = pd.DataFrame({"month": ["2024-06"], "customer_id": ["c"], "reason_code": ["speed"],
+                            "churn_type": ["passive"]})
+    both = R.reason_trends(history, tr, p, current=current)
+    pd.testing.assert_frame_equal(both[0], R.reason_trend(history, tr, p, current=current,
+                                                          by_type=True))
+    pd.testing.assert_frame_equal(both[1], R.reason_trend(history, tr, p, current=current))
 
 
 # --------------------------------------------------------------------------- drivers

@@ -1105,7 +1105,8 @@ def assign_reasons(
     out["reason_code"] = out["reason_code"].astype("string").fillna(UNKNOWN)
     out["source"] = out["source"].astype("string").fillna("none")
     out["evidence_count"] = out["evidence_count"].fillna(0).astype("int64")
-    out["churn_type"] = out["reason_code"].map(params.churn_type).astype("string")
+    types = {code: params.churn_type(code) for code in out["reason_code"].unique()}
+    out["churn_type"] = out["reason_code"].map(types).astype("string")
     return out[list(REASON_COLUMNS)]
 
 
@@ -1297,6 +1298,27 @@ def reason_trend(history: pd.DataFrame | None, transitions: pd.DataFrame,
         ``month, reason_code (or churn_type), n, total, share, low, high``: shares among the
         newly churned of each month with a known reason.
     """
+    data = _trend_data(history, transitions, current)
+    return _trend_counts(data, "churn_type" if by_type else "reason_code")
+
+
+def reason_trends(history: pd.DataFrame | None, transitions: pd.DataFrame,
+                  params: ReasonsParams, *, current: pd.DataFrame | None = None
+                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`reason_trend` by churn type and by reason code, matching the customers once.
+
+    Returns
+    -------
+    tuple of pandas.DataFrame
+        ``(reason_trend(..., by_type=True), reason_trend(...))``.
+    """
+    data = _trend_data(history, transitions, current)
+    return _trend_counts(data, "churn_type"), _trend_counts(data, "reason_code")
+
+
+def _trend_data(history: pd.DataFrame | None, transitions: pd.DataFrame,
+                current: pd.DataFrame | None) -> pd.DataFrame:
+    """The newly churned of each month with their reason (known reasons only)."""
     cols = ["month", "customer_id", "reason_code", "churn_type"]
     new = transitions.loc[transitions["churned"], ["month", "customer_id"]].copy()
     new["month"] = new["month"].astype(str)
@@ -1316,8 +1338,11 @@ def reason_trend(history: pd.DataFrame | None, transitions: pd.DataFrame,
         for col in ("reason_code", "churn_type"):
             data[col] = data[col].astype(object).where(data[col].notna(),
                                                        fill[col].astype(object))
-    data = data[data["reason_code"].notna() & (data["reason_code"] != UNKNOWN)]
-    key = "churn_type" if by_type else "reason_code"
+    return data[data["reason_code"].notna() & (data["reason_code"] != UNKNOWN)]
+
+
+def _trend_counts(data: pd.DataFrame, key: str) -> pd.DataFrame:
+    """Counts, shares and Wilson intervals of ``key`` per month in :func:`_trend_data`."""
     if data.empty:
         return pd.DataFrame(columns=["month", key, "n", "total", "share", "low", "high"])
     counts = data.groupby(["month", key]).size().rename("n").reset_index()
