@@ -158,3 +158,20 @@ def test_profile_sentence_in_chinese_keeps_the_numbers():
     assert P.describe_profile(tests.head(0), language="zh") == "没有检验任何属性。"
     with pytest.raises(ValueError, match="zh or en"):
         P.describe_profile(tests, language="fr")
+
+
+def test_crosstab_by_counting_matches_pandas_crosstab():
+    from winback.profile import _crosstab
+
+    rng = np.random.default_rng(1)
+    n = 2000
+    values = pd.Series(rng.choice(["b", "a", "(missing)", "c"], n), dtype="string",
+                       name="region")
+    group = pd.Series(np.where(rng.random(n) < 0.3, "churned", "retained"), name="group")
+    ref = pd.crosstab(values, group).reindex(columns=["churned", "retained"], fill_value=0)
+    ref = ref[ref.sum(axis=1) > 0]
+    pd.testing.assert_frame_equal(_crosstab(values, (group == "churned").to_numpy()), ref)
+    # a level without churned customers keeps its zero; the retained column exists when empty
+    only = _crosstab(pd.Series(["x", "y", "y"], name="v"), np.array([True, False, True]))
+    assert only.to_numpy().tolist() == [[1, 0], [1, 1]]
+    assert _crosstab(pd.Series(["x"], name="v"), np.array([True])).to_numpy().tolist() == [[1, 0]]
