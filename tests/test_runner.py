@@ -261,3 +261,28 @@ def test_stage_kernel_talks_over_private_unix_sockets(tmp_path, capfd):
     runner._stop_kernel(km)
     assert not folder.exists()
     assert "without encryption" not in capfd.readouterr().err  # no TCP port, no warning
+
+
+def test_jsonschema_imported_by_the_runner_skips_the_iri_grammars(monkeypatch):
+    import sys
+
+    from winback.runner import skip_iri_grammars
+
+    monkeypatch.delitem(sys.modules, "jsonschema", raising=False)
+    monkeypatch.delitem(sys.modules, "rfc3987_syntax", raising=False)
+    skip_iri_grammars()
+    assert sys.modules["rfc3987_syntax"] is None  # imports of it fail: jsonschema skips it
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1")])
+    nbformat.validate(nb)  # the notebook schema is checked as before
+
+
+def test_iri_grammars_left_alone_once_jsonschema_is_imported(monkeypatch):
+    import sys
+
+    import jsonschema  # noqa: F401
+
+    from winback.runner import skip_iri_grammars
+
+    monkeypatch.delitem(sys.modules, "rfc3987_syntax", raising=False)
+    skip_iri_grammars()
+    assert "rfc3987_syntax" not in sys.modules

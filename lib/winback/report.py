@@ -744,6 +744,9 @@ def notebook_html(path: str | Path, *, alt: str = "chart", figures: str | Path |
     run's ``figures/`` folder) that its ``## Outputs`` section names are shown at the end
     instead, so the section keeps its charts.
     """
+    from winback.runner import skip_iri_grammars
+
+    skip_iri_grammars()
     import nbformat
 
     nb = nbformat.read(str(path), as_version=4)

@@ -86,6 +86,7 @@ __all__ = [
     "month_status",
     "read_manifest",
     "run_month",
+    "skip_iri_grammars",
     "stages",
 ]
 
@@ -269,6 +270,20 @@ def _alive(pid: object, host: object) -> bool | None:
         if stat.rsplit(")", 1)[-1].split()[0] == "Z":
             return False
     return True
+
+
+def skip_iri_grammars() -> None:
+    """Keep jsonschema (imported by papermill, nbformat and nbconvert) from building the
+    grammars of its ``iri`` format check.
+
+    When rfc3987-syntax is installed, importing jsonschema compiles some forty Lark
+    grammars for the ``iri``/``iri-reference`` string formats: about 2 s of CPU in every
+    run, before the first notebook is written. The notebook format's schema uses neither
+    format; marked missing, the module is simply not used and those formats go unchecked.
+    Nothing changes once jsonschema has been imported in the process.
+    """
+    if "jsonschema" not in sys.modules:
+        sys.modules.setdefault("rfc3987_syntax", None)
 
 
 # Every stage notebook imports these first; the next stage's kernel imports them while the
@@ -788,6 +803,7 @@ def run_month(
     store stay as they were).
     """
     root = root or find_root()
+    skip_iri_grammars()
     chosen = [s for s in stages(root) if not only or s.id in only]
     # The first stage's kernel starts (and imports) while the run reads its params, hashes
     # its inputs and copies the store; each later stage's kernel starts during the stage

@@ -121,10 +121,15 @@ class RunOutputs:
         return pd.read_parquet(path)
 
     def figure(self, name: str, fig: Any) -> Path:
-        """Save a matplotlib figure (or an Axes' figure) as ``figures/<name>.png``."""
-        fig = getattr(fig, "figure", fig)
+        """Save a matplotlib figure (or an Axes' figure) as ``figures/<name>.png``.
+
+        The PNG is :func:`winback.plots.figure_png`'s (110 dpi, tight bounding box): a
+        figure already shown inline and unchanged since is written without drawing it again.
+        """
+        from winback.plots.theme import figure_png
+
         path = self.dir / "figures" / f"{name}.png"
-        fig.savefig(path, dpi=110, bbox_inches="tight")
+        path.write_bytes(figure_png(fig))
         return path
 
     def json(self, name: str, data: Any) -> Path:

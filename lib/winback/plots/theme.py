@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import functools
+import io
+import struct
 
+import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np
 import seaborn as sns
@@ -11,8 +15,9 @@ from matplotlib import font_manager
 from matplotlib.ticker import FuncFormatter
 
 __all__ = [
-    "PALETTE", "TAKEAWAY_GID", "cjk_font", "format_money", "format_pct", "interval_errors",
-    "new_axes", "takeaway", "takeaway_of", "use_theme",
+    "PALETTE", "SAVE_DPI", "TAKEAWAY_GID", "cjk_font", "figure_png", "format_money",
+    "format_pct", "interval_errors", "new_axes", "show_saved_png", "takeaway", "takeaway_of",
+    "use_theme",
 ]
 
 # Qualitative palette (colour-blind safe, seaborn "colorblind"), first colour = the kit's accent.
@@ -58,6 +63,104 @@ def use_theme() -> None:
         "figure.dpi": 100,
         "savefig.dpi": 110,
     })
+
+
+# Resolution of the PNG charts written to a run's figures/ folder (and shown inline).
+SAVE_DPI = 110
+_RENDERED = "_winback_png"  # figure attribute: (settings, PNG bytes) of its last rendering
+
+
+def _save_settings() -> tuple:
+    """What a saved PNG depends on besides the figure itself (the ``savefig.*`` params)."""
+    return SAVE_DPI, tuple(sorted((k, repr(v)) for k, v in mpl.rcParams.items()
+                                  if k.startswith("savefig.")))
+
+
+def figure_png(fig) -> bytes:
+    """The chart as a PNG file's bytes, rendered as ``figures/`` holds it.
+
+    ``savefig(dpi=SAVE_DPI, bbox_inches="tight")``. A figure rendered before (e.g. shown
+    inline by :func:`show_saved_png`'s formatter) and unchanged since (matplotlib marks a
+    figure *stale* whenever one of its artists changes) is not drawn again: its bytes are
+    reused, identical to a new rendering.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure or matplotlib.axes.Axes
+        The chart (an Axes stands for its figure).
+
+    Returns
+    -------
+    bytes
+        The PNG file.
+    """
+    fig = getattr(fig, "figure", fig)
+    settings = _save_settings()
+    cached = getattr(fig, _RENDERED, None)
+    if cached is not None and cached[0] == settings and not fig.stale:
+        return cached[1]
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=SAVE_DPI, bbox_inches="tight")
+    data = buffer.getvalue()
+    setattr(fig, _RENDERED, (settings, data))
+    # A tight-bbox save leaves the figure marked stale although nothing changed; any later
+    # change to an artist marks it stale again, which makes the next call draw afresh.
+    fig.stale = False
+    return data
+
+
+def _png_width(data: bytes) -> int:
+    """Pixel width of a PNG (from its IHDR chunk)."""
+    return struct.unpack(">I", data[16:20])[0]
+
+
+def _inline_png(fig):
+    """IPython's ``image/png`` formatter for figures: the saved PNG, shown at screen size."""
+    data = figure_png(fig)
+    width = round(_png_width(data) * fig.dpi / SAVE_DPI)
+    return base64.b64encode(data).decode("ascii"), {"width": width}
+
+
+def show_saved_png() -> bool:
+    """In a Jupyter kernel drawing inline: show charts as the very PNG that is saved.
+
+    Matplotlib's inline backend draws each figure shown by a cell at screen resolution;
+    saving the figure (``RunOutputs.figure``) then drew it again at :data:`SAVE_DPI`. With
+    this formatter the inline chart is the saved rendering (displayed at the screen size
+    the figure had before, ``figure.dpi``), and saving the unchanged figure reuses it, so
+    each chart is drawn once. Nothing changes outside an IPython kernel, with another
+    backend, or when the inline backend was configured to other formats or options.
+
+    Returns
+    -------
+    bool
+        Whether the formatter is in place.
+    """
+    import sys
+
+    if "IPython" not in sys.modules:
+        return False
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if shell is None or not hasattr(shell, "kernel"):
+        return False
+    backend = str(mpl.rcParams._get("backend"))
+    if backend not in ("inline", "module://matplotlib_inline.backend_inline"):
+        return False
+    try:
+        import matplotlib_inline.backend_inline  # noqa: F401  (sets up inline display first)
+        from matplotlib_inline.config import InlineBackend
+    except ImportError:
+        return False
+    config = InlineBackend.instance(parent=shell)
+    if set(config.figure_formats) != {"png"} or config.print_figure_kwargs != {
+            "bbox_inches": "tight"}:
+        return False
+    from matplotlib.figure import Figure
+
+    shell.display_formatter.formatters["image/png"].for_type(Figure, _inline_png)
+    return True
 
 
 def new_axes(ax=None, figsize=None):
