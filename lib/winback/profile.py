@@ -250,15 +250,17 @@ def profile_frame(snapshot: pd.DataFrame, status: pd.DataFrame, params: ProfileP
     st = st[st["group"].notna()]
     snap = snapshot.assign(customer_id=snapshot["customer_id"].astype(str))
     data = st[["customer_id", "group"]].merge(snap, on="customer_id", how="inner")
-    out = pd.DataFrame({"customer_id": data["customer_id"].to_numpy(),
-                        "group": data["group"].astype(str).to_numpy()})
+    # text columns as the default text dtype, without a round trip through Python objects
+    out = pd.DataFrame({"customer_id": data["customer_id"].astype(str).array,
+                        "group": data["group"].astype(str).array})
     for col in params.categorical:
         if col == "age_band":
-            out[col] = _age_band(data["age"], params.age_bands).to_numpy()
+            values = _age_band(data["age"], params.age_bands)
         elif col == "spend_level":
-            out[col] = _spend_level(data[params.spend_column], params.spend_levels).to_numpy()
+            values = _spend_level(data[params.spend_column], params.spend_levels)
         else:
-            out[col] = data[col].astype("string").fillna(MISSING).to_numpy()
+            values = data[col].astype("string").fillna(MISSING)
+        out[col] = values.astype(str).array
     for col in params.numeric:
         out[col] = pd.to_numeric(data[col], errors="coerce").astype(float).to_numpy()
     return out

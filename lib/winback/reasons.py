@@ -1084,7 +1084,7 @@ def assign_reasons(
         raise ReasonsError(f"assign_reasons: duplicate customer_id, e.g. "
                            f"{ids[ids.duplicated()].head(5).tolist()}.")
     ev = evidence[evidence["source"].isin(params.source_priority)
-                  & isin(evidence["customer_id"], set(ids))]
+                  & isin(evidence["customer_id"], ids)]
     chosen = pd.DataFrame(columns=["customer_id", "reason_code", "source", "evidence_count"])
     if len(ev):
         prio = {s: i for i, s in enumerate(params.source_priority)}
@@ -1134,8 +1134,7 @@ def reason_coverage(reasons: pd.DataFrame, evidence: pd.DataFrame, *,
     """
     who = reasons[reasons["status"].isin(statuses)]
     n = len(who)
-    ids = set(who["customer_id"].astype(str))
-    ev = evidence[isin(evidence["customer_id"], ids)]
+    ev = evidence[isin(evidence["customer_id"], who["customer_id"].astype(str))]
     rows = []
     for source in SOURCES:
         rows.append({"source": source, "n_customers": n,
