@@ -406,6 +406,25 @@ def test_transition_shares_on_constructed_months():
     assert not bool(first.table()["available"].item())
 
 
+def test_transitions_counts_on_shuffled_rows_and_repeated_ids():
+    prev = pd.DataFrame({"month": "2024-05", "customer_id": ["c", "a", "b", "d"],
+                         "tier": [2, 1, 1, 4]})
+    cur = pd.DataFrame({"month": "2024-06", "customer_id": ["b", "e", "c", "a"],
+                        "tier": [2, 1, 2, 1]})
+    tr = tier_transitions(prev, cur)  # d gone from tier 4, which no current customer has
+    assert (tr.n_both, tr.n_changed, tr.n_up, tr.n_down, tr.n_new, tr.n_gone) == (3, 1, 0, 1, 1, 1)
+    assert list(tr.matrix.index) == ["1", "2", "4", "new"]
+    assert list(tr.matrix.columns) == ["1", "2", "4", "gone"]
+    assert tr.matrix.loc["1"].tolist() == [1, 1, 0, 0]
+    assert tr.matrix.loc["4"].tolist() == [0, 0, 0, 1]
+    assert tr.matrix.loc["new"].tolist() == [1, 0, 0, 0]
+    assert tr.shares.loc["4"].isna().all()
+    with pytest.raises(TieringError, match="previous.*repeated in 2 rows"):
+        tier_transitions(pd.concat([prev, prev.iloc[[0]]]), cur)
+    with pytest.raises(TieringError, match="current.*'e'"):
+        tier_transitions(prev, pd.concat([cur, cur.iloc[[1]]]))
+
+
 def test_store_round_trip_and_previous_month(tiers):
     con = duckdb.connect()
     assert previous_tiers(con, "2024-06") is None

@@ -841,32 +841,55 @@ def tier_transitions(previous: pd.DataFrame | None, current: pd.DataFrame) -> Ti
         return TierTransitions(month, prev_month, False, empty, empty)
     _require(previous, ["customer_id", "tier"], "tier_transitions (previous)")
     prev_month = str(previous["month"].iloc[0]) if "month" in previous else prev_month
-    p = previous.set_index(previous["customer_id"].astype("str"))["tier"].astype("int64")
-    c = current.set_index(current["customer_id"].astype("str"))["tier"].astype("int64")
-    both = p.index.intersection(c.index)
-    pb, cb = p.loc[both], c.loc[both]
-    tiers_all = sorted(set(p.unique()) | set(c.unique()))
-    matrix = pd.crosstab(pb, cb).reindex(index=tiers_all, columns=tiers_all, fill_value=0)
-    matrix.index.name, matrix.columns.name = "previous_tier", "tier"
+    p = previous["tier"].astype("int64").to_numpy()
+    c = current["tier"].astype("int64").to_numpy()
+    # customers as codes of one factorization (a million ids: no index set operations)
+    ids = pd.concat([previous["customer_id"].astype("str"), current["customer_id"].astype("str")],
+                    ignore_index=True)
+    codes, uniques = pd.factorize(ids)
+    pcode, ccode = codes[: len(p)], codes[len(p):]
+    for frame, code, what in ((previous, pcode, "previous"), (current, ccode, "current")):
+        dup = pd.Series(code).duplicated(keep=False).to_numpy()
+        if dup.any():
+            raise TieringError(
+                f"tier_transitions ({what}): customer_id repeated in {int(dup.sum())} rows, "
+                f"e.g. {sorted(set(frame['customer_id'].astype(str)[dup]))[:5]}; "
+                "one row per customer expected"
+            )
+    prev_tier = np.full(len(uniques), -1, dtype="int64")
+    prev_tier[pcode] = p
+    in_prev = np.zeros(len(uniques), dtype=bool)
+    in_prev[pcode] = True
+    in_cur = np.zeros(len(uniques), dtype=bool)
+    in_cur[ccode] = True
+    kept = in_prev[ccode]
+    pb, cb = prev_tier[ccode[kept]], c[kept]
+    tiers_all = sorted(set(np.unique(p)) | set(np.unique(c)))
+    counts = np.zeros((len(tiers_all), len(tiers_all)), dtype="int64")
+    if len(pb):
+        lookup = np.searchsorted(np.asarray(tiers_all, dtype="int64"), np.concatenate([pb, cb]))
+        np.add.at(counts, (lookup[: len(pb)], lookup[len(pb):]), 1)
+    matrix = pd.DataFrame(counts, index=pd.Index(tiers_all, dtype="int64", name="previous_tier"),
+                          columns=pd.Index(tiers_all, dtype="int64", name="tier"))
     shares = matrix.div(matrix.sum(axis=1).replace(0, np.nan), axis=0)
     shares.index = [str(i) for i in shares.index]
     shares.columns = [str(i) for i in shares.columns]
     shares.index.name, shares.columns.name = "previous_tier", "tier"
-    new_ids = c.index.difference(p.index)
-    gone_ids = p.index.difference(c.index)
+    new_tiers = c[~kept]
+    gone_tiers = p[~in_cur[pcode]]
     full = matrix.copy()
-    full.loc["new"] = c.loc[new_ids].value_counts().reindex(tiers_all, fill_value=0)
-    gone = p.loc[gone_ids].value_counts().reindex(tiers_all, fill_value=0)
+    full.loc["new"] = pd.Series(new_tiers).value_counts().reindex(tiers_all, fill_value=0)
+    gone = pd.Series(gone_tiers).value_counts().reindex(tiers_all, fill_value=0)
     full["gone"] = list(gone.to_numpy()) + [0]
     full = full.astype("int64")
     full.index = [str(i) for i in full.index]
     full.columns = [str(i) for i in full.columns]
     full.index.name, full.columns.name = "previous_tier", "tier"
-    diff = cb.to_numpy() - pb.to_numpy()
+    diff = cb - pb
     return TierTransitions(
         month=month, previous=prev_month, available=True, matrix=full, shares=shares,
-        n_both=int(len(both)), n_changed=int((diff != 0).sum()), n_up=int((diff < 0).sum()),
-        n_down=int((diff > 0).sum()), n_new=int(len(new_ids)), n_gone=int(len(gone_ids)),
+        n_both=int(len(pb)), n_changed=int((diff != 0).sum()), n_up=int((diff < 0).sum()),
+        n_down=int((diff > 0).sum()), n_new=int(len(new_tiers)), n_gone=int(len(gone_tiers)),
     )
 
 
