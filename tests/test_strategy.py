@@ -23,8 +23,10 @@ from winback.strategy import (
     design_offers,
     expected_value,
     fill_channels,
+    load_inputs,
     offer_value,
     plan_strategies,
+    preference_customers,
     screen_candidates,
     update_priors,
     won_back_value,
@@ -509,6 +511,52 @@ def test_category_preference_ties_in_cents_and_no_positive_category():
     assert pref.loc["F", "top_category"] is None or pd.isna(pref.loc["F", "top_category"])
     assert pd.isna(pref.loc["F", "top_category_share"])
     assert pref.loc["F", "orders"] == 2
+
+
+def test_category_preference_for_some_customers_is_their_rows_of_the_whole_table():
+    con = _store_with(
+        [
+            ("o1", "A", "2024-05-01", 50.004, "toys", False),
+            ("o2", "A", "2024-05-02", 50.001, "home", False),
+            ("o3", "B", "2021-05-01", 90.0, "home", False),
+            ("o4", "C", "2024-05-01", 40.0, "toys", False),
+            ("o5", "C", "2024-05-02", -60.0, "toys", True),
+            ("o6", "C", "2024-05-03", 90.0, None, False),
+        ]
+    )
+    full = category_preference(con, "2024-06")
+    for ids in (["C", "A"], ["B", "B", "X"], ("C",), []):
+        part = category_preference(con, "2024-06", customers=ids)
+        want = full[full["customer_id"].isin(ids)].reset_index(drop=True)
+        pd.testing.assert_frame_equal(part, want, check_exact=True)
+    assert "_winback_preference_customers" not in con.execute("SHOW TABLES").df()["name"].tolist()
+    with pytest.raises(StrategyError, match="missing ids"):
+        category_preference(con, "2024-06", customers=["A", None])
+
+
+def test_preference_customers_are_candidates_and_watchlisted():
+    screened = pd.DataFrame({"customer_id": ["a", "b", "c"], "exclusion": [None, "lost", None]})
+    assert preference_customers(screened) == ["a", "c"]
+    watch = pd.DataFrame({"customer_id": ["d", "b"], "risk": [0.9, 0.8]})
+    assert preference_customers(screened, watch) == ["a", "b", "c", "d"]
+    with pytest.raises(StrategyError, match="watchlist"):
+        preference_customers(screened, pd.DataFrame({"id": ["d"]}))
+
+
+def test_load_inputs_can_leave_preferences_for_later():
+    con = _store_with([("o1", "A", "2024-05-01", 50.0, "toys", False),
+                       ("o2", "B", "2024-05-01", 20.0, "home", False)])
+    con.execute("CREATE TABLE churn_status AS SELECT '2024-06' AS month, * FROM (VALUES "
+                "('A', 'churned', 0.9), ('B', 'active', 0.1)) t(customer_id, status, score)")
+    con.execute("CREATE TABLE tiers AS SELECT '2024-06' AS month, * FROM (VALUES "
+                "('A', 1), ('B', 2)) t(customer_id, tier)")
+    con.execute("CREATE TABLE reasons AS SELECT '2024-06' AS month, 'A' AS customer_id")
+    con.execute("CREATE TABLE customers AS SELECT * FROM (VALUES ('A'), ('B')) t(customer_id)")
+    eager = load_inputs(con, "2024-06")
+    lazy = load_inputs(con, "2024-06", preferences=False)
+    assert lazy.preferences is None and "not read" in repr(lazy)
+    pd.testing.assert_frame_equal(lazy.status, eager.status)
+    assert eager.preferences["customer_id"].tolist() == ["A", "B"]
 
 
 def test_category_preference_without_transactions_table():
