@@ -95,3 +95,34 @@ def test_logit_mle_stops_like_statsmodels_and_reports_no_convergence():
     s2, i2 = R._logit_pass(X, y, beta, chunk=1000)
     np.testing.assert_allclose(i1, i2, rtol=1e-12)
     np.testing.assert_allclose(s1, s2, atol=1e-10)
+
+
+def normals(n=1500, seed=2):
+    rng = np.random.default_rng(seed)
+    a, b, d = rng.normal(size=(3, n))
+    y = rng.random(n) < 1 / (1 + np.exp(-(-1 + 0.5 * a - 0.3 * b)))
+    return pd.DataFrame({"customer_id": [f"c{i // 2}" for i in range(n)], "a": a, "b": b,
+                         "d": d, "churned": y}), rng
+
+
+def test_exact_linear_dependence_is_still_found_by_the_design_rank():
+    frame, _ = normals()
+    frame["c"] = frame["a"] + frame["b"]  # exactly dependent on two others
+    model = R.ChurnDrivers(["a", "b", "c", "d"], max_vif=1e30).fit(frame)
+    # the rank check drops the last indicator until the design has full column rank
+    assert model.dropped_.to_dict("records") == [
+        {"indicator": "d", "reason": "linearly dependent on the others"},
+        {"indicator": "c", "reason": "linearly dependent on the others"}]
+    assert model.used_ == ["a", "b"]
+
+
+def test_vif_uses_the_correlations_of_the_standardized_design():
+    frame, rng = normals()
+    frame["near"] = frame["a"] + frame["b"] + rng.normal(0, 0.2, len(frame))
+    model = R.ChurnDrivers(["a", "b", "near", "d"], max_vif=10).fit(frame)
+    X = np.column_stack([frame[c].to_numpy(float) for c in ("a", "b", "near", "d")])
+    vif = np.diag(np.linalg.inv(np.corrcoef(((X - X.mean(0)) / X.std(0)).T)))
+    assert vif.max() > 10
+    assert model.dropped_["indicator"].tolist() == [["a", "b", "near", "d"][vif.argmax()]]
+    assert model.dropped_["reason"].iloc[0] == f"VIF {vif.max():.1f} > 10"
+    assert model.method_ == "mle" and len(model.used_) == 3

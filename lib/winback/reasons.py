@@ -1905,8 +1905,9 @@ class ChurnDrivers:
             columns[col] = values
         names = list(columns)
         # one correlation matrix; an indicator is left out when too close to a kept one
-        corr = (np.abs(np.corrcoef(np.vstack([columns[c] for c in names])))
-                if len(names) > 1 else np.ones((len(names), len(names))))
+        signed = (np.corrcoef(np.vstack([columns[c] for c in names]))
+                  if len(names) > 1 else np.ones((len(names), len(names))))
+        corr = np.abs(signed)
         kept: list[str] = []
         for j, col in enumerate(names):
             if kept:
@@ -1925,12 +1926,27 @@ class ChurnDrivers:
         for j, col in enumerate(kept):
             design[:, j + 1] = (columns[col] - self.means_[col]) / self.scales_[col]
         used = list(kept)
-        while used and np.linalg.matrix_rank(design[:, 1:]) < len(used):
+
+        def corr_of(cols: list[str]) -> np.ndarray:
+            # standardizing leaves correlations unchanged: the kept columns' submatrix
+            at = [names.index(c) for c in cols]
+            return signed[np.ix_(at, at)]
+
+        # the design has full column rank for certain when the indicators' correlation
+        # matrix is well conditioned (its eigenvalues are the squared singular values of the
+        # standardized design over n, far above matrix_rank's tolerance); otherwise the
+        # singular values of the design itself decide
+        sub = corr_of(used)
+        certain = bool(np.isfinite(sub).all())
+        if certain and len(used) > 1:
+            eig = np.linalg.eigvalsh(sub)
+            certain = bool(eig.min() > 1e-8 * eig.max())
+        while used and not certain and np.linalg.matrix_rank(design[:, 1:]) < len(used):
             dropped.append((used[-1], "linearly dependent on the others"))
             used.pop()
             design = design[:, :len(used) + 1]
         while len(used) > 1:
-            vif = pd.Series(np.diag(np.linalg.inv(np.corrcoef(design[:, 1:].T))), index=used)
+            vif = pd.Series(np.diag(np.linalg.inv(corr_of(used))), index=used)
             if vif.max() <= self.max_vif:
                 break
             col = vif.idxmax()
