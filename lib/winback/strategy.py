@@ -1216,7 +1216,7 @@ def design_offers(
         raise StrategyError(
             f"unknown offer package(s) {unknown}; defined: {', '.join(offers.packages)}"
         )
-    if preferences["customer_id"].duplicated().any():
+    if not preferences["customer_id"].is_unique:
         raise StrategyError("category preferences have duplicate customer_id rows")
     pref_cols = [
         c

@@ -569,7 +569,7 @@ def write_tiers(con, tiers: pd.DataFrame) -> int:
     months = sorted(pd.unique(tiers["month"].astype("str")))
     if len(months) != 1:
         raise TieringError(f"write_tiers stores one month at a time; got months {months}")
-    if tiers["customer_id"].duplicated().any():
+    if not tiers["customer_id"].is_unique:
         raise TieringError("write_tiers: duplicate customer_id values")
     replace_month(con, "tiers", months[0], tiers.loc[:, list(TIERS_COLUMNS)].copy())
     return len(tiers)

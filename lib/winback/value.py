@@ -132,7 +132,7 @@ def _require(frame: pd.DataFrame, columns, what: str) -> None:
             f"{what}: the snapshot lacks column(s) {missing}. Pass the month's snapshot from "
             "winback.snapshot.read_snapshot (it carries every column the value models read)."
         )
-    if "customer_id" in frame.columns and frame["customer_id"].duplicated().any():
+    if "customer_id" in frame.columns and not frame["customer_id"].is_unique:
         dup = frame.loc[frame["customer_id"].duplicated(), "customer_id"].head(5).tolist()
         raise ValueInputError(
             f"{what}: the snapshot holds duplicate customer_id values (e.g. {dup}); pass one "
