@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import duckdb
 import pandas as pd
 import pytest
 
 from tests.test_validation_cache import AS_OF, RULES, TX, client, params
 from winback.contract import PreparedSource, validate_all
-from winback.ingest import BLOCKS_TABLE, Loaded, source_blocks, store_sources
+from winback.ingest import BLOCKS_TABLE, Loaded, set_apart_pii, source_blocks, store_sources
+from winback.privacy import CONTACTS_TABLE
 from winback.sources import read_sources
 from winback.validation_cache import prepare_sources
 
@@ -133,3 +136,48 @@ def test_a_table_stored_without_blocks_is_replaced(setup, tmp_path):
     con.execute("DELETE FROM transactions WHERE order_id = 'O1'")  # blocks no longer match
     store_sources(con, loaded(base, cache, "2024-05-31"))
     assert_tables(con, full_store(tmp_path, base, "2024-05-31"))
+
+
+def test_contacts_are_kept_while_the_customers_are_and_rewritten_when_they_change(
+        setup, tmp_path, replaced):
+    base, cache, con = setup
+
+    def load_pii(columns=("name",)) -> Loaded:
+        plain = loaded(base, cache, "2024-05-31")
+        return replace(set_apart_pii(plain, list(columns)), blocks=plain.blocks)
+
+    def contacts() -> pd.DataFrame:
+        return con.execute(f"SELECT * FROM {CONTACTS_TABLE}").df()
+
+    first = load_pii()
+    assert list(first.contacts.columns) == ["customer_id", "name"]
+    store_sources(con, first)
+    assert CONTACTS_TABLE in replaced
+    expected = contacts()
+    replaced.clear()
+    store_sources(con, load_pii())  # same customers: the contacts are kept
+    assert CONTACTS_TABLE not in replaced
+    pd.testing.assert_frame_equal(contacts(), expected)
+
+    cust = base / "customers.csv"  # a new customer: contacts rewritten, same as a fresh store
+    cust.write_text(cust.read_text(encoding="utf-8") + "C9,2024-01-01,50,否,Dee\n",
+                    encoding="utf-8")
+    replaced.clear()
+    new = load_pii()
+    store_sources(con, new)
+    assert CONTACTS_TABLE in replaced
+    fresh = duckdb.connect(str(tmp_path / "fresh.duckdb"))
+    store_sources(fresh, new)
+    pd.testing.assert_frame_equal(
+        contacts(), fresh.execute(f"SELECT * FROM {CONTACTS_TABLE}").df())
+    assert "Dee" in set(contacts()["name"])
+
+    con.execute(f"DELETE FROM {CONTACTS_TABLE} WHERE customer_id = 'C9'")  # changed by hand
+    replaced.clear()
+    store_sources(con, load_pii())
+    assert CONTACTS_TABLE in replaced and "Dee" in set(contacts()["name"])
+
+    replaced.clear()
+    store_sources(con, load_pii(()))  # other PII columns: both tables replaced
+    assert {"customers", CONTACTS_TABLE} <= set(replaced)
+    assert list(contacts().columns) == ["customer_id"]

@@ -167,14 +167,22 @@ def store_sources(con, loaded: Loaded) -> None:
     ``source_blocks`` table says) keeps them: only the rows of the files after them are
     added. Any other difference (a file changed or removed, rows that are now held out or
     back in, other columns) replaces the table as a whole. The table is the same either way.
+
+    The contacts table is derived from the clean customers alone: when the stored
+    customers table is kept as it is (same file, checks and clean rows) and the stored
+    contacts have the same columns and row count, they are the same rows and are kept.
+    Every table is written in one transaction, so the tables always come from one load.
     """
-    for name, result in loaded.by_source.items():
-        _store_source(con, name, result.clean, loaded.blocks.get(name))
-    replace_table(con, "quarantine", loaded.quarantine)
-    replace_table(con, CONTACTS_TABLE, loaded.contacts)
+    with transaction(con):
+        kept = {name: _store_source(con, name, result.clean, loaded.blocks.get(name))
+                for name, result in loaded.by_source.items()}
+        replace_table(con, "quarantine", loaded.quarantine)
+        if not (kept.get("customers") and _same_shape(con, CONTACTS_TABLE, loaded.contacts)):
+            replace_table(con, CONTACTS_TABLE, loaded.contacts)
 
 
-def _store_source(con, name: str, frame: pd.DataFrame, blocks: pd.DataFrame | None) -> None:
+def _store_source(con, name: str, frame: pd.DataFrame, blocks: pd.DataFrame | None) -> bool:
+    """Store one source's clean rows; True when the stored table was kept as it was."""
     start = _stored_prefix(con, name, frame, blocks) if blocks is not None else None
     with transaction(con):
         if start is None:
@@ -185,6 +193,27 @@ def _store_source(con, name: str, frame: pd.DataFrame, blocks: pd.DataFrame | No
             con.execute(f"DELETE FROM {BLOCKS_TABLE} WHERE source = ?", [name])
         if blocks is not None:
             append_rows(con, BLOCKS_TABLE, blocks.assign(source=name)[["source", *blocks.columns]])
+    return start is not None and start == len(frame)
+
+
+def _same_shape(con, name: str, frame: pd.DataFrame) -> bool:
+    """Whether table ``name`` exists with ``frame``'s column names and types and row count."""
+    if not has_table(con, name):
+        return False
+    if con.execute(f'SELECT count(*) FROM "{name}"').fetchall()[0][0] != len(frame):
+        return False
+    return _columns_match(con, name, frame)
+
+
+def _columns_match(con, name: str, frame: pd.DataFrame) -> bool:
+    """Whether table ``name`` has ``frame``'s column names and types, in order."""
+    stored = con.execute(f'DESCRIBE "{name}"').fetchall()
+    con.register("_probe", as_arrow(frame.head(1)))
+    try:
+        incoming = con.execute("DESCRIBE SELECT * FROM _probe").fetchall()
+    finally:
+        con.unregister("_probe")
+    return [r[:2] for r in stored] == [r[:2] for r in incoming]
 
 
 def _stored_prefix(con, name: str, frame: pd.DataFrame, blocks: pd.DataFrame) -> int | None:
@@ -202,17 +231,9 @@ def _stored_prefix(con, name: str, frame: pd.DataFrame, blocks: pd.DataFrame) ->
     if [tuple(r) for r in old] != [(str(f), str(k), int(n), str(d)) for f, k, n, d in new]:
         return None
     start = int(sum(r[2] for r in old))
-    if con.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0] != start:
+    if con.execute(f'SELECT count(*) FROM "{name}"').fetchall()[0][0] != start:
         return None
-    stored = con.execute(f'DESCRIBE "{name}"').fetchall()
-    con.register("_probe", as_arrow(frame.head(1)))
-    try:
-        incoming = con.execute("DESCRIBE SELECT * FROM _probe").fetchall()
-    finally:
-        con.unregister("_probe")
-    if [r[:2] for r in stored] != [r[:2] for r in incoming]:
-        return None
-    return start
+    return start if _columns_match(con, name, frame) else None
 
 
 def quarantine_counts(quarantine: pd.DataFrame) -> pd.DataFrame:
