@@ -24,6 +24,7 @@ from winback.tiers import (
     previous_tiers,
     quadrant_summary,
     quintile_score,
+    read_status,
     read_tiers,
     rfm_scores,
     rfm_segment,
@@ -423,6 +424,20 @@ def test_transitions_counts_on_shuffled_rows_and_repeated_ids():
         tier_transitions(pd.concat([prev, prev.iloc[[0]]]), cur)
     with pytest.raises(TieringError, match="current.*'e'"):
         tier_transitions(prev, pd.concat([cur, cur.iloc[[1]]]))
+
+
+def test_read_status_keeps_only_what_build_tiers_reads():
+    con = duckdb.connect()
+    with pytest.raises(KeyError, match="churn_status"):
+        read_status(con, "2024-06")
+    con.execute("CREATE TABLE churn_status AS SELECT * FROM (VALUES "
+                "('2024-06', 'a', 0.2, 'active', 3.0), ('2024-05', 'b', 0.9, 'churned', 1.0)) "
+                "t(month, customer_id, score, status, frequency)")
+    got = read_status(con, "2024-06")
+    assert list(got.columns) == ["customer_id", "score", "status"]
+    assert got["customer_id"].tolist() == ["a"] and got["score"].tolist() == [0.2]
+    with pytest.raises(KeyError, match="no rows for 2024-07"):
+        read_status(con, "2024-07")
 
 
 def test_store_round_trip_and_previous_month(tiers):

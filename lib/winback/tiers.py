@@ -83,6 +83,7 @@ __all__ = [
     "previous_tiers",
     "quadrant_summary",
     "quintile_score",
+    "read_status",
     "read_tiers",
     "rfm_scores",
     "rfm_segment",
@@ -573,6 +574,26 @@ def write_tiers(con, tiers: pd.DataFrame) -> int:
         raise TieringError("write_tiers: duplicate customer_id values")
     replace_month(con, "tiers", months[0], tiers.loc[:, list(TIERS_COLUMNS)].copy())
     return len(tiers)
+
+
+STATUS_COLUMNS: tuple[str, ...] = ("customer_id", "churn_score", "score", "status")
+
+
+def read_status(con, month: str) -> pd.DataFrame:
+    """Stage 1's ``churn_status`` rows of ``month``, only the columns :func:`build_tiers` reads.
+
+    ``customer_id``, the churn score (``churn_score`` or ``score``) and ``status``, those the
+    table has (KeyError when the table or the month's rows are missing).
+    """
+    cols = {
+        r[0]
+        for r in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'churn_status' "
+            "AND table_schema = current_schema()"
+        ).fetchall()
+    }
+    wanted = [c for c in STATUS_COLUMNS if c in cols]
+    return read_month(con, "churn_status", month, columns=wanted or None)
 
 
 def read_tiers(con, month: str) -> pd.DataFrame:
