@@ -1920,7 +1920,7 @@ class ChurnDrivers:
         self.means_ = pd.Series([columns[c].mean() for c in kept], index=kept, dtype=float)
         self.scales_ = pd.Series([columns[c].std() for c in kept], index=kept, dtype=float)
         n = len(target)
-        # the design as statsmodels reads a DataFrame: column-major, the constant first
+        # the design column-major (each indicator contiguous), the constant first
         design = np.empty((len(kept) + 1, n)).T
         design[:, 0] = 1.0
         for j, col in enumerate(kept):
