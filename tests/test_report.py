@@ -568,3 +568,22 @@ def test_charts_from_figures_when_the_kernel_showed_none(run_dir):
     shown.cells.append(nb.cells[-1])
     nbformat.write(shown, path)
     assert notebook_html(path, figures=run_dir / "figures").count("<img") == 1
+
+
+def test_subset_font_is_kept_for_the_next_page_with_the_same_characters(tmp_path, monkeypatch):
+    from fontTools import subset
+
+    from winback.report import _font_face
+
+    page = "<p>流失客户 挽回</p>"
+    fresh = _font_face(page)
+    assert fresh and _font_face(page, tmp_path) == fresh
+    assert len(list(tmp_path.glob("*.otf"))) == 1
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("subset again")
+
+    monkeypatch.setattr(subset, "Subsetter", refuse)
+    assert _font_face(page, tmp_path) == fresh  # read back, not made again
+    with pytest.raises(AssertionError, match="subset again"):
+        _font_face("<p>新的字</p>", tmp_path)  # other characters: another subset

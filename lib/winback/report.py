@@ -47,11 +47,13 @@ import base64
 import contextlib
 import copy
 import functools
+import hashlib
 import html
 import importlib.metadata
 import io
 import json
 import math
+import os
 import re
 import sys
 import time
@@ -869,40 +871,70 @@ footer { border-top:1px solid var(--line); color:var(--muted); font-size:12.5px;
 _CJK = re.compile(r"[\u2e80-\u9fff\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef]")
 
 
-def _font_face(page: str) -> str:
+FONT_CACHE = ".fonts"  # in runs/<engagement>/: subset fonts kept for the next pages
+
+
+def _subset_font(chars: str, cache_dir: Path | None = None) -> bytes:
+    """Noto Sans SC subset to ``chars`` (an OpenType file's bytes).
+
+    With ``cache_dir``, a subset made before for the same characters, font file and
+    fontTools version is read from there (subsetting the whole CJK font costs about half a
+    second per page), and a new one is kept there.
+    """
+    import pylopdf_fonts_zh_cn
+    from fontTools import subset, version
+
+    path = Path(pylopdf_fonts_zh_cn.sans_path())
+    cached = None
+    if cache_dir is not None:
+        stat = path.stat()
+        key = "\0".join([str(path), str(stat.st_size), str(stat.st_mtime_ns), version, chars])
+        cached = Path(cache_dir) / f"{hashlib.sha256(key.encode()).hexdigest()}.otf"
+        with contextlib.suppress(OSError):
+            return cached.read_bytes()
+    options = subset.Options()
+    options.layout_features = ["*"]
+    options.name_IDs = ["*"]
+    font = subset.load_font(str(path), options)
+    subsetter = subset.Subsetter(options)
+    subsetter.populate(text=chars)
+    subsetter.subset(font)
+    buf = io.BytesIO()
+    font.save(buf)
+    data = buf.getvalue()
+    if cached is not None:
+        with contextlib.suppress(OSError):  # a cache that cannot be written is only slower
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cached.with_name(f".{cached.name}.{os.getpid()}.tmp")
+            tmp.write_bytes(data)
+            tmp.replace(cached)
+    return data
+
+
+def _font_face(page: str, cache_dir: Path | None = None) -> str:
     """``@font-face`` embedding the kit's Noto Sans SC, subset to the page's CJK glyphs.
 
     Empty when the page has no CJK text or the font (or fontTools) is not installed: the
-    browser's own fonts are used then.
+    browser's own fonts are used then. ``cache_dir``: see :func:`_subset_font`.
     """
     text = re.sub(r"data:[^\"')\s]+", "", page)
     chars = "".join(sorted(set(_CJK.findall(text))))
     if not chars:
         return ""
     try:
-        import pylopdf_fonts_zh_cn
-        from fontTools import subset
-
-        options = subset.Options()
-        options.layout_features = ["*"]
-        options.name_IDs = ["*"]
-        font = subset.load_font(str(pylopdf_fonts_zh_cn.sans_path()), options)
-        subsetter = subset.Subsetter(options)
-        subsetter.populate(text=chars)
-        subsetter.subset(font)
-        buf = io.BytesIO()
-        font.save(buf)
+        font = _subset_font(chars, cache_dir)
     except (ImportError, OSError, RuntimeError):
         return ""
-    data = base64.b64encode(buf.getvalue()).decode("ascii")
+    data = base64.b64encode(font).decode("ascii")
     return ("@font-face { font-family: winback-cjk; font-weight: 100 900; "
             f"src: url(data:font/otf;base64,{data}) format('opentype'); "
             "unicode-range: U+2E80-9FFF, U+F900-FAFF, U+FE30-FE4F, U+FF00-FFEF; }")
 
 
-def _page(*, title: str, language: str, header: str, body: str, footer: str) -> str:
+def _page(*, title: str, language: str, header: str, body: str, footer: str,
+          font_cache: Path | None = None) -> str:
     content = f"{header}\n<main>\n{body}\n</main>\n<footer>{footer}</footer>"
-    css = _font_face(content) + _CSS
+    css = _font_face(content, font_cache) + _CSS
     lang = "zh-CN" if language == "zh" else "en"
     page = (
         "<!DOCTYPE html>\n"
@@ -1030,7 +1062,8 @@ def write_report(run_dir: str | Path, params, *, root: Path | None = None) -> Pa
     footer = _esc(t["footer"].format(as_of=month_end(month).date().isoformat(), version=version,
                                      date=run_date))
     page = _page(title=f"{t['title']} · {params.engagement.client} · {month}",
-                 language=language, header=header, body=body, footer=footer)
+                 language=language, header=header, body=body, footer=footer,
+                 font_cache=run_dir.parent / FONT_CACHE)
     return _write(run_dir / REPORT_FILE, page)
 
 
@@ -1178,7 +1211,8 @@ def write_trends(engagement_runs_dir: str | Path, params) -> Path:
     as_of = month_end(trends.months[-1]).date().isoformat() if trends.months else "–"
     footer = _esc(t["trends_footer"].format(as_of=as_of, version=version, date=now))
     page = _page(title=f"{t['trends_title']} · {params.engagement.client}", language=language,
-                 header=header, body="\n".join(parts), footer=footer)
+                 header=header, body="\n".join(parts), footer=footer,
+                 font_cache=base / FONT_CACHE)
     return _write(base / TRENDS_FILE, page)
 
 
