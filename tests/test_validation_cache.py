@@ -125,7 +125,7 @@ def test_cached_loads_equal_the_plain_load(tmp_path):
 
     raws, first = load(base, cache)  # fills the cache
     assert isinstance(raws["transactions"], PreparedSource)
-    entries = list(cache.glob("*.parquet"))
+    entries = list(cache.glob("*.arrow"))
     assert len([e for e in entries if e.name.startswith("transactions-")]) == 3
     assert all(e.stat().st_mode & 0o077 == 0 for e in entries)  # owner-only: client data
     assert_same(plain, first)
@@ -140,7 +140,13 @@ def test_cached_loads_equal_the_plain_load(tmp_path):
     _, third = load(base, cache)
     assert_same(plain2, third)
     assert plain2["transactions"].counts["rows_read"] == 16
-    assert len(list(cache.glob("transactions-*.parquet"))) == 3  # the old entry is gone
+    assert len(list(cache.glob("transactions-*.arrow"))) == 3  # the old entry is gone
+
+    # an entry of the earlier Parquet format is not read, and is removed
+    (cache / "transactions-0123.parquet").write_bytes(b"PAR1")
+    _, fourth = load(base, cache)
+    assert_same(plain2, fourth)
+    assert not list(cache.glob("*.parquet"))
 
 
 def test_a_rerun_of_an_earlier_month_holds_later_rows_out(tmp_path):
@@ -178,8 +184,8 @@ def test_a_damaged_or_foreign_entry_is_not_trusted(tmp_path):
     cache = tmp_path / "cache"
     _, plain = load(base, None)
     load(base, cache)
-    entries = sorted(cache.glob("transactions-*.parquet"))
-    entries[0].write_bytes(b"not parquet")
+    entries = sorted(cache.glob("transactions-*.arrow"))
+    entries[0].write_bytes(b"not an entry")
     entries[1].write_bytes(entries[2].read_bytes())  # another file's checks under its name
     _, cached = load(base, cache)
     assert_same(plain, cached)

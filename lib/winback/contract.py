@@ -1339,7 +1339,8 @@ def finish_validation(raw: RawSource, parts: list[RowChecks], rows: RawRows, *,
                       known_customers: pd.Series | None = None,
                       campaign_months: Any = None,
                       keep_out: list[np.ndarray] | None = None,
-                      part_files: tuple[str, ...] | None = None) -> Validated:
+                      part_files: tuple[str, ...] | None = None,
+                      consume: bool = False) -> Validated:
     """The source-level phase of :func:`validate`, from the :class:`RowChecks` of its parts.
 
     ``raw`` gives the source's origin, row numbers and files and the reader's notes (its
@@ -1350,7 +1351,8 @@ def finish_validation(raw: RawSource, parts: list[RowChecks], rows: RawRows, *,
     ``unknown_customer``, ``unknown_campaign_month`` and duplicate keys. Arguments and
     result as :func:`validate`; ``keep_out``, when given, receives the positions of the
     clean rows; ``part_files`` (the file of each part, when known) spares counting the
-    files row by row.
+    files row by row; ``consume`` True lets the parts go once their typed columns are
+    joined (the list ``parts`` is emptied), so a large source is not held twice.
     """
     rules = rules or ValidationParams()
     contract = CONTRACT[raw.name]
@@ -1383,6 +1385,8 @@ def finish_validation(raw: RawSource, parts: list[RowChecks], rows: RawRows, *,
     del typed_frame
     starts = np.cumsum([0, *(p.n for p in parts)])
     sequences = [p.events for p in parts]
+    if consume:
+        parts.clear()
     if len({len(s) for s in sequences}) != 1 or any(
             a.signature() != b.signature() for s in sequences[1:]
             for a, b in zip(sequences[0], s, strict=True)):
@@ -1486,9 +1490,12 @@ def finish_validation(raw: RawSource, parts: list[RowChecks], rows: RawRows, *,
     keep = np.flatnonzero(~removed)
     if keep_out is not None:
         keep_out.append(keep)
-    clean = pd.DataFrame({c.name: typed[c.name] for c in contract.columns})
-    if removed.any():
-        clean = clean.iloc[keep]
+    if removed.any():  # column by column: each typed column goes once its rows are taken
+        clean = pd.DataFrame({c.name: typed.pop(c.name).iloc[keep].reset_index(drop=True)
+                              for c in contract.columns})
+    else:
+        clean = pd.DataFrame({c.name: typed[c.name] for c in contract.columns})
+    del typed
     clean = clean.reset_index(drop=True)
     quarantine = _quarantine_frame(chk, rows)
     rows.release()
@@ -1779,7 +1786,8 @@ def validate_all(raws: dict[str, RawSource | PreparedSource], *, as_of: pd.Times
 
     A source is a :class:`winback.sources.RawSource` (validated by :func:`validate`) or a
     :class:`PreparedSource` (finished by :func:`finish_validation`); both give the same
-    :class:`Validated`.
+    :class:`Validated`. A :class:`PreparedSource` gives up its parts' checks (``parts``
+    is emptied; ``rows.starts`` keeps where each part begins) and receives ``kept``.
 
     ``campaign_months`` (the months in the store's ``campaign_log``) is passed to the
     ``contact_outcomes`` check, see :func:`validate`.
@@ -1800,10 +1808,14 @@ def validate_all(raws: dict[str, RawSource | PreparedSource], *, as_of: pd.Times
         try:
             if isinstance(source, PreparedSource):
                 kept: list[np.ndarray] = []
-                out[name] = finish_validation(source.raw, source.parts, source.rows,
+                # the parts' typed columns are let go once joined (not held twice)
+                parts, source.parts = source.parts, []
+                out[name] = finish_validation(source.raw, parts, source.rows,
                                               as_of=as_of, rules=rules, known_customers=known,
                                               campaign_months=months, keep_out=kept,
-                                              part_files=source.part_files or None)
+                                              part_files=source.part_files or None,
+                                              consume=True)
+                del parts
                 source.kept = kept[0]
             else:
                 out[name] = validate(source, as_of=as_of, rules=rules, known_customers=known,

@@ -107,7 +107,7 @@ def source_blocks(source: PreparedSource) -> pd.DataFrame:
     the file): two loads with the same digest store the same rows for that file.
     """
     kept = np.asarray(source.kept if source.kept is not None else [], dtype=np.int64)
-    starts = np.cumsum([0, *(p.n for p in source.parts)])
+    starts = source.rows.starts
     rows, digests = [], []
     for i, key in enumerate(source.keys):
         lo, hi = np.searchsorted(kept, [starts[i], starts[i + 1]])

@@ -6,8 +6,9 @@ on a file's bytes, the source's params and the ``validation`` params, and the so
 checks (the run month's end, the other sources, duplicate keys across files), made every
 month on the whole source. The client delivers transactions as one file per month whose
 past files do not change, so the row-local result of each file is kept in the engagement's
-data folder (``cache/validated/<source>-<key>.parquet``: the typed columns and file row
-numbers, with what fired in the file's metadata) and reused while the file's SHA-256, its
+data folder (``cache/validated/<source>-<key>.arrow``: an Arrow IPC file, LZ4-compressed,
+of the typed columns and file row numbers, with what fired in its schema's metadata; read
+back several times faster than Parquet) and reused while the file's SHA-256, its
 path, the source's params, the ``validation`` params and the checks' version stay the same.
 
 The cache is invisible: a load with, without or with a partial cache gives the same
@@ -29,7 +30,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from winback.contract import (
     ROW_CHECKS_VERSION,
@@ -57,6 +57,10 @@ from winback.sources import (
 __all__ = ["cache_key", "prepare_source", "prepare_sources", "read_entry", "write_entry"]
 
 _META_KEY = b"winback.row_checks"
+ENTRY_SUFFIX = ".arrow"
+_OLD_SUFFIXES = (".parquet",)  # entries of earlier versions, removed when seen
+_IPC_WRITE = pa.ipc.IpcWriteOptions(compression="lz4")
+_IPC_READ = pa.ipc.IpcReadOptions(use_threads=False)
 _ROW = "__row"
 
 
@@ -116,7 +120,7 @@ def _prepare(name: str, spec: SourceSpec, base: Path, pattern: str, files: list[
     keys: list[str] = []
     for path in files:
         key = cache_key(name, spec, rules, path, file_sha256(path))
-        entry_path = cache_dir / f"{name}-{key}.parquet"
+        entry_path = cache_dir / f"{name}-{key}{ENTRY_SUFFIX}"
         used.add(entry_path.name)
         entry = read_entry(entry_path, key)
         if entry is None:
@@ -229,8 +233,9 @@ def write_entry(path: Path, key: str, checks: RowChecks, row_numbers: np.ndarray
             _META_KEY: json.dumps(doc, ensure_ascii=False).encode("utf-8")})
         # owner-only, like the store: the entries hold the client's data (PII included)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            pq.write_table(table, fh)
+        with os.fdopen(fd, "wb") as fh, pa.ipc.new_file(fh, table.schema,
+                                                        options=_IPC_WRITE) as writer:
+            writer.write_table(table)
         os.replace(tmp, path)
     except (OSError, pa.ArrowException, TypeError, ValueError):
         with contextlib.suppress(OSError):
@@ -243,7 +248,8 @@ def read_entry(path: Path, key: str) -> tuple[RowChecks, np.ndarray, dict[str, A
     if not Path(path).is_file():
         return None
     try:
-        table = pq.read_table(path)
+        with pa.OSFile(str(path), "rb") as fh:
+            table = pa.ipc.open_file(fh, options=_IPC_READ).read_all()
         doc = json.loads(table.schema.metadata[_META_KEY].decode("utf-8"))
         if doc["key"] != key or doc["version"] != ROW_CHECKS_VERSION:
             return None
@@ -275,7 +281,7 @@ def _prune(cache_dir: Path, name: str, used: set[str]) -> None:
     """Remove the source's entries this load did not use (files replaced or changed)."""
     if not cache_dir.is_dir():
         return
-    for p in cache_dir.glob(f"{name}-*.parquet"):
-        if p.name not in used:
+    for p in cache_dir.glob(f"{name}-*"):
+        if p.suffix in (ENTRY_SUFFIX, *_OLD_SUFFIXES) and p.name not in used:
             with contextlib.suppress(OSError):
                 p.unlink()
