@@ -320,6 +320,36 @@ def test_plan_month_reads_the_store_and_respects_released_customers(tmp_path):
     assert pd.isna(screened.loc[picked[1], "exclusion"])
 
 
+def test_plan_month_reads_only_the_preferences_it_offers_on(tmp_path):
+    from winback.campaign import read_holdout_register
+    from winback.config import load_params
+    from winback.store import replace_month
+    from winback.strategy import load_inputs, load_watchlist, reason_taxonomy
+
+    con, status, _ = _store(tmp_path)
+    params_ = load_params(None, ["run.month=2024-06"])
+    watched = status.loc[status["status"] != "churned", "customer_id"].head(8).tolist()
+    replace_month(con, "watchlist", "2024-05", pd.DataFrame({
+        "month": "2024-05", "customer_id": watched, "risk": 0.9, "rank": range(1, 9),
+        "factor_1": "recency_ratio", "model": "gbm"}))
+    plan = plan_month(con, params_, "2024-06")
+    # the plan made from every customer's preferences is the same plan
+    sp = params_.strategy
+    inputs = load_inputs(con, "2024-06", window_days=sp.offers.window_days,
+                         keep_months=sp.holdout.keep_months)
+    assert len(inputs.preferences) > len(set(plan.assignment["customer_id"]))
+    codes, types = reason_taxonomy(params_.reasons)
+    full = plan_campaign(inputs.screen(sp), inputs.preferences, sp, month="2024-06",
+                         seed=params_.engagement.seed, reasons=codes, churn_types=types,
+                         tiers=range(1, params_.tiering.n_tiers + 1),
+                         watchlist=load_watchlist(con, "2024-06",
+                                                  max_age_months=sp.preventive.max_age_months),
+                         register=read_holdout_register(con, "2024-06"))
+    assert set(plan.assignment["program"]) == {"winback", "preventive"}
+    for name in ("assignment", "budget", "candidates", "screened", "preventive"):
+        pd.testing.assert_frame_equal(getattr(plan, name), getattr(full, name))
+
+
 def test_plan_month_names_the_missing_stage(tmp_path):
     from winback.config import load_params
     from winback.strategy import StrategyError

@@ -55,10 +55,12 @@ from winback.strategy import (
     Watchlist,
     WinbackPrior,
     candidates_of,
+    category_preference,
     load_inputs,
     load_watchlist,
     plan_preventive,
     plan_strategies,
+    preference_customers,
     reason_taxonomy,
     screen_preventive,
 )
@@ -471,12 +473,16 @@ def plan_month(
     """
     sp = params.strategy
     inputs = load_inputs(con, month, window_days=sp.offers.window_days,
-                         keep_months=sp.holdout.keep_months)
+                         keep_months=sp.holdout.keep_months, preferences=False)
     watchlist = load_watchlist(con, month, max_age_months=sp.preventive.max_age_months)
+    screened = inputs.screen(sp)
+    # offers are designed for the candidates and the watchlist only: their preferences suffice
+    preferences = category_preference(con, month, window_days=sp.offers.window_days,
+                                      customers=preference_customers(screened, watchlist))
     codes, types = reason_taxonomy(params.reasons)
     return plan_campaign(
-        inputs.screen(sp),
-        inputs.preferences,
+        screened,
+        preferences,
         sp,
         month=month,
         seed=params.engagement.seed,
