@@ -552,3 +552,28 @@ def test_a_snapshot_with_columns_the_store_lacks_is_refused_on_both_writes():
     with pytest.raises(SnapshotError, match=r"lacks column\(s\) \['age'\]"):
         write_snapshot_table(con, month, table)
     assert snapshot_months(con) == ["2024-03"]
+
+
+@pytest.mark.parametrize("store", [_store, _random_store])
+def test_window_by_customer_hash_equals_window_by_customer_id(store, monkeypatch):
+    import winback.snapshot as snapshot
+
+    con = store()
+    assert snapshot._hash_key_is_unique(con)
+    by_hash = month_end_snapshot_table(con, "2024-06", params=PARAMS)
+    monkeypatch.setattr(snapshot, "_hash_key_is_unique", lambda con: False)
+    by_id = month_end_snapshot_table(con, "2024-06", params=PARAMS)
+    assert by_hash.equals(by_id)
+    assert by_hash["purchase_days"].to_pylist() != [0] * by_hash.num_rows
+
+
+def test_hash_key_check_sees_customer_ids_sharing_a_hash():
+    import winback.snapshot as snapshot
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE customers (customer_id VARCHAR)")
+    con.execute("INSERT INTO customers VALUES ('A'), ('B'), ('A')")
+    assert snapshot._hash_key_is_unique(con)
+    # a stand-in hash that maps every id to one value: the check must refuse it
+    con.execute("CREATE MACRO hash(x) AS 1")
+    assert not snapshot._hash_key_is_unique(con)

@@ -291,80 +291,90 @@ def _pday_sql(daily: str) -> str:
     """
 
 
-def _row_aggregates(tx_cols: list[str], categories: tuple[str, str]) -> str:
-    """CTEs ``rows_agg`` and ``days`` of one month end, straight from the transaction rows.
+def _hash_key_is_unique(con) -> bool:
+    """Whether no two customer ids of ``customers`` share a 64-bit ``hash`` (almost surely).
 
-    rows_agg: one hash aggregation over the transaction rows (spend, returns, windows,
-    categories). days: one window pass over purchase rows sorted by date, where a positive
-    step to the previous purchase's date starts a new purchase day and is the gap between
-    consecutive purchase days (rows of the same day, in any order, step 0 from the first).
+    Then the hash can stand for the customer in the purchase-day window: every customer
+    with transactions by the month end is in ``customers`` (else the snapshot refuses the
+    month, :func:`_orphans_error`), so no two customers' rows share a window partition.
+    """
+    same = con.execute(
+        "SELECT count(DISTINCT customer_id) = count(DISTINCT hash(customer_id)) FROM customers"
+    ).fetchall()
+    return bool(same[0][0])
+
+
+def _row_aggregates(tx_cols: list[str], categories: tuple[str, str], key: str) -> str:
+    """CTE ``agg`` of one month end, straight from the transaction rows.
+
+    One window pass sorts each customer's rows, purchases first by date (then the other
+    rows): on a purchase row a positive step to the previous row's date starts a new
+    purchase day and is the gap between consecutive purchase days (rows of the same day,
+    in any order, step 0 from the first); the other rows get no step. One hash aggregation
+    over that sorted stream then sums everything per customer (spend, returns, windows,
+    categories, purchase days and gaps): the rows of a customer arrive together, so the
+    aggregation touches one customer's totals at a time. Every window starts at midnight,
+    so rows are compared by date. A purchase's amount equals its signed amount.
+
+    ``key`` is the window's partition key: ``hash(customer_id)`` (a 64-bit integer sorts
+    much faster than text) when :func:`_hash_key_is_unique` holds, else ``customer_id``.
     """
     is_ret = _is_return(tx_cols)
     cat_class = _category_class(tx_cols, categories)
-    purchase = f"(NOT {is_ret} AND amount > 0)"
     return f"""
-    tx AS NOT MATERIALIZED (
-        SELECT customer_id, order_ts, {_MONEY} AS amount,
-               {is_ret} AS is_ret,
-               CASE WHEN {is_ret} THEN -abs({_MONEY}) ELSE {_MONEY} END AS signed,
-               {cat_class} AS cat
-        FROM transactions
-        WHERE order_ts < $end
+    steps AS (
+        SELECT customer_id, d, signed, is_ret, p, cat,
+               CASE WHEN p THEN d - lag(d) OVER w END AS step,
+               first_value(d) OVER w AS first_d
+        FROM (
+            SELECT customer_id, {key} AS key_, CAST(order_ts AS DATE) AS d, {is_ret} AS is_ret,
+                   CASE WHEN {is_ret} THEN -abs({_MONEY}) ELSE {_MONEY} END AS signed,
+                   NOT {is_ret} AND amount > 0 AS p,
+                   {cat_class} AS cat
+            FROM transactions
+            WHERE order_ts < $end
+        )
+        WINDOW w AS (PARTITION BY key_ ORDER BY p DESC, d)
     ),
-    rows_agg AS (
+    agg_rows AS (
         SELECT customer_id,
-            count(*) FILTER (WHERE NOT is_ret AND amount > 0) AS orders,
-            sum(amount) FILTER (WHERE NOT is_ret AND amount > 0) AS gross_spend,
+            count(*) FILTER (WHERE p) AS orders,
+            sum(signed) FILTER (WHERE p) AS gross_spend,
             count(*) FILTER (WHERE is_ret) AS returns,
             sum(-signed) FILTER (WHERE is_ret) AS return_amount,
             sum(signed) AS net_spend,
-            count(*) FILTER (WHERE NOT is_ret AND amount > 0 AND order_ts >= $s365) AS orders_365,
-            sum(signed) FILTER (WHERE order_ts >= $s365) AS spend_365,
-            count(*) FILTER (WHERE is_ret AND order_ts >= $s365) AS returns_365,
-            sum(-signed) FILTER (WHERE is_ret AND order_ts >= $s365) AS return_amount_365,
-            count(*) FILTER (WHERE NOT is_ret AND amount > 0 AND order_ts >= $s90) AS orders_90,
-            sum(signed) FILTER (WHERE order_ts >= $s90) AS spend_90,
-            count(*) FILTER (
-                WHERE NOT is_ret AND amount > 0 AND order_ts >= $s180 AND order_ts < $s90)
-                AS orders_prev_90,
-            sum(signed) FILTER (WHERE order_ts >= $s180 AND order_ts < $s90) AS spend_prev_90,
+            count(*) FILTER (WHERE p AND d >= $d365) AS orders_365,
+            sum(signed) FILTER (WHERE d >= $d365) AS spend_365,
+            count(*) FILTER (WHERE is_ret AND d >= $d365) AS returns_365,
+            sum(-signed) FILTER (WHERE is_ret AND d >= $d365) AS return_amount_365,
+            count(*) FILTER (WHERE p AND d >= $d90) AS orders_90,
+            sum(signed) FILTER (WHERE d >= $d90) AS spend_90,
+            count(*) FILTER (WHERE p AND d >= $d180 AND d < $d90) AS orders_prev_90,
+            sum(signed) FILTER (WHERE d >= $d180 AND d < $d90) AS spend_prev_90,
             sum(signed) FILTER (WHERE cat = 0) AS necessary_spend,
             sum(signed) FILTER (WHERE cat = 1) AS discretionary_spend,
             sum(signed) FILTER (WHERE cat = 2) AS unknown_category_spend,
-            sum(signed) FILTER (WHERE cat = 0 AND order_ts >= $s365) AS necessary_spend_365,
-            sum(signed) FILTER (WHERE cat = 1 AND order_ts >= $s365) AS discretionary_spend_365,
-            sum(signed) FILTER (WHERE cat = 2 AND order_ts >= $s365) AS unknown_category_spend_365
-        FROM tx
-        GROUP BY customer_id
-    ),
-    steps AS (
-        SELECT customer_id, d, amount,
-               d - lag(d) OVER w AS step,
-               first_value(d) OVER w AS first_d
-        FROM (SELECT customer_id, CAST(order_ts AS DATE) AS d, {_MONEY} AS amount
-              FROM transactions WHERE order_ts < $end AND {purchase})
-        WINDOW w AS (PARTITION BY customer_id ORDER BY d)
-    ),
-    days_agg AS (
-        SELECT customer_id,
-            count(*) FILTER (WHERE step IS NULL OR step > 0) AS purchase_days,
-            count(*) FILTER (WHERE (step IS NULL OR step > 0) AND d >= $d365)
+            sum(signed) FILTER (WHERE cat = 0 AND d >= $d365) AS necessary_spend_365,
+            sum(signed) FILTER (WHERE cat = 1 AND d >= $d365) AS discretionary_spend_365,
+            sum(signed) FILTER (WHERE cat = 2 AND d >= $d365) AS unknown_category_spend_365,
+            nullif(count(*) FILTER (WHERE step IS NULL AND p OR step > 0), 0) AS purchase_days,
+            count(*) FILTER (WHERE (step IS NULL AND p OR step > 0) AND d >= $d365)
                 AS purchase_days_365,
-            min(d) AS first_day,
-            max(d) AS last_day,
-            sum(amount) FILTER (WHERE d > first_d) AS repeat_gross,
+            min(d) FILTER (WHERE p) AS first_day,
+            max(d) FILTER (WHERE p) AS last_day,
+            sum(signed) FILTER (WHERE p AND d > first_d) AS repeat_gross,
             list(step) FILTER (WHERE step > 0) AS gaps,
             stddev_samp(step) FILTER (WHERE step > 0) AS gap_std
         FROM steps
         GROUP BY customer_id
     ),
-    days AS (
-        SELECT * EXCLUDE (gaps), list_median(gaps) AS gap_median FROM days_agg
+    agg AS (
+        SELECT * EXCLUDE (gaps), list_median(gaps) AS gap_median FROM agg_rows
     ),"""
 
 
 def _day_aggregates(daily: str, pday: str) -> str:
-    """CTEs ``rows_agg`` and ``days`` of one month end from the tables of :func:`_daily_sql`
+    """CTE ``agg`` of one month end from the tables of :func:`_daily_sql`
     and :func:`_pday_sql` (built once for several month ends): the same figures as
     :func:`_row_aggregates`, from customer-day rows up to the month end."""
     return f"""
@@ -405,6 +415,9 @@ def _day_aggregates(daily: str, pday: str) -> str:
         FROM {pday}
         WHERE d <= $as_of
         GROUP BY customer_id
+    ),
+    agg AS (
+        SELECT * FROM rows_agg LEFT JOIN days USING (customer_id)
     ),"""
 
 
@@ -416,6 +429,7 @@ def _snapshot_sql(
     categories: tuple[str, str],
     daily: str | None = None,
     pday: str | None = None,
+    key: str = "customer_id",
 ) -> str:
     """The snapshot query; ``daily`` / ``pday`` name tables of :func:`_daily_sql` and
     :func:`_pday_sql` already built (several month ends), else it reads the transaction
@@ -469,15 +483,15 @@ def _snapshot_sql(
         f"CAST(coalesce(e.eng_{k}_365, 0) AS INTEGER) AS eng_{k}_365"
         for k in kinds
     )
-    own = "d.purchase_days - 1 >= $min_gaps"
-    aggregates = (_row_aggregates(tx_cols, categories) if daily is None
+    own = "r.purchase_days - 1 >= $min_gaps"
+    aggregates = (_row_aggregates(tx_cols, categories, key) if daily is None
                   else _day_aggregates(daily, pday))
     return f"""
     WITH {aggregates}
     pop AS (
         SELECT coalesce(median(gap_median) FILTER (WHERE purchase_days - 1 >= $min_gaps),
                         $default_gap) AS pop_gap
-        FROM days
+        FROM agg
     ),
     {eng_cte}
     base AS (
@@ -497,25 +511,25 @@ def _snapshot_sql(
         customer_id,
         CAST(b.signup_date AS TIMESTAMP) AS signup_date,
         CAST($as_of - b.signup_date AS INTEGER) AS tenure_days,
-        CAST(d.first_day AS TIMESTAMP) AS first_purchase_date,
-        CAST(d.last_day AS TIMESTAMP) AS last_purchase_date,
-        CAST(coalesce(d.purchase_days, 0) AS INTEGER) AS purchase_days,
-        CAST(greatest(coalesce(d.purchase_days, 0) - 1, 0) AS INTEGER) AS frequency,
-        CAST(d.last_day - d.first_day AS FLOAT) AS recency,
-        CAST($as_of - d.first_day AS FLOAT) AS T,
-        CAST($as_of - d.last_day AS FLOAT) AS recency_days,
+        CAST(r.first_day AS TIMESTAMP) AS first_purchase_date,
+        CAST(r.last_day AS TIMESTAMP) AS last_purchase_date,
+        CAST(coalesce(r.purchase_days, 0) AS INTEGER) AS purchase_days,
+        CAST(greatest(coalesce(r.purchase_days, 0) - 1, 0) AS INTEGER) AS frequency,
+        CAST(r.last_day - r.first_day AS FLOAT) AS recency,
+        CAST($as_of - r.first_day AS FLOAT) AS T,
+        CAST($as_of - r.last_day AS FLOAT) AS recency_days,
         CAST(coalesce(r.orders, 0) AS INTEGER) AS orders,
         CAST(coalesce(r.gross_spend, 0) AS DOUBLE) AS gross_spend,
         CAST(coalesce(r.returns, 0) AS INTEGER) AS returns,
         CAST(coalesce(r.return_amount, 0) AS DOUBLE) AS return_amount,
         CAST(coalesce(r.net_spend, 0) AS DOUBLE) AS net_spend,
-        CAST(CASE WHEN d.purchase_days > 1 THEN
-            d.repeat_gross / (d.purchase_days - 1)
+        CAST(CASE WHEN r.purchase_days > 1 THEN
+            r.repeat_gross / (r.purchase_days - 1)
             * least(greatest(r.net_spend / r.gross_spend, 0), 1) END AS DOUBLE) AS monetary_value,
-        CAST(CASE WHEN d.purchase_days > 0 THEN r.net_spend / d.purchase_days END AS DOUBLE)
+        CAST(CASE WHEN r.purchase_days > 0 THEN r.net_spend / r.purchase_days END AS DOUBLE)
             AS avg_day_spend,
         CAST(coalesce(r.orders_365, 0) AS INTEGER) AS orders_365,
-        CAST(coalesce(d.purchase_days_365, 0) AS INTEGER) AS purchase_days_365,
+        CAST(coalesce(r.purchase_days_365, 0) AS INTEGER) AS purchase_days_365,
         CAST(coalesce(r.spend_365, 0) AS DOUBLE) AS spend_365,
         CAST(coalesce(r.returns_365, 0) AS INTEGER) AS returns_365,
         CAST(coalesce(r.return_amount_365, 0) AS DOUBLE) AS return_amount_365,
@@ -533,14 +547,14 @@ def _snapshot_sql(
         CAST(coalesce(r.unknown_category_spend, 0) AS DOUBLE) AS unknown_category_spend,
         CAST(coalesce(r.necessary_spend, 0) / nullif(coalesce(r.necessary_spend, 0)
             + coalesce(r.discretionary_spend, 0), 0) AS FLOAT) AS necessary_share,
-        CAST((d.last_day - d.first_day) / nullif(d.purchase_days - 1, 0) AS FLOAT) AS gap_mean,
-        CAST(d.gap_median AS FLOAT) AS gap_median,
-        CAST(d.gap_std AS FLOAT) AS gap_std,
-        CAST(CASE WHEN d.purchase_days > 0 THEN
-            CASE WHEN {own} THEN d.gap_median ELSE p.pop_gap END END AS FLOAT) AS typical_gap,
-        CASE WHEN d.purchase_days > 0 THEN
+        CAST((r.last_day - r.first_day) / nullif(r.purchase_days - 1, 0) AS FLOAT) AS gap_mean,
+        CAST(r.gap_median AS FLOAT) AS gap_median,
+        CAST(r.gap_std AS FLOAT) AS gap_std,
+        CAST(CASE WHEN r.purchase_days > 0 THEN
+            CASE WHEN {own} THEN r.gap_median ELSE p.pop_gap END END AS FLOAT) AS typical_gap,
+        CASE WHEN r.purchase_days > 0 THEN
             CASE WHEN {own} THEN 'own' ELSE 'population' END END AS gap_source,
-        CAST(($as_of - d.last_day) / CASE WHEN {own} THEN d.gap_median ELSE p.pop_gap END
+        CAST(($as_of - r.last_day) / CASE WHEN {own} THEN r.gap_median ELSE p.pop_gap END
             AS FLOAT) AS recency_ratio,
         {eng_select},
         CAST(coalesce(e.engagement_90, 0) AS INTEGER) AS engagement_90,
@@ -552,9 +566,8 @@ def _snapshot_sql(
         b.do_not_contact, b.region, b.business_line, b.member_level, b.preferred_channel,
         b.age, b.gender
     FROM base b
-    FULL JOIN rows_agg r USING (customer_id)
+    FULL JOIN agg r USING (customer_id)
     FULL JOIN eng e USING (customer_id)
-    LEFT JOIN days d USING (customer_id)
     CROSS JOIN pop p
     ORDER BY customer_id
     """
@@ -686,7 +699,8 @@ def month_end_snapshot_table(
         )
     end = _end(month)
     categories = _category_lists(con, tx_cols, end, params)
-    sql = _snapshot_sql(tx_cols, cust_cols, it_cols is not None, params, categories)
+    key = "hash(customer_id)" if _hash_key_is_unique(con) else "customer_id"
+    sql = _snapshot_sql(tx_cols, cust_cols, it_cols is not None, params, categories, key=key)
     table = _run_snapshot(con, sql, month, params, end_max=end, columns=columns)
     if table["signup_date"].null_count:
         raise _orphans_error(con, end, it_cols is not None)
