@@ -314,7 +314,9 @@ def _row_aggregates(tx_cols: list[str], categories: tuple[str, str], key: str) -
     over that sorted stream then sums everything per customer (spend, returns, windows,
     categories, purchase days and gaps): the rows of a customer arrive together, so the
     aggregation touches one customer's totals at a time. Every window starts at midnight,
-    so rows are compared by date. A purchase's amount equals its signed amount.
+    so rows are compared by date. A purchase's amount equals its signed amount. Conditional
+    sums and counts are written ``sum(CASE WHEN ... END)``, not ``FILTER``: the same
+    values, which DuckDB computes faster than FILTER clauses over millions of rows.
 
     ``key`` is the window's partition key: ``hash(customer_id)`` (a 64-bit integer sorts
     much faster than text) when :func:`_hash_key_is_unique` holds, else ``customer_id``.
@@ -338,31 +340,31 @@ def _row_aggregates(tx_cols: list[str], categories: tuple[str, str], key: str) -
     ),
     agg_rows AS (
         SELECT customer_id,
-            count(*) FILTER (WHERE p) AS orders,
-            sum(signed) FILTER (WHERE p) AS gross_spend,
-            count(*) FILTER (WHERE is_ret) AS returns,
-            sum(-signed) FILTER (WHERE is_ret) AS return_amount,
+            count(CASE WHEN p THEN 1 END) AS orders,
+            sum(CASE WHEN p THEN signed END) AS gross_spend,
+            count(CASE WHEN is_ret THEN 1 END) AS returns,
+            sum(CASE WHEN is_ret THEN -signed END) AS return_amount,
             sum(signed) AS net_spend,
-            count(*) FILTER (WHERE p AND d >= $d365) AS orders_365,
-            sum(signed) FILTER (WHERE d >= $d365) AS spend_365,
-            count(*) FILTER (WHERE is_ret AND d >= $d365) AS returns_365,
-            sum(-signed) FILTER (WHERE is_ret AND d >= $d365) AS return_amount_365,
-            count(*) FILTER (WHERE p AND d >= $d90) AS orders_90,
-            sum(signed) FILTER (WHERE d >= $d90) AS spend_90,
-            count(*) FILTER (WHERE p AND d >= $d180 AND d < $d90) AS orders_prev_90,
-            sum(signed) FILTER (WHERE d >= $d180 AND d < $d90) AS spend_prev_90,
-            sum(signed) FILTER (WHERE cat = 0) AS necessary_spend,
-            sum(signed) FILTER (WHERE cat = 1) AS discretionary_spend,
-            sum(signed) FILTER (WHERE cat = 2) AS unknown_category_spend,
-            sum(signed) FILTER (WHERE cat = 0 AND d >= $d365) AS necessary_spend_365,
-            sum(signed) FILTER (WHERE cat = 1 AND d >= $d365) AS discretionary_spend_365,
-            sum(signed) FILTER (WHERE cat = 2 AND d >= $d365) AS unknown_category_spend_365,
-            nullif(count(*) FILTER (WHERE step IS NULL AND p OR step > 0), 0) AS purchase_days,
-            count(*) FILTER (WHERE (step IS NULL AND p OR step > 0) AND d >= $d365)
+            count(CASE WHEN p AND d >= $d365 THEN 1 END) AS orders_365,
+            sum(CASE WHEN d >= $d365 THEN signed END) AS spend_365,
+            count(CASE WHEN is_ret AND d >= $d365 THEN 1 END) AS returns_365,
+            sum(CASE WHEN is_ret AND d >= $d365 THEN -signed END) AS return_amount_365,
+            count(CASE WHEN p AND d >= $d90 THEN 1 END) AS orders_90,
+            sum(CASE WHEN d >= $d90 THEN signed END) AS spend_90,
+            count(CASE WHEN p AND d >= $d180 AND d < $d90 THEN 1 END) AS orders_prev_90,
+            sum(CASE WHEN d >= $d180 AND d < $d90 THEN signed END) AS spend_prev_90,
+            sum(CASE WHEN cat = 0 THEN signed END) AS necessary_spend,
+            sum(CASE WHEN cat = 1 THEN signed END) AS discretionary_spend,
+            sum(CASE WHEN cat = 2 THEN signed END) AS unknown_category_spend,
+            sum(CASE WHEN cat = 0 AND d >= $d365 THEN signed END) AS necessary_spend_365,
+            sum(CASE WHEN cat = 1 AND d >= $d365 THEN signed END) AS discretionary_spend_365,
+            sum(CASE WHEN cat = 2 AND d >= $d365 THEN signed END) AS unknown_category_spend_365,
+            nullif(count(CASE WHEN step IS NULL AND p OR step > 0 THEN 1 END), 0) AS purchase_days,
+            count(CASE WHEN (step IS NULL AND p OR step > 0) AND d >= $d365 THEN 1 END)
                 AS purchase_days_365,
             min(d) FILTER (WHERE p) AS first_day,
             max(d) FILTER (WHERE p) AS last_day,
-            sum(signed) FILTER (WHERE p AND d > first_d) AS repeat_gross,
+            sum(CASE WHEN p AND d > first_d THEN signed END) AS repeat_gross,
             list(step) FILTER (WHERE step > 0) AS gaps,
             stddev_samp(step) FILTER (WHERE step > 0) AS gap_std
         FROM steps
