@@ -2207,6 +2207,11 @@ def load_history(con, month: str, *, params: WarningParams, snapshot_params,
         run["label"] = np.nan
         return _lazy_history(con, month, months, run, snapshot, stats, how=how,
                              status_src=status_src, notes=notes)
+    many = _past_populations(con, past, **how) if past else None
+    if many is not None:
+        past_frame = _populations(many, params=params)
+        counts = _counts(con, past, snap_src, snap_digest)
+        sizes = past_frame["month"].value_counts()
     pops, sources = [], []
     for m in months:
         if m not in status_src:
@@ -2217,6 +2222,9 @@ def load_history(con, month: str, *, params: WarningParams, snapshot_params,
             frame["label"] = np.nan  # the run month's label window lies in the future
             customers = len(snapshot)
             population = len(frame)
+        elif many is not None:
+            frame, customers = None, counts.get(m, 0)
+            population = int(sizes.get(m, 0))
         else:
             label_months = ([str(_period(m) + k) for k in range(1, H + 1)]
                             if m in observed else None)
@@ -2229,11 +2237,18 @@ def load_history(con, month: str, *, params: WarningParams, snapshot_params,
             frame["label"] = rows["label"].to_numpy(dtype=float)
             customers = _count(con, m, table)
             population = len(frame)
-        _check_unique(m, frame["customer_id"].to_numpy())
-        pops.append(frame)
+        if frame is not None:
+            _check_unique(m, frame["customer_id"].to_numpy())
+            pops.append(frame)
         sources.append({"month": m, "snapshot_source": snap_src[m],
                         "status_source": status_src[m], "customers": customers,
                         "population": population})
+    if many is not None:
+        ids, ms = past_frame["customer_id"].to_numpy(), past_frame["month"].to_numpy()
+        dup = np.flatnonzero((ids[1:] == ids[:-1]) & (ms[1:] == ms[:-1]))
+        if len(dup):
+            _check_unique(str(ms[dup[0]]), ids[dup[0]:dup[0] + 2])
+        pops.insert(0, past_frame)
     table = pd.concat(pops, ignore_index=True)
     table = table.astype({"month": "str"})
     # frame by frame, not a filter of the whole table: no take of millions of ids
