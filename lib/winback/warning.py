@@ -958,8 +958,6 @@ def run_backtest(
                             prints=history.fingerprints if history is not None else None)
              if con is not None else None)
     results, reused = [], []
-    if history is not None:  # the evaluated months' rows, read together
-        history.rows(con, [e for e in eval_months if str(e) in labelled])
     for e in eval_months:
         months = training_months(e, labelled, horizon=H, max_months=params.max_train_months)
         if history is not None:
@@ -1857,20 +1855,26 @@ def _past_sql(con, months: list[str], *, snap_src: dict, status_sql: dict,
             where, args = where + " AND params_hash = ?", [*args, snap_digest]
         names = ", ".join(f'"{c}"' for c in cols)
         snaps.append(f'SELECT {names} FROM "{t}" WHERE {where}')
-    st_sql, st_args = _status_scan(months, status_sql)
-    args.extend(st_args)
+    statuses = []
+    for m in months:
+        sql, a = status_sql[m]
+        statuses.append(f"SELECT ? AS month, * FROM ({sql})")
+        args.extend([m, *a])
     pairs = [(m, str(_period(m) + k)) for m in months if m in observed
              for k in range(1, params.horizon_months + 1)]
     label = "CAST(NULL AS DOUBLE)"
     label_cte = ""
     if pairs:
         need = sorted({a for _, a in pairs})
-        churned_sql, churned_args = _status_scan(need, status_sql)
-        args.extend(churned_args)
+        churned_parts = []
+        for lm in need:
+            sql, a = status_sql[lm]
+            churned_parts.append(f"SELECT ? AS month, customer_id, status FROM ({sql})")
+            args.extend([lm, *a])
         values = ", ".join(f"('{m}', '{a}')" for m, a in pairs)
         # a customer is labelled churned at m when churned in one of m's H following months
         label_cte = (
-            f", churned AS (SELECT month, customer_id FROM ({churned_sql})"
+            f", churned AS (SELECT month, customer_id FROM ({' UNION ALL '.join(churned_parts)})"
             f" WHERE status IN ({_in_list(params.churn_statuses)}) AND customer_id IS NOT NULL)"
             f", pairs(month, after) AS (VALUES {values})"
             ", lab AS (SELECT DISTINCT p.month, c.customer_id FROM pairs p "
@@ -1882,7 +1886,7 @@ def _past_sql(con, months: list[str], *, snap_src: dict, status_sql: dict,
         join_lab = ""
     out_cols = ", ".join(f's."{c}"' for c in cols)  # month and customer_id among them
     sql = (f"WITH s AS ({' UNION ALL BY NAME '.join(snaps)}), "
-           f"st AS ({st_sql}){label_cte} "
+           f"st AS ({' UNION ALL '.join(statuses)}){label_cte} "
            f"SELECT {out_cols}, st.score AS churn_score, "
            f"st.p_alive AS p_alive, {label} AS label "
            "FROM s JOIN st ON st.month = s.month AND st.customer_id = s.customer_id "
@@ -1891,22 +1895,6 @@ def _past_sql(con, months: list[str], *, snap_src: dict, status_sql: dict,
     types = json.dumps({t: [(c, d[c]) for c in cols] for t, d in described.items()},
                        sort_keys=True)
     return sql, args, types
-
-
-def _status_scan(months: list[str], status_sql: dict) -> tuple[str, list]:
-    """One query of ``month``, ``customer_id``, ``status``, ``score``, ``p_alive`` of
-    ``months``' statuses (:func:`_status_of`'s sources): one scan of each table read."""
-    groups: dict[tuple, list[str]] = {}
-    for m in months:
-        sql, a = status_sql[m]
-        groups.setdefault((sql, tuple(a[1:])), []).append(m)
-    parts, args = [], []
-    for (sql, rest), ms in groups.items():
-        table, where = sql.split(" FROM ", 1)[1].split(" WHERE ", 1)
-        parts.append(f"SELECT month, customer_id, status, score, p_alive FROM {table} WHERE "
-                     + where.replace("month = ?", f"month IN ({_in_list(ms)})", 1))
-        args.extend(rest)
-    return " UNION ALL ".join(parts), args
 
 
 def _past_populations(con, months: list[str], **how) -> pd.DataFrame | None:
