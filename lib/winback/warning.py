@@ -93,7 +93,6 @@ import math
 import pickle
 import warnings
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Literal
 
 import duckdb
@@ -742,19 +741,6 @@ class WarningModel:
                 f"months={len(self.train_months_)}, calibrated_on={cal})")
 
 
-def _history_of(table, con) -> tuple[WarningHistory | None, pd.DataFrame]:
-    """A lazily read :class:`WarningHistory` given as ``table`` (else ``None``) and the frame
-    whose columns are checked (the history's loaded table)."""
-    if not isinstance(table, WarningHistory):
-        return None, table
-    if table.loader is None:
-        return None, table.table
-    if con is None:
-        raise WarningError("A history read with lazy=True reads past months from the store: "
-                           "pass con (or read it with lazy=False).")
-    return table, table.table
-
-
 def _make_model(kind: str, params: WarningParams, seed: int) -> WarningModel:
     return WarningModel(kind, calibration=params.calibration, C=params.logistic_c,
                         gbm=params.gbm, random_state=seed, threads=params.threads)
@@ -908,9 +894,7 @@ def run_backtest(
     ----------
     table
         Training table: ``month``, ``customer_id``, ``label`` (NaN when not yet observed),
-        ``recency_rule`` and the feature columns of ``params.features``; or a
-        :class:`WarningHistory` (read with ``lazy=True``, it needs ``con``: the cache is
-        keyed by its fingerprints, and only the months a computed result needs are read).
+        ``recency_rule`` and the feature columns of ``params.features``.
     params
         The ``warning`` section.
     capacity
@@ -933,14 +917,12 @@ def run_backtest(
         The same with or without the cache; :attr:`Backtest.reused` lists the months read
         from it.
     """
-    history, table = _history_of(table, con)
     need = {"month", "customer_id", "label", RULE, *params.features}
     missing = sorted(need - set(table.columns))
     if missing:
         raise WarningError(f"The training table lacks column(s) {missing}.")
     H = params.horizon_months
-    labelled = (history.labelled_months if history is not None else
-                sorted(table.loc[table["label"].notna(), "month"].astype("str").unique()))
+    labelled = sorted(table.loc[table["label"].notna(), "month"].astype("str").unique())
     notes = []
     if eval_months is None:
         candidates = [m for m in labelled
@@ -954,19 +936,12 @@ def run_backtest(
             f"months ending {H} months before it; the store has labels for "
             f"{len(labelled)} month(s)."
         )
-    cache = (_BacktestCache(con, table, labelled, params=params, capacity=capacity, seed=seed,
-                            prints=history.fingerprints if history is not None else None)
+    cache = (_BacktestCache(con, table, labelled, params=params, capacity=capacity, seed=seed)
              if con is not None else None)
     results, reused = [], []
     for e in eval_months:
         months = training_months(e, labelled, horizon=H, max_months=params.max_train_months)
-        if history is not None:
-            rows = history.rows(con, [e])
-            test = rows.loc[rows["label"].notna()]
-            source = partial(history.rows, con, [*months, e])  # read only when refitted
-        else:
-            test = table.loc[(table["month"] == e) & table["label"].notna()]
-            source = table
+        test = table.loc[(table["month"] == e) & table["label"].notna()]
         if len(months) < 1 or test.empty:
             notes.append(f"{e}: skipped (no training months or no labelled customers)")
             continue
@@ -976,7 +951,7 @@ def run_backtest(
             reused.append(str(e))
         else:
             try:
-                result = _backtest_month(source, months, e, test, params=params,
+                result = _backtest_month(table, months, e, test, params=params,
                                          capacity=capacity, seed=seed, cache=cache)
             except WarningError as exc:
                 notes.append(f"{e}: skipped ({exc})")
@@ -1014,12 +989,11 @@ def _predictions_base(e: str, test: pd.DataFrame) -> pd.DataFrame:
                          RULE: test[RULE].to_numpy(dtype=float)})
 
 
-def _backtest_month(table, months: list[str], e: str, test: pd.DataFrame, *,
+def _backtest_month(table: pd.DataFrame, months: list[str], e: str, test: pd.DataFrame, *,
                     params: WarningParams, capacity: int, seed: int,
                     cache: _BacktestCache | None = None) -> _MonthResult:
     """Train on ``months`` (or take the same models from ``cache``), score evaluated month
-    ``e``'s rows ``test`` and measure. ``table``: the training table, or a function giving
-    it (called only when the models are fitted)."""
+    ``e``'s rows ``test`` and measure."""
     models, available = _fit(table, months, e, params=params, seed=seed, cache=cache)
     pred = _predictions_base(e, test)
     y, ids = pred["label"].to_numpy(), pred["customer_id"].to_numpy()
@@ -1038,21 +1012,18 @@ def _backtest_month(table, months: list[str], e: str, test: pd.DataFrame, *,
     return _MonthResult(pd.concat(frames, ignore_index=True), pred, split)
 
 
-def _fit(table, months: list[str], e: str, *, params: WarningParams, seed: int,
+def _fit(table: pd.DataFrame, months: list[str], e: str, *, params: WarningParams, seed: int,
          cache: _BacktestCache | None) -> tuple[dict[str, WarningModel], int]:
     """:func:`_train` for month ``e``, through ``cache`` when given: the models fitted for ``e``
     on the same rows with the same params and seed (by :func:`fit_final` when ``e`` was the
-    run month, or by an earlier backtest) are read instead of refitted. ``table``: the
-    training table, or a function giving it (called only when the models are fitted)."""
+    run month, or by an earlier backtest) are read instead of refitted."""
     if cache is None:
-        return _train(table() if callable(table) else table, months, e, MODELS,
-                      params=params, seed=seed)
+        return _train(table, months, e, MODELS, params=params, seed=seed)
     key = cache.fit_key(e, months)
     found = cache.read_models(e, key)
     if found is not None:
         return found
-    models, available = _train(table() if callable(table) else table, months, e, MODELS,
-                               params=params, seed=seed)
+    models, available = _train(table, months, e, MODELS, params=params, seed=seed)
     cache.write_models(e, key, models, available)
     return models, available
 
@@ -1087,8 +1058,7 @@ class _BacktestCache:
     """Evaluated months' backtest results kept in the store (see the module docstring)."""
 
     def __init__(self, con, table: pd.DataFrame, labelled: list[str], *,
-                 params: WarningParams, capacity: int, seed: int,
-                 prints: dict[str, str] | None = None):
+                 params: WarningParams, capacity: int, seed: int):
         self.con = con
         self.table = table
         self.labelled = labelled  # the months whose rows are digested (once, all together)
@@ -1097,10 +1067,8 @@ class _BacktestCache:
                  if k not in _NOT_IN_BACKTEST_KEY}
         self.base = {"version": _BACKTEST_CACHE_VERSION, "sklearn": sklearn.__version__,
                      "numpy": np.__version__, "params": knobs, "seed": int(seed)}
-        if prints is not None:  # digests of the store rows the table derives from
-            self.base |= {"rows_from": "store", "pandas": pd.__version__}
         self.capacity = int(capacity)
-        self._prints: dict[str, str] | None = prints
+        self._prints: dict[str, str] | None = None
 
     def _digest(self, months: list[str], **extra) -> str:
         if self._prints is None:  # every labelled month's rows, digested once
@@ -1343,9 +1311,7 @@ def fit_final(
     Parameters
     ----------
     table
-        Training table (:attr:`WarningHistory.table`), or the :class:`WarningHistory` (read
-        with ``lazy=True``, it needs ``con``; its training months are read only when the
-        models are not in the store).
+        Training table (:attr:`WarningHistory.table`).
     month
         Month scored.
     params
@@ -1368,9 +1334,7 @@ def fit_final(
         Without a training month with an observed label (the client's first
         ``horizon_months`` months of history), no model, and ``note`` says so.
     """
-    history, table = _history_of(table, con)
-    labelled = (history.labelled_months if history is not None else
-                sorted(table.loc[table["label"].notna(), "month"].astype("str").unique()))
+    labelled = sorted(table.loc[table["label"].notna(), "month"].astype("str").unique())
     months = training_months(month, labelled, horizon=params.horizon_months,
                              max_months=params.max_train_months)
     empty = Backtest(pd.DataFrame(columns=["month", "model", "metric", "value"]),
@@ -1381,12 +1345,10 @@ def fit_final(
                 "of statuses after its snapshot, and the store has no snapshot old enough.")
         return FinalModels(str(month), {}, chosen, [], note)
     # only the training months' rows enter the models' key: only they are digested
-    cache = (_BacktestCache(con, table, months, params=params, capacity=0, seed=seed,
-                            prints=history.fingerprints if history is not None else None)
+    cache = (_BacktestCache(con, table, months, params=params, capacity=0, seed=seed)
              if con is not None else None)
-    source = partial(history.rows, con, months) if history is not None else table
     try:
-        models, available = _fit(source, months, str(month), params=params, seed=seed,
+        models, available = _fit(table, months, str(month), params=params, seed=seed,
                                  cache=cache)
     except WarningError as exc:
         return FinalModels(str(month), {}, chosen, months, str(exc))
@@ -1825,139 +1787,6 @@ def _population_sql(con, m: str, *, snap: tuple[str, str | None], status: dict,
     return fetch_df(con, sql, label_args + st_args + args)
 
 
-def _past_sql(con, months: list[str], *, snap_src: dict, status_sql: dict,
-              observed: set[str], snap_digest: str, columns: list[str],
-              params: WarningParams) -> tuple[str, list, str] | None:
-    """One DuckDB query of the warning populations of past ``months``: ``month``, the
-    snapshot ``columns``, ``churn_score``, ``p_alive`` and ``label`` (NaN unless the month is
-    in ``observed``), sorted by month then id: the rows :func:`_population_sql` gives month
-    by month, without a scan of the statuses per month.
-
-    Returns the query, its arguments and the names and types of the snapshot columns it
-    reads; ``None`` when the months' snapshot tables differ in the columns they hold (each
-    month is then read on its own, and a missing column is reported as before).
-    """
-    tables = {"snapshots": [], SNAPSHOT_CACHE: []}
-    for m in months:
-        tables["snapshots" if snap_src[m] == "snapshots" else SNAPSHOT_CACHE].append(m)
-    tables = {t: ms for t, ms in tables.items() if ms}
-    described = {t: dict(r[:2] for r in con.execute(f'DESCRIBE "{t}"').fetchall())
-                 for t in tables}
-    have = {t: set(d) for t, d in described.items()}
-    present = [{c for c in columns if c in h} for h in have.values()]
-    if any(p != present[0] for p in present):
-        return None
-    cols = [c for c in columns if c in present[0]]
-    snaps, args = [], []
-    for t, ms in tables.items():
-        where = f"month IN ({_in_list(ms)})"
-        if t == SNAPSHOT_CACHE:
-            where, args = where + " AND params_hash = ?", [*args, snap_digest]
-        names = ", ".join(f'"{c}"' for c in cols)
-        snaps.append(f'SELECT {names} FROM "{t}" WHERE {where}')
-    statuses = []
-    for m in months:
-        sql, a = status_sql[m]
-        statuses.append(f"SELECT ? AS month, * FROM ({sql})")
-        args.extend([m, *a])
-    pairs = [(m, str(_period(m) + k)) for m in months if m in observed
-             for k in range(1, params.horizon_months + 1)]
-    label = "CAST(NULL AS DOUBLE)"
-    label_cte = ""
-    if pairs:
-        need = sorted({a for _, a in pairs})
-        churned_parts = []
-        for lm in need:
-            sql, a = status_sql[lm]
-            churned_parts.append(f"SELECT ? AS month, customer_id, status FROM ({sql})")
-            args.extend([lm, *a])
-        values = ", ".join(f"('{m}', '{a}')" for m, a in pairs)
-        # a customer is labelled churned at m when churned in one of m's H following months
-        label_cte = (
-            f", churned AS (SELECT month, customer_id FROM ({' UNION ALL '.join(churned_parts)})"
-            f" WHERE status IN ({_in_list(params.churn_statuses)}) AND customer_id IS NOT NULL)"
-            f", pairs(month, after) AS (VALUES {values})"
-            ", lab AS (SELECT DISTINCT p.month, c.customer_id FROM pairs p "
-            "JOIN churned c ON c.month = p.after)")
-        label = (f"CASE WHEN s.month IN ({_in_list(sorted({m for m, _ in pairs}))}) "
-                 "THEN CAST(lab.customer_id IS NOT NULL AS DOUBLE) END")
-        join_lab = "LEFT JOIN lab ON lab.month = s.month AND lab.customer_id = s.customer_id "
-    else:
-        join_lab = ""
-    out_cols = ", ".join(f's."{c}"' for c in cols)  # month and customer_id among them
-    sql = (f"WITH s AS ({' UNION ALL BY NAME '.join(snaps)}), "
-           f"st AS ({' UNION ALL '.join(statuses)}){label_cte} "
-           f"SELECT {out_cols}, st.score AS churn_score, "
-           f"st.p_alive AS p_alive, {label} AS label "
-           "FROM s JOIN st ON st.month = s.month AND st.customer_id = s.customer_id "
-           f"{join_lab}WHERE st.status IN ({_in_list(params.population_statuses)}) "
-           "ORDER BY s.month, s.customer_id")
-    types = json.dumps({t: [(c, d[c]) for c in cols] for t, d in described.items()},
-                       sort_keys=True)
-    return sql, args, types
-
-
-def _past_populations(con, months: list[str], **how) -> pd.DataFrame | None:
-    """The rows of :func:`_past_sql`'s query (``None`` as it gives ``None``)."""
-    found = _past_sql(con, months, **how)
-    return None if found is None else fetch_df(con, found[0], found[1])
-
-
-def _past_stats(con, months: list[str], **how) -> pd.DataFrame | None:
-    """Per past month of :func:`_past_sql`'s rows, without reading them into pandas:
-    ``month``, ``population``, ``labelled``, ``churned``, ``repeated`` (customers listed
-    twice) and ``fingerprint``, a digest of the month's rows (every column the warning table
-    derives from: snapshot columns and their types, churn score, P(alive), label): equal
-    digests, equal rows. ``None`` as :func:`_past_sql` gives ``None``."""
-    found = _past_sql(con, months, **how)
-    if found is None:
-        return None
-    sql, args, types = found
-    names = con.sql(f"SELECT * FROM ({sql}) LIMIT 0", params=args).columns
-    row = ", ".join(f'"{c}"' for c in names if c != "month")
-    stats = fetch_df(con, (
-        "SELECT month, count(*) AS population, count(label) AS labelled, "
-        "CAST(coalesce(sum(label), 0) AS BIGINT) AS churned, "
-        "count(*) - count(DISTINCT customer_id) AS repeated, "
-        f"CAST(sum(hash({row})) AS VARCHAR) AS h1, "
-        f"CAST(bit_xor(hash({row}, 'warning')) AS VARCHAR) AS h2 "
-        f"FROM ({sql}) GROUP BY month ORDER BY month"), args)
-    head = f"{duckdb.__version__}|{types}|{','.join(names)}"
-    stats["fingerprint"] = [
-        hashlib.sha256(f"{head}|{m}|{n}|{a}|{b}".encode()).hexdigest()
-        for m, n, a, b in zip(stats["month"].astype("str"), stats["population"], stats["h1"],
-                              stats["h2"], strict=True)]
-    return stats.drop(columns=["h1", "h2"])
-
-
-
-
-def _populations(rows: pd.DataFrame, *, params: WarningParams) -> pd.DataFrame:
-    """:func:`_population` of several months' rows at once (``rows`` sorted by month): the
-    same frames, concatenated, with ``label`` taken from ``rows``."""
-    month = rows["month"].astype("str")
-    feats = feature_frame(rows, features=params.features)
-    feats["customer_id"] = rows["customer_id"].astype("str").array
-    feats.insert(0, "month", month.array)
-    feats["do_not_contact"] = rows["do_not_contact"].astype(bool).to_numpy() \
-        if "do_not_contact" in rows else False
-    if "recency_ratio" not in rows.columns:
-        raise WarningError("The snapshot lacks 'recency_ratio' needed by the recency rule.")
-    r = pd.to_numeric(rows["recency_ratio"], errors="coerce").astype(float).to_numpy()
-    codes = month.to_numpy()
-    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]]) if len(codes) else []
-    ends = [*starts[1:], len(codes)]
-    rule = r.copy()
-    for a, b in zip(starts, ends, strict=True):  # the month's own top, as recency_rule
-        block = r[a:b]
-        nan = np.isnan(block)
-        top = float(np.nanmax(block)) + 1.0 if not nan.all() else 1.0
-        rule[a:b] = np.where(nan, top, block)
-    feats[RULE] = rule
-    feats["label"] = rows["label"].to_numpy(dtype=float)
-    return feats
-
-
 def _population(m: str, rows: pd.DataFrame, *, params: WarningParams) -> pd.DataFrame:
     """Warning-table rows of month ``m`` from its population's snapshot columns and status."""
     feats = feature_frame(rows, features=params.features)
@@ -2065,22 +1894,16 @@ class WarningHistory:
         Run month.
     table : DataFrame
         Warning population of every loaded month: ``month``, ``customer_id``, ``label``
-        (NaN while unobserved), ``do_not_contact``, ``recency_rule`` and the features. Read
-        with ``lazy=True``: the run month's rows only (:meth:`rows` reads the others).
+        (NaN while unobserved), ``do_not_contact``, ``recency_rule`` and the features.
     labels : DataFrame
         ``month``, ``customer_id``, ``label`` (0/1) of the table's rows whose label is
-        observed: what :func:`label_frame` gives for the loaded statuses. Read with
-        ``lazy=True``: those of the months with a stored watchlist (what
-        :func:`record_performance` reads).
+        observed: what :func:`label_frame` gives for the loaded statuses.
     snapshot : DataFrame
         The run month's snapshot, the columns this stage reads (for the alerts).
     sources : DataFrame
         Per month: where the snapshot and statuses came from, the population and how many
         have an observed label.
     notes : list of str
-    fingerprints : dict or None
-        Read with ``lazy=True``: a digest of each past month's rows computed in the store
-        (equal digests, equal rows), which keys the backtest's cache; else ``None``.
     """
 
     month: str
@@ -2089,41 +1912,6 @@ class WarningHistory:
     snapshot: pd.DataFrame
     sources: pd.DataFrame
     notes: list[str] = field(default_factory=list)
-    fingerprints: dict[str, str] | None = None
-    loader: object = field(default=None, repr=False)  # (con, months) -> past months' rows
-    _frames: dict = field(default_factory=dict, repr=False)
-
-    @property
-    def labelled_months(self) -> list[str]:
-        """Months with an observed label, oldest first."""
-        if self.loader is None:
-            t = self.table
-            return sorted(t.loc[t["label"].notna(), "month"].astype("str").unique())
-        s = self.sources
-        return sorted(s.loc[s["labelled"] > 0, "month"].astype("str"))
-
-    def rows(self, con, months) -> pd.DataFrame:
-        """The warning-table rows of ``months``, oldest month first (the table's order).
-
-        With ``lazy=True`` past months are read from the store through ``con`` once and
-        kept; otherwise they are taken from :attr:`table`.
-        """
-        months = sorted({str(m) for m in months})
-        t = self.table
-        if self.loader is None:
-            return t.loc[t["month"].isin(months).to_numpy()].reset_index(drop=True)
-        need = [m for m in months if m != self.month and m not in self._frames]
-        if need:
-            if con is None:
-                raise WarningError("Reading past months' rows needs the store: pass con.")
-            frame = self.loader(con, need)
-            codes = frame["month"].to_numpy()
-            for m in need:
-                where = np.flatnonzero(codes == m)
-                self._frames[m] = (frame.iloc[where[0]:where[-1] + 1] if len(where)
-                                   else frame.iloc[0:0])
-        parts = [t if m == self.month else self._frames[m] for m in months]
-        return pd.concat(parts, ignore_index=True) if parts else t.iloc[0:0]
 
     @property
     def scoring(self) -> pd.DataFrame:
@@ -2132,7 +1920,7 @@ class WarningHistory:
 
 
 def load_history(con, month: str, *, params: WarningParams, snapshot_params,
-                 churn_params, lazy: bool = False) -> WarningHistory:
+                 churn_params) -> WarningHistory:
     """Snapshots, statuses, population and labels of every month the stage needs.
 
     Past months' snapshots and statuses are first made available in the store (computed
@@ -2151,13 +1939,6 @@ def load_history(con, month: str, *, params: WarningParams, snapshot_params,
         The ``warning`` section.
     snapshot_params, churn_params
         The ``snapshot`` and ``churn`` sections (the same as stage 1's).
-    lazy
-        Read only the run month's rows now, and of the past months what one query over
-        the store gives without reading their rows: population, labels counted, churn
-        rate and a fingerprint of their rows. :func:`run_backtest` and :func:`fit_final`
-        then read the months they need (:meth:`WarningHistory.rows`): only those whose
-        cached result or models do not match the fingerprints, and the evaluated ones.
-        The results are those of ``lazy=False``.
 
     Returns
     -------
@@ -2183,23 +1964,6 @@ def load_history(con, month: str, *, params: WarningParams, snapshot_params,
     loaded = {_period(m).ordinal for m in status_src}
     columns = _snapshot_columns(params.features)
     H = params.horizon_months
-    past = [m for m in months if m in status_src and m != month]
-    observed = {m for m in past
-                if all((_period(m) + k).ordinal in loaded for k in range(1, H + 1))}
-    how = {"snap_src": snap_src, "status_sql": status_sql, "observed": observed,
-           "snap_digest": snap_digest, "columns": columns, "params": params}
-    stats = _past_stats(con, past, **how) if lazy and past else None
-    if stats is not None:
-        run = _population(month, snapshot.loc[in_pop.to_numpy()].reset_index(drop=True),
-                          params=params)
-        run["label"] = np.nan
-        return _lazy_history(con, month, months, run, snapshot, stats, how=how,
-                             status_src=status_src, notes=notes)
-    many = _past_populations(con, past, **how) if past else None
-    if many is not None:
-        past_frame = _populations(many, params=params)
-        counts = _counts(con, past, snap_src, snap_digest)
-        sizes = past_frame["month"].value_counts()
     pops, sources = [], []
     for m in months:
         if m not in status_src:
@@ -2209,13 +1973,10 @@ def load_history(con, month: str, *, params: WarningParams, snapshot_params,
             frame = _population(m, rows, params=params)
             frame["label"] = np.nan  # the run month's label window lies in the future
             customers = len(snapshot)
-            population = len(frame)
-        elif many is not None:
-            frame, customers = None, counts.get(m, 0)
-            population = int(sizes.get(m, 0))
         else:
-            label_months = ([str(_period(m) + k) for k in range(1, H + 1)]
-                            if m in observed else None)
+            after = [str(_period(m) + k) for k in range(1, H + 1)]
+            observed = all(_period(a).ordinal in loaded for a in after)
+            label_months = after if observed else None
             table = ("snapshots", None) if snap_src[m] == "snapshots" else (SNAPSHOT_CACHE,
                                                                              snap_digest)
             rows = _population_sql(con, m, snap=table, status=status_sql,
@@ -2224,22 +1985,17 @@ def load_history(con, month: str, *, params: WarningParams, snapshot_params,
             frame = _population(m, rows, params=params)
             frame["label"] = rows["label"].to_numpy(dtype=float)
             customers = _count(con, m, table)
-            population = len(frame)
-        if frame is not None:
-            _check_unique(m, frame["customer_id"].to_numpy())
-            pops.append(frame)
+        ids_m = frame["customer_id"].to_numpy()
+        if len(ids_m) > 1 and (ids_m[1:] == ids_m[:-1]).any():
+            raise WarningError(f"{m}: the snapshot or the statuses hold duplicate customer_id "
+                               "values; rebuild that month (stage 1).")
+        pops.append(frame)
         sources.append({"month": m, "snapshot_source": snap_src[m],
                         "status_source": status_src[m], "customers": customers,
-                        "population": population})
-    if many is not None:
-        ids, ms = past_frame["customer_id"].to_numpy(), past_frame["month"].to_numpy()
-        dup = np.flatnonzero((ids[1:] == ids[:-1]) & (ms[1:] == ms[:-1]))
-        if len(dup):
-            _check_unique(str(ms[dup[0]]), ids[dup[0]:dup[0] + 2])
-        pops.insert(0, past_frame)
+                        "population": len(frame)})
     table = pd.concat(pops, ignore_index=True)
     table = table.astype({"month": "str"})
-    # frame by frame, not a filter of the whole table: no take of millions of ids
+    # month by month, not a filter of the whole table: no take of millions of ids
     labels = pd.concat([p.loc[p["label"].notna(), ["month", "customer_id", "label"]]
                         for p in pops], ignore_index=True)
     labels = labels.astype({"month": "str", "label": "int64"})
@@ -2248,87 +2004,6 @@ def load_history(con, month: str, *, params: WarningParams, snapshot_params,
     src = src.merge(per, left_on="month", right_index=True, how="left")
     src["labelled"] = src["labelled"].fillna(0).astype(int)
     return WarningHistory(month, table, labels, snapshot, src, notes)
-
-
-def _load_past(con, months: list[str], *, how: dict) -> pd.DataFrame:
-    """Warning-table rows of past ``months`` (the loader of a lazy :class:`WarningHistory`)."""
-    rows = _past_populations(con, list(months), **how)
-    frame = _populations(rows, params=how["params"])
-    ids, ms = frame["customer_id"].to_numpy(), frame["month"].to_numpy()
-    dup = np.flatnonzero((ids[1:] == ids[:-1]) & (ms[1:] == ms[:-1]))
-    if len(dup):
-        _check_unique(str(ms[dup[0]]), ids[dup[0]:dup[0] + 2])
-    return frame.astype({"month": "str"})
-
-
-def _lazy_history(con, month: str, months: list[str], run: pd.DataFrame,
-                  snapshot: pd.DataFrame, stats: pd.DataFrame, *, how: dict,
-                  status_src: dict, notes: list[str]) -> WarningHistory:
-    """:func:`load_history` with ``lazy=True``: the run month's rows ``run``, the past
-    months' ``stats`` (:func:`_past_stats`); their rows are read when asked for."""
-    repeated = stats.loc[stats["repeated"] > 0, "month"]
-    if len(repeated):
-        raise WarningError(_DUPLICATES.format(m=repeated.iloc[0]))
-    _check_unique(month, run["customer_id"].to_numpy())
-    snap_src = how["snap_src"]
-    past = [m for m in months if m in status_src and m != month]
-    counts = _counts(con, past, snap_src, how["snap_digest"])
-    by = stats.set_index(stats["month"].astype("str"))
-    sources = []
-    for m in months:
-        if m not in status_src:
-            continue
-        if m == month:
-            customers, population = len(snapshot), len(run)
-        else:
-            customers = counts.get(m, 0)
-            population = int(by.at[m, "population"]) if m in by.index else 0
-        sources.append({"month": m, "snapshot_source": snap_src[m],
-                        "status_source": status_src[m], "customers": customers,
-                        "population": population})
-    src = pd.DataFrame(sources)
-    lab = by.loc[by["labelled"] > 0]
-    per = pd.DataFrame({"labelled": lab["labelled"].to_numpy(dtype="int64"),
-                        "churn_rate": [int(c) / int(n) for c, n in
-                                       zip(lab["churned"], lab["labelled"], strict=True)]},
-                       index=pd.Index(lab.index, name="month"))
-    src = src.merge(per, left_on="month", right_index=True, how="left")
-    src["labelled"] = src["labelled"].fillna(0).astype(int)
-    history = WarningHistory(
-        month, run.astype({"month": "str"}), None, snapshot, src, notes,
-        fingerprints=dict(zip(by.index, by["fingerprint"], strict=True)),
-        loader=lambda c, ms: _load_past(c, ms, how=how))
-    # the labels record_performance reads: those of the months with a stored watchlist
-    listed = set(past_watchlists(con)["month"].astype("str")) & set(lab.index)
-    rows = history.rows(con, sorted(listed))
-    history.labels = (rows.loc[rows["label"].notna(), ["month", "customer_id", "label"]]
-                      .reset_index(drop=True).astype({"month": "str", "label": "int64"}))
-    return history
-
-
-_DUPLICATES = ("{m}: the snapshot or the statuses hold duplicate customer_id values; "
-               "rebuild that month (stage 1).")
-
-
-def _check_unique(m: str, ids: np.ndarray) -> None:
-    """Raise when month ``m``'s sorted ``ids`` repeat a customer."""
-    if len(ids) > 1 and (ids[1:] == ids[:-1]).any():
-        raise WarningError(_DUPLICATES.format(m=m))
-
-
-def _counts(con, months: list[str], snap_src: dict, digest: str) -> dict[str, int]:
-    """Customers in each of ``months``' snapshots (stored or cached), one query per table."""
-    out: dict[str, int] = {}
-    stored = [m for m in months if snap_src[m] == "snapshots"]
-    cached = [m for m in months if snap_src[m] != "snapshots"]
-    if stored:
-        out.update(con.execute(f'SELECT month, count(*) FROM "snapshots" WHERE month IN '
-                               f'({_in_list(stored)}) GROUP BY month').fetchall())
-    if cached:
-        out.update(con.execute(f'SELECT month, count(*) FROM "{SNAPSHOT_CACHE}" WHERE month IN '
-                               f'({_in_list(cached)}) AND params_hash = ? GROUP BY month',
-                               [digest]).fetchall())
-    return out
 
 
 def _count(con, m: str, table: tuple[str, str | None]) -> int:
