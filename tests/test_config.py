@@ -151,3 +151,23 @@ def test_month_helpers():
     assert month_range("2023-11", "2024-02") == ["2023-11", "2023-12", "2024-01", "2024-02"]
     with pytest.raises(ValueError, match="backwards"):
         month_range("2024-02", "2024-01")
+
+
+def test_params_pickle_to_the_same_bytes_whatever_the_hash_seed():
+    import os
+    import pickle
+    import subprocess
+    import sys
+
+    code = ("import pickle, sys\nfrom winback.config import load_params\n"
+            "p = load_params('demo', ['run.month=2024-03'])\n"
+            "sys.stdout.write(pickle.dumps((p.warning, p.snapshot), protocol=5).hex())")
+    blobs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True, env={**os.environ, "PYTHONHASHSEED": seed}).stdout
+             for seed in ("1", "2", "3", "4")}
+    assert len(blobs) == 1
+    warning, snapshot = pickle.loads(bytes.fromhex(blobs.pop()))  # noqa: S301 - made above
+    params = load_params("demo", ["run.month=2024-03"])
+    assert (warning, snapshot) == (params.warning, params.snapshot)
+    assert warning.model_fields_set == params.warning.model_fields_set
+    assert isinstance(warning.model_fields_set, set)

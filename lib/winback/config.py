@@ -42,6 +42,17 @@ class Section(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
 
+    # Pickled with the names of the fields set in sorted order, not as a set: a set's order
+    # follows the process's string hashing, and a fitted model holding its params (kept in
+    # the store) must pickle to the same bytes in every run.
+    def __getstate__(self) -> dict[Any, Any]:
+        state = super().__getstate__()
+        return {**state, "__pydantic_fields_set__": sorted(state["__pydantic_fields_set__"])}
+
+    def __setstate__(self, state: dict[Any, Any]) -> None:
+        super().__setstate__({**state,
+                              "__pydantic_fields_set__": set(state["__pydantic_fields_set__"])})
+
 
 # section name -> "module:ClassName". Each section model lives beside the code that
 # uses it, named like that code (``tiering`` params for ``winback.tiers``).
