@@ -38,6 +38,7 @@ from winback.runner import (
     read_manifest,
     run_month,
 )
+from winback.validation_cache import ENTRY_SUFFIX
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS_CELL = 'engagement = "demo"\nmonth = "2024-01"\nrun_dir = ""\noverrides = []'
@@ -489,12 +490,12 @@ def test_batch_runs_keep_the_row_checks_for_the_next_month(demo_run, tmp_path, m
     kept = home / "data" / "demo" / "cache" / "validated"
     month = demo_run.months[-1]
     run_month("demo", month, OVERRIDES, progress=False, only=["data_collection"])
-    first = {p.name: p.stat().st_mtime_ns for p in kept.glob("*.parquet")}
+    first = {p.name: p.stat().st_mtime_ns for p in kept.glob(f"*{ENTRY_SUFFIX}")}
     # one entry per delivered file of every file source, outside the run's copy of the store
     assert {name.split("-")[0] for name in first} == {
         "customers", "transactions", "interactions", "surveys", "contact_outcomes"}
     assert len([n for n in first if n.startswith("transactions-")]) == len(
         list((home / "data" / "demo" / "client" / "transactions").glob("*.parquet")))
     run_month("demo", month, OVERRIDES, progress=False, only=["data_collection"])
-    again = {p.name: p.stat().st_mtime_ns for p in kept.glob("*.parquet")}
+    again = {p.name: p.stat().st_mtime_ns for p in kept.glob(f"*{ENTRY_SUFFIX}")}
     assert again == first  # the second batch run read every file's checks, wrote none
