@@ -242,6 +242,26 @@ def test_stage_kernel_started_ahead_imports_what_the_notebook_imports(kit, tmp_p
     assert text == "(True, False)"  # imported while stage a ran, in a namespace of its own
 
 
+def test_stage_kernel_keeps_no_output_history(kit, tmp_path):
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell(PARAMS_CELL)
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [
+        params,
+        nbformat.v4.new_code_cell("import weakref\nclass Big: pass\nbig = Big()\n"
+                                  "gone = weakref.ref(big)\nbig"),
+        nbformat.v4.new_code_cell("del big"),
+        nbformat.v4.new_code_cell("from pathlib import Path\n"
+                                  "Path(run_dir, 'tables', 'b.txt').write_text("
+                                  "str((gone() is None, len(Out))))"),
+    ]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nbformat.write(nb, kit / "notebooks" / "02_b.ipynb")
+    assert run_month("demo", "2024-02", root=kit, progress=False)["status"] == "complete"
+    text = (tmp_path / "home" / "runs" / "demo" / "2024-02" / "tables" / "b.txt").read_text()
+    assert text == "(True, 0)"  # the value shown by a cell is freed once deleted
+
 @pytest.mark.skipif(os.name != "posix", reason="Unix sockets")
 def test_stage_kernel_talks_over_private_unix_sockets(tmp_path, capfd):
     from jupyter_core.utils import run_sync

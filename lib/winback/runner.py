@@ -337,6 +337,9 @@ def _preload(notebook: Path | None = None) -> str:
 def _start_kernel(cwd: Path, notebook: Path | None = None):
     """A notebook kernel started now in ``cwd``, importing what ``notebook`` needs as it starts.
 
+    The kernel keeps no output history (``InteractiveShell.cache_size = 0``): in a batch run
+    nothing reads ``Out`` or ``_``, and what a cell shows is freed when nothing else holds it.
+
     Returns its (asynchronous) kernel manager for papermill's ``km``, or ``None`` when no
     kernel could be started (papermill then starts its own, as without this). An import
     that fails while the kernel starts is only logged by the kernel; the notebook's own
@@ -347,8 +350,11 @@ def _start_kernel(cwd: Path, notebook: Path | None = None):
         from jupyter_core.utils import run_sync
 
         km = AsyncKernelManager(kernel_name="python3", **_local_transport())
-        run_sync(km.start_kernel)(
-            cwd=str(cwd), extra_arguments=[f"--IPKernelApp.exec_lines={_preload(notebook)}"])
+        run_sync(km.start_kernel)(cwd=str(cwd), extra_arguments=[
+            f"--IPKernelApp.exec_lines={_preload(notebook)}",
+            # no output history (Out, _): a cell ending with a large frame would keep it
+            # alive to the end of the stage, whatever later cells delete
+            "--InteractiveShell.cache_size=0"])
         return km
     except Exception:
         return None
