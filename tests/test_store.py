@@ -7,6 +7,7 @@ import pytest
 from winback.store import (
     StoreBusyError,
     append_rows,
+    checkpoint_threshold,
     connect,
     fetch_df,
     has_table,
@@ -138,3 +139,28 @@ def test_append_rows_creates_then_adds_in_the_table_order():
     append_rows(con, "t", pd.DataFrame({"a": [2, 3], "b": ["y", "z"]}))
     assert con.execute("SELECT a, b FROM t ORDER BY a").fetchall() == [
         (1, "x"), (2, "y"), (3, "z")]
+
+
+def _threshold(con):
+    return con.execute("SELECT current_setting('checkpoint_threshold')").fetchall()[0][0]
+
+
+def test_checkpoint_threshold_holds_inside_and_is_restored_after(tmp_path):
+    with opened(tmp_path / "s.duckdb") as con:
+        con.execute("SET checkpoint_threshold = '32MiB'")
+        before = _threshold(con)
+        with checkpoint_threshold(con, "1GiB"):
+            assert _threshold(con) == "1.0 GiB"
+            replace_month(con, "snapshots", "2024-01", _frame("2024-01", ["a"], 1.0))
+        assert _threshold(con) == before == "32.0 MiB"
+        with pytest.raises(ValueError, match="another month"), checkpoint_threshold(con, "1GiB"):
+            replace_month(con, "snapshots", "2024-02", _frame("2024-03", ["a"], 2.0))
+        assert _threshold(con) == before  # restored on error too
+    with opened(tmp_path / "s.duckdb", read_only=True) as con:  # committed rows are kept
+        assert table_months(con, "snapshots") == ["2024-01"]
+
+
+def test_checkpoint_threshold_refuses_a_bad_size():
+    con = duckdb.connect()
+    with pytest.raises(duckdb.Error), checkpoint_threshold(con, "lots"):
+        pass

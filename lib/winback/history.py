@@ -20,9 +20,14 @@ from winback.snapshot import (
     snapshot_frame,
     write_snapshot_table,
 )
-from winback.store import table_months, transaction
+from winback.store import checkpoint_threshold, table_months, transaction
 
 __all__ = ["fill_status_history"]
+
+# DuckDB's checkpoint threshold while the history is filled: each month's commit otherwise
+# writes into the store file on its own (16 MiB default), a checkpoint per month; with this
+# one several months' commits share one, and it bounds the committed data held in memory
+FILL_CHECKPOINT_THRESHOLD = "512MiB"
 
 
 def fill_status_history(
@@ -55,8 +60,9 @@ def fill_status_history(
             todo.append(past)
     if todo:
         # every missing month from one read of the transactions; a month's snapshot and
-        # statuses are stored together (one transaction per month bounds the memory held)
-        with warnings.catch_warnings():
+        # statuses are stored together (one transaction per month), and the months' commits
+        # reach the store file in a few checkpoints (FILL_CHECKPOINT_THRESHOLD)
+        with warnings.catch_warnings(), checkpoint_threshold(con, FILL_CHECKPOINT_THRESHOLD):
             warnings.simplefilter("ignore")  # stage 1 reports a missing interactions source
             for past, table in month_end_snapshot_tables(con, todo, params=snapshot_params):
                 scored = score_churn(snapshot_frame(table, SCORING_COLUMNS), params=churn_params)

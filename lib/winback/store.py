@@ -26,6 +26,7 @@ __all__ = [
     "StoreBusyError",
     "append_rows",
     "as_arrow",
+    "checkpoint_threshold",
     "connect",
     "fetch_df",
     "has_table",
@@ -140,6 +141,25 @@ def transaction(con) -> Iterator:
         raise
     _IN_TRANSACTION.discard(id(con))
     con.execute("COMMIT")
+
+
+@contextlib.contextmanager
+def checkpoint_threshold(con, size: str) -> Iterator:
+    """``with checkpoint_threshold(con, "512MB"):`` — DuckDB's ``checkpoint_threshold`` is
+    ``size`` inside, and the connection's own value again on exit (also on error).
+
+    DuckDB writes committed changes from its write-ahead log into the store file once the
+    log passes the threshold (16 MiB by default): a run of large commits (one per month of
+    a filled history) otherwise pays a checkpoint for each. A larger threshold lets several
+    commits share one; the log's data stays in memory until then, so ``size`` bounds the
+    memory held. Committed data is durable either way (the log is replayed on opening).
+    """
+    old = con.execute("SELECT current_setting('checkpoint_threshold')").fetchall()[0][0]
+    con.execute(f"SET checkpoint_threshold = '{size}'")
+    try:
+        yield con
+    finally:
+        con.execute(f"SET checkpoint_threshold = '{old}'")
 
 
 def as_arrow(frame):
