@@ -88,14 +88,17 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import math
+import os
 import pickle
 import warnings
 from dataclasses import dataclass, field
 from typing import Literal
 
 import duckdb
+import joblib
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -746,9 +749,9 @@ def _make_model(kind: str, params: WarningParams, seed: int) -> WarningModel:
                         gbm=params.gbm, random_state=seed, threads=params.threads)
 
 
-def _train(table: pd.DataFrame, months: list[str], eval_month: str, kinds, *,
-           params: WarningParams, seed: int) -> tuple[dict[str, WarningModel], int]:
-    """Models for ``eval_month`` and the number of training rows available (before sampling).
+def _training_rows(table: pd.DataFrame, months: list[str], eval_month: str, *,
+                   params: WarningParams, seed: int) -> tuple[pd.DataFrame, int]:
+    """The rows training the models for ``eval_month`` and the number available before sampling.
 
     Beyond ``max_train_rows`` qualifying rows, a seeded uniform sample of them is kept in
     table order; rows are chosen by position, so only the kept rows are copied.
@@ -760,14 +763,116 @@ def _train(table: pd.DataFrame, months: list[str], eval_month: str, kinds, *,
     if available > params.max_train_rows:
         rng = np.random.default_rng(derive_seed(seed, eval_month, "warning", "sample"))
         rows = rows[np.sort(rng.choice(available, size=params.max_train_rows, replace=False))]
-    train = table.iloc[rows]
-    X = train[params.features]
-    y = train["label"].astype(int).to_numpy()
+    return table.iloc[rows], available
+
+
+def _fit_models(X: pd.DataFrame, y: np.ndarray, months: np.ndarray, eval_month: str, kinds, *,
+                params: WarningParams, seed: int) -> dict[str, WarningModel]:
+    """Each model of ``kinds`` for ``eval_month`` fitted on ``X``, ``y`` (rows of ``months``)."""
     out = {}
     for kind in kinds:
         model = _make_model(kind, params, derive_seed(seed, eval_month, "warning", kind))
-        out[kind] = model.fit(X, y, months=train["month"].to_numpy())
-    return out, available
+        out[kind] = model.fit(X, y, months=months)
+    return out
+
+
+def _train(table: pd.DataFrame, months: list[str], eval_month: str, kinds, *,
+           params: WarningParams, seed: int) -> tuple[dict[str, WarningModel], int]:
+    """Models for ``eval_month`` and the number of training rows available (before sampling)."""
+    train, available = _training_rows(table, months, eval_month, params=params, seed=seed)
+    return _fit_models(train[params.features], train["label"].astype(int).to_numpy(),
+                       train["month"].to_numpy(), eval_month, kinds,
+                       params=params, seed=seed), available
+
+
+# independent months' models are fitted side by side in worker processes (one per core, each
+# with ``params.threads``) when two or more months need fitting and their training rows
+# together reach this many; below it the start of the workers costs more than it saves
+PARALLEL_MIN_ROWS = 100_000
+
+
+@dataclass
+class _Fitted:
+    """One month's models fitted (and its evaluated rows scored) in a worker process."""
+
+    blob: bytes  # the models, pickled where they were fitted (what the model cache keeps)
+    scores: dict  # kind -> (score, risk) of the evaluated rows
+    n_train: int
+    calibration_month: str | None
+    available: int
+
+
+class _Pickler(pickle.Pickler):
+    """Pickles numpy's built-in dtypes by name, params sections and text column labels by
+    their values: they unpickle as numpy's own dtype instances, as sections validated and
+    labels made anew, as in the process that made them, rather than as copies; so models
+    fitted on them pickle to the same bytes in every process (a pickle shares a dtype or a
+    name only when it is the same object)."""
+
+    def reducer_override(self, obj):
+        if isinstance(obj, np.dtype) and obj.isbuiltin == 1 and np.dtype(obj.str) == obj:
+            return np.dtype, (obj.str,)
+        if isinstance(obj, Section):
+            return _validated, (type(obj), obj.model_dump(exclude_unset=True))
+        if type(obj) is pd.Index and obj.dtype == "str":
+            return _text_index, (obj.tolist(), obj.name)
+        return NotImplemented
+
+
+def _validated(cls, values: dict) -> Section:
+    return cls.model_validate(values)
+
+
+def _text_index(values: list, name) -> pd.Index:
+    return pd.Index(values, dtype="str", name=name)
+
+
+def _dumps(obj) -> bytes:
+    buf = io.BytesIO()
+    _Pickler(buf, protocol=5).dump(obj)
+    return buf.getvalue()
+
+
+def _fit_and_score(data: bytes) -> _Fitted | WarningError:
+    """:func:`_fit_models` on ``data`` (the :func:`_dumps` of the training features, labels,
+    months, evaluated month, its rows, the rows available, the params and the seed), the
+    models pickled and scoring the evaluated rows; a :class:`WarningError` of the fit is
+    returned, not raised."""
+    X, y, months, eval_month, test, available, params, seed = pickle.loads(data)  # noqa: S301
+    try:
+        models = _fit_models(X, y, months, eval_month, MODELS, params=params, seed=seed)
+    except WarningError as exc:
+        return exc
+    first = models["logistic"]
+    return _Fitted(pickle.dumps(models, protocol=5),
+                   {kind: model.score_and_risk(test) for kind, model in models.items()},
+                   first.n_train_, first.calibration_month_, available)
+
+
+def _fit_in_workers(table: pd.DataFrame, jobs: list[tuple[str, list[str], pd.DataFrame]], *,
+                    params: WarningParams, seed: int, workers: int | None = None,
+                    ) -> dict[str, _Fitted | WarningError]:
+    """Each ``(eval_month, months, test)`` of ``jobs`` fitted and scored in up to ``workers``
+    processes (default: the machine's cores): the models :func:`_train` fits in-process, and
+    the scores they give. Empty when that does not pay (fewer than two months or cores, or
+    fewer than :data:`PARALLEL_MIN_ROWS` training rows): the caller fits in-process."""
+    n = min(workers or os.cpu_count() or 1, len(jobs))
+    if n < 2:
+        return {}
+    prepared = []
+    for e, months, test in jobs:
+        try:
+            train, available = _training_rows(table, months, e, params=params, seed=seed)
+        except Exception:  # noqa: BLE001 - raised again, in order, by the in-process fit
+            return {}
+        prepared.append((e, train[params.features], train["label"].astype(int).to_numpy(),
+                         train["month"].to_numpy(), test[params.features], available))
+    if sum(len(p[2]) for p in prepared) < PARALLEL_MIN_ROWS:
+        return {}
+    done = joblib.Parallel(n_jobs=n, backend="loky", inner_max_num_threads=params.threads)(
+        joblib.delayed(_fit_and_score)(_dumps((X, y, m, e, test, available, params, seed)))
+        for e, X, y, m, test, available in prepared)
+    return {p[0]: r for p, r in zip(prepared, done, strict=True)}
 
 
 # --------------------------------------------------------------------------- backtest
@@ -938,10 +1043,20 @@ def run_backtest(
         )
     cache = (_BacktestCache(con, table, labelled, params=params, capacity=capacity, seed=seed)
              if con is not None else None)
-    results, reused = [], []
+    plan = []
     for e in eval_months:
         months = training_months(e, labelled, horizon=H, max_months=params.max_train_months)
         test = table.loc[(table["month"] == e) & table["label"].notna()]
+        plan.append((e, months, test))
+    # months with neither a cached result nor cached models: fitted together when that pays
+    todo = [(e, months, test) for e, months, test in plan if len(months) and not test.empty
+            and (cache is None or not cache.has_entry(e, cache.key(e, months), len(test)))]
+    fitted = {}
+    if len(todo) >= 2 and (cache is None or not any(
+            cache.has_models(e, cache.fit_key(e, months)) for e, months, _ in todo)):
+        fitted = _fit_in_workers(table, todo, params=params, seed=seed)
+    results, reused = [], []
+    for e, months, test in plan:
         if len(months) < 1 or test.empty:
             notes.append(f"{e}: skipped (no training months or no labelled customers)")
             continue
@@ -952,7 +1067,8 @@ def run_backtest(
         else:
             try:
                 result = _backtest_month(table, months, e, test, params=params,
-                                         capacity=capacity, seed=seed, cache=cache)
+                                         capacity=capacity, seed=seed, cache=cache,
+                                         fitted=fitted.get(e))
             except WarningError as exc:
                 notes.append(f"{e}: skipped ({exc})")
                 continue
@@ -991,24 +1107,37 @@ def _predictions_base(e: str, test: pd.DataFrame) -> pd.DataFrame:
 
 def _backtest_month(table: pd.DataFrame, months: list[str], e: str, test: pd.DataFrame, *,
                     params: WarningParams, capacity: int, seed: int,
-                    cache: _BacktestCache | None = None) -> _MonthResult:
-    """Train on ``months`` (or take the same models from ``cache``), score evaluated month
-    ``e``'s rows ``test`` and measure."""
-    models, available = _fit(table, months, e, params=params, seed=seed, cache=cache)
+                    cache: _BacktestCache | None = None,
+                    fitted: _Fitted | WarningError | None = None) -> _MonthResult:
+    """Train on ``months`` (or take the same models from ``cache``, or ``fitted``: their fit
+    and scores made in a worker process), score evaluated month ``e``'s rows ``test`` and
+    measure."""
+    if isinstance(fitted, WarningError):
+        raise fitted
+    if fitted is None:
+        models, available = _fit(table, months, e, params=params, seed=seed, cache=cache)
+        first = models["logistic"]
+        n_train, calibration_month = first.n_train_, first.calibration_month_
+        scores = {kind: model.score_and_risk(test) for kind, model in models.items()}
+    else:
+        if cache is not None:
+            cache.write_models(e, cache.fit_key(e, months), None, fitted.available,
+                               blob=fitted.blob)
+        available, scores = fitted.available, fitted.scores
+        n_train, calibration_month = fitted.n_train, fitted.calibration_month
     pred = _predictions_base(e, test)
     y, ids = pred["label"].to_numpy(), pred["customer_id"].to_numpy()
     frames = []
-    for kind, model in models.items():
-        pred[f"{kind}_score"], pred[f"{kind}_risk"] = model.score_and_risk(test)
+    for kind, (score, risk) in scores.items():
+        pred[f"{kind}_score"], pred[f"{kind}_risk"] = score, risk
         m = classification_metrics(y, pred[f"{kind}_score"], prob=pred[f"{kind}_risk"],
                                    capacity=capacity, ids=ids)
         frames.append(m.assign(month=e, model=kind))
     m = classification_metrics(y, pred[RULE], capacity=capacity, ids=ids)
     frames.append(m.assign(month=e, model=RULE))
-    first = models["logistic"]
     split = {"month": e, "train_first": months[0], "train_last": months[-1],
-             "train_months": len(months), "train_rows": first.n_train_,
-             "rows_available": available, "calibration_month": first.calibration_month_}
+             "train_months": len(months), "train_rows": n_train,
+             "rows_available": available, "calibration_month": calibration_month}
     return _MonthResult(pd.concat(frames, ignore_index=True), pred, split)
 
 
@@ -1110,10 +1239,35 @@ class _BacktestCache:
             return None
         return models, int(available)
 
-    def write_models(self, e: str, key: str, models: dict[str, WarningModel],
-                     available: int) -> None:
-        """Keep month ``e``'s fitted ``models`` under ``key``, replacing the month's entry."""
-        blob = pickle.dumps(models, protocol=5)
+    def has_entry(self, e: str, key: str, n_rows: int) -> bool:
+        """Whether a result for month ``e`` of ``n_rows`` rows is kept under ``key`` (its
+        header only: :meth:`read` checks the content)."""
+        if not (has_table(self.con, BACKTEST_CACHE) and has_table(self.con, BACKTEST_PREDICTIONS)):
+            return False
+        try:
+            head = self.con.execute(f'SELECT cache_key, n_predictions FROM "{BACKTEST_CACHE}" '
+                                    'WHERE month = ?', [str(e)]).fetchall()
+        except duckdb.Error:
+            return False
+        return len(head) == 1 and head[0][0] == key and head[0][1] == n_rows
+
+    def has_models(self, e: str, key: str) -> bool:
+        """Whether models are kept for month ``e`` under ``key`` (read, not checked)."""
+        if not has_table(self.con, MODEL_CACHE):
+            return False
+        try:
+            rows = self.con.execute(f'SELECT cache_key FROM "{MODEL_CACHE}" WHERE month = ?',
+                                    [str(e)]).fetchall()
+        except duckdb.Error:
+            return False
+        return any(r[0] == key for r in rows)
+
+    def write_models(self, e: str, key: str, models: dict[str, WarningModel] | None,
+                     available: int, *, blob: bytes | None = None) -> None:
+        """Keep month ``e``'s fitted ``models`` (or ``blob``, their pickle) under ``key``,
+        replacing the month's entry."""
+        if blob is None:
+            blob = pickle.dumps(models, protocol=5)
         frame = pa.table({
             "month": pa.array([str(e)], pa.string()), "cache_key": pa.array([key], pa.string()),
             "checksum": pa.array([hashlib.sha256(key.encode("utf-8") + blob).hexdigest()],
