@@ -84,4 +84,4 @@ def test_the_fill_threshold_is_a_size_duckdb_takes():
 
     con = duckdb.connect()
     con.execute(f"SET checkpoint_threshold = '{FILL_CHECKPOINT_THRESHOLD}'")
-    assert _threshold(con) == "512.0 MiB"
+    assert _threshold(con) == "256.0 MiB"

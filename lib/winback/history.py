@@ -27,7 +27,7 @@ __all__ = ["fill_status_history"]
 # DuckDB's checkpoint threshold while the history is filled: each month's commit otherwise
 # writes into the store file on its own (16 MiB default), a checkpoint per month; with this
 # one several months' commits share one, and it bounds the committed data held in memory
-FILL_CHECKPOINT_THRESHOLD = "512MiB"
+FILL_CHECKPOINT_THRESHOLD = "256MiB"
 
 
 def fill_status_history(
