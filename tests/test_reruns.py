@@ -449,12 +449,18 @@ def _month_rows(con, month: str) -> dict[str, str]:
     return out
 
 
-@pytest.mark.slow
-def test_same_month_twice_gives_identical_tables_on_the_demo(demo_run, tmp_path, monkeypatch):
+def _demo_home_copy(demo_run, tmp_path, monkeypatch) -> Path:
+    """A copy of the demo engagement's home (scratch and failed runs left out), made the
+    WINBACK_HOME of the test."""
     home = tmp_path / "home"
     shutil.copytree(demo_run.ws.home, home, symlinks=True,
                     ignore=shutil.ignore_patterns("scratch", "*.failed"))
     monkeypatch.setenv("WINBACK_HOME", str(home))
+    return home
+
+@pytest.mark.slow
+def test_same_month_twice_gives_identical_tables_on_the_demo(demo_run, tmp_path, monkeypatch):
+    home = _demo_home_copy(demo_run, tmp_path, monkeypatch)
     # The last month: rerunning an earlier one reads the client's cumulative extracts with
     # the later months' rows in them (other inputs, e.g. more future-dated rows held out).
     earlier, month = demo_run.months[-2], demo_run.months[-1]
@@ -481,10 +487,7 @@ def test_same_month_twice_gives_identical_tables_on_the_demo(demo_run, tmp_path,
 
 @pytest.mark.slow
 def test_batch_runs_keep_the_row_checks_for_the_next_month(demo_run, tmp_path, monkeypatch):
-    home = tmp_path / "home"
-    shutil.copytree(demo_run.ws.home, home, symlinks=True,
-                    ignore=shutil.ignore_patterns("scratch", "*.failed"))
-    monkeypatch.setenv("WINBACK_HOME", str(home))
+    home = _demo_home_copy(demo_run, tmp_path, monkeypatch)
     from tests.demo_engagement import OVERRIDES
 
     kept = home / "data" / "demo" / "cache" / "validated"

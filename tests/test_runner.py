@@ -22,11 +22,12 @@ ROOT = Path(__file__).resolve().parents[1]
 PARAMS_CELL = 'engagement = "demo"\nmonth = "2024-01"\nrun_dir = ""\noverrides = []'
 
 
-def _notebook(path: Path, body: str) -> None:
+def _notebook(path: Path, *bodies: str) -> None:
+    """A stage notebook: the parameters cell, then one code cell per body."""
     nb = nbformat.v4.new_notebook()
     params = nbformat.v4.new_code_cell(PARAMS_CELL)
     params.metadata["tags"] = ["parameters"]
-    nb.cells = [params, nbformat.v4.new_code_cell(body)]
+    nb.cells = [params, *map(nbformat.v4.new_code_cell, bodies)]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, path)
 
@@ -220,20 +221,12 @@ def test_stage_kernels_started_ahead_or_by_papermill(kit, tmp_path, monkeypatch,
 def test_stage_kernel_started_ahead_imports_what_the_notebook_imports(kit, tmp_path):
     from winback import runner
 
-    nb = nbformat.v4.new_notebook()
-    params = nbformat.v4.new_code_cell(PARAMS_CELL)
-    params.metadata["tags"] = ["parameters"]
-    nb.cells = [
-        params,
-        nbformat.v4.new_code_cell("import sys\nfrom pathlib import Path\n"
-                                  "seen = 'wave' in sys.modules, 'tabnanny' in sys.modules\n"
-                                  "Path(run_dir, 'tables', 'b.txt').write_text(str(seen))"),
-        nbformat.v4.new_code_cell("import wave\nif False:\n    import tabnanny"),
-    ]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
     path = kit / "notebooks" / "02_b.ipynb"
-    nbformat.write(nb, path)
+    _notebook(path,
+              "import sys\nfrom pathlib import Path\n"
+              "seen = 'wave' in sys.modules, 'tabnanny' in sys.modules\n"
+              "Path(run_dir, 'tables', 'b.txt').write_text(str(seen))",
+              "import wave\nif False:\n    import tabnanny")
     code = runner._preload(path)
     assert "import wave" in code and "tabnanny" not in code  # top-level imports only
     assert "winback.warning" in code  # every params section's module (load_params needs them)
@@ -243,24 +236,15 @@ def test_stage_kernel_started_ahead_imports_what_the_notebook_imports(kit, tmp_p
 
 
 def test_stage_kernel_keeps_no_output_history(kit, tmp_path):
-    nb = nbformat.v4.new_notebook()
-    params = nbformat.v4.new_code_cell(PARAMS_CELL)
-    params.metadata["tags"] = ["parameters"]
-    nb.cells = [
-        params,
-        nbformat.v4.new_code_cell("import weakref\nclass Big: pass\nbig = Big()\n"
-                                  "gone = weakref.ref(big)\nbig"),
-        nbformat.v4.new_code_cell("del big"),
-        nbformat.v4.new_code_cell("from pathlib import Path\n"
-                                  "Path(run_dir, 'tables', 'b.txt').write_text("
-                                  "str((gone() is None, len(Out))))"),
-    ]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
-    nbformat.write(nb, kit / "notebooks" / "02_b.ipynb")
+    _notebook(kit / "notebooks" / "02_b.ipynb",
+              "import weakref\nclass Big: pass\nbig = Big()\ngone = weakref.ref(big)\nbig",
+              "del big",
+              "from pathlib import Path\n"
+              "Path(run_dir, 'tables', 'b.txt').write_text(str((gone() is None, len(Out))))")
     assert run_month("demo", "2024-02", root=kit, progress=False)["status"] == "complete"
     text = (tmp_path / "home" / "runs" / "demo" / "2024-02" / "tables" / "b.txt").read_text()
     assert text == "(True, 0)"  # the value shown by a cell is freed once deleted
+
 
 @pytest.mark.skipif(os.name != "posix", reason="Unix sockets")
 def test_stage_kernel_talks_over_private_unix_sockets(tmp_path, capfd):
