@@ -16,6 +16,7 @@ from winback.store import (
     read_table,
     replace_month,
     replace_table,
+    table_columns,
     table_months,
 )
 
@@ -164,3 +165,10 @@ def test_checkpoint_threshold_refuses_a_bad_size():
     con = duckdb.connect()
     with pytest.raises(duckdb.Error), checkpoint_threshold(con, "lots"):
         pass
+
+
+def test_table_columns_in_order_and_empty_for_a_missing_table(tmp_path):
+    with opened(tmp_path / "s.duckdb") as con:
+        replace_table(con, "t", pd.DataFrame({"b": [1], "a": ["x"], "month": ["2024-01"]}))
+        assert table_columns(con, "t") == ["b", "a", "month"]
+        assert table_columns(con, "missing") == []

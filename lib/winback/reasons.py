@@ -86,7 +86,7 @@ from winback.messages import check_language, label
 from winback.messages import t as message
 from winback.profile import ProfileParams, holm
 from winback.settings import month_end
-from winback.store import fetch_df
+from winback.store import fetch_df, table_columns
 
 __all__ = [
     "SOURCES",
@@ -1508,7 +1508,7 @@ def _discount_counts(con, months: Sequence[str], *, days: int = 365
     expression for month ``{i}`` (NULL without a purchase in the window, as
     :func:`discount_share` leaves such customers out).
     """
-    cols = set(_columns_of(con, "transactions"))
+    cols = set(table_columns(con, "transactions"))
     if not cols:
         raise ReasonsError("The store has no table 'transactions': run stage 1 first.")
     ret = "coalesce(is_return, false) OR " if "is_return" in cols else ""
@@ -1551,7 +1551,7 @@ def _driver_frame_by_lookup(con, transitions: pd.DataFrame, snap_months: set[str
                           "customer_id": t["customer_id"].astype("str").array,
                           "churned": t["churned"].to_numpy()})
     computed = {"discount_share_365"}
-    with_disc = bool(computed & set(indicators)) and "discount" in _columns_of(con,
+    with_disc = bool(computed & set(indicators)) and "discount" in table_columns(con,
                                                                                 "transactions")
     args: dict = {}
     disc_cte, share_of = "", ""
@@ -1639,7 +1639,7 @@ def store_driver_frame(con, month: str, params: ReasonsParams, *,
         raise ReasonsError(
             "No transition month has the previous month's snapshot in the store: run stage 1 "
             "for two consecutive months first.")
-    snap_cols = set(_columns_of(con, "snapshots"))
+    snap_cols = set(table_columns(con, "snapshots"))
     computed = {"discount_share_365"}
     missing = [c for c in drivers.indicators if c not in snap_cols and c not in computed]
     if missing:
@@ -2256,12 +2256,6 @@ class ReasonInputs:
                 f"reasons_history={n(self.reasons_history)})")
 
 
-def _columns_of(con, table: str) -> list[str]:
-    return [r[0] for r in con.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
-        "ORDER BY ordinal_position", [table]).fetchall()]
-
-
 def _in_list(values: Sequence[str]) -> str:
     return ", ".join("'" + str(v).replace("'", "''") + "'" for v in values) or "NULL"
 
@@ -2465,10 +2459,10 @@ def load_inputs(con, month: str, params: ReasonsParams) -> ReasonInputs:
     if status.empty:
         raise ReasonsError(f"The store's churn_status has no rows for {month}: run stage 1 for "
                            f"{month} first.")
-    have = _columns_of(con, "customers")
+    have = table_columns(con, "customers")
     wanted = [c for c in ("customer_id", "signup_date", "business_line", "region") if c in have]
     customers = fetch_df(con, f"SELECT {', '.join(wanted)} FROM customers")
-    tier_cols = _columns_of(con, "tiers")
+    tier_cols = table_columns(con, "tiers")
     tier = ("CAST(tier AS VARCHAR) || ' ' || coalesce(CAST(tier_label AS VARCHAR), '')"
             if "tier_label" in tier_cols else "CAST(tier AS VARCHAR)")
     tiers = _table_or_none(con, "tiers", "SELECT month, CAST(customer_id AS VARCHAR) AS "
@@ -2478,7 +2472,7 @@ def load_inputs(con, month: str, params: ReasonsParams) -> ReasonInputs:
     if month not in snap_months:
         raise ReasonsError(f"The store's snapshots have no rows for {month}: run stage 1 for "
                            f"{month} first.")
-    snap_cols = _columns_of(con, "snapshots")
+    snap_cols = table_columns(con, "snapshots")
     prof = params.profile
     used = {*params.drivers.indicators, *params.drivers.agreement, *prof.numeric,
             *prof.categorical, "age", prof.spend_column}

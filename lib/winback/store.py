@@ -36,6 +36,7 @@ __all__ = [
     "read_table",
     "replace_month",
     "replace_table",
+    "table_columns",
     "table_months",
     "transaction",
 ]
@@ -116,6 +117,15 @@ def has_table(con, name: str) -> bool:
         "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
     ).fetchall()  # fetch every row: a half-read result keeps the connection busy in DuckDB
     return bool(rows and rows[0][0])
+
+
+def table_columns(con, name: str) -> list[str]:
+    """The column names of the store's table ``name``, in order (empty when it is missing)."""
+    rows = con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
+        "AND table_schema = current_schema() ORDER BY ordinal_position", [name]
+    ).fetchall()
+    return [r[0] for r in rows]
 
 
 _IN_TRANSACTION: set[int] = set()

@@ -102,7 +102,7 @@ from winback.frames import isin
 from winback.messages import check_language, retell
 from winback.messages import t as message
 from winback.settings import month_end
-from winback.store import fetch_df
+from winback.store import fetch_df, table_columns
 
 __all__ = [
     "ANY",
@@ -1754,15 +1754,6 @@ class StrategyInputs:
 STATUS_COLUMNS = ("customer_id", "status", "churn_score", "score", "p_alive", "frequency")
 
 
-def _columns_of(con, table: str) -> list[str]:
-    rows = con.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
-        "AND table_schema = current_schema() ORDER BY ordinal_position",
-        [table],
-    ).fetchall()
-    return [r[0] for r in rows]
-
-
 def load_inputs(con, month: str, *, window_days: int = 365, keep_months: int = 3,
                 preferences: bool = True) -> StrategyInputs:
     """Read stage 4's inputs for ``month`` from the engagement store.
@@ -1788,7 +1779,7 @@ def load_inputs(con, month: str, *, window_days: int = 365, keep_months: int = 3
     needs = {"churn_status": "stage 1 (churn status)", "tiers": "stage 3 (tiering)"}
     frames = {}
     for table, stage in needs.items():
-        cols = _columns_of(con, table)
+        cols = table_columns(con, table)
         if not cols:
             raise StrategyError(f"The store has no table {table!r}: run {stage} for {month} first.")
         if table == "churn_status":  # only what screening reads
@@ -1802,13 +1793,13 @@ def load_inputs(con, month: str, *, window_days: int = 365, keep_months: int = 3
             )
         frame["customer_id"] = frame["customer_id"].astype(str)
         frames[table] = frame
-    if not _columns_of(con, "reasons"):
+    if not table_columns(con, "reasons"):
         raise StrategyError(
             f"The store has no table 'reasons': run stage 2 (reason analysis) for {month} first."
         )
     reasons = fetch_df(con, 'SELECT * FROM "reasons" WHERE month = ?', [month])
     reasons["customer_id"] = reasons["customer_id"].astype(str)
-    cols = _columns_of(con, "customers")
+    cols = table_columns(con, "customers")
     if not cols:
         raise StrategyError("The store has no table 'customers': run stage 1 for the month first.")
     wanted = [c for c in ("customer_id", "do_not_contact", "preferred_channel") if c in cols]
@@ -1816,7 +1807,7 @@ def load_inputs(con, month: str, *, window_days: int = 365, keep_months: int = 3
     customers["customer_id"] = customers["customer_id"].astype(str)
     prefs = category_preference(con, month, window_days=window_days) if preferences else None
     released: tuple[str, ...] = ()
-    no_response = _columns_of(con, "no_response")
+    no_response = table_columns(con, "no_response")
     if {"month", "customer_id", "action"} <= set(no_response):
         prev = str(pd.Period(month, "M") - 1)
         rows = con.execute(
@@ -1826,7 +1817,7 @@ def load_inputs(con, month: str, *, window_days: int = 365, keep_months: int = 3
         ).fetchall()
         released = tuple(r[0] for r in rows)
     held_out: tuple[str, ...] = ()
-    if keep_months and {"month", "customer_id", "group"} <= set(_columns_of(con, "campaign_log")):
+    if keep_months and {"month", "customer_id", "group"} <= set(table_columns(con, "campaign_log")):
         first = str(pd.Period(month, "M") - keep_months)
         rows = con.execute(
             'SELECT DISTINCT CAST(customer_id AS VARCHAR) FROM campaign_log '
@@ -1918,7 +1909,7 @@ def load_watchlist(con, month: str, *, max_age_months: int = 1) -> Watchlist:
         {"customer_id": pd.Series(dtype=str), "risk": pd.Series(dtype=float),
          "watch_rank": pd.Series(dtype="int64")}
     )
-    cols = set(_columns_of(con, table))
+    cols = set(table_columns(con, table))
     if not {"month", "customer_id", "risk"} <= cols:
         return Watchlist(None, empty, message("text.strategy.watchlist.no_table", "en",
                                               month=month))

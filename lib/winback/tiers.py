@@ -54,7 +54,7 @@ from winback.clv import BGNBD
 from winback.config import Section
 from winback.messages import LANGUAGES, check_language, label
 from winback.messages import t as message
-from winback.store import has_table, read_month, replace_month, table_months
+from winback.store import has_table, read_month, replace_month, table_columns, table_months
 from winback.value import (
     INPUT_COLUMNS,
     NONMONETARY_KINDS,
@@ -585,13 +585,7 @@ def read_status(con, month: str) -> pd.DataFrame:
     ``customer_id``, the churn score (``churn_score`` or ``score``) and ``status``, those the
     table has (KeyError when the table or the month's rows are missing).
     """
-    cols = {
-        r[0]
-        for r in con.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = 'churn_status' "
-            "AND table_schema = current_schema()"
-        ).fetchall()
-    }
+    cols = set(table_columns(con, "churn_status"))
     wanted = [c for c in STATUS_COLUMNS if c in cols]
     return read_month(con, "churn_status", month, columns=wanted or None)
 
