@@ -559,12 +559,19 @@ def test_window_by_customer_hash_equals_window_by_customer_id(store, monkeypatch
     import winback.snapshot as snapshot
 
     con = store()
+    months = ["2024-04", "2024-06"]
     assert snapshot._hash_key_is_unique(con)
     by_hash = month_end_snapshot_table(con, "2024-06", params=PARAMS)
+    by_hash_days = dict(month_end_snapshot_tables(con, months, params=PARAMS))
     monkeypatch.setattr(snapshot, "_hash_key_is_unique", lambda con: False)
     by_id = month_end_snapshot_table(con, "2024-06", params=PARAMS)
+    by_id_days = dict(month_end_snapshot_tables(con, months, params=PARAMS))
     assert by_hash.equals(by_id)
     assert by_hash["purchase_days"].to_pylist() != [0] * by_hash.num_rows
+    # the multi-month path aggregates by the same key, and agrees with the one-month one
+    for month in months:
+        assert by_hash_days[month].equals(by_id_days[month])
+    assert by_hash_days["2024-06"].equals(by_hash)
 
 
 def test_hash_key_check_sees_customer_ids_sharing_a_hash():

@@ -246,12 +246,19 @@ def _category_class(tx_cols, categories: tuple[str, str]) -> str:
 _MONEY = "CAST(amount AS DECIMAL(18, 4))"
 
 
+def _signed(is_ret: str) -> str:
+    """SQL for a row's signed amount as a decimal: a return's refund negative, else the
+    amount (rounding to the decimal is symmetric, so a refund is minus its amount's)."""
+    return f"CAST(CASE WHEN {is_ret} THEN -abs(amount) ELSE amount END AS DECIMAL(18, 4))"
+
+
 def _is_return(tx_cols: list[str]) -> str:
     return "(amount < 0" + (" OR coalesce(is_return, false))" if "is_return" in tx_cols else ")")
 
 
-def _daily_sql(tx_cols: list[str], categories: tuple[str, str]) -> str:
-    """Transactions before ``$end_max`` summed per customer, calendar day and category class.
+def _daily_sql(tx_cols: list[str], categories: tuple[str, str], key: str) -> str:
+    """Transactions before ``$end_max`` summed per customer (``key_``, see
+    :func:`_row_aggregates`), calendar day and category class.
 
     ``orders`` / ``gross`` count and sum purchase rows (not a return, amount > 0),
     ``returns`` / ``return_amount`` the return rows (refund = abs(amount)), ``signed`` the
@@ -261,21 +268,21 @@ def _daily_sql(tx_cols: list[str], categories: tuple[str, str]) -> str:
     is_ret = _is_return(tx_cols)
     cat_class = _category_class(tx_cols, categories)
     return f"""
-        SELECT customer_id, d, cat,
+        SELECT key_, d, cat,
             count(*) FILTER (WHERE NOT is_ret AND amount > 0) AS orders,
             sum(amount) FILTER (WHERE NOT is_ret AND amount > 0) AS gross,
             count(*) FILTER (WHERE is_ret) AS returns,
             sum(-signed) FILTER (WHERE is_ret) AS return_amount,
             sum(signed) AS signed
         FROM (
-            SELECT customer_id, CAST(order_ts AS DATE) AS d, {_MONEY} AS amount,
+            SELECT {key} AS key_, CAST(order_ts AS DATE) AS d, {_MONEY} AS amount,
                    {is_ret} AS is_ret,
-                   CASE WHEN {is_ret} THEN -abs({_MONEY}) ELSE {_MONEY} END AS signed,
+                   {_signed(is_ret)} AS signed,
                    {cat_class} AS cat
             FROM transactions
             WHERE order_ts < $end_max
         )
-        GROUP BY customer_id, d, cat
+        GROUP BY key_, d, cat
     """
 
 
@@ -283,25 +290,34 @@ def _pday_sql(daily: str) -> str:
     """Purchase days of each customer from ``daily``: the day's gross purchases, the step in
     days from the customer's previous purchase day (NULL on the first) and the first day."""
     return f"""
-        SELECT customer_id, d, gross,
-               d - lag(d) OVER (PARTITION BY customer_id ORDER BY d) AS step,
-               min(d) OVER (PARTITION BY customer_id) AS first_d
-        FROM (SELECT customer_id, d, sum(gross) AS gross FROM {daily}
-              WHERE orders > 0 GROUP BY customer_id, d)
+        SELECT key_, d, gross,
+               d - lag(d) OVER (PARTITION BY key_ ORDER BY d) AS step,
+               min(d) OVER (PARTITION BY key_) AS first_d
+        FROM (SELECT key_, d, sum(gross) AS gross FROM {daily}
+              WHERE orders > 0 GROUP BY key_, d)
     """
 
 
 def _hash_key_is_unique(con) -> bool:
     """Whether no two customer ids of ``customers`` share a 64-bit ``hash`` (almost surely).
 
-    Then the hash can stand for the customer in the purchase-day window: every customer
-    with transactions by the month end is in ``customers`` (else the snapshot refuses the
-    month, :func:`_orphans_error`), so no two customers' rows share a window partition.
+    Then the hash can stand for the customer in the purchase-day window and in the
+    aggregation: every customer with transactions by the month end is in ``customers``
+    (else the snapshot refuses the month, :func:`_orphans_error`), so no two customers'
+    rows share a key. The one case it cannot see is an unknown id whose hash equals a known
+    customer's: with n known customers the odds per unknown id are n / 2^64 (5e-14 at a
+    million), and stage 1 lists unknown customers from the loaded files anyway.
     """
     same = con.execute(
         "SELECT count(DISTINCT customer_id) = count(DISTINCT hash(customer_id)) FROM customers"
     ).fetchall()
     return bool(same[0][0])
+
+
+def _customer_key(con) -> str:
+    """SQL of the key purchases are aggregated by: the id's 64-bit hash when
+    :func:`_hash_key_is_unique`, else the id itself."""
+    return "hash(customer_id)" if _hash_key_is_unique(con) else "customer_id"
 
 
 def _row_aggregates(tx_cols: list[str], categories: tuple[str, str], key: str) -> str:
@@ -318,19 +334,21 @@ def _row_aggregates(tx_cols: list[str], categories: tuple[str, str], key: str) -
     sums and counts are written ``sum(CASE WHEN ... END)``, not ``FILTER``: the same
     values, which DuckDB computes faster than FILTER clauses over millions of rows.
 
-    ``key`` is the window's partition key: ``hash(customer_id)`` (a 64-bit integer sorts
-    much faster than text) when :func:`_hash_key_is_unique` holds, else ``customer_id``.
+    ``key`` is the customer key of the window's partitions and of the aggregation (column
+    ``key_``): ``hash(customer_id)`` when :func:`_hash_key_is_unique` holds, else
+    ``customer_id``. A 64-bit integer sorts and groups much faster than text, and the ids
+    themselves then stay out of the 15M-row stream: the snapshot joins the customers on it.
     """
     is_ret = _is_return(tx_cols)
     cat_class = _category_class(tx_cols, categories)
     return f"""
     steps AS (
-        SELECT customer_id, d, signed, is_ret, p, cat,
+        SELECT key_, d, signed, is_ret, p, cat,
                CASE WHEN p THEN d - lag(d) OVER w END AS step,
                first_value(d) OVER w AS first_d
         FROM (
-            SELECT customer_id, {key} AS key_, CAST(order_ts AS DATE) AS d, {is_ret} AS is_ret,
-                   CASE WHEN {is_ret} THEN -abs({_MONEY}) ELSE {_MONEY} END AS signed,
+            SELECT {key} AS key_, CAST(order_ts AS DATE) AS d, {is_ret} AS is_ret,
+                   {_signed(is_ret)} AS signed,
                    NOT {is_ret} AND amount > 0 AS p,
                    {cat_class} AS cat
             FROM transactions
@@ -339,7 +357,7 @@ def _row_aggregates(tx_cols: list[str], categories: tuple[str, str], key: str) -
         WINDOW w AS (PARTITION BY key_ ORDER BY p DESC, d)
     ),
     agg_rows AS (
-        SELECT customer_id,
+        SELECT key_,
             count(CASE WHEN p THEN 1 END) AS orders,
             sum(CASE WHEN p THEN signed END) AS gross_spend,
             count(CASE WHEN is_ret THEN 1 END) AS returns,
@@ -368,9 +386,9 @@ def _row_aggregates(tx_cols: list[str], categories: tuple[str, str], key: str) -
             list(step) FILTER (WHERE step > 0) AS gaps,
             stddev_samp(step) FILTER (WHERE step > 0) AS gap_std
         FROM steps
-        GROUP BY customer_id
+        GROUP BY key_
     ),
-    agg AS (
+    agg AS MATERIALIZED (
         SELECT * EXCLUDE (gaps), list_median(gaps) AS gap_median FROM agg_rows
     ),"""
 
@@ -381,7 +399,7 @@ def _day_aggregates(daily: str, pday: str) -> str:
     :func:`_row_aggregates`, from customer-day rows up to the month end."""
     return f"""
     rows_agg AS (
-        SELECT customer_id,
+        SELECT key_,
             sum(orders) AS orders,
             sum(gross) AS gross_spend,
             sum(returns) AS returns,
@@ -403,10 +421,10 @@ def _day_aggregates(daily: str, pday: str) -> str:
             sum(signed) FILTER (WHERE cat = 2 AND d >= $d365) AS unknown_category_spend_365
         FROM {daily}
         WHERE d <= $as_of
-        GROUP BY customer_id
+        GROUP BY key_
     ),
     days AS (
-        SELECT customer_id,
+        SELECT key_,
             count(*) AS purchase_days,
             count(*) FILTER (WHERE d >= $d365) AS purchase_days_365,
             min(d) AS first_day,
@@ -416,10 +434,10 @@ def _day_aggregates(daily: str, pday: str) -> str:
             stddev_samp(step) FILTER (WHERE step > 0) AS gap_std
         FROM {pday}
         WHERE d <= $as_of
-        GROUP BY customer_id
+        GROUP BY key_
     ),
     agg AS (
-        SELECT * FROM rows_agg LEFT JOIN days USING (customer_id)
+        SELECT * FROM rows_agg LEFT JOIN days USING (key_)
     ),"""
 
 
@@ -435,7 +453,9 @@ def _snapshot_sql(
 ) -> str:
     """The snapshot query; ``daily`` / ``pday`` name tables of :func:`_daily_sql` and
     :func:`_pday_sql` already built (several month ends), else it reads the transaction
-    rows directly (one month end)."""
+    rows directly (one month end). ``key``: the customer key the purchases are aggregated
+    by (see :func:`_row_aggregates`; the tables must have been built with the same one);
+    the customers are joined to them on it."""
 
     def cust(col: str, sql_type: str = "VARCHAR") -> str:
         return f"CAST(c.{col} AS {sql_type})" if col in cust_cols else f"CAST(NULL AS {sql_type})"
@@ -497,7 +517,7 @@ def _snapshot_sql(
     ),
     {eng_cte}
     base AS (
-        SELECT c.customer_id, CAST(c.signup_date AS DATE) AS signup_date,
+        SELECT c.customer_id, c.key_, CAST(c.signup_date AS DATE) AS signup_date,
                {dnc} AS do_not_contact,
                {cust("region")} AS region,
                {cust("business_line")} AS business_line,
@@ -505,12 +525,12 @@ def _snapshot_sql(
                {cust("preferred_channel")} AS preferred_channel,
                {cust("gender")} AS gender,
                {age} AS age
-        FROM customers c
+        FROM (SELECT *, {key} AS key_ FROM customers) c
         WHERE CAST(c.signup_date AS DATE) <= $as_of
     )
     SELECT
         $month AS month,
-        customer_id,
+        coalesce(b.customer_id, e.customer_id) AS customer_id,
         CAST(b.signup_date AS TIMESTAMP) AS signup_date,
         CAST($as_of - b.signup_date AS INTEGER) AS tenure_days,
         CAST(r.first_day AS TIMESTAMP) AS first_purchase_date,
@@ -568,8 +588,8 @@ def _snapshot_sql(
         b.do_not_contact, b.region, b.business_line, b.member_level, b.preferred_channel,
         b.age, b.gender
     FROM base b
-    FULL JOIN agg r USING (customer_id)
-    FULL JOIN eng e USING (customer_id)
+    FULL JOIN agg r ON r.key_ = b.key_
+    FULL JOIN eng e ON e.customer_id = b.customer_id
     CROSS JOIN pop p
     ORDER BY customer_id
     """
@@ -701,8 +721,8 @@ def month_end_snapshot_table(
         )
     end = _end(month)
     categories = _category_lists(con, tx_cols, end, params)
-    key = "hash(customer_id)" if _hash_key_is_unique(con) else "customer_id"
-    sql = _snapshot_sql(tx_cols, cust_cols, it_cols is not None, params, categories, key=key)
+    sql = _snapshot_sql(tx_cols, cust_cols, it_cols is not None, params, categories,
+                        key=_customer_key(con))
     table = _run_snapshot(con, sql, month, params, end_max=end, columns=columns)
     if table["signup_date"].null_count:
         raise _orphans_error(con, end, it_cols is not None)
@@ -769,12 +789,13 @@ def month_end_snapshot_tables(
     end_max = max(_end(m) for m in months)
     categories = _category_lists(con, tx_cols, end_max, params)
     daily, pday = "_snapshot_daily", "_snapshot_pday"
+    key = _customer_key(con)
     try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {daily} AS {_daily_sql(tx_cols, categories)}",
-                    {"end_max": end_max})
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {daily} AS "
+                    f"{_daily_sql(tx_cols, categories, key)}", {"end_max": end_max})
         con.execute(f"CREATE OR REPLACE TEMP TABLE {pday} AS {_pday_sql(daily)}")
         sql = _snapshot_sql(tx_cols, cust_cols, it_cols is not None, params, categories,
-                            daily=daily, pday=pday)
+                            daily=daily, pday=pday, key=key)
         for month in months:
             table = _run_snapshot(con, sql, month, params, end_max=end_max, columns=columns)
             if table["signup_date"].null_count:
