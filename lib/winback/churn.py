@@ -62,6 +62,7 @@ from scipy import special, stats
 
 from winback.clv import BGNBD
 from winback.config import Section
+from winback.frames import distinct_text
 from winback.settings import month_end
 from winback.snapshot import store_frame
 from winback.store import fetch_df, read_month, replace_month
@@ -186,7 +187,7 @@ def _check_snapshot(snapshot: pd.DataFrame) -> None:
         snapshot, _SNAPSHOT_NEEDS, "The snapshot",
         "build it with winback.snapshot.month_end_snapshot."
     )
-    if snapshot["customer_id"].duplicated().any():
+    if not snapshot["customer_id"].is_unique:
         dup = snapshot.loc[snapshot["customer_id"].duplicated(), "customer_id"].head(5).tolist()
         raise ValueError(f"The snapshot holds duplicate customer_id values, e.g. {dup}.")
 
@@ -383,8 +384,8 @@ class ChurnScorer:
         self.bgnbd_ = BGNBD(penalizer=self.params.penalizer).fit(
             data["frequency"], data["recency"], data["T"]
         )
-        months = pd.unique(snapshot["month"].astype("str"))
-        self.month_ = str(months[0]) if len(months) == 1 else ",".join(sorted(months))
+        months = distinct_text(snapshot["month"])
+        self.month_ = ",".join(months)
         self.n_customers_ = len(data)
         return self
 
@@ -890,7 +891,7 @@ def churn_precision_recall(
 
 
 def _check_month(month: str, frame: pd.DataFrame) -> None:
-    months = sorted(pd.unique(frame["month"].astype("str"))) if "month" in frame else []
+    months = distinct_text(frame["month"]) if "month" in frame else []
     if months and months != [month]:
         raise ValueError(f"The frame holds months {months}, not only {month}.")
 
@@ -903,7 +904,7 @@ def write_status(con: duckdb.DuckDBPyConnection, month: str, scored: pd.DataFram
     _require_columns(scored, ["customer_id", "status", "score"], "The scored frame",
                      "score customers with score_churn.")
     _check_month(month, scored)
-    if scored["customer_id"].duplicated().any():
+    if not scored["customer_id"].is_unique:
         raise ValueError("The scored frame holds duplicate customer_id values.")
     frame = scored.assign(month=month)
     frame = frame[["month", *[c for c in frame.columns if c != "month"]]]

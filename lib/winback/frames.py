@@ -9,7 +9,28 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["index_in", "isin"]
+__all__ = ["category_text", "distinct_text", "index_in", "isin"]
+
+
+def category_text(values: pd.Series) -> pd.Series:
+    """A category column as ``str``: ``values.astype("str")``, without a Python string per row.
+
+    Categories that are text are decoded by Arrow from the codes (a million rows in a few
+    milliseconds, against a tenth of a second for pandas); others (numbers, dates) go
+    through pandas, which formats them as ``astype`` does. Missing values stay missing.
+    """
+    if (isinstance(values.dtype, pd.CategoricalDtype) and len(values)
+            and pd.api.types.infer_dtype(values.dtype.categories, skipna=True) == "string"):
+        decoded = pc.cast(pa.array(values), pa.large_string()).to_pandas()
+        if decoded.dtype == "str":
+            return pd.Series(decoded.array, index=values.index, name=values.name)
+    return values.astype("str")
+
+
+def distinct_text(values: pd.Series) -> list[str]:
+    """The distinct values of ``values`` as sorted strings (a missing value as ``'nan'``):
+    for checking a column holds one month, without converting every row to text."""
+    return sorted({"nan" if pd.isna(v) else str(v) for v in pd.unique(values)})
 
 
 def _text(values: pd.Series) -> pa.Array | None:
@@ -18,7 +39,7 @@ def _text(values: pd.Series) -> pa.Array | None:
     if isinstance(dtype, pd.CategoricalDtype):
         if not len(values) or pd.api.types.infer_dtype(dtype.categories, skipna=True) != "string":
             return None
-        values = values.astype("str")
+        values = category_text(values)
     elif isinstance(dtype, pd.StringDtype):
         pass
     elif dtype is np.dtype(object) and pd.api.types.infer_dtype(values, skipna=True) == "string":

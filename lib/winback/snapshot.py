@@ -67,6 +67,7 @@ from pydantic import Field, field_validator
 
 from winback.config import Section
 from winback.contract import INTERACTION_KIND_ORDER
+from winback.frames import category_text, distinct_text
 from winback.settings import month_end
 from winback.store import read_month, replace_month, table_months
 
@@ -405,20 +406,20 @@ def _day_aggregates(daily: str, pday: str) -> str:
             sum(returns) AS returns,
             sum(return_amount) AS return_amount,
             sum(signed) AS net_spend,
-            sum(orders) FILTER (WHERE d >= $d365) AS orders_365,
-            sum(signed) FILTER (WHERE d >= $d365) AS spend_365,
-            sum(returns) FILTER (WHERE d >= $d365) AS returns_365,
-            sum(return_amount) FILTER (WHERE d >= $d365) AS return_amount_365,
-            sum(orders) FILTER (WHERE d >= $d90) AS orders_90,
-            sum(signed) FILTER (WHERE d >= $d90) AS spend_90,
-            sum(orders) FILTER (WHERE d >= $d180 AND d < $d90) AS orders_prev_90,
-            sum(signed) FILTER (WHERE d >= $d180 AND d < $d90) AS spend_prev_90,
-            sum(signed) FILTER (WHERE cat = 0) AS necessary_spend,
-            sum(signed) FILTER (WHERE cat = 1) AS discretionary_spend,
-            sum(signed) FILTER (WHERE cat = 2) AS unknown_category_spend,
-            sum(signed) FILTER (WHERE cat = 0 AND d >= $d365) AS necessary_spend_365,
-            sum(signed) FILTER (WHERE cat = 1 AND d >= $d365) AS discretionary_spend_365,
-            sum(signed) FILTER (WHERE cat = 2 AND d >= $d365) AS unknown_category_spend_365
+            sum(CASE WHEN d >= $d365 THEN orders END) AS orders_365,
+            sum(CASE WHEN d >= $d365 THEN signed END) AS spend_365,
+            sum(CASE WHEN d >= $d365 THEN returns END) AS returns_365,
+            sum(CASE WHEN d >= $d365 THEN return_amount END) AS return_amount_365,
+            sum(CASE WHEN d >= $d90 THEN orders END) AS orders_90,
+            sum(CASE WHEN d >= $d90 THEN signed END) AS spend_90,
+            sum(CASE WHEN d >= $d180 AND d < $d90 THEN orders END) AS orders_prev_90,
+            sum(CASE WHEN d >= $d180 AND d < $d90 THEN signed END) AS spend_prev_90,
+            sum(CASE WHEN cat = 0 THEN signed END) AS necessary_spend,
+            sum(CASE WHEN cat = 1 THEN signed END) AS discretionary_spend,
+            sum(CASE WHEN cat = 2 THEN signed END) AS unknown_category_spend,
+            sum(CASE WHEN cat = 0 AND d >= $d365 THEN signed END) AS necessary_spend_365,
+            sum(CASE WHEN cat = 1 AND d >= $d365 THEN signed END) AS discretionary_spend_365,
+            sum(CASE WHEN cat = 2 AND d >= $d365 THEN signed END) AS unknown_category_spend_365
         FROM {daily}
         WHERE d <= $as_of
         GROUP BY key_
@@ -820,7 +821,7 @@ def store_frame(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy()
     for col in out.columns:
         if isinstance(out[col].dtype, pd.CategoricalDtype):
-            out[col] = out[col].astype("str")
+            out[col] = category_text(out[col])
     return out
 
 
@@ -857,13 +858,13 @@ def write_snapshot(con: duckdb.DuckDBPyConnection, snapshot: pd.DataFrame) -> in
     """
     if "month" not in snapshot or "customer_id" not in snapshot:
         raise SnapshotError("The snapshot to write needs the columns 'month' and 'customer_id'.")
-    months = sorted(pd.unique(snapshot["month"].astype("str")))
+    months = distinct_text(snapshot["month"])
     if len(months) != 1:
         raise SnapshotError(
             f"write_snapshot stores one month at a time; the frame holds months {months}."
         )
     month = _check_month(months[0])
-    if snapshot["customer_id"].duplicated().any():
+    if not snapshot["customer_id"].is_unique:
         dup = snapshot.loc[snapshot["customer_id"].duplicated(), "customer_id"].head(5).tolist()
         raise SnapshotError(f"The snapshot holds duplicate customer_id values, e.g. {dup}.")
     _check_stored_columns(con, snapshot.columns)

@@ -22,6 +22,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from winback.frames import distinct_text
+
 __all__ = [
     "StoreBusyError",
     "append_rows",
@@ -226,7 +228,8 @@ def replace_month(con, name: str, month: str, frame: pd.DataFrame) -> None:
         found = pc.unique(pc.cast(frame["month"], pa.string())).to_pylist()
         months = pd.Series(frame["month"].to_pandas() if found != [month] else [], dtype=str)
     else:
-        months = frame["month"].astype(str)
+        found = distinct_text(frame["month"])
+        months = frame["month"].astype(str) if found != [month] else pd.Series([], dtype=str)
     wrong = (months != month).to_numpy()
     if wrong.any():
         raise ValueError(
