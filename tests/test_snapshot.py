@@ -574,6 +574,33 @@ def test_window_by_customer_hash_equals_window_by_customer_id(store, monkeypatch
     assert by_hash_days["2024-06"].equals(by_hash)
 
 
+def _random_store_with_returns():
+    """The random store with every seventh row a refund and mixed categories."""
+    con = _random_store()
+    con.execute("""UPDATE transactions SET
+        is_return = hash(order_id) % 7 = 0,
+        category = CASE hash(order_id) % 3 WHEN 0 THEN 'toys' WHEN 1 THEN 'grocery' END""")
+    return con
+
+
+@pytest.mark.parametrize("store", [_store, _random_store_with_returns])
+@pytest.mark.parametrize("months", [
+    ["2024-02", "2024-03", "2024-04", "2024-05", "2024-06", "2024-07"],  # consecutive
+    ["2023-09", "2024-02", "2024-03", "2024-07"],  # gaps longer than every window
+    ["2024-06", "2024-06", "2024-01", "2024-04", "2023-12"],  # repeated and going back
+])
+def test_each_of_several_month_ends_equals_its_own_snapshot(store, months):
+    con = store()
+    assert con.execute("SELECT count(*) FILTER (WHERE is_return) FROM transactions").fetchone()[0]
+    got = list(month_end_snapshot_tables(con, months, params=PARAMS))
+    assert [month for month, _ in got] == months
+    for month, table in got:
+        assert table.equals(month_end_snapshot_table(con, month, params=PARAMS)), month
+    # the windows the months move have rows entering and leaving them
+    for column in ("spend_90", "spend_prev_90", "returns_365", "discretionary_spend_365"):
+        assert len({sum(table[column].to_pylist()) for _, table in got}) > 1, column
+
+
 def test_hash_key_check_sees_customer_ids_sharing_a_hash():
     import winback.snapshot as snapshot
 

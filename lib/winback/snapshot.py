@@ -394,35 +394,112 @@ def _row_aggregates(tx_cols: list[str], categories: tuple[str, str], key: str) -
     ),"""
 
 
-def _day_aggregates(daily: str, pday: str) -> str:
-    """CTE ``agg`` of one month end from the tables of :func:`_daily_sql`
-    and :func:`_pday_sql` (built once for several month ends): the same figures as
-    :func:`_row_aggregates`, from customer-day rows up to the month end."""
+# The figures summed from the customer-day rows of :func:`_daily_sql`: (column, the daily
+# measure, category class or None for all, window). Windows are day ranges ending on the
+# month end: "all" every day to it, "365" / "90" its last 365 / 90 days, "prev_90" the 90
+# days before those 90.
+_DAY_SUMS = (
+    ("orders", "orders", None, "all"),
+    ("gross_spend", "gross", None, "all"),
+    ("returns", "returns", None, "all"),
+    ("return_amount", "return_amount", None, "all"),
+    ("net_spend", "signed", None, "all"),
+    ("orders_365", "orders", None, "365"),
+    ("spend_365", "signed", None, "365"),
+    ("returns_365", "returns", None, "365"),
+    ("return_amount_365", "return_amount", None, "365"),
+    ("orders_90", "orders", None, "90"),
+    ("spend_90", "signed", None, "90"),
+    ("orders_prev_90", "orders", None, "prev_90"),
+    ("spend_prev_90", "signed", None, "prev_90"),
+    ("necessary_spend", "signed", 0, "all"),
+    ("discretionary_spend", "signed", 1, "all"),
+    ("unknown_category_spend", "signed", 2, "all"),
+    ("necessary_spend_365", "signed", 0, "365"),
+    ("discretionary_spend_365", "signed", 1, "365"),
+    ("unknown_category_spend_365", "signed", 2, "365"),
+)
+
+
+def _window_dates(month: str) -> dict:
+    """The month end's day (``as_of``), midnight after it (``end``), and the first day and
+    instant of its 365, 180 and 90-day windows (``d365`` / ``s365`` ...)."""
+    end = _end(month)
+    dates = {"as_of": (end - pd.Timedelta(days=1)).date(), "end": end}
+    for days in (365, 180, 90):
+        dates[f"s{days}"] = end - pd.Timedelta(days=days)
+        dates[f"d{days}"] = dates[f"s{days}"].date()
+    return dates
+
+
+def _in_window(window: str, dates: dict) -> str:
+    """SQL: the day ``d`` lies in ``window`` (see ``_DAY_SUMS``) of the month end ``dates``."""
+    first = {"all": None, "365": dates["d365"], "90": dates["d90"], "prev_90": dates["d180"]}
+    last = dates["d90"] - timedelta(days=1) if window == "prev_90" else dates["as_of"]
+    sql = f"d <= DATE '{last.isoformat()}'"
+    return sql if first[window] is None else f"{sql} AND d >= DATE '{first[window].isoformat()}'"
+
+
+def _running_sums_sql(daily: str, dates: dict, before: dict | None = None) -> str:
+    """The ``_DAY_SUMS`` per customer at the month end ``dates``, from ``daily`` (zero, not
+    missing, where a window has no row).
+
+    With ``before`` (an earlier month end's dates), the change since then instead: the
+    rows that entered each window minus those that left it. Added to that month end's
+    sums they give this one's, exactly: counts are integers and amounts decimals.
+    """
+    sums, changed = [], []
+    for column, measure, cat, window in _DAY_SUMS:
+        of_class = "" if cat is None else f"cat = {cat} AND "
+        now = _in_window(window, dates)
+        if before is None:
+            sums.append(f"coalesce(sum(CASE WHEN {of_class}{now} THEN {measure} END), 0) "
+                        f"AS {column}")
+            continue
+        was = _in_window(window, before)
+        sums.append(
+            f"coalesce(sum(CASE WHEN {of_class}({now}) AND NOT ({was}) THEN {measure} "
+            f"WHEN {of_class}({was}) AND NOT ({now}) THEN -{measure} END), 0) AS {column}")
+        changed.append(f"(({now}) <> ({was}))")
+    rows = _in_window("all", dates) if before is None else " OR ".join(dict.fromkeys(changed))
+    listed = ",\n            ".join(sums)
+    return f"""
+        SELECT key_,
+            {listed}
+        FROM {daily}
+        WHERE {rows}
+        GROUP BY key_
+    """
+
+
+def _update_running_sums(con, running: str, daily: str, dates: dict,
+                         before: dict | None) -> None:
+    """Make table ``running`` hold the ``_DAY_SUMS`` at the month end ``dates``: built
+    from ``daily`` when ``before`` is None (or later than ``dates``), else ``running``
+    (which holds them at ``before``) plus the change since."""
+    if before is None or before["as_of"] > dates["as_of"]:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {running} AS "
+                    f"{_running_sums_sql(daily, dates)}")
+        return
+    added = ",\n            ".join(
+        f"coalesce(r.{c}, 0) + coalesce(n.{c}, 0) AS {c}" for c, *_ in _DAY_SUMS)
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE {running} AS
+        SELECT key_,
+            {added}
+        FROM {running} r
+        FULL JOIN ({_running_sums_sql(daily, dates, before)}) n USING (key_)
+    """)
+
+
+def _day_aggregates(running: str, pday: str) -> str:
+    """CTE ``agg`` of one month end from the table ``running`` (its ``_DAY_SUMS``,
+    :func:`_update_running_sums`) and the purchase days of :func:`_pday_sql` (built once
+    for several month ends): the same figures as :func:`_row_aggregates`. Conditional
+    aggregates are written ``CASE``, as there."""
     return f"""
     rows_agg AS (
-        SELECT key_,
-            sum(orders) AS orders,
-            sum(gross) AS gross_spend,
-            sum(returns) AS returns,
-            sum(return_amount) AS return_amount,
-            sum(signed) AS net_spend,
-            sum(CASE WHEN d >= $d365 THEN orders END) AS orders_365,
-            sum(CASE WHEN d >= $d365 THEN signed END) AS spend_365,
-            sum(CASE WHEN d >= $d365 THEN returns END) AS returns_365,
-            sum(CASE WHEN d >= $d365 THEN return_amount END) AS return_amount_365,
-            sum(CASE WHEN d >= $d90 THEN orders END) AS orders_90,
-            sum(CASE WHEN d >= $d90 THEN signed END) AS spend_90,
-            sum(CASE WHEN d >= $d180 AND d < $d90 THEN orders END) AS orders_prev_90,
-            sum(CASE WHEN d >= $d180 AND d < $d90 THEN signed END) AS spend_prev_90,
-            sum(CASE WHEN cat = 0 THEN signed END) AS necessary_spend,
-            sum(CASE WHEN cat = 1 THEN signed END) AS discretionary_spend,
-            sum(CASE WHEN cat = 2 THEN signed END) AS unknown_category_spend,
-            sum(CASE WHEN cat = 0 AND d >= $d365 THEN signed END) AS necessary_spend_365,
-            sum(CASE WHEN cat = 1 AND d >= $d365 THEN signed END) AS discretionary_spend_365,
-            sum(CASE WHEN cat = 2 AND d >= $d365 THEN signed END) AS unknown_category_spend_365
-        FROM {daily}
-        WHERE d <= $as_of
-        GROUP BY key_
+        SELECT * FROM {running}
     ),
     days AS (
         SELECT key_,
@@ -448,15 +525,15 @@ def _snapshot_sql(
     has_interactions: bool,
     params: SnapshotParams,
     categories: tuple[str, str],
-    daily: str | None = None,
+    running: str | None = None,
     pday: str | None = None,
     key: str = "customer_id",
 ) -> str:
-    """The snapshot query; ``daily`` / ``pday`` name tables of :func:`_daily_sql` and
-    :func:`_pday_sql` already built (several month ends), else it reads the transaction
-    rows directly (one month end). ``key``: the customer key the purchases are aggregated
-    by (see :func:`_row_aggregates`; the tables must have been built with the same one);
-    the customers are joined to them on it."""
+    """The snapshot query; ``running`` / ``pday`` name tables of
+    :func:`_update_running_sums` and :func:`_pday_sql` already built (several month
+    ends), else it reads the transaction rows directly (one month end). ``key``: the
+    customer key the purchases are aggregated by (see :func:`_row_aggregates`; the tables
+    must have been built with the same one); the customers are joined to them on it."""
 
     def cust(col: str, sql_type: str = "VARCHAR") -> str:
         return f"CAST(c.{col} AS {sql_type})" if col in cust_cols else f"CAST(NULL AS {sql_type})"
@@ -507,8 +584,8 @@ def _snapshot_sql(
         for k in kinds
     )
     own = "r.purchase_days - 1 >= $min_gaps"
-    aggregates = (_row_aggregates(tx_cols, categories, key) if daily is None
-                  else _day_aggregates(daily, pday))
+    aggregates = (_row_aggregates(tx_cols, categories, key) if running is None
+                  else _day_aggregates(running, pday))
     return f"""
     WITH {aggregates}
     pop AS (
@@ -640,18 +717,10 @@ def _run_snapshot(con, sql: str, month: str, params: SnapshotParams, *,
     """Run the snapshot query for ``month`` (Arrow result); only ``columns`` when given
     (with ``month``, ``customer_id`` and ``signup_date``; DuckDB then skips the aggregates
     no kept column needs)."""
-    end = _end(month)
     values = {
+        **_window_dates(month),
         "month": month,
-        "as_of": (end - pd.Timedelta(days=1)).date(),
-        "end": end,
         "end_max": end_max,
-        "s365": end - pd.Timedelta(days=365),
-        "d365": (end - pd.Timedelta(days=365)).date(),
-        "s180": end - pd.Timedelta(days=180),
-        "d180": (end - pd.Timedelta(days=180)).date(),
-        "s90": end - pd.Timedelta(days=90),
-        "d90": (end - pd.Timedelta(days=90)).date(),
         "min_gaps": params.min_gaps,
         "default_gap": float(params.default_gap_days),
     }
@@ -737,7 +806,9 @@ def month_end_snapshots(
 
     The transactions are read once: summed per customer, day and category class, and
     each customer's purchase days with their gaps, into temporary tables (dropped at the
-    end); each month end then aggregates those rows up to its day. Much faster than one
+    end); each month end then takes the previous one's window sums plus the rows that
+    entered and minus those that left each window (summed afresh when the months go
+    back), and aggregates the purchase days up to its day. Much faster than one
     :func:`month_end_snapshot` per month when filling a history.
 
     Parameters
@@ -789,22 +860,26 @@ def month_end_snapshot_tables(
         )
     end_max = max(_end(m) for m in months)
     categories = _category_lists(con, tx_cols, end_max, params)
-    daily, pday = "_snapshot_daily", "_snapshot_pday"
+    daily, pday, running = "_snapshot_daily", "_snapshot_pday", "_snapshot_running"
     key = _customer_key(con)
     try:
         con.execute(f"CREATE OR REPLACE TEMP TABLE {daily} AS "
                     f"{_daily_sql(tx_cols, categories, key)}", {"end_max": end_max})
         con.execute(f"CREATE OR REPLACE TEMP TABLE {pday} AS {_pday_sql(daily)}")
         sql = _snapshot_sql(tx_cols, cust_cols, it_cols is not None, params, categories,
-                            daily=daily, pday=pday, key=key)
+                            running=running, pday=pday, key=key)
+        before = None
         for month in months:
+            dates = _window_dates(month)
+            _update_running_sums(con, running, daily, dates, before)
+            before = dates
             table = _run_snapshot(con, sql, month, params, end_max=end_max, columns=columns)
             if table["signup_date"].null_count:
                 raise _orphans_error(con, _end(month), it_cols is not None)
             yield month, table
     finally:
-        con.execute(f"DROP TABLE IF EXISTS {daily}")
-        con.execute(f"DROP TABLE IF EXISTS {pday}")
+        for table in (daily, pday, running):
+            con.execute(f"DROP TABLE IF EXISTS {table}")
 
 
 def snapshot_months(con: duckdb.DuckDBPyConnection) -> list[str]:
