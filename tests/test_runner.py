@@ -267,6 +267,38 @@ def test_stage_kernel_talks_over_private_unix_sockets(tmp_path, capfd):
     assert "without encryption" not in capfd.readouterr().err  # no TCP port, no warning
 
 
+@pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
+def test_stopped_kernel_is_killed_without_an_interrupt_first(tmp_path, capfd):
+    import signal
+
+    from jupyter_core.utils import run_sync
+
+    from winback import runner
+
+    km = runner._start_kernel(tmp_path)
+    assert km is not None
+    client = km.client()
+    client.start_channels()
+    try:
+        run_sync(client.wait_for_ready)(timeout=60)
+    finally:
+        client.stop_channels()
+    process = km.provisioner.process
+    sent = []
+    send = km.provisioner.send_signal
+
+    async def recording(signum):
+        sent.append(signum)
+        await send(signum)
+
+    km.provisioner.send_signal = recording
+    runner._stop_kernel(km)
+    # an interrupt before the kill would let the kernel log "KeyboardInterrupt caught"
+    assert sent and sent[0] == signal.SIGKILL and signal.SIGINT not in sent
+    assert process.poll() is not None and not Path(km.connection_file).exists()
+    assert "KeyboardInterrupt" not in capfd.readouterr().err
+
+
 def test_jsonschema_imported_by_the_runner_skips_the_iri_grammars(monkeypatch):
     import sys
 

@@ -455,7 +455,13 @@ def _stop_kernel(km) -> None:
     from jupyter_core.utils import run_sync
 
     with contextlib.suppress(Exception):
-        run_sync(km.shutdown_kernel)(now=True)
+        # killed and reaped first: shutdown_kernel interrupts a running kernel before it
+        # kills it, and a kernel that sees the interrupt in between logs "KeyboardInterrupt
+        # caught in kernel" as an error in the run's output
+        run_sync(km.signal_kernel)(signal.SIGKILL)
+        run_sync(km.provisioner.wait)()
+    with contextlib.suppress(Exception):
+        run_sync(km.shutdown_kernel)(now=True)  # sockets, connection file
     folder = Path(km.ip).parent
     if km.transport == "ipc" and folder.name.startswith(_SOCKETS_PREFIX):
         shutil.rmtree(folder, ignore_errors=True)
