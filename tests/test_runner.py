@@ -299,6 +299,34 @@ def test_stopped_kernel_is_killed_without_an_interrupt_first(tmp_path, capfd):
     assert "KeyboardInterrupt" not in capfd.readouterr().err
 
 
+@pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
+def test_stopping_a_kernel_does_not_wait_forever_for_its_exit(tmp_path, monkeypatch):
+    import asyncio
+
+    from jupyter_core.utils import run_sync
+
+    from winback import runner
+
+    km = runner._start_kernel(tmp_path)
+    assert km is not None
+    client = km.client()
+    client.start_channels()
+    try:
+        run_sync(client.wait_for_ready)(timeout=60)
+    finally:
+        client.stop_channels()
+    process = km.provisioner.process
+    monkeypatch.setattr(runner, "KILL_WAIT_SECONDS", 0.5)
+
+    async def lost(signum):  # a kill that does not take effect
+        await asyncio.sleep(0)
+
+    km.signal_kernel = lost
+    runner._stop_kernel(km)  # the wait gives up; shutdown_kernel then stops the kernel
+    assert process.wait(timeout=10) is not None
+    assert not Path(km.connection_file).exists()
+
+
 def test_jsonschema_imported_by_the_runner_skips_the_iri_grammars(monkeypatch):
     import sys
 

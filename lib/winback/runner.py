@@ -46,6 +46,7 @@ Input changes
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import hashlib
@@ -448,18 +449,25 @@ def _ready_kernel(km):
     return None
 
 
+# How long a stopped kernel is waited for after its kill before the clean-up goes on.
+KILL_WAIT_SECONDS = 10.0
+
+
 def _stop_kernel(km) -> None:
     """Shut down a kernel started by :func:`_start_kernel` (papermill leaves it running)."""
     if km is None:
         return
     from jupyter_core.utils import run_sync
 
+    async def kill() -> None:
+        await km.signal_kernel(signal.SIGKILL)
+        await asyncio.wait_for(km.provisioner.wait(), timeout=KILL_WAIT_SECONDS)
+
     with contextlib.suppress(Exception):
         # killed and reaped first: shutdown_kernel interrupts a running kernel before it
         # kills it, and a kernel that sees the interrupt in between logs "KeyboardInterrupt
         # caught in kernel" as an error in the run's output
-        run_sync(km.signal_kernel)(signal.SIGKILL)
-        run_sync(km.provisioner.wait)()
+        run_sync(kill)()
     with contextlib.suppress(Exception):
         run_sync(km.shutdown_kernel)(now=True)  # sockets, connection file
     folder = Path(km.ip).parent
