@@ -246,22 +246,31 @@ def test_stage_kernel_keeps_no_output_history(kit, tmp_path):
     assert text == "(True, 0)"  # the value shown by a cell is freed once deleted
 
 
-@pytest.mark.skipif(os.name != "posix", reason="Unix sockets")
-def test_stage_kernel_talks_over_private_unix_sockets(tmp_path, capfd):
+def _running_kernel(cwd):
+    """A stage kernel started by the runner in ``cwd``, ready to run code."""
     from jupyter_core.utils import run_sync
 
     from winback import runner
 
-    km = runner._start_kernel(tmp_path)
-    assert km is not None and km.transport == "ipc"
-    folder = Path(km.ip).parent
-    assert folder.stat().st_mode & 0o777 == 0o700  # only the user reaches the sockets
+    km = runner._start_kernel(cwd)
+    assert km is not None
     client = km.client()
     client.start_channels()
     try:
         run_sync(client.wait_for_ready)(timeout=60)
     finally:
         client.stop_channels()
+    return km
+
+
+@pytest.mark.skipif(os.name != "posix", reason="Unix sockets")
+def test_stage_kernel_talks_over_private_unix_sockets(tmp_path, capfd):
+    from winback import runner
+
+    km = _running_kernel(tmp_path)
+    assert km.transport == "ipc"
+    folder = Path(km.ip).parent
+    assert folder.stat().st_mode & 0o777 == 0o700  # only the user reaches the sockets
     runner._stop_kernel(km)
     assert not folder.exists()
     assert "without encryption" not in capfd.readouterr().err  # no TCP port, no warning
@@ -271,18 +280,9 @@ def test_stage_kernel_talks_over_private_unix_sockets(tmp_path, capfd):
 def test_stopped_kernel_is_killed_without_an_interrupt_first(tmp_path, capfd):
     import signal
 
-    from jupyter_core.utils import run_sync
-
     from winback import runner
 
-    km = runner._start_kernel(tmp_path)
-    assert km is not None
-    client = km.client()
-    client.start_channels()
-    try:
-        run_sync(client.wait_for_ready)(timeout=60)
-    finally:
-        client.stop_channels()
+    km = _running_kernel(tmp_path)
     process = km.provisioner.process
     sent = []
     send = km.provisioner.send_signal
@@ -303,18 +303,9 @@ def test_stopped_kernel_is_killed_without_an_interrupt_first(tmp_path, capfd):
 def test_stopping_a_kernel_does_not_wait_forever_for_its_exit(tmp_path, monkeypatch):
     import asyncio
 
-    from jupyter_core.utils import run_sync
-
     from winback import runner
 
-    km = runner._start_kernel(tmp_path)
-    assert km is not None
-    client = km.client()
-    client.start_channels()
-    try:
-        run_sync(client.wait_for_ready)(timeout=60)
-    finally:
-        client.stop_channels()
+    km = _running_kernel(tmp_path)
     process = km.provisioner.process
     monkeypatch.setattr(runner, "KILL_WAIT_SECONDS", 0.5)
 
