@@ -495,12 +495,8 @@ def _update_running_sums(con, running: str, daily: str, dates: dict,
 def _day_aggregates(running: str, pday: str) -> str:
     """CTE ``agg`` of one month end from the table ``running`` (its ``_DAY_SUMS``,
     :func:`_update_running_sums`) and the purchase days of :func:`_pday_sql` (built once
-    for several month ends): the same figures as :func:`_row_aggregates`. Conditional
-    aggregates are written ``CASE``, as there."""
+    for several month ends): the same figures as :func:`_row_aggregates`."""
     return f"""
-    rows_agg AS (
-        SELECT * FROM {running}
-    ),
     days AS (
         SELECT key_,
             count(*) AS purchase_days,
@@ -515,7 +511,7 @@ def _day_aggregates(running: str, pday: str) -> str:
         GROUP BY key_
     ),
     agg AS (
-        SELECT * FROM rows_agg LEFT JOIN days USING (key_)
+        SELECT * FROM {running} LEFT JOIN days USING (key_)
     ),"""
 
 
